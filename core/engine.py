@@ -1,0 +1,96 @@
+"""The engine facade: every long or MLX-touching operation, as a job.
+
+One ``Engine`` per process owns the MLX worker thread and the chat models
+loaded on it. Methods return a ``Job`` at once; progress arrives as events
+through the listeners (``Engine(on_event=...)`` or ``add_listener``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from core import events as ev
+from core import paths
+from core.worker import Job, JobContext, MLXWorker
+
+
+def _build_demo(ctx: JobContext, out_dir: str, size: str) -> str:
+    from core import demo_model
+
+    demo_model.build(out_dir, size, progress=ctx.progress)
+    return out_dir
+
+
+def _write_sample(ctx: JobContext, out_dir: str, seed: int) -> dict:
+    from core import sample_data
+
+    ctx.progress("generating the text-to-SQL sample")
+    return sample_data.write_sample(out_dir, seed=seed)
+
+
+def _train(ctx: JobContext, settings) -> dict:
+    from core.training import run_training
+
+    return run_training(ctx, settings)
+
+
+class Engine:
+    def __init__(self, on_event: Callable[[ev.Event], None] | None = None):
+        self.worker = MLXWorker(on_event)
+        self._chat_models: dict[tuple, object] = {}  # touched on the worker thread only
+
+    def add_listener(self, fn: Callable[[ev.Event], None]) -> None:
+        self.worker.add_listener(fn)
+
+    def remove_listener(self, fn: Callable[[ev.Event], None]) -> None:
+        self.worker.remove_listener(fn)
+
+    # -- set-up -----------------------------------------------------------
+    def build_demo_model(self, out_dir: str | Path | None = None, size: str = "tiny") -> Job:
+        out = str(out_dir or paths.demo_model_dir())
+        return self.worker.submit("demo-model", _build_demo, out, size)
+
+    def write_sample_data(self, out_dir: str | Path | None = None, seed: int = 0) -> Job:
+        out = str(out_dir or paths.sample_data_dir())
+        return self.worker.submit("sample-data", _write_sample, out, seed)
+
+    # -- training ----------------------------------------------------------
+    def train(self, settings) -> Job:
+        # A new adapter makes any cached tuned model stale.
+        return self.worker.submit("train", self._train_and_forget, settings)
+
+    def _train_and_forget(self, ctx: JobContext, settings) -> dict:
+        self._chat_models = {k: v for k, v in self._chat_models.items() if k[1] is None}
+        return _train(ctx, settings)
+
+    # -- chat --------------------------------------------------------------
+    def load_chat_model(self, model: str, adapter: str | None = None) -> Job:
+        return self.worker.submit("load-model", self._load, model, adapter)
+
+    def _load(self, ctx: JobContext, model: str, adapter: str | None):
+        from core.generation import load_chat_model
+
+        key = (model, adapter)
+        chat = self._chat_models.get(key)
+        if chat is None:
+            ctx.progress(f"loading {Path(model).name}" + (" + adapter" if adapter else ""))
+            chat = load_chat_model(model, adapter)
+            # Keep at most two (base and tuned, for compare mode).
+            while len(self._chat_models) >= 2:
+                self._chat_models.pop(next(iter(self._chat_models)))
+            self._chat_models[key] = chat
+        ctx.emit(ev.ModelLoaded(model=model, adapter=adapter, parameters=chat.parameters))
+        return chat
+
+    def generate(self, model: str, adapter: str | None, messages: list[dict], sampling=None) -> Job:
+        return self.worker.submit("generate", self._generate, model, adapter, messages, sampling)
+
+    def _generate(self, ctx: JobContext, model, adapter, messages, sampling):
+        from core.generation import Sampling, stream_reply
+
+        chat = self._load(ctx, model, adapter)
+        return stream_reply(ctx, chat, messages, sampling or Sampling())
+
+    def shutdown(self) -> None:
+        self.worker.shutdown()

@@ -1,0 +1,120 @@
+"""Plain event objects the engine reports through (no UI types here).
+
+The worker thread emits these; the TUI wraps each in a Textual message and
+the CLI prints them. Every event carries the id of the job that made it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(kw_only=True)
+class Event:
+    job_id: int = 0
+
+
+@dataclass(kw_only=True)
+class JobStarted(Event):
+    name: str
+
+
+@dataclass(kw_only=True)
+class Progress(Event):
+    """A step of a long job; later ones replace earlier ones on screen."""
+
+    message: str
+    done: float | None = None
+    total: float | None = None
+
+
+@dataclass(kw_only=True)
+class Log(Event):
+    message: str
+    level: str = "info"  # info | warning
+
+
+@dataclass(kw_only=True)
+class TrainStarted(Event):
+    run_dir: str
+    iters: int
+    start_iteration: int
+    trainable_parameters: int
+    total_parameters: int
+    train_examples: int
+
+
+@dataclass(kw_only=True)
+class TrainReport(Event):
+    iteration: int
+    train_loss: float
+    learning_rate: float
+    iterations_per_second: float
+    tokens_per_second: float
+    trained_tokens: int
+    peak_memory_gb: float
+
+
+@dataclass(kw_only=True)
+class ValReport(Event):
+    iteration: int
+    val_loss: float
+
+
+@dataclass(kw_only=True)
+class CheckpointSaved(Event):
+    iteration: int
+    path: str
+
+
+@dataclass(kw_only=True)
+class TrainFinished(Event):
+    adapter_path: str
+    iterations: int
+    stopped_early: bool
+
+
+@dataclass(kw_only=True)
+class ModelLoaded(Event):
+    model: str
+    adapter: str | None
+    parameters: int
+
+
+@dataclass(kw_only=True)
+class Token(Event):
+    text: str
+
+
+@dataclass(kw_only=True)
+class GenerationFinished(Event):
+    text: str
+    prompt_tokens: int
+    generation_tokens: int
+    tokens_per_second: float
+    time_to_first_token: float
+    stop_reason: str  # eos | max_tokens | stopped
+
+
+@dataclass(kw_only=True)
+class JobFinished(Event):
+    name: str
+    result: Any = None
+
+
+@dataclass(kw_only=True)
+class JobFailed(Event):
+    name: str
+    message: str
+    hint: str = ""
+    where: str = ""
+    log_path: str = ""
+
+
+@dataclass(kw_only=True)
+class JobCancelled(Event):
+    name: str
+
+
+TERMINAL = (JobFinished, JobFailed, JobCancelled)

@@ -1,0 +1,47 @@
+"""Writing mlx-lm data folders (train/valid/test.jsonl + manifest)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from core.atomic import atomic_dir
+
+SPLITS = ("train", "valid", "test")
+MANIFEST = "tunedeck.json"
+
+
+def write_splits(out_dir: str | Path, splits: dict[str, list[dict]], manifest: dict) -> Path:
+    """Write one JSONL per split plus a manifest, replacing ``out_dir`` whole."""
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        for name, rows in splits.items():
+            with open(tmp / f"{name}.jsonl", "w", encoding="utf-8") as fh:
+                for row in rows:
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        info = dict(manifest)
+        info["counts"] = {k: len(v) for k, v in splits.items()}
+        info["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        (tmp / MANIFEST).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return out_dir
+
+
+def read_manifest(data_dir: str | Path) -> dict:
+    path = Path(data_dir) / MANIFEST
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def read_rows(path: str | Path, limit: int | None = None) -> list[dict]:
+    """The first ``limit`` rows of a JSONL file already known to be valid."""
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                rows.append(json.loads(line))
+                if limit is not None and len(rows) >= limit:
+                    break
+    return rows

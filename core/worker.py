@@ -1,0 +1,203 @@
+"""The one long-lived thread that runs every MLX call.
+
+MLX streams are thread-local in recent releases, and a model loaded on one
+thread must be used on that thread. So the engine owns a single-thread
+executor; every load, train, evaluate, fuse and generate is a *job* submitted
+to it. Jobs report through plain ``core.events`` objects handed to one
+``on_event`` callback (called on the worker thread: the TUI turns them into
+Textual messages with the thread-safe ``post_message``). A job is cancelled
+with a ``threading.Event`` it checks between steps.
+
+The thread is a daemon that lives until the process exits and is never
+joined: when a thread that ran MLX generation ends, MLX's thread-local
+stream teardown can abort the process ("terminate called without an active
+exception"), which ``ThreadPoolExecutor``'s join-at-exit triggers.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import traceback
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any, Callable
+
+from core import events as ev
+from core import paths
+from core.errors import Cancelled, TuneDeckError
+
+THREAD_NAME = "tunedeck-mlx"
+
+log = logging.getLogger("tunedeck")
+
+
+def _log_file() -> str:
+    """Unexpected failures go to a log file with the traceback; the screen
+    gets one readable line and this path."""
+    path = paths.logs_dir() / "tunedeck.log"
+    if not any(getattr(h, "baseFilename", None) == str(path) for h in log.handlers):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    return str(path)
+
+
+@dataclass
+class JobContext:
+    """What a job function gets: its id, a cancel flag and an emitter."""
+
+    job_id: int
+    name: str
+    cancel_event: threading.Event
+    _emit: Callable[[ev.Event], None]
+    state: dict = field(default_factory=dict)
+
+    def emit(self, event: ev.Event) -> None:
+        event.job_id = self.job_id
+        self._emit(event)
+
+    def progress(self, message: str, done: float | None = None, total: float | None = None) -> None:
+        self.emit(ev.Progress(message=message, done=done, total=total))
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def check_cancelled(self) -> None:
+        if self.cancel_event.is_set():
+            raise Cancelled()
+
+
+@dataclass
+class Job:
+    id: int
+    name: str
+    cancel_event: threading.Event
+    future: Future
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    @property
+    def done(self) -> bool:
+        return self.future.done()
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The job's return value; raises what the job raised."""
+        return self.future.result(timeout)
+
+
+class MLXWorker:
+    def __init__(self, on_event: Callable[[ev.Event], None] | None = None):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name=THREAD_NAME, daemon=True)
+        self._thread_started = False
+        self._start_lock = threading.Lock()
+        self._closed = False
+        self._jobs: list[Job] = []  # submitted and not yet done
+        self._ids = count(1)
+        self._listeners: list[Callable[[ev.Event], None]] = []
+        if on_event is not None:
+            self._listeners.append(on_event)
+
+    def _loop(self) -> None:
+        while True:
+            future, fn, args, kwargs = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # the future carries it to the caller
+                future.set_exception(exc)
+
+    def _submit(self, fn, *args, **kwargs) -> Future:
+        if self._closed:
+            raise RuntimeError("the MLX worker is shut down")
+        with self._start_lock:
+            if not self._thread_started:
+                self._thread.start()
+                self._thread_started = True
+        future: Future = Future()
+        self._queue.put((future, fn, args, kwargs))
+        return future
+
+    def add_listener(self, fn: Callable[[ev.Event], None]) -> None:
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[ev.Event], None]) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    def _dispatch(self, event: ev.Event) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(event)
+            except Exception:  # a broken listener must not kill the job
+                log.exception("event listener failed")
+
+    def on_worker_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    @property
+    def busy(self) -> bool:
+        return any(not job.done for job in self._jobs)
+
+    def submit(self, name: str, fn: Callable[..., Any], *args, **kwargs) -> Job:
+        """Queue ``fn(ctx, *args, **kwargs)`` on the MLX thread."""
+        job_id = next(self._ids)
+        cancel = threading.Event()
+        ctx = JobContext(job_id, name, cancel, self._dispatch)
+
+        def run():
+            if cancel.is_set():
+                ctx.emit(ev.JobCancelled(name=name))
+                raise Cancelled()
+            ctx.emit(ev.JobStarted(name=name))
+            try:
+                result = fn(ctx, *args, **kwargs)
+            except Cancelled:
+                ctx.emit(ev.JobCancelled(name=name))
+                raise
+            except TuneDeckError as exc:
+                ctx.emit(ev.JobFailed(name=name, message=exc.message, hint=exc.hint, where=exc.where))
+                raise
+            except Exception as exc:
+                path = _log_file()
+                log.error("job %s failed:\n%s", name, traceback.format_exc())
+                ctx.emit(ev.JobFailed(
+                    name=name,
+                    message=f"{type(exc).__name__}: {exc}".strip(),
+                    hint=f"This looks like a bug or an unsupported setup; details are in {path}",
+                    log_path=path,
+                ))
+                raise
+            ctx.emit(ev.JobFinished(name=name, result=result))
+            return result
+
+        job = Job(job_id, name, cancel, self._submit(run))
+        self._jobs = [j for j in self._jobs if not j.done] + [job]
+        return job
+
+    def call(self, fn: Callable[..., Any], *args, **kwargs) -> Any:
+        """Run ``fn(*args)`` on the MLX thread and wait (no events)."""
+        if self.on_worker_thread():
+            return fn(*args, **kwargs)
+        return self._submit(fn, *args, **kwargs).result()
+
+    def shutdown(self, timeout: float | None = 10.0) -> None:
+        """Refuse new jobs, ask the running one to stop, and wait for it.
+
+        The thread itself is left parked (see the module docstring)."""
+        self._closed = True
+        for job in self._jobs:
+            job.cancel()
+        for job in self._jobs:
+            try:
+                job.future.exception(timeout)
+            except Exception:
+                pass

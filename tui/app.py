@@ -1,0 +1,77 @@
+"""The TuneDeck Textual app and its ``make_app`` factory (CLI and tests)."""
+
+from __future__ import annotations
+
+from textual.app import App
+from textual.binding import Binding
+
+from core import config as app_config
+from core.engine import Engine
+from tui.screens.chat import ChatScreen
+from tui.screens.dataset import DatasetScreen
+from tui.screens.environment import EnvironmentScreen
+from tui.screens.model import ModelScreen
+from tui.screens.training import TrainingScreen
+from tui.session import Session
+from tui.themes import FALLBACK, load_themes
+
+
+class TuneDeckApp(App):
+    TITLE = "TuneDeck"
+    CSS_PATH = "tunedeck.tcss"
+    ENABLE_COMMAND_PALETTE = False
+    MODES = {
+        "env": EnvironmentScreen,
+        "model": ModelScreen,
+        "data": DatasetScreen,
+        "train": TrainingScreen,
+        "chat": ChatScreen,
+    }
+    DEFAULT_MODE = "env"
+    BINDINGS = [
+        Binding("f2", "go('env')", "Env", id="goto-env", show=False),
+        Binding("f3", "go('model')", "Model", id="goto-model", show=False),
+        Binding("f4", "go('data')", "Data", id="goto-data", show=False),
+        Binding("f5", "go('train')", "Train", id="goto-train", show=False),
+        Binding("f6", "go('chat')", "Chat", id="goto-chat", show=False),
+        Binding("ctrl+t", "toggle_theme", "Theme", id="toggle-theme", show=False),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        super().__init__()
+        self.engine = engine or Engine()
+        self.session = Session()
+        self.config = app_config.load()
+        self._theme_problems: list[str] = []
+        themes, self._theme_problems = load_themes()
+        for theme in themes:
+            self.register_theme(theme)
+        wanted = self.config.get("theme")
+        names = {t.name for t in themes}
+        self.theme = wanted if wanted in names else ("tunedeck-dark" if "tunedeck-dark" in names else FALLBACK)
+
+    def on_mount(self) -> None:
+        for problem in self._theme_problems:
+            self.notify(f"{problem}\nUsing the default theme instead.", title="Theme file skipped",
+                        severity="warning", timeout=10)
+
+    def action_go(self, step: str) -> None:
+        self.go(step)
+
+    def go(self, step: str) -> None:
+        self.switch_mode(step)
+        if step == "chat" and not self.config.get("first_run_done"):
+            self.config = app_config.update(first_run_done=True)
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "tunedeck-light" if self.theme == "tunedeck-dark" else "tunedeck-dark"
+        self.config = app_config.update(theme=self.theme)
+
+    def on_unmount(self) -> None:
+        # Stop a running job (a training run saves its adapter) before exit.
+        self.engine.shutdown()
+
+
+def make_app(engine: Engine | None = None) -> TuneDeckApp:
+    return TuneDeckApp(engine)

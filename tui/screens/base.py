@@ -1,0 +1,95 @@
+"""What every walkthrough screen shares: the step bar, the guide text,
+moving between steps, and receiving engine events for its own jobs."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from core import events as ev
+from tui.messages import EngineEvent
+from tui.widgets.stepbar import StepBar
+
+
+class StepScreen(Screen):
+    STEP = ""
+    NEXT: str | None = None
+    BACK: str | None = None
+    GUIDE = ""
+
+    BINDINGS = [
+        Binding("n", "next_step", "Next", id="next-step"),
+        Binding("b", "back_step", "Back", id="back-step", show=False),
+        Binding("question_mark", "toggle_guide", "Guide", id="toggle-guide"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._jobs: set[int] = set()
+
+    def compose_top(self) -> ComposeResult:
+        yield StepBar(self.STEP)
+        guide = Static(self.GUIDE, classes="guide")
+        guide.display = not self.app.config.get("first_run_done", False) or self.STEP == "env"
+        yield guide
+
+    def compose_bottom(self) -> ComposeResult:
+        yield Footer()
+
+    # -- engine events -------------------------------------------------
+    def on_mount(self) -> None:
+        self.app.engine.add_listener(self._forward)
+
+    def on_unmount(self) -> None:
+        self.app.engine.remove_listener(self._forward)
+
+    def _forward(self, event: ev.Event) -> None:
+        # Called on the MLX worker thread: only post (thread-safe), never touch widgets.
+        if event.job_id in self._jobs:
+            self.post_message(EngineEvent(event))
+
+    def track(self, job):
+        self._jobs.add(job.id)
+        return job
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        if isinstance(event, ev.TERMINAL):
+            self._jobs.discard(event.job_id)
+        if isinstance(event, ev.JobFailed):
+            where = f"{event.where}: " if event.where else ""
+            hint = f"\n{event.hint}" if event.hint else ""
+            self.notify(f"{where}{event.message}{hint}", title=f"{event.name} failed",
+                        severity="error", timeout=12)
+        self.handle_event(event)
+
+    def handle_event(self, event: ev.Event) -> None:
+        """Screens override this to react to their jobs' events."""
+
+    # -- navigation -----------------------------------------------------
+    def can_leave(self) -> str | None:
+        """Why the user cannot go to the next step yet (None = can)."""
+        return None
+
+    def action_next_step(self) -> None:
+        if self.NEXT is None:
+            return
+        reason = self.can_leave()
+        if reason:
+            self.notify(reason, severity="warning")
+            return
+        self.app.go(self.NEXT)
+
+    def action_back_step(self) -> None:
+        if self.BACK:
+            self.app.go(self.BACK)
+
+    def action_toggle_guide(self) -> None:
+        guide = self.query_one(".guide", Static)
+        guide.display = not guide.display
+
+    def refresh_stepbar(self) -> None:
+        for bar in self.app.query(StepBar):
+            bar.refresh()

@@ -1,0 +1,89 @@
+"""Step 1: what will and won't work on this machine, and why."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from core.doctor import ready, run_checks
+from tui.screens.base import StepScreen
+
+ICONS = {"pass": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red")}
+
+
+class ChecksReady(Message):
+    def __init__(self, checks) -> None:
+        super().__init__()
+        self.checks = checks
+
+
+class EnvironmentScreen(StepScreen):
+    STEP = "env"
+    NEXT = "model"
+    GUIDE = ("Welcome to TuneDeck: pick a model, build a dataset, fine-tune it with LoRA and chat "
+             "with the result. First, a check of this machine. Press n for the next step.")
+    BINDINGS = [Binding("r", "recheck", "Re-check", id="recheck")]
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        yield DataTable(id="checks", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="fix", classes="detail")
+        yield Static("checking…", id="verdict", classes="status")
+        yield from self.compose_bottom()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns(" ", "Check", "Result")
+        self.action_recheck()
+
+    def action_recheck(self) -> None:
+        self.query_one("#verdict", Static).update("checking…")
+        self.run_checks()
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def run_checks(self) -> None:
+        # The mlx probe inside is a static device query: safe off the MLX thread.
+        self.post_message(ChecksReady(run_checks()))
+
+    def on_checks_ready(self, message: ChecksReady) -> None:
+        self.checks = message.checks
+        self.app.session.hub_reachable = any(c.id == "hub" and c.status == "pass" for c in self.checks)
+        table = self.query_one(DataTable)
+        table.clear()
+        for check in self.checks:
+            icon, color = ICONS[check.status]
+            table.add_row(Text(icon, style=f"bold {color}"), check.name, check.detail, key=check.id)
+        fails = sum(c.status == "fail" for c in self.checks)
+        warns = sum(c.status == "warn" for c in self.checks)
+        verdict = self.query_one("#verdict", Static)
+        if ready(self.checks):
+            verdict.update(Text(f"✓ Ready to train ({warns} warning(s): select a row for the fix).  "
+                                "Press n to pick a model.", style="bold green"))
+        else:
+            verdict.update(Text(f"✗ {fails} problem(s) stop training: select a row for the fix.",
+                                style="bold red"))
+        self._show_fix(0)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_fix(event.cursor_row)
+
+    def _show_fix(self, row: int) -> None:
+        checks = getattr(self, "checks", [])
+        if 0 <= row < len(checks):
+            check = checks[row]
+            text = f"{check.name}: {check.detail}"
+            if check.fix:
+                text += f"\nfix: {check.fix}"
+            self.query_one("#fix", Static).update(text)
+
+    def can_leave(self) -> str | None:
+        checks = getattr(self, "checks", None)
+        if checks is None:
+            return "Still checking this machine…"
+        if not ready(checks):
+            return "Fix the failed checks first (select a row to see how)."
+        return None
