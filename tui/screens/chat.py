@@ -66,7 +66,10 @@ class ChatScreen(StepScreen):
             if not self.app.session.adapter_path and not self.use_base:
                 which = "base model (no adapter trained yet)"
             text = Text.assemble(("Talking to: ", "bold"), f"{Path(model).name} · {which}")
-        text.append(f"\nsystem: {self.system}".replace("\n", " ⏎ ", 2)[:160], style="dim")
+        # The schema is what matters in a text-to-SQL system prompt; show it.
+        shown = self.system.split("SCHEMA:", 1)[-1].strip().replace("\n", " ")
+        label = "schema" if "SCHEMA:" in self.system else "system"
+        text.append(f"\n{label}: {shown[:150]}", style="dim")
         self.query_one("#model-line", Static).update(text)
 
     def add_turn(self, who: str, text: str, style: str) -> Static:
