@@ -188,16 +188,18 @@ def check_folder(folder: str | Path) -> CheckReport:
                 report.add(Problem(label, 0, "missing: test loss cannot be measured",
                                    "split some examples off into test.jsonl", "warning"))
             continue
+        errors_before = report.errors
         summary = check_file(path, report, label)
         report.splits[name] = summary
-        if summary.rows == 0 and path.stat().st_size == 0:
-            report.add(Problem(label, 0, "file is empty",
-                               "add examples, one JSON object per line",
-                               "error" if name == "train" else "warning"))
+        if summary.rows == 0 and report.errors == errors_before:
+            # mlx-lm reads the first record of every split file that exists.
+            report.add(Problem(label, 0, "file is empty (mlx-lm fails on it)",
+                               "add examples, one JSON object per line, or delete the file"))
         if summary.format:
             formats[name] = summary.format
     if len(set(formats.values())) > 1:
         detail = ", ".join(f"{k} is {v}" for k, v in formats.items())
         report.add(Problem(folder.name, 0, f"splits use different formats ({detail})",
-                           "write every split in the same format"))
+                           "mlx-lm accepts this, but losses are only comparable within one format",
+                           "warning"))
     return report

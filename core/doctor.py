@@ -89,7 +89,7 @@ def check_mlx_device() -> Check:
         return Check("device", "MLX device", "fail", f"mlx does not import: {exc}",
                      "reinstall mlx: .venv/bin/pip install --force-reinstall mlx")
     if mx.metal.is_available():
-        return Check("device", "MLX device", "pass", f"GPU (Metal), default {mx.default_device()}")
+        return Check("device", "MLX device", "pass", "GPU (Metal)")
     return Check("device", "MLX device", "warn", "CPU only (no Metal GPU)",
                  "expected on Linux; on a Mac, check you run a native arm64 Python")
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from core import events as ev
 from core.atomic import atomic_path, write_json
 from core.data_check import check_folder
-from core.errors import TuneDeckError
+from core.errors import Cancelled, TuneDeckError
+from core.model_folder import check_model_folder
 
 ADAPTER_FILE = "adapters.safetensors"
 
@@ -86,9 +87,10 @@ def _validate(s: TrainSettings) -> None:
                             "try 1e-5 for real models, 1e-3 for the demo model")
     if s.fine_tune_type not in ("lora", "dora", "full"):
         raise TuneDeckError(f"unknown fine-tune type {s.fine_tune_type!r}", "use lora, dora or full")
-    if not Path(s.model).is_dir():
-        raise TuneDeckError(f"model folder not found: {s.model}",
-                            "pick a model on the Model screen, or run `tunedeck demo-model DIR`")
+    check_model_folder(s.model)
+    if (Path(s.adapter_path) / ADAPTER_FILE).exists():
+        raise TuneDeckError(f"{s.adapter_path} already holds a trained adapter",
+                            "choose a new adapter folder (or delete that one) so it is not overwritten")
     report = check_folder(s.data)
     if not report.ok:
         first = next(p for p in report.problems if p.severity == "error")
@@ -98,6 +100,17 @@ def _validate(s: TrainSettings) -> None:
     if n_train < s.batch_size:
         raise TuneDeckError(f"train.jsonl has {n_train} examples but the batch size is {s.batch_size}",
                             "lower the batch size or add examples", where=report.splits["train"].path)
+    valid = report.splits.get("valid")
+    if valid is not None and 0 < valid.rows < s.batch_size:
+        raise TuneDeckError(f"valid.jsonl has {valid.rows} examples but the batch size is {s.batch_size}",
+                            "lower the batch size or add validation examples", where=valid.path)
+
+
+def _all_finite(model) -> bool:
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    return all(mx.isfinite(v).all().item() for _, v in tree_flatten(model.trainable_parameters()))
 
 
 def _quiet_mlx_lm_console() -> None:
@@ -144,8 +157,15 @@ def run_training(ctx, s: TrainSettings) -> dict:
     ctx.progress("loading data")
     try:
         train_set, valid_set, _ = load_local_dataset(Path(s.data), tokenizer, types.SimpleNamespace(mask_prompt=s.mask_prompt))
-    except ValueError as exc:  # e.g. prompt masking on a text dataset
-        raise TuneDeckError(str(exc), "turn off prompt masking, or use chat/completions data") from exc
+    except ValueError as exc:
+        if "masking" in str(exc):
+            raise TuneDeckError(str(exc), "turn off prompt masking, or use chat/completions data") from exc
+        raise TuneDeckError(f"mlx-lm could not read the data: {exc}",
+                            f"run `tunedeck data check {s.data}`") from exc
+    fmt = getattr(train_set, "__class__", type(None)).__name__
+    if fmt in ("ChatDataset", "CompletionsDataset") and not getattr(tokenizer, "chat_template", None):
+        raise TuneDeckError(f"{s.model} has no chat template, but the data is chat/completions",
+                            "use text-format data, or a model with a chat template (an Instruct model)")
 
     n_layers = len(model.layers)
     if s.num_layers > n_layers:
@@ -166,7 +186,7 @@ def run_training(ctx, s: TrainSettings) -> dict:
                              trainable_parameters=int(trainable), total_parameters=int(total),
                              train_examples=len(train_set)))
 
-    state = {"completed": 0, "diverged": None, "last_saved": 0}
+    state = {"completed": 0, "diverged": None, "last_saved": 0, "stopped_at": None}
 
     class Reporter(TrainingCallback):
         def on_train_loss_report(self, info):
@@ -199,12 +219,18 @@ def run_training(ctx, s: TrainSettings) -> dict:
             # run and evaluated ``step`` optimizer steps: a safe save point.
             state["completed"] = step
             if step and step % s.save_every == 0 and state["diverged"] is None:
+                if not _all_finite(model):  # never keep a NaN checkpoint
+                    state["diverged"] = step
+                    return
                 path = adapter_dir / f"{step:07d}_adapters.safetensors"
                 save_adapter(model, path)
                 save_adapter(model, adapter_file)
                 state["last_saved"] = step
                 ctx.emit(ev.CheckpointSaved(iteration=step, path=str(path)))
-            if ctx.cancelled or state["diverged"] is not None:
+            if ctx.cancelled:
+                state["stopped_at"] = step
+                return
+            if state["diverged"] is not None:
                 return
             yield batch
 
@@ -216,21 +242,30 @@ def run_training(ctx, s: TrainSettings) -> dict:
                         grad_checkpoint=s.grad_checkpoint,
                         grad_accumulation_steps=s.grad_accumulation_steps,
                         adapter_file=str(adapter_dir / ".final.tmp.safetensors"))
-    optimizer = optim.Adam(learning_rate=s.learning_rate)
+    optimizers = {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": optim.SGD, "adafactor": optim.Adafactor}
+    if s.optimizer not in optimizers:
+        raise TuneDeckError(f"unknown optimizer {s.optimizer!r}", f"use one of {', '.join(optimizers)}")
+    optimizer = optimizers[s.optimizer](learning_rate=s.learning_rate)
+    ctx.check_cancelled()  # a stop pressed while loading: no untrained adapter
     ctx.progress("training")
     started = time.perf_counter()
     train(model=model, optimizer=optimizer, train_dataset=CacheDataset(train_set),
           val_dataset=CacheDataset(valid_set) if len(valid_set) else None, args=args,
           iterate_batches=batches, training_callback=Reporter())
     tmp_final = adapter_dir / ".final.tmp.safetensors"
+    if state["diverged"] is None and not _all_finite(model):
+        state["diverged"] = state["completed"] or s.iters
     if state["diverged"] is not None:
         tmp_final.unlink(missing_ok=True)
         kept = f"the adapter from iteration {state['last_saved']} is kept" if state["last_saved"] else "no adapter was kept"
         raise TuneDeckError(
             f"loss became NaN/inf at iteration {state['diverged']}; training stopped ({kept})",
             f"lower the learning rate (now {s.learning_rate:g}; try {s.learning_rate / 10:g})")
-    stopped = ctx.cancelled
-    iterations = state["completed"] if stopped else s.iters
+    if state["stopped_at"] == 0:  # stopped before the first step: nothing to keep
+        tmp_final.unlink(missing_ok=True)
+        raise Cancelled()
+    stopped = state["stopped_at"] is not None
+    iterations = state["stopped_at"] if stopped else s.iters
     tmp_final.replace(adapter_file)  # rename: atomic
     ctx.emit(ev.TrainFinished(adapter_path=str(adapter_dir), iterations=iterations, stopped_early=stopped))
     return {"adapter_path": str(adapter_dir), "iterations": iterations, "stopped_early": stopped,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import traceback
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -45,6 +46,17 @@ def _log_file() -> str:
         log.addHandler(handler)
         log.setLevel(logging.INFO)
     return str(path)
+
+
+def log_exception(what: str) -> str:
+    """Log the current exception's traceback; returns the log path ('' if
+    the log cannot be written, which must not hide the original error)."""
+    try:
+        path = _log_file()
+        log.error("%s:\n%s", what, traceback.format_exc())
+        return path
+    except Exception:
+        return ""
 
 
 @dataclass
@@ -167,12 +179,11 @@ class MLXWorker:
                 ctx.emit(ev.JobFailed(name=name, message=exc.message, hint=exc.hint, where=exc.where))
                 raise
             except Exception as exc:
-                path = _log_file()
-                log.error("job %s failed:\n%s", name, traceback.format_exc())
+                path = log_exception(f"job {name} failed")
                 ctx.emit(ev.JobFailed(
                     name=name,
                     message=f"{type(exc).__name__}: {exc}".strip(),
-                    hint=f"This looks like a bug or an unsupported setup; details are in {path}",
+                    hint=f"This looks like a bug or an unsupported setup; details are in {path or 'no log'}",
                     log_path=path,
                 ))
                 raise
@@ -196,8 +207,10 @@ class MLXWorker:
         self._closed = True
         for job in self._jobs:
             job.cancel()
+        deadline = None if timeout is None else time.monotonic() + timeout
         for job in self._jobs:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                job.future.exception(timeout)
+                job.future.exception(left)
             except Exception:
                 pass

@@ -66,3 +66,10 @@ def test_friendly_error_for_missing_model(tmp_path):
     proc = tunedeck("chat", "--model", str(tmp_path / "nope"), "--prompt", "hi")
     assert proc.returncode == 1
     assert "model folder not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unexpected_failure_is_one_line_not_a_traceback(tmp_path):
+    (tmp_path / "file").write_text("x")
+    proc = tunedeck("data", "sample", str(tmp_path / "file" / "out"))
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr

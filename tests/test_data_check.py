@@ -71,3 +71,10 @@ def test_empty_train_file_and_missing_folder(tmp_path):
 def test_counts_all_problems_but_stores_a_bounded_number(tmp_path):
     report = check_folder(folder(tmp_path, ["{bad"] * 500))
     assert report.errors == 500 and len(report.problems) == 200
+
+
+def test_empty_valid_or_test_file_is_an_error(tmp_path):
+    d = folder(tmp_path, [GOOD])
+    (d / "test.jsonl").write_text("")
+    report = check_folder(d)
+    assert not report.ok and report.problems[0].where == "d/test.jsonl"

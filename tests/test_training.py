@@ -85,17 +85,52 @@ def test_bad_data_fails_with_file_and_line(engine, demo_model, sample_data, reco
 
 def test_nan_loss_stops_with_a_suggestion(engine, demo_model, sample_data, recorder, tmp_path):
     # A learning rate near float32's limit overflows the weights to inf in a step.
+    # Checkpoints every step, reports every 5: a NaN must never be saved.
     job = engine.train(demo_settings(demo_model, sample_data, str(tmp_path / "a"), iters=30,
                                      learning_rate=1e38, fine_tune_type="full",
-                                     steps_per_report=1, save_every=1000))
+                                     steps_per_report=5, save_every=1))
     with pytest.raises(TuneDeckError):
         job.result(timeout=120)
     failed = recorder.of(ev.JobFailed, job)[0]
     assert "NaN" in failed.message and "learning rate" in failed.hint
-    assert not (tmp_path / "a" / "adapters.safetensors").exists()
+
+    def all_saved_finite():
+        import mlx.core as mx
+
+        return [bool(mx.isfinite(v).all().item()) for f in (tmp_path / "a").glob("*.safetensors")
+                for v in mx.load(str(f)).values()]
+
+    assert all(engine.worker.call(all_saved_finite))
 
 
 def test_missing_model_folder(engine, sample_data, tmp_path):
     job = engine.generate(str(tmp_path / "nope"), None, [{"role": "user", "content": "hi"}])
     with pytest.raises(TuneDeckError, match="model folder not found"):
         job.result(timeout=30)
+
+
+def test_refuses_to_overwrite_an_existing_adapter(engine, demo_model, sample_data, tmp_path):
+    ad = tmp_path / "ad"
+    engine.train(demo_settings(demo_model, sample_data, str(ad), iters=2, steps_per_report=1)).result(timeout=120)
+    before = (ad / "adapter_config.json").read_text()
+    with pytest.raises(TuneDeckError, match="already holds a trained adapter"):
+        engine.train(demo_settings(demo_model, sample_data, str(ad), iters=2, num_layers=1)).result(timeout=60)
+    assert (ad / "adapter_config.json").read_text() == before
+
+
+def test_too_few_validation_rows_for_the_batch(engine, demo_model, sample_data, tmp_path):
+    with pytest.raises(TuneDeckError, match="valid.jsonl has 100 examples but the batch size is 200"):
+        engine.train(demo_settings(demo_model, sample_data, str(tmp_path / "a"), iters=2,
+                                   batch_size=200)).result(timeout=60)
+
+
+def test_model_folder_without_tokenizer(engine, demo_model, sample_data, tmp_path):
+    import shutil
+
+    broken = tmp_path / "m"
+    shutil.copytree(demo_model, broken)
+    (broken / "tokenizer.json").unlink()
+    with pytest.raises(TuneDeckError, match="has no tokenizer"):
+        engine.train(demo_settings(str(broken), sample_data, str(tmp_path / "a"), iters=2)).result(timeout=60)
+    with pytest.raises(TuneDeckError, match="has no tokenizer"):
+        engine.generate(str(broken), None, [{"role": "user", "content": "hi"}]).result(timeout=60)

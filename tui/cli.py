@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from core.errors import TuneDeckError
+from core.errors import Cancelled, TuneDeckError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -206,5 +206,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Cancelled:
+        print("stopped", file=sys.stderr)
+        return 130
+    except Exception as exc:  # unexpected: one line here, the traceback in the log
+        from core.worker import log_exception
+
+        path = log_exception(f"tunedeck {args.command} failed")
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if path:
+            print(f"  details: {path}", file=sys.stderr)
+        return 1
     parser.print_help()
     return 2

@@ -99,7 +99,13 @@ class ChatScreen(StepScreen):
         self.job = self.track(self.app.engine.generate(model, adapter, convo))
 
     def handle_event(self, event: ev.Event) -> None:
-        if self.answer_widget is None:
+        if self.answer_widget is None or self.job is None or event.job_id != self.job.id:
+            return  # an answer from before "new chat"
+        if isinstance(event, ev.JobCancelled):  # stopped while still queued
+            self.answer_widget.update(Text("(stopped before it began)", style="dim"))
+            self.answer_widget = None
+            if self.messages and self.messages[-1]["role"] == "user":
+                self.messages.pop()
             return
         if isinstance(event, ev.Progress):
             self.answer_widget.update(Text.assemble(("model: ", "bold green"), (event.message + "…", "dim")))
@@ -131,6 +137,8 @@ class ChatScreen(StepScreen):
 
     def action_new_chat(self) -> None:
         self.action_stop()
+        self.job = None
+        self.answer_widget = None
         self.messages = []
         self.query_one("#transcript", VerticalScroll).remove_children()
 

@@ -106,8 +106,11 @@ class DatasetScreen(StepScreen):
     def handle_event(self, event: ev.Event) -> None:
         if isinstance(event, ev.JobFinished) and event.name == "sample-data":
             self.check(str(paths.sample_data_dir()))
+        elif isinstance(event, ev.JobFailed):
+            self.set_status(Text(f"✗ {event.message}", style="bold red"))
 
     def check(self, folder: str) -> None:
+        self._checking = folder
         self.set_status(f"Checking every line of {folder}…")
         self.run_check(folder)
 
@@ -120,6 +123,8 @@ class DatasetScreen(StepScreen):
         self.post_message(Checked(folder, report, example))
 
     def on_checked(self, message: Checked) -> None:
+        if message.folder != getattr(self, "_checking", None):
+            return  # a newer check was asked for since
         report = message.report
         preview = self.query_one("#preview", Static)
         if report.ok:

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from core.doctor import ready, run_checks
+from core.doctor import Check, ready, run_checks
 from tui.screens.base import StepScreen
 
 ICONS = {"pass": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red")}
@@ -47,7 +47,12 @@ class EnvironmentScreen(StepScreen):
     @work(thread=True, exclusive=True, exit_on_error=False)
     def run_checks(self) -> None:
         # The mlx probe inside is a static device query: safe off the MLX thread.
-        self.post_message(ChecksReady(run_checks()))
+        try:
+            checks = run_checks()
+        except Exception as exc:
+            checks = [Check("doctor", "Environment check", "warn", f"the check itself failed: {exc}",
+                            "run `tunedeck doctor` in a shell to see more")]
+        self.post_message(ChecksReady(checks))
 
     def on_checks_ready(self, message: ChecksReady) -> None:
         self.checks = message.checks

@@ -92,6 +92,10 @@ class ModelScreen(StepScreen):
         self.query_one("#status", Static).update(text)
 
     def choose(self, which: str) -> None:
+        if self.app.engine.worker.busy:
+            self.set_status("A job (training or chat) is running: wait for it, or stop it, "
+                            "before changing the model.")
+            return
         if which == DEMO:
             target = paths.demo_model_dir()
             if is_demo_model(target):
@@ -131,6 +135,9 @@ class ModelScreen(StepScreen):
             self.post_message(Downloaded(str(download_model(repo_id)), None))
         except TuneDeckError as exc:
             self.post_message(Downloaded(None, exc))
+        except Exception as exc:  # never leave "Downloading…" on screen forever
+            self.post_message(Downloaded(None, TuneDeckError(f"download failed: {exc}",
+                                                             "check the network and try again")))
 
     def on_downloaded(self, message: Downloaded) -> None:
         if message.error:

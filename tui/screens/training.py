@@ -76,7 +76,7 @@ class TrainingScreen(StepScreen):
 
     def on_screen_resume(self) -> None:
         session = self.app.session
-        if self.job is None and session.model_path and session.data_dir:
+        if (self.job is None or self.job.done) and session.model_path and session.data_dir:
             s = default_settings(session.model_path, session.data_dir, "")
             key = (session.model_path, session.data_dir)
             if self._defaults_for != key:  # keep the user's edits for the same pair
@@ -179,7 +179,8 @@ class TrainingScreen(StepScreen):
         elif isinstance(event, ev.CheckpointSaved):
             self.log_line(f"saved checkpoint at iter {event.iteration}")
         elif isinstance(event, ev.TrainFinished):
-            self.app.session.adapter_path = event.adapter_path
+            if self.settings and self.settings.model == self.app.session.model_path:
+                self.app.session.adapter_path = event.adapter_path
             how = "stopped" if event.stopped_early else "finished"
             self.log_line(f"{how} at iter {event.iterations}; adapter: {event.adapter_path}")
             first = self.train_pts[0][1] if self.train_pts else None
@@ -188,6 +189,8 @@ class TrainingScreen(StepScreen):
             stats.update(Text(f"✓ Training {how} after {event.iterations} iterations.{change} "
                               "Press n to chat with the tuned model.", style="bold green"))
             self.refresh_stepbar()
+        elif isinstance(event, ev.JobCancelled):
+            stats.update("Stopped before the first step; nothing was saved. Press s to start again.")
         elif isinstance(event, ev.JobFailed):
             stats.update(Text(f"✗ {event.message}" + (f"\nfix: {event.hint}" if event.hint else ""),
                               style="bold red"))
