@@ -6,7 +6,7 @@ the CLI prints them. Every event carries the id of the job that made it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 

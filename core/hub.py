@@ -26,7 +26,7 @@ def download_model(repo_id: str, **kwargs) -> Path:
         return Path(snapshot_download(repo_id, allow_patterns=MODEL_PATTERNS, **kwargs))
     except GatedRepoError as exc:
         raise TuneDeckError(f"{repo_id} is gated: you must accept its terms and log in",
-                            f"open the model page on the hub, accept, then run `hf auth login`") from exc
+                            "open the model page on the hub, accept, then run `hf auth login`") from exc
     except RepositoryNotFoundError as exc:
         raise TuneDeckError(f"{repo_id} was not found on the hub (or it is private)",
                             "check the spelling; for a private model run `hf auth login`") from exc

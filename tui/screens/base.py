@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, OptionList, Static
 
 from core import events as ev
 from tui.messages import EngineEvent
@@ -93,3 +93,37 @@ class StepScreen(Screen):
     def refresh_stepbar(self) -> None:
         for bar in self.app.query(StepBar):
             bar.refresh()
+
+
+class ChoiceScreen(StepScreen):
+    """A step that offers a list of sources, one of them "a folder on disk"
+    (an ``Input#folder`` shown only while that option is highlighted)."""
+
+    FOLDER_OPTION = "folder"
+    BINDINGS = [Binding("enter", "choose", "Choose", id="choose")]
+
+    def on_mount(self) -> None:
+        self.query_one("#folder", Input).display = False
+        self.query_one(OptionList).focus()
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        self.query_one("#folder", Input).display = event.option.id == self.FOLDER_OPTION
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.choose(event.option.id)
+
+    def action_choose(self) -> None:
+        options = self.query_one(OptionList)
+        if options.highlighted is not None:
+            self.choose(options.get_option_at_index(options.highlighted).id)
+
+    def ask_for_folder(self) -> None:
+        folder = self.query_one("#folder", Input)
+        folder.display = True
+        folder.focus()
+
+    def set_status(self, text) -> None:
+        self.query_one("#status", Static).update(text)
+
+    def choose(self, which: str) -> None:
+        raise NotImplementedError

@@ -7,7 +7,6 @@ from pathlib import Path
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -16,7 +15,7 @@ from core import events as ev
 from core import paths
 from core.data_check import CheckReport, check_folder
 from core.jsonl import read_manifest, read_rows
-from tui.screens.base import StepScreen
+from tui.screens.base import ChoiceScreen
 
 SAMPLE, FOLDER = "sample", "folder"
 
@@ -45,13 +44,12 @@ def render_example(example: dict | None) -> Text:
     return text
 
 
-class DatasetScreen(StepScreen):
+class DatasetScreen(ChoiceScreen):
     STEP = "data"
     NEXT = "train"
     BACK = "model"
     GUIDE = ("Step 3: training data, as mlx-lm's train/valid/test.jsonl. The sample is text-to-SQL "
              "chat in the recipe's shape. Every line is checked before training starts.")
-    BINDINGS = [Binding("enter", "choose", "Choose", id="choose-data")]
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -65,24 +63,6 @@ class DatasetScreen(StepScreen):
         yield Static("", id="preview", classes="detail")
         yield from self.compose_bottom()
 
-    def on_mount(self) -> None:
-        self.query_one("#folder", Input).display = False
-        self.query_one(OptionList).focus()
-
-    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        self.query_one("#folder", Input).display = event.option.id == FOLDER
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.choose(event.option.id)
-
-    def action_choose(self) -> None:
-        options = self.query_one(OptionList)
-        if options.highlighted is not None:
-            self.choose(options.get_option_at_index(options.highlighted).id)
-
-    def set_status(self, text) -> None:
-        self.query_one("#status", Static).update(text)
-
     def choose(self, which: str) -> None:
         if which == SAMPLE:
             target = paths.sample_data_dir()
@@ -92,9 +72,7 @@ class DatasetScreen(StepScreen):
                 self.set_status("Writing the sample dataset…")
                 self.track(self.app.engine.write_sample_data(target))
         else:
-            folder = self.query_one("#folder", Input)
-            folder.display = True
-            folder.focus()
+            self.ask_for_folder()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         value = event.value.strip()

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -17,7 +16,7 @@ from core import paths
 from core.demo_model import is_demo_model
 from core.errors import TuneDeckError
 from core.hub import RECIPE_MODEL
-from tui.screens.base import StepScreen
+from tui.screens.base import ChoiceScreen
 
 DEMO, RECIPE, FOLDER = "demo", "recipe", "folder"
 
@@ -51,13 +50,12 @@ def describe_model(path: str) -> str:
     return f"{path}\n{arch}, {layers} layers, hidden {hidden}{q}"
 
 
-class ModelScreen(StepScreen):
+class ModelScreen(ChoiceScreen):
     STEP = "model"
     NEXT = "data"
     BACK = "env"
     GUIDE = ("Step 2: the base model. Use the offline demo when the hub is out of reach; "
              "on a Mac with network, the recipe's Qwen2.5-0.5B-Instruct. Enter chooses.")
-    BINDINGS = [Binding("enter", "choose", "Choose", id="choose-model", show=True)]
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -72,24 +70,8 @@ class ModelScreen(StepScreen):
         yield Static("No model chosen yet.", id="status", classes="status")
         yield from self.compose_bottom()
 
-    def on_mount(self) -> None:
-        self.query_one("#folder", Input).display = False
-        self.query_one(OptionList).focus()
-
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         self.query_one("#about", Static).update(DESCRIPTIONS[event.option.id])
-        self.query_one("#folder", Input).display = event.option.id == FOLDER
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.choose(event.option.id)
-
-    def action_choose(self) -> None:
-        options = self.query_one(OptionList)
-        if options.highlighted is not None:
-            self.choose(options.get_option_at_index(options.highlighted).id)
-
-    def set_status(self, text: str) -> None:
-        self.query_one("#status", Static).update(text)
 
     def choose(self, which: str) -> None:
         if self.app.engine.worker.busy:
@@ -112,9 +94,7 @@ class ModelScreen(StepScreen):
             self.set_status(f"Downloading {RECIPE_MODEL}… (about 1 GB; this can take minutes)")
             self.download(RECIPE_MODEL)
         else:
-            folder = self.query_one("#folder", Input)
-            folder.display = True
-            folder.focus()
+            self.ask_for_folder()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         path = Path(event.value.strip()).expanduser()
