@@ -139,7 +139,7 @@ def run_training(ctx, s: TrainSettings) -> dict:
     import numpy as np
     from mlx.utils import tree_flatten
     from mlx_lm import load
-    from mlx_lm.tuner.datasets import CacheDataset, load_local_dataset
+    from mlx_lm.tuner.datasets import CacheDataset, ChatDataset, CompletionsDataset, load_local_dataset
     from mlx_lm.tuner.trainer import TrainingArgs, TrainingCallback, iterate_batches, train
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
@@ -162,8 +162,7 @@ def run_training(ctx, s: TrainSettings) -> dict:
             raise TuneDeckError(str(exc), "turn off prompt masking, or use chat/completions data") from exc
         raise TuneDeckError(f"mlx-lm could not read the data: {exc}",
                             f"run `tunedeck data check {s.data}`") from exc
-    fmt = getattr(train_set, "__class__", type(None)).__name__
-    if fmt in ("ChatDataset", "CompletionsDataset") and not getattr(tokenizer, "chat_template", None):
+    if isinstance(train_set, (ChatDataset, CompletionsDataset)) and not getattr(tokenizer, "chat_template", None):
         raise TuneDeckError(f"{s.model} has no chat template, but the data is chat/completions",
                             "use text-format data, or a model with a chat template (an Instruct model)")
 
