@@ -1,0 +1,28 @@
+"""``tunedeck doctor``: what will and won't work on this machine."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("doctor", help="check this machine (exit 0 when ready to train)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--offline", action="store_true", help="skip the Hugging Face reachability check")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from core.doctor import as_json, ready, run_checks
+
+    checks = run_checks(network=not args.offline)
+    if args.json:
+        print(json.dumps(as_json(checks), indent=2))
+    else:
+        marks = {"pass": "ok  ", "warn": "warn", "fail": "FAIL"}
+        for c in checks:
+            print(f"[{marks[c.status]}] {c.name}: {c.detail}")
+            if c.fix and c.status != "pass":
+                print(f"       fix: {c.fix}")
+        print("ready to train" if ready(checks) else "NOT ready to train: fix the FAIL lines")
+    return 0 if ready(checks) else 1
