@@ -29,10 +29,16 @@ def _write_sample(ctx: JobContext, out_dir: str, seed: int) -> dict:
     return sample_data.write_sample(out_dir, seed=seed)
 
 
-def _train(ctx: JobContext, settings) -> dict:
+def _train(ctx: JobContext, settings, run_dir=None) -> dict:
     from core.training import run_training
 
-    return run_training(ctx, settings)
+    return run_training(ctx, settings, run_dir)
+
+
+def _memory_check(ctx: JobContext, settings):
+    from core.memory_check import run_memory_check
+
+    return run_memory_check(ctx, settings)
 
 
 class Engine:
@@ -56,13 +62,26 @@ class Engine:
         return self.worker.submit("sample-data", _write_sample, out, seed)
 
     # -- training ----------------------------------------------------------
-    def train(self, settings) -> Job:
+    def train(self, settings, run_dir: str | Path | None = None) -> Job:
         # A new adapter makes any cached tuned model stale.
-        return self.worker.submit("train", self._train_and_forget, settings)
+        return self.worker.submit("train", self._train_and_forget, settings, run_dir)
 
-    def _train_and_forget(self, ctx: JobContext, settings) -> dict:
+    def _train_and_forget(self, ctx: JobContext, settings, run_dir=None) -> dict:
         self._chat_models = {k: v for k, v in self._chat_models.items() if k[1] is None}
-        return _train(ctx, settings)
+        return _train(ctx, settings, run_dir)
+
+    # -- run lifecycle: resume and memory check (issue 6a) -----------------
+    def resume(self, run_dir: str | Path, iters: int | None = None) -> Job:
+        return self.worker.submit("train", self._resume, str(run_dir), iters)
+
+    def _resume(self, ctx: JobContext, run_dir: str, iters: int | None) -> dict:
+        from core.training import resume_training
+
+        self._chat_models = {k: v for k, v in self._chat_models.items() if k[1] is None}
+        return resume_training(ctx, run_dir, iters)
+
+    def memory_check(self, settings) -> Job:
+        return self.worker.submit("memory-check", _memory_check, settings)
 
     # -- chat --------------------------------------------------------------
     def load_chat_model(self, model: str, adapter: str | None = None) -> Job:

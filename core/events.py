@@ -118,3 +118,21 @@ class JobCancelled(Event):
 
 
 TERMINAL = (JobFinished, JobFailed, JobCancelled)
+
+
+# -- run lifecycle (issue 6a) ------------------------------------------------
+@dataclass(kw_only=True)
+class BestAdapterSaved(Event):
+    """A new lowest validation loss: RUN_DIR/best holds that adapter."""
+
+    iteration: int
+    val_loss: float
+    path: str
+
+
+@dataclass(kw_only=True)
+class MemoryChecked(Event):
+    peak_gb: float
+    limit_gb: float
+    fits: bool
+    verdict: str

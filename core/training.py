@@ -13,19 +13,23 @@ Runs on the MLX worker thread only.
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 import time
 import types
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from core import events as ev
-from core.atomic import atomic_path, write_json
+from core.atomic import atomic_dir, atomic_path, write_json
 from core.data_check import check_folder
 from core.errors import Cancelled, TuneDeckError
 from core.model_folder import check_model_folder
 
 ADAPTER_FILE = "adapters.safetensors"
+OPTIMIZER_FILE = "optimizer.safetensors"
+OPTIMIZERS = ("adam", "adamw", "muon", "sgd", "adafactor")
 
 
 @dataclass
@@ -52,6 +56,8 @@ class TrainSettings:
     grad_checkpoint: bool = False
     grad_accumulation_steps: int = 1
     optimizer: str = "adam"
+    lr_schedule: dict | None = None  # mlx-lm's format: {name, arguments, warmup, warmup_init}
+    optimizer_config: dict = field(default_factory=dict)  # {optimizer name: extra kwargs}
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainSettings":
@@ -62,8 +68,7 @@ class TrainSettings:
         """Keys as ``mlx_lm.lora -c`` and ``load_adapters`` expect them."""
         cfg = asdict(self)
         cfg["train"] = True
-        cfg["optimizer_config"] = {self.optimizer: {}}
-        cfg["lr_schedule"] = None
+        cfg["optimizer_config"] = {self.optimizer: {}, **self.optimizer_config}
         return cfg
 
 
@@ -77,18 +82,16 @@ def demo_settings(model: str, data: str, adapter_path: str, **overrides) -> Trai
     return TrainSettings(**base)
 
 
-def _validate(s: TrainSettings) -> None:
-    if s.iters < 1:
-        raise TuneDeckError(f"iterations must be at least 1 (got {s.iters})", "set iters to 1 or more")
-    if s.batch_size < 1:
-        raise TuneDeckError(f"batch size must be at least 1 (got {s.batch_size})", "set batch_size to 1 or more")
-    if not (s.learning_rate > 0 and math.isfinite(s.learning_rate)):
-        raise TuneDeckError(f"learning rate must be a positive number (got {s.learning_rate})",
-                            "try 1e-5 for real models, 1e-3 for the demo model")
+def _validate(s: TrainSettings, resuming: bool = False) -> None:
+    from core.train_config import check_settings
+
+    check_settings(s)
     if s.fine_tune_type not in ("lora", "dora", "full"):
         raise TuneDeckError(f"unknown fine-tune type {s.fine_tune_type!r}", "use lora, dora or full")
+    if s.optimizer not in OPTIMIZERS:
+        raise TuneDeckError(f"unknown optimizer {s.optimizer!r}", f"use one of {', '.join(OPTIMIZERS)}")
     check_model_folder(s.model)
-    if (Path(s.adapter_path) / ADAPTER_FILE).exists():
+    if not resuming and (Path(s.adapter_path) / ADAPTER_FILE).exists():
         raise TuneDeckError(f"{s.adapter_path} already holds a trained adapter",
                             "choose a new adapter folder (or delete that one) so it is not overwritten")
     report = check_folder(s.data)
@@ -132,22 +135,33 @@ def save_adapter(model, path: Path) -> None:
         mx.save_safetensors(str(tmp), weights)
 
 
-def run_training(ctx, s: TrainSettings) -> dict:
-    """Train; returns a summary dict. Emits TrainStarted/Report/... events."""
+def reseed(seed: int, iteration: int) -> None:
+    """Re-seed MLX's RNG (LoRA dropout) from (seed, iteration) at every
+    checkpoint, so a resumed run draws the same noise as an unbroken one
+    (MLX's key cannot be read back into its global state directly)."""
     import mlx.core as mx
-    import mlx.optimizers as optim
-    import numpy as np
-    from mlx.utils import tree_flatten
-    from mlx_lm import load
-    from mlx_lm.tuner.datasets import CacheDataset, ChatDataset, CompletionsDataset, load_local_dataset
-    from mlx_lm.tuner.trainer import TrainingArgs, TrainingCallback, iterate_batches, train
-    from mlx_lm.tuner.utils import linear_to_lora_layers
 
-    _validate(s)
-    _quiet_mlx_lm_console()
-    adapter_dir = Path(s.adapter_path)
-    adapter_dir.mkdir(parents=True, exist_ok=True)
-    adapter_file = adapter_dir / ADAPTER_FILE
+    mx.random.seed((seed * 1_000_003 + iteration) % 2**32)
+
+
+def build_optimizer(s: TrainSettings):
+    import mlx.optimizers as optim
+    from mlx_lm.tuner.utils import build_schedule
+
+    classes = {"adam": optim.Adam, "adamw": optim.AdamW, "muon": optim.Muon, "sgd": optim.SGD,
+               "adafactor": optim.Adafactor}
+    lr = build_schedule(s.lr_schedule) if s.lr_schedule else s.learning_rate
+    return classes[s.optimizer](learning_rate=lr, **s.optimizer_config.get(s.optimizer, {}))
+
+
+def prepare_model(ctx, s: TrainSettings):
+    """Load the base, the data, and wrap the layers to train (mlx-lm's way).
+    Returns (model, tokenizer, train_set, valid_set)."""
+    import mlx.core as mx
+    import numpy as np
+    from mlx_lm import load
+    from mlx_lm.tuner.datasets import ChatDataset, CompletionsDataset, load_local_dataset
+    from mlx_lm.tuner.utils import linear_to_lora_layers
 
     ctx.progress("loading model")
     np.random.seed(s.seed)
@@ -177,57 +191,248 @@ def run_training(ctx, s: TrainSettings) -> dict:
             layer.unfreeze()
     else:
         linear_to_lora_layers(model, num_layers, s.lora_parameters, use_dora=s.fine_tune_type == "dora")
+    return model, tokenizer, train_set, valid_set
+
+
+class _KeepLayerCall:
+    """mlx-lm's grad checkpointing patches the layer *class* for the whole
+    process; undo it after a run so later runs get what they ask for."""
+
+    def __init__(self, model):
+        self.cls = type(model.layers[0])
+        self.call = self.cls.__call__
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cls.__call__ = self.call
+
+
+def _write_adapter_folder(model, folder: Path, s: TrainSettings, extra: dict | None = None) -> None:
+    """adapters.safetensors + adapter_config.json (+ optimizer state and
+    state.json for a checkpoint), renamed into place as one folder."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    with atomic_dir(folder) as tmp:
+        mx.save_safetensors(str(tmp / ADAPTER_FILE), dict(tree_flatten(model.trainable_parameters())))
+        (tmp / "adapter_config.json").write_text(json.dumps(s.mlx_lm_config(), indent=2) + "\n")
+        if extra:
+            mx.save_safetensors(str(tmp / OPTIMIZER_FILE), dict(tree_flatten(extra["optimizer"].state)))
+            (tmp / "state.json").write_text(json.dumps(extra["state"], indent=2) + "\n")
+
+
+def _restore_optimizer(optimizer, model, path: Path) -> None:
+    import mlx.core as mx
+    from mlx.utils import tree_map_with_path
+
+    saved = mx.load(str(path))
+    optimizer.init(model.trainable_parameters())
+    missing = []
+
+    def pick(name, current):
+        if name in saved:
+            return saved[name]
+        missing.append(name)
+        return current
+
+    optimizer.state = tree_map_with_path(pick, optimizer.state)
+    if missing:
+        raise TuneDeckError(f"the checkpoint's optimizer state does not match the model ({missing[0]} missing)",
+                            "the run's config.yaml was changed after the run; restore it or start a new run",
+                            where=str(path))
+
+
+def run_training(ctx, s: TrainSettings, run_dir: str | Path | None = None) -> dict:
+    """Start a new run in ``run_dir`` (default: a new folder under the runs
+    folder). The adapter goes to ``s.adapter_path`` (default RUN_DIR/adapters)."""
+    from core.runs import EVENTS, new_run_dir
+
+    run_dir = Path(run_dir) if run_dir else new_run_dir(s.model)
+    if (run_dir / EVENTS).exists():
+        raise TuneDeckError(f"{run_dir} already holds a run",
+                            f"resume it (`tunedeck train --resume {run_dir}`) or choose a new folder")
+    if not s.adapter_path:
+        s.adapter_path = str(run_dir / "adapters")
+    _validate(s)
+    return _run(ctx, s, run_dir, None)
+
+
+def resume_training(ctx, run_dir: str | Path, iters: int | None = None) -> dict:
+    """Continue a stopped, crashed or failed run from its latest checkpoint
+    (or extend a finished one with a larger ``iters``)."""
+    from core.runs import CONFIG, latest_checkpoint, run_info
+    from core.train_config import load_yaml
+
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).is_file():
+        raise TuneDeckError(f"{run_dir} is not a TuneDeck run folder (no {CONFIG})",
+                            "pass a folder from `tunedeck runs`")
+    info = run_info(run_dir)
+    if info.status == "running":
+        raise TuneDeckError(f"{run_dir.name} is still training (another process holds it)",
+                            "stop it first, or wait for it")
+    s = TrainSettings.from_dict(load_yaml(run_dir / CONFIG))
+    if iters is not None:
+        s.iters = iters
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise TuneDeckError(f"{run_dir.name} has no checkpoint to resume from",
+                            "it stopped before its first save; start a new run (a lower save_every "
+                            "saves sooner)")
+    done = int(ckpt.name)
+    if done >= s.iters:
+        raise TuneDeckError(f"{run_dir.name} already completed {done} of {s.iters} iterations",
+                            f"pass a larger iteration count to train longer (e.g. --iters {done * 2})")
+    _validate(s, resuming=True)
+    return _run(ctx, s, run_dir, ckpt)
+
+
+def _run(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None) -> dict:
+    from core.jsonl import read_manifest
+    from core.runs import CONFIG, MANIFEST_COPY, EventLog, clear_lock, write_lock
+    from core.train_config import save_yaml
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_yaml(s, run_dir / CONFIG)  # on resume: records a changed iteration total
+    if checkpoint is None:
+        write_json(run_dir / MANIFEST_COPY, read_manifest(s.data))
+    log = EventLog(run_dir)
+    write_lock(run_dir)
+    try:
+        return _train(ctx, s, run_dir, checkpoint, log)
+    except Cancelled:
+        log.write("stopped", iteration=int(checkpoint.name) if checkpoint else 0,
+                  message="stopped before the first step")
+        raise
+    except TuneDeckError as exc:
+        log.write("failed", message=exc.message, hint=exc.hint)
+        raise
+    except Exception as exc:
+        log.write("failed", message=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        clear_lock(run_dir)
+        log.close()
+
+
+def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -> dict:
+    import mlx.core as mx
+    import numpy as np
+    from mlx.utils import tree_flatten
+    from mlx_lm.tuner.datasets import CacheDataset
+    from mlx_lm.tuner.trainer import TrainingArgs, TrainingCallback, iterate_batches, train
+
+    from core.runs import BEST, CHECKPOINTS, KEEP_CHECKPOINTS, checkpoint_dirs
+
+    _quiet_mlx_lm_console()
+    adapter_dir = Path(s.adapter_path)
+    adapter_dir.mkdir(parents=True, exist_ok=True)
+    adapter_file = adapter_dir / ADAPTER_FILE
+    model, _, train_set, valid_set = prepare_model(ctx, s)
     write_json(adapter_dir / "adapter_config.json", s.mlx_lm_config())
+    optimizer = build_optimizer(s)
+
+    start, saved = 0, {}
+    if checkpoint is not None:
+        ctx.progress(f"restoring checkpoint {checkpoint.name}")
+        saved = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))
+        start = int(saved["iteration"])
+        model.load_weights(str(checkpoint / ADAPTER_FILE), strict=False)
+        _restore_optimizer(optimizer, model, checkpoint / OPTIMIZER_FILE)
+    reseed(s.seed, start)
+
+    def emit(event, kind: str, **extra) -> None:
+        ctx.emit(event)
+        data = {k: v for k, v in asdict(event).items() if k != "job_id"}
+        log.write(kind, **data, **extra)
 
     total = sum(v.size for _, v in tree_flatten(model.parameters()))
     trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
-    ctx.emit(ev.TrainStarted(run_dir=str(adapter_dir), iters=s.iters, start_iteration=0,
-                             trainable_parameters=int(trainable), total_parameters=int(total),
-                             train_examples=len(train_set)))
+    emit(ev.TrainStarted(run_dir=str(run_dir), iters=s.iters, start_iteration=start,
+                         trainable_parameters=int(trainable), total_parameters=int(total),
+                         train_examples=len(train_set)),
+         "start", model=s.model, data=s.data, adapter_path=str(adapter_dir))
 
-    state = {"completed": 0, "diverged": None, "last_saved": 0, "stopped_at": None}
+    state = {"completed": start, "diverged": None, "last_saved": start if checkpoint else 0,
+             "stopped_at": None, "trained_tokens": int(saved.get("trained_tokens", 0)),
+             "best": saved.get("best_val_loss"), "best_iteration": saved.get("best_iteration")}
+    tokens_before = state["trained_tokens"]
+
+    def save_checkpoint(it: int) -> bool:
+        if not _all_finite(model):  # never keep a NaN checkpoint
+            state["diverged"] = it
+            return False
+        folder = run_dir / CHECKPOINTS / f"{it:07d}"
+        _write_adapter_folder(model, folder, s, {"optimizer": optimizer, "state": {
+            "iteration": it, "trained_tokens": state["trained_tokens"], "seed": s.seed,
+            "best_val_loss": state["best"], "best_iteration": state["best_iteration"],
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S")}})
+        for old in checkpoint_dirs(run_dir)[:-KEEP_CHECKPOINTS]:
+            shutil.rmtree(old, ignore_errors=True)
+        save_adapter(model, adapter_file)
+        state["last_saved"] = it
+        reseed(s.seed, it)
+        emit(ev.CheckpointSaved(iteration=it, path=str(folder)), "checkpoint")
+        return True
 
     class Reporter(TrainingCallback):
         def on_train_loss_report(self, info):
             loss = float(info["train_loss"])
+            it = start + int(info["iteration"])
             if not math.isfinite(loss):
-                state["diverged"] = int(info["iteration"])
+                state["diverged"] = it
                 return
-            ctx.emit(ev.TrainReport(
-                iteration=int(info["iteration"]), train_loss=loss,
+            state["trained_tokens"] = tokens_before + int(info["trained_tokens"])
+            emit(ev.TrainReport(
+                iteration=it, train_loss=loss,
                 learning_rate=float(info["learning_rate"]),
                 iterations_per_second=float(info["iterations_per_second"]),
                 tokens_per_second=float(info["tokens_per_second"]),
-                trained_tokens=int(info["trained_tokens"]),
-                peak_memory_gb=float(info["peak_memory"])))
+                trained_tokens=state["trained_tokens"],
+                peak_memory_gb=float(info["peak_memory"])), "train")
 
         def on_val_loss_report(self, info):
             loss = float(info["val_loss"])
+            it = start + int(info["iteration"])
             if not math.isfinite(loss):
-                state["diverged"] = int(info["iteration"])
+                state["diverged"] = it
                 return
-            ctx.emit(ev.ValReport(iteration=int(info["iteration"]), val_loss=loss))
+            emit(ev.ValReport(iteration=it, val_loss=loss), "val")
+            # The trainer evaluates before step it+1: the weights are those of
+            # iteration ``it``. Iteration 0 is the untouched base: not a result.
+            if it > 0 and (state["best"] is None or loss < state["best"]):
+                state["best"], state["best_iteration"] = loss, it
+                _write_adapter_folder(model, run_dir / BEST, s)
+                emit(ev.BestAdapterSaved(iteration=it, val_loss=loss, path=str(run_dir / BEST)), "best")
 
     def batches(dataset, batch_size, max_seq_length, loop=False, seed=None, comm_group=None):
-        inner = iterate_batches(dataset, batch_size, max_seq_length, loop=loop, seed=seed, comm_group=comm_group)
-        if not loop:  # validation: pass through untouched
-            yield from inner
+        if not loop:  # validation: isolate its shuffle from the training order
+            rng = np.random.get_state()
+            try:
+                yield from iterate_batches(dataset, batch_size, max_seq_length, loop=loop, seed=seed,
+                                           comm_group=comm_group)
+            finally:
+                np.random.set_state(rng)
             return
+        # Training: the order depends on the seed alone, so a resume replays
+        # it to the checkpoint's position (skipped batches are not trained).
+        inner = iterate_batches(dataset, batch_size, max_seq_length, loop=loop, seed=s.seed, comm_group=comm_group)
+        for _ in range(start):
+            next(inner)
         for step, batch in enumerate(inner):
             # The trainer asks for batch ``step`` (0-based) only after it has
             # run and evaluated ``step`` optimizer steps: a safe save point.
-            state["completed"] = step
-            if step and step % s.save_every == 0 and state["diverged"] is None:
-                if not _all_finite(model):  # never keep a NaN checkpoint
-                    state["diverged"] = step
+            it = start + step
+            state["completed"] = it
+            if step and it % s.save_every == 0 and state["diverged"] is None:
+                if not save_checkpoint(it):
                     return
-                path = adapter_dir / f"{step:07d}_adapters.safetensors"
-                save_adapter(model, path)
-                save_adapter(model, adapter_file)
-                state["last_saved"] = step
-                ctx.emit(ev.CheckpointSaved(iteration=step, path=str(path)))
             if ctx.cancelled:
-                state["stopped_at"] = step
+                if step and state["last_saved"] != it and state["diverged"] is None:
+                    save_checkpoint(it)  # a clean stop: resumable from exactly here
+                state["stopped_at"] = it
                 return
             if state["diverged"] is not None:
                 return
@@ -235,37 +440,42 @@ def run_training(ctx, s: TrainSettings) -> dict:
 
     # The trainer's own saves go to a temp file we rename into place after a
     # clean finish; its periodic saves are off (ours above are atomic).
-    args = TrainingArgs(batch_size=s.batch_size, iters=s.iters, val_batches=s.val_batches,
+    tmp_final = adapter_dir / ".final.tmp.safetensors"
+    args = TrainingArgs(batch_size=s.batch_size, iters=s.iters - start, val_batches=s.val_batches,
                         steps_per_report=s.steps_per_report, steps_per_eval=s.steps_per_eval,
                         steps_per_save=s.iters + 1, max_seq_length=s.max_seq_length,
                         grad_checkpoint=s.grad_checkpoint,
                         grad_accumulation_steps=s.grad_accumulation_steps,
-                        adapter_file=str(adapter_dir / ".final.tmp.safetensors"))
-    optimizers = {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": optim.SGD, "adafactor": optim.Adafactor}
-    if s.optimizer not in optimizers:
-        raise TuneDeckError(f"unknown optimizer {s.optimizer!r}", f"use one of {', '.join(optimizers)}")
-    optimizer = optimizers[s.optimizer](learning_rate=s.learning_rate)
+                        adapter_file=str(tmp_final))
     ctx.check_cancelled()  # a stop pressed while loading: no untrained adapter
     ctx.progress("training")
     started = time.perf_counter()
-    train(model=model, optimizer=optimizer, train_dataset=CacheDataset(train_set),
-          val_dataset=CacheDataset(valid_set) if len(valid_set) else None, args=args,
-          iterate_batches=batches, training_callback=Reporter())
-    tmp_final = adapter_dir / ".final.tmp.safetensors"
+    with _KeepLayerCall(model):
+        train(model=model, optimizer=optimizer, train_dataset=CacheDataset(train_set),
+              val_dataset=CacheDataset(valid_set) if len(valid_set) else None, args=args,
+              iterate_batches=batches, training_callback=Reporter())
     if state["diverged"] is None and not _all_finite(model):
         state["diverged"] = state["completed"] or s.iters
     if state["diverged"] is not None:
         tmp_final.unlink(missing_ok=True)
-        kept = f"the adapter from iteration {state['last_saved']} is kept" if state["last_saved"] else "no adapter was kept"
+        kept = (f"the adapter from iteration {state['last_saved']} is kept; resume from there with a lower rate"
+                if state["last_saved"] else "no adapter was kept")
         raise TuneDeckError(
             f"loss became NaN/inf at iteration {state['diverged']}; training stopped ({kept})",
             f"lower the learning rate (now {s.learning_rate:g}; try {s.learning_rate / 10:g})")
-    if state["stopped_at"] == 0:  # stopped before the first step: nothing to keep
+    if state["stopped_at"] == start:  # stopped before this session's first step
         tmp_final.unlink(missing_ok=True)
         raise Cancelled()
     stopped = state["stopped_at"] is not None
     iterations = state["stopped_at"] if stopped else s.iters
     tmp_final.replace(adapter_file)  # rename: atomic
-    ctx.emit(ev.TrainFinished(adapter_path=str(adapter_dir), iterations=iterations, stopped_early=stopped))
+    if not stopped and state["last_saved"] != iterations:
+        save_checkpoint(iterations)  # lets a finished run be extended later
+    kind = "stopped" if stopped else "finished"
+    emit(ev.TrainFinished(adapter_path=str(adapter_dir), iterations=iterations, stopped_early=stopped), kind,
+         iteration=iterations)
+    best = run_dir / BEST
     return {"adapter_path": str(adapter_dir), "iterations": iterations, "stopped_early": stopped,
-            "seconds": time.perf_counter() - started}
+            "seconds": time.perf_counter() - started, "run_dir": str(run_dir),
+            "best_path": str(best) if best.is_dir() else None, "best_val_loss": state["best"],
+            "start_iteration": start}
