@@ -125,6 +125,8 @@ def dump_yaml(settings: TrainSettings) -> str:
     import yaml
 
     cfg = settings.mlx_lm_config()
+    if not cfg.get("adapter_path"):
+        del cfg["adapter_path"]  # mlx-lm: ./adapters; TuneDeck: RUN_DIR/adapters
     return "# TuneDeck training config; also runs with `mlx_lm.lora -c <this file>`\n" + \
         yaml.safe_dump(cfg, sort_keys=False, default_flow_style=False)
 

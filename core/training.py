@@ -39,7 +39,7 @@ class TrainSettings:
 
     model: str
     data: str
-    adapter_path: str
+    adapter_path: str = ""  # "" = RUN_DIR/adapters
     fine_tune_type: str = "lora"
     num_layers: int = 16
     batch_size: int = 4
@@ -136,9 +136,9 @@ def save_adapter(model, path: Path) -> None:
 
 
 def reseed(seed: int, iteration: int) -> None:
-    """Re-seed MLX's RNG (LoRA dropout) from (seed, iteration) at every
-    checkpoint, so a resumed run draws the same noise as an unbroken one
-    (MLX's key cannot be read back into its global state directly)."""
+    """Re-seed MLX's RNG (LoRA dropout) from (seed, iteration) before every
+    step, so a resumed run draws the same noise as an unbroken one (MLX's
+    key cannot be assigned back into its global state directly)."""
     import mlx.core as mx
 
     mx.random.seed((seed * 1_000_003 + iteration) % 2**32)
@@ -318,7 +318,6 @@ def _run(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None) -> dict:
 
 
 def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -> dict:
-    import mlx.core as mx
     import numpy as np
     from mlx.utils import tree_flatten
     from mlx_lm.tuner.datasets import CacheDataset
@@ -341,7 +340,6 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
         start = int(saved["iteration"])
         model.load_weights(str(checkpoint / ADAPTER_FILE), strict=False)
         _restore_optimizer(optimizer, model, checkpoint / OPTIMIZER_FILE)
-    reseed(s.seed, start)
 
     def emit(event, kind: str, **extra) -> None:
         ctx.emit(event)
@@ -373,7 +371,6 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
             shutil.rmtree(old, ignore_errors=True)
         save_adapter(model, adapter_file)
         state["last_saved"] = it
-        reseed(s.seed, it)
         emit(ev.CheckpointSaved(iteration=it, path=str(folder)), "checkpoint")
         return True
 
@@ -436,6 +433,7 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
                 return
             if state["diverged"] is not None:
                 return
+            reseed(s.seed, it)  # dropout noise as a function of the step: resumable anywhere
             yield batch
 
     # The trainer's own saves go to a temp file we rename into place after a

@@ -16,7 +16,7 @@ def test_train_then_generate(engine, demo_model, sample_data, recorder, tmp_path
     adapters = tmp_path / "run" / "adapters"
     settings = demo_settings(demo_model, sample_data, str(adapters), iters=40, steps_per_report=5,
                              steps_per_eval=20, save_every=20)
-    job = engine.train(settings)
+    job = engine.train(settings, tmp_path / "run")
     result = job.result(timeout=300)
     assert result["iterations"] == 40 and not result["stopped_early"]
 
@@ -27,11 +27,11 @@ def test_train_then_generate(engine, demo_model, sample_data, recorder, tmp_path
     vals = recorder.of(ev.ValReport, job)
     assert vals[0].iteration == 0 and vals[-1].val_loss < vals[0].val_loss
     saved = recorder.of(ev.CheckpointSaved, job)
-    assert [s.iteration for s in saved] == [20]
+    assert [s.iteration for s in saved] == [20, 40]  # 40: the final one, for extending the run
     assert recorder.threads == {THREAD_NAME}  # every event came from the one MLX thread
 
     assert (adapters / "adapters.safetensors").is_file()
-    assert (adapters / "0000020_adapters.safetensors").is_file()
+    assert (tmp_path / "run" / "checkpoints" / "0000020" / "adapters.safetensors").is_file()
     cfg = json.loads((adapters / "adapter_config.json").read_text())
     assert cfg["fine_tune_type"] == "lora" and cfg["lora_parameters"]["rank"] == 32
     assert not [p for p in adapters.iterdir() if p.name.startswith(".")]  # no temp files left

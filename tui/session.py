@@ -12,6 +12,7 @@ class Session:
     data_dir: str | None = None
     adapter_path: str | None = None  # the latest finished training run
     hub_reachable: bool | None = None
+    run_dir: str | None = None  # the run folder of adapter_path (issue 6a)
 
     @property
     def steps_done(self) -> set[str]:

@@ -1,35 +1,136 @@
-"""``tunedeck train``: LoRA training headless, printing plain progress lines."""
+"""``tunedeck train`` and ``tunedeck runs``: training headless, plain lines.
+
+Flags are named like ``mlx_lm.lora``'s; ``-c config.yaml`` reads the same
+YAML it does. Precedence is mlx-lm's: flags, then the file, then defaults
+for the model (the demo model keeps its fast demo settings).
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+
 from tui.commands.common import engine_printing, wait
+
+# (flag, settings key, type) for the mlx_lm.lora-named options.
+FLAGS = [
+    ("--model", "model", str), ("--data", "data", str), ("--adapter-path", "adapter_path", str),
+    ("--fine-tune-type", "fine_tune_type", str), ("--optimizer", "optimizer", str),
+    ("--num-layers", "num_layers", int), ("--batch-size", "batch_size", int), ("--iters", "iters", int),
+    ("--val-batches", "val_batches", int), ("--learning-rate", "learning_rate", float),
+    ("--steps-per-report", "steps_per_report", int), ("--steps-per-eval", "steps_per_eval", int),
+    ("--grad-accumulation-steps", "grad_accumulation_steps", int), ("--save-every", "save_every", int),
+    ("--max-seq-length", "max_seq_length", int), ("--seed", "seed", int),
+]
+SWITCHES = [("--mask-prompt", "mask_prompt"), ("--grad-checkpoint", "grad_checkpoint")]
+LORA = [("--rank", "rank", int), ("--scale", "scale", float), ("--dropout", "dropout", float)]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="LoRA-train headless, printing plain progress lines")
-    p.add_argument("--model", required=True, help="model folder")
-    p.add_argument("--data", required=True, help="folder with train.jsonl and valid.jsonl")
-    p.add_argument("--adapter-path", required=True, help="where to write the adapter")
-    p.add_argument("--iters", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--learning-rate", type=float)
-    p.add_argument("--num-layers", type=int)
-    p.add_argument("--mask-prompt", action="store_true", default=None)
-    p.add_argument("--seed", type=int)
+    p = sub.add_parser("train", help="train headless (new run, --resume, or --memory-check)",
+                       description="Train headless, printing plain progress lines. Flags are named like "
+                                   "mlx_lm.lora's; -c reads the same YAML.")
+    p.add_argument("-c", "--config", help="YAML config (the keys mlx_lm.lora -c accepts)")
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: a new one under TUNEDECK_HOME/runs)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or crashed run from its latest "
+                   "checkpoint (--iters extends a finished one)")
+    p.add_argument("--memory-check", action="store_true",
+                   help="run a few real steps at these settings and say whether they fit in memory")
+    p.add_argument("--preset", choices=["quick", "thorough"], help="start from a preset")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine", "linear"],
+                   help="learning-rate schedule (cosine/linear with warm-up)")
+    p.add_argument("--save-config", metavar="PATH", help="write the resulting YAML config and exit")
+    for flag, _, kind in FLAGS:
+        p.add_argument(flag, type=kind)
+    for flag, _ in SWITCHES:
+        p.add_argument(flag, action="store_true", default=None)
+    for flag, _, kind in LORA:
+        p.add_argument(flag, type=kind, help=f"LoRA {flag[2:]}")
     p.set_defaults(func=run)
+
+    r = sub.add_parser("runs", help="list training runs (status, iterations, validation loss)")
+    r.add_argument("--json", action="store_true", help="machine-readable output")
+    r.add_argument("--dir", help="runs folder (default TUNEDECK_HOME/runs)")
+    r.set_defaults(func=list_runs)
+
+
+def settings_from_args(args: argparse.Namespace):
+    """TrainSettings from flags > config file > model defaults."""
+    from core.errors import TuneDeckError
+    from core.train_config import apply_preset, default_settings, load_yaml, schedule_for
+    from core.training import TrainSettings
+
+    from_file = load_yaml(args.config) if args.config else {}
+    flags = {key: getattr(args, flag[2:].replace("-", "_")) for flag, key, _ in FLAGS}
+    flags.update({key: getattr(args, flag[2:].replace("-", "_")) for flag, key in SWITCHES})
+    flags = {k: v for k, v in flags.items() if v is not None}
+    merged = {**from_file, **flags}
+    if not merged.get("model") or not merged.get("data"):
+        raise TuneDeckError("say which model and data to train on",
+                            "pass --model and --data, or a config with model: and data: keys")
+    s = default_settings(merged["model"], merged["data"], merged.get("adapter_path", ""))
+    if args.preset:
+        apply_preset(s, args.preset)
+    base = TrainSettings.from_dict({**vars(s), **merged})
+    lora = {key: getattr(args, key) for _, key, _ in LORA if getattr(args, key) is not None}
+    if lora:
+        base.lora_parameters = {**base.lora_parameters, **lora}
+    if args.lr_schedule:
+        base.lr_schedule = schedule_for(args.lr_schedule, base.learning_rate, base.iters)
+    return base
+
+
+def _extra_lines(event) -> None:
+    from core import events as ev
+
+    if isinstance(event, ev.BestAdapterSaved):
+        print(f"iter {event.iteration}: best validation loss so far, saved {event.path}", flush=True)
+    elif isinstance(event, ev.TrainStarted) and event.start_iteration:
+        print(f"resuming at iteration {event.start_iteration} of {event.iters}", flush=True)
 
 
 def run(args) -> int:
-    from core.demo_model import is_demo_model
-    from core.training import TrainSettings, demo_settings
+    engine = engine_printing()
+    engine.add_listener(_extra_lines)
+    if args.resume:
+        result = wait(engine.resume(args.resume, iters=args.iters))
+        return _finished(result)
+    settings = settings_from_args(args)
+    if args.save_config:
+        from core.train_config import check_settings, save_yaml
 
-    make = demo_settings if is_demo_model(args.model) else TrainSettings
-    settings = make(model=args.model, data=args.data, adapter_path=args.adapter_path)
-    for key in ("iters", "batch_size", "learning_rate", "num_layers", "mask_prompt", "seed"):
-        value = getattr(args, key)
-        if value is not None:
-            setattr(settings, key, value)
-    result = wait(engine_printing().train(settings))
+        check_settings(settings)
+        print(f"wrote {save_yaml(settings, args.save_config)}")
+        return 0
+    if args.memory_check:
+        report = wait(engine.memory_check(settings))
+        print(f"memory check: {report.summary()}")
+        return 0 if report.fits else 2
+    result = wait(engine.train(settings, args.out))
+    return _finished(result)
+
+
+def _finished(result: dict) -> int:
     how = "stopped" if result["stopped_early"] else "finished"
     print(f"{how} after {result['iterations']} iterations; adapter in {result['adapter_path']}")
+    if result.get("best_path"):
+        print(f"best validation loss {result['best_val_loss']:.3f}: {result['best_path']}")
+    print(f"run folder: {result['run_dir']}")
+    return 0
+
+
+def list_runs(args) -> int:
+    from core.runs import list_runs as find
+
+    runs = find(args.dir)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in runs], indent=2))
+        return 0
+    if not runs:
+        print("no runs yet (tunedeck train ... starts one)")
+        return 0
+    print(f"{'run':<40} {'status':<9} {'iters':>11} {'val loss':>8}")
+    for r in runs:
+        val = f"{r.last_val_loss:.3f}" if r.last_val_loss is not None else "-"
+        print(f"{r.name[:40]:<40} {r.status:<9} {f'{r.iteration}/{r.iters}':>11} {val:>8}")
     return 0

@@ -1,20 +1,35 @@
-"""Step 4: LoRA training with the loss plotted live."""
+"""Step 4: training. Three tabs, all keyboard-driven and sized for 80x24:
+
+* Run: the live loss plot (train + validation), speed/memory/ETA line,
+  progress bar and an event log. s starts, x stops (adapter kept), r resumes.
+* Config: the knobs (type, rank, layers, lr + schedule, batch, iters with
+  the epochs they mean, max length, prompt masking, grad checkpointing,
+  presets) and YAML load/save (the file ``mlx_lm.lora -c`` also reads).
+* Runs: past runs from their folders; Enter shows a curve, o pins one to
+  overlay, r resumes the highlighted run.
+
+m runs the memory check (a few real steps at these settings) from any tab.
+"""
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import Input, Label, ProgressBar, RichLog, Static
+from textual.containers import Grid, Horizontal
+from textual.widgets import (Checkbox, DataTable, Input, Label, ProgressBar, RichLog, Select, Static,
+                             TabbedContent, TabPane)
 
 from core import events as ev
-from core import paths
-from core.demo_model import is_demo_model
-from core.training import TrainSettings, demo_settings
+from core.jsonl import read_manifest
+from core.runs import curve, list_runs, new_run_dir, read_events, run_info
+from core.train_config import (PRESETS, SCHEDULES, apply_preset, default_settings, epochs, load_yaml,
+                               save_yaml, schedule_for, schedule_kind)
+from core.training import TrainSettings
 from tui.screens.base import StepScreen
 
 
@@ -23,12 +38,26 @@ def _fmt_time(seconds: float) -> str:
     return f"{seconds // 60:02d}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def default_settings(model: str, data: str, adapter_path: str) -> TrainSettings:
-    if is_demo_model(model):
-        return demo_settings(model, data, adapter_path)
-    # The seed recipe's command: batch 1, 4 layers, 1000 iterations.
-    return TrainSettings(model=model, data=data, adapter_path=adapter_path, batch_size=1,
-                         num_layers=4, iters=1000, learning_rate=1e-5)
+def train_examples(data_dir: str) -> int:
+    """From the dataset's manifest, else by counting lines (cheap)."""
+    counts = read_manifest(data_dir).get("counts") or {}
+    if counts.get("train"):
+        return int(counts["train"])
+    try:
+        with open(Path(data_dir) / "train.jsonl", encoding="utf-8") as fh:
+            return sum(1 for line in fh if line.strip())
+    except OSError:
+        return 0
+
+
+# (input id, label, settings attribute or lora key, type)
+NUMBER_FIELDS = [
+    ("rank", "rank", "rank", int), ("layers", "layers", "num_layers", int),
+    ("lr", "lr", "learning_rate", float), ("batch", "batch", "batch_size", int),
+    ("iters", "iters", "iters", int), ("maxlen", "max len", "max_seq_length", int),
+    ("accum", "grad acc", "grad_accumulation_steps", int), ("evalsteps", "eval every", "steps_per_eval", int),
+    ("savesteps", "save every", "save_every", int), ("seed", "seed", "seed", int),
+]
 
 
 class TrainingScreen(StepScreen):
@@ -36,12 +65,58 @@ class TrainingScreen(StepScreen):
     NEXT = "chat"
     AUTO_FOCUS = ""  # s/x/n must reach the screen; Tab moves into the knobs
     BACK = "data"
-    GUIDE = ("Step 4: LoRA training. s starts, x stops (the adapter so far is kept). Train loss "
-             "should fall; validation loss (every few steps) tells you it generalises.")
+    GUIDE = ("Step 4: training. s starts, x stops (adapter kept), r resumes, m checks memory. "
+             "Config tab: knobs and YAML; Runs tab: past runs. Train loss should fall.")
     BINDINGS = [
         Binding("s", "start", "Start", id="start-training"),
         Binding("x", "stop", "Stop", id="stop-training"),
+        Binding("r", "resume", "Resume", id="resume-training"),
+        Binding("m", "memory_check", "Mem check", id="memory-check"),
+        Binding("o", "overlay", "Overlay", id="overlay-run", show=False),
+        Binding("ctrl+s", "save_config", "Save YAML", id="save-config", show=False),
+        Binding("ctrl+o", "load_config", "Load YAML", id="load-config", show=False),
     ]
+    DEFAULT_CSS = """
+    TrainingScreen TabbedContent { height: 1fr; }
+    TrainingScreen TabPane { padding: 0; }
+    TrainingScreen #plot { height: 1fr; min-height: 6; }
+    TrainingScreen #stats { height: 2; padding: 0 1; }
+    TrainingScreen #progress { height: 1; padding: 0 1; }
+    TrainingScreen #progress Bar { width: 1fr; }
+    TrainingScreen #log { height: 3; padding: 0 1; background: $surface; }
+    TrainingScreen #form { grid-size: 6; grid-columns: 10 12 10 12 10 1fr; grid-rows: 1;
+                           grid-gutter: 0 1; height: auto; padding: 0 1; }
+    TrainingScreen #form Label { color: $text-muted; }
+    TrainingScreen #form Input { height: 1; border: none; padding: 0 1; background: $boost; }
+    TrainingScreen #form Input:focus { background: $primary 30%; }
+    TrainingScreen #form Select { height: 1; }
+    TrainingScreen #switches { height: 1; padding: 0 1; }
+    TrainingScreen #switches Checkbox { height: 1; border: none; padding: 0; margin: 0 2 0 0; }
+    TrainingScreen #yaml-row { height: 1; padding: 0 1; }
+    TrainingScreen #yaml-row Label { width: 10; color: $text-muted; }
+    TrainingScreen #yaml { width: 1fr; height: 1; border: none; padding: 0 1; background: $boost; }
+    TrainingScreen #config-info { height: auto; padding: 0 1; color: $text-muted; }
+    TrainingScreen #runs-table { height: 7; }
+    TrainingScreen #runs-plot { height: 1fr; min-height: 5; }
+    TrainingScreen #runs-info { height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.job = None
+        self.mem_job = None
+        self.settings: TrainSettings | None = None
+        self.base: TrainSettings | None = None  # keys the form does not show survive a YAML load
+        self.run_dir: str | None = None
+        self.started = 0.0
+        self.start_iteration = 0
+        self.total_iters = 0
+        self.trained_model: str | None = None  # the base model of the run in progress
+        self._defaults_for: tuple | None = None
+        self._filling = False
+        self.overlay_path: str | None = None
+        self.shown_path: str | None = None
+        self.reset_curve()
 
     def compose(self) -> ComposeResult:
         # Deferred: plotext (via textual-plotext) costs import time the first
@@ -49,154 +124,395 @@ class TrainingScreen(StepScreen):
         from textual_plotext import PlotextPlot
 
         yield from self.compose_top()
-        with Horizontal(id="knobs"):
-            yield Label("iters")
-            yield Input(id="iters", type="integer", classes="knob")
-            yield Label("lr")
-            yield Input(id="lr", classes="knob")
-            yield Label("batch")
-            yield Input(id="batch", type="integer", classes="knob")
-            yield Static("", id="fixed")
-        yield PlotextPlot(id="plot")
-        yield Static("Press s to start training.", id="stats", classes="status")
-        yield ProgressBar(id="progress", show_eta=False)
-        yield RichLog(id="log", max_lines=200, wrap=True, markup=False)
+        with TabbedContent(id="tabs"):
+            with TabPane("Run", id="tab-run"):
+                yield PlotextPlot(id="plot")
+                yield Static("Press s to start training (Config tab for the knobs).", id="stats")
+                yield ProgressBar(id="progress", show_eta=False)
+                yield RichLog(id="log", max_lines=200, wrap=True, markup=False)
+            with TabPane("Config", id="tab-config"):
+                with Grid(id="form"):
+                    yield Label("preset")
+                    yield Select([(p, p) for p in PRESETS] + [("custom", "custom")], id="preset",
+                                 value="custom", allow_blank=False, compact=True)
+                    yield Label("type")
+                    yield Select([(t, t) for t in ("lora", "dora", "full")], id="type", value="lora",
+                                 allow_blank=False, compact=True)
+                    yield Label("schedule")
+                    yield Select([(k, k) for k in SCHEDULES] + [("custom", "custom")], id="schedule",
+                                 value="constant", allow_blank=False, compact=True)
+                    for fid, label, _, kind in NUMBER_FIELDS:
+                        yield Label(label)
+                        yield Input(id=fid, type="integer" if kind is int else "number", compact=True)
+                with Horizontal(id="switches"):
+                    yield Checkbox("mask prompt", id="mask", compact=True)
+                    yield Checkbox("grad checkpoint", id="gradckpt", compact=True)
+                with Horizontal(id="yaml-row"):
+                    yield Label("YAML")
+                    yield Input(id="yaml", placeholder="path/to/config.yaml", compact=True)
+                yield Static("", id="config-info")
+            with TabPane("Runs", id="tab-runs"):
+                yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+                yield Static("Enter shows a run · o pins it to overlay · r resumes it", id="runs-info")
+                yield PlotextPlot(id="runs-plot")
         yield from self.compose_bottom()
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.job = None
-        self.settings: TrainSettings | None = None
-        self.started = 0.0
-        self._defaults_for: tuple | None = None
-        self.reset_curve()
 
     def on_mount(self) -> None:
         self.query_one("#plot").plt.title("loss")
+        table = self.query_one("#runs-table", DataTable)
+        table.add_columns("run", "status", "iters", "val loss")
+        # PlotextPlot follows the theme itself; redraw so our colours follow too.
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.redraw_all())
 
     def on_screen_resume(self) -> None:
         session = self.app.session
         if (self.job is None or self.job.done) and session.model_path and session.data_dir:
-            s = default_settings(session.model_path, session.data_dir, "")
             key = (session.model_path, session.data_dir)
             if self._defaults_for != key:  # keep the user's edits for the same pair
                 self._defaults_for = key
-                self.query_one("#iters", Input).value = str(s.iters)
-                self.query_one("#lr", Input).value = f"{s.learning_rate:g}"
-                self.query_one("#batch", Input).value = str(s.batch_size)
-            layers = "all" if s.num_layers < 0 else s.num_layers
-            self.query_one("#fixed", Static).update(
-                f" layers {layers} · rank {s.lora_parameters['rank']} · {Path(session.model_path).name}")
+                self.fill_form(default_settings(session.model_path, session.data_dir, ""))
+        self.refresh_runs()
+
+    # -- the config form ------------------------------------------------------
+    def fill_form(self, s: TrainSettings) -> None:
+        self.base = copy.deepcopy(s)
+        self._filling = True
+        for fid, _, attr, kind in NUMBER_FIELDS:
+            value = s.lora_parameters.get(attr) if attr == "rank" else getattr(s, attr)
+            self.query_one(f"#{fid}", Input).value = f"{value:g}" if kind is float else str(value)
+        self.query_one("#type", Select).value = s.fine_tune_type
+        self.query_one("#schedule", Select).value = schedule_kind(s)
+        self.query_one("#mask", Checkbox).value = s.mask_prompt
+        self.query_one("#gradckpt", Checkbox).value = s.grad_checkpoint
+        self.call_after_refresh(self._done_filling)
+        self.update_config_info()
+
+    def _done_filling(self) -> None:
+        self._filling = False
+
+    def read_form(self, quiet: bool = False) -> TrainSettings | None:
+        session = self.app.session
+        if not session.model_path or not session.data_dir or self.base is None:
+            if not quiet:
+                self.notify("Choose a model (step 2) and a dataset (step 3) first.", severity="warning")
+            return None
+        s = copy.deepcopy(self.base)
+        s.model, s.data, s.adapter_path = session.model_path, session.data_dir, ""
+        try:
+            for fid, label, attr, kind in NUMBER_FIELDS:
+                value = kind(self.query_one(f"#{fid}", Input).value)
+                if attr == "rank":
+                    s.lora_parameters = {**s.lora_parameters, "rank": value}
+                else:
+                    setattr(s, attr, value)
+        except ValueError:
+            if not quiet:
+                self.notify(f"{label} must be a number (lr like 1e-5; the rest whole numbers).", severity="error")
+            return None
+        s.fine_tune_type = self.query_one("#type", Select).value
+        s.mask_prompt = self.query_one("#mask", Checkbox).value
+        s.grad_checkpoint = self.query_one("#gradckpt", Checkbox).value
+        kind = self.query_one("#schedule", Select).value
+        if kind != "custom":
+            s.lr_schedule = schedule_for(kind, s.learning_rate, s.iters)
+        return s
+
+    def update_config_info(self) -> None:
+        s = self.read_form(quiet=True)
+        info = self.query_one("#config-info", Static)
+        if s is None:
+            info.update("Choose a model and a dataset first.")
+            return
+        n = train_examples(s.data)
+        layers = "all" if s.num_layers < 0 else s.num_layers
+        info.update(f"{s.iters} iters x batch {s.batch_size} = {epochs(s, n):.2f} epochs of {n} examples · "
+                    f"layers {layers} · {Path(s.model).name}\n"
+                    "ctrl+s saves / ctrl+o loads the YAML (mlx_lm.lora -c reads it too) · m memory check")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "yaml" and self.is_mounted:
+            self.update_config_info()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if self._filling or event.select.id != "preset" or event.value == "custom":
+            return
+        s = self.read_form()
+        if s is not None:
+            self.fill_form(apply_preset(s, event.value))
+            self.query_one("#preset", Select).value = event.value
+            self.log_line(f"preset {event.value}: {s.iters} iters, rank {s.lora_parameters['rank']}, "
+                          f"schedule {schedule_kind(s)}")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "yaml":
+            self.action_load_config()
         self.set_focus(None)  # Enter leaves the knob, so s starts
 
+    def _yaml_path(self) -> Path | None:
+        text = self.query_one("#yaml", Input).value.strip()
+        if not text:
+            self.notify("Type a YAML path in the Config tab first.", severity="warning")
+            return None
+        return Path(text).expanduser()
+
+    def action_save_config(self) -> None:
+        s, path = self.read_form(), self._yaml_path()
+        if s is None or path is None:
+            return
+        from core.errors import TuneDeckError
+
+        try:
+            save_yaml(s, path)
+        except (TuneDeckError, OSError) as exc:
+            self.notify(f"could not save {path}: {exc}", severity="error")
+            return
+        self.notify(f"saved {path} (runs with `tunedeck train -c` or `mlx_lm.lora -c`)")
+
+    def action_load_config(self) -> None:
+        path = self._yaml_path()
+        if path is None or self.base is None:
+            return
+        from core.errors import TuneDeckError
+
+        try:
+            loaded = load_yaml(path)
+        except TuneDeckError as exc:
+            where = f"{exc.where}: " if exc.where else ""
+            self.notify(f"{where}{exc.message}\n{exc.hint}", title="config not loaded", severity="error", timeout=12)
+            return
+        session = self.app.session
+        for key in ("model", "data"):
+            mine = session.model_path if key == "model" else session.data_dir
+            if key in loaded and loaded[key] != mine:
+                self.notify(f"the config's {key} ({loaded[key]}) differs; training uses the chosen one ({mine})",
+                            severity="warning")
+        loaded.pop("adapter_path", None)
+        self.fill_form(TrainSettings.from_dict({**vars(self.base), **loaded}))
+        self.query_one("#preset", Select).value = "custom"
+        self.notify(f"loaded {path}")
+
+    # -- plots ------------------------------------------------------------------
     def reset_curve(self) -> None:
         self.train_pts: list[tuple[int, float]] = []
         self.val_pts: list[tuple[int, float]] = []
 
     def redraw(self) -> None:
-        plot = self.query_one("#plot")
+        self._draw(self.query_one("#plot"), [("", self.train_pts, self.val_pts)])
+
+    def redraw_all(self) -> None:
+        self.redraw()
+        self.show_runs_plot()
+
+    @staticmethod
+    def _draw(plot, series) -> None:
         plt = plot.plt
         plt.clear_data()
-        if self.train_pts:
-            xs, ys = zip(*self.train_pts)
-            plt.plot(xs, ys, label="train", marker="braille")
-        if self.val_pts:
-            xs, ys = zip(*self.val_pts)
-            plt.plot(xs, ys, label="valid", marker="braille")
+        for name, train, val in series:
+            prefix = f"{name} " if name else ""
+            if train:
+                xs, ys = zip(*train)
+                plt.plot(xs, ys, label=f"{prefix}train", marker="braille")
+            if val:
+                xs, ys = zip(*val)
+                plt.plot(xs, ys, label=f"{prefix}valid", marker="braille")
         plt.xlabel("iteration")
         plot.refresh()
 
     def log_line(self, text: str) -> None:
         self.query_one("#log", RichLog).write(f"{time.strftime('%H:%M:%S')} {text}")
 
-    def read_settings(self) -> TrainSettings | None:
-        session = self.app.session
-        run_dir = paths.runs_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{Path(session.model_path).name}"
-        s = default_settings(session.model_path, session.data_dir, str(run_dir / "adapters"))
-        try:
-            s.iters = int(self.query_one("#iters", Input).value)
-            s.learning_rate = float(self.query_one("#lr", Input).value)
-            s.batch_size = int(self.query_one("#batch", Input).value)
-        except ValueError:
-            self.notify("iters and batch must be whole numbers and lr a number (e.g. 1e-3).",
-                        severity="error")
+    # -- runs list -----------------------------------------------------------------
+    def refresh_runs(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for r in list_runs():
+            val = f"{r.last_val_loss:.3f}" if r.last_val_loss is not None else "-"
+            mark = "◆ " if r.path == self.overlay_path else ""
+            table.add_row(mark + r.name[-34:], r.status, f"{r.iteration}/{r.iters}", val, key=r.path)
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+
+    def highlighted_run(self) -> str | None:
+        table = self.query_one("#runs-table", DataTable)
+        if not table.row_count:
             return None
-        s.steps_per_eval = max(5, s.iters // 4)
-        s.save_every = max(10, s.iters // 2)
-        return s
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.shown_path = event.row_key.value
+        self.show_runs_plot()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.shown_path = event.row_key.value
+        self.show_runs_plot()
+
+    def show_runs_plot(self) -> None:
+        series = []
+        for path in dict.fromkeys(p for p in (self.shown_path, self.overlay_path) if p):
+            c = curve(read_events(path))
+            label = "◆" if path == self.overlay_path and path != self.shown_path else ""
+            series.append((label, c.train, c.val))
+        self._draw(self.query_one("#runs-plot"), series)
+
+    def action_overlay(self) -> None:
+        path = self.highlighted_run()
+        if path is None:
+            return
+        self.overlay_path = None if self.overlay_path == path else path
+        self.refresh_runs()
+        self.show_runs_plot()
+        if self.overlay_path:
+            self.notify(f"pinned {Path(path).name}: highlight another run to compare (◆ = pinned)")
+
+    # -- actions ------------------------------------------------------------------
+    def _busy(self) -> bool:
+        if (self.job is not None and not self.job.done) or (self.mem_job is not None and not self.mem_job.done):
+            self.notify("A training job is running; x stops it.", severity="warning")
+            return True
+        return False
 
     def action_start(self) -> None:
-        session = self.app.session
-        if self.job is not None and not self.job.done:
-            self.notify("Training is already running; x stops it.", severity="warning")
+        if self._busy():
             return
-        if not session.model_path or not session.data_dir:
-            self.notify("Choose a model (step 2) and a dataset (step 3) first.", severity="warning")
-            return
-        settings = self.read_settings()
+        settings = self.read_form()
         if settings is None:
             return
+        run_dir = new_run_dir(settings.model)
+        settings.adapter_path = str(run_dir / "adapters")
         self.reset_curve()
         self.redraw()
         self.settings = settings
-        self.started = time.monotonic()
+        self.trained_model = settings.model
         self.query_one("#progress", ProgressBar).update(total=settings.iters, progress=0)
-        self.log_line(f"run folder: {Path(settings.adapter_path).parent}")
-        self.job = self.track(self.app.engine.train(settings))
+        self.log_line(f"run folder: {run_dir}")
+        self.job = self.track(self.app.engine.train(settings, run_dir))
+        self._watch_run()
+
+    def action_resume(self) -> None:
+        if self._busy():
+            return
+        tabs = self.query_one("#tabs", TabbedContent)
+        path = self.highlighted_run() if tabs.active == "tab-runs" else self.run_dir
+        path = path or self.highlighted_run()
+        if path is None:
+            self.notify("No run to resume: pick one in the Runs tab.", severity="warning")
+            return
+        self.settings = None
+        self.trained_model = run_info(path).model
+        self.log_line(f"resuming {Path(path).name}")
+        self.job = self.track(self.app.engine.resume(path))
+        self._watch_run()
+
+    def _watch_run(self) -> None:
+        self.started = time.monotonic()
+        self.query_one("#tabs", TabbedContent).active = "tab-run"
         self.set_focus(None)  # keys go to the screen (s/x/n), not the inputs
 
     def action_stop(self) -> None:
-        if self.job is not None and not self.job.done:
-            self.job.cancel()
-            self.log_line("stopping after the current step…")
+        for job in (self.job, self.mem_job):
+            if job is not None and not job.done:
+                job.cancel()
+                self.log_line("stopping after the current step…")
 
+    def action_memory_check(self) -> None:
+        if self._busy():
+            return
+        settings = self.read_form()
+        if settings is None:
+            return
+        self.query_one("#stats", Static).update("memory check: running a few real steps…")
+        self.mem_job = self.track(self.app.engine.memory_check(settings))
+
+    # -- engine events ------------------------------------------------------------
     def handle_event(self, event: ev.Event) -> None:
         stats = self.query_one("#stats", Static)
-        if isinstance(event, ev.Progress):
+        if self.mem_job is not None and event.job_id == self.mem_job.id:
+            self.handle_memory_event(event, stats)
+        elif isinstance(event, ev.Progress):
             stats.update(f"{event.message}…")
         elif isinstance(event, ev.TrainStarted):
-            self.log_line(f"training {event.trainable_parameters:,} of {event.total_parameters:,} "
-                     f"parameters on {event.train_examples} examples")
+            self.on_train_started(event)
         elif isinstance(event, ev.ValReport):
             self.val_pts.append((event.iteration, event.val_loss))
             self.log_line(f"iter {event.iteration}: validation loss {event.val_loss:.3f}")
             self.redraw()
         elif isinstance(event, ev.TrainReport):
-            self.train_pts.append((event.iteration, event.train_loss))
-            self.redraw()
-            self.query_one("#progress", ProgressBar).update(progress=event.iteration)
-            elapsed = time.monotonic() - self.started
-            rate = event.iteration / elapsed if elapsed > 0 else 0
-            eta = (self.settings.iters - event.iteration) / rate if rate else 0
-            val = f" · val {self.val_pts[-1][1]:.3f}" if self.val_pts else ""
-            stats.update(
-                f"iter {event.iteration}/{self.settings.iters} · loss {event.train_loss:.3f}{val} · "
-                f"{event.tokens_per_second:,.0f} tok/s · {event.iterations_per_second:.1f} it/s\n"
-                f"lr {event.learning_rate:.1e} · peak {event.peak_memory_gb:.2f} GB · "
-                f"{event.trained_tokens:,} tokens · {_fmt_time(elapsed)} elapsed · ETA {_fmt_time(eta)}")
+            self.on_report(event, stats)
         elif isinstance(event, ev.CheckpointSaved):
             self.log_line(f"saved checkpoint at iter {event.iteration}")
+        elif isinstance(event, ev.BestAdapterSaved):
+            self.log_line(f"iter {event.iteration}: best validation loss so far → best/")
         elif isinstance(event, ev.TrainFinished):
-            if self.settings and self.settings.model == self.app.session.model_path:
-                self.app.session.adapter_path = event.adapter_path
-            how = "stopped" if event.stopped_early else "finished"
-            self.log_line(f"{how} at iter {event.iterations}; adapter: {event.adapter_path}")
-            first = self.train_pts[0][1] if self.train_pts else None
-            last = self.train_pts[-1][1] if self.train_pts else None
-            change = f" Loss {first:.2f} → {last:.2f}." if first is not None else ""
-            stats.update(Text(f"✓ Training {how} after {event.iterations} iterations.{change} "
-                              "Press n to chat with the tuned model.", style="bold green"))
-            self.refresh_stepbar()
+            self.on_finished(event, stats)
         elif isinstance(event, ev.JobCancelled):
-            stats.update("Stopped before the first step; nothing was saved. Press s to start again.")
+            stats.update("Stopped before the first step; nothing new was saved. Press s to start again.")
+            self.refresh_runs()
         elif isinstance(event, ev.JobFailed):
             stats.update(Text(f"✗ {event.message}" + (f"\nfix: {event.hint}" if event.hint else ""),
                               style="bold red"))
             self.log_line(f"failed: {event.message}")
+            self.refresh_runs()
+
+    def handle_memory_event(self, event: ev.Event, stats: Static) -> None:
+        if isinstance(event, ev.Progress):
+            stats.update(f"memory check: {event.message}…")
+        elif isinstance(event, ev.MemoryChecked):
+            style = "bold green" if event.fits else "bold red"
+            stats.update(Text(f"memory check: {event.verdict}", style=style))
+            self.log_line(f"memory check: {event.verdict}")
+        elif isinstance(event, ev.JobCancelled):
+            stats.update("memory check stopped.")
+
+    def on_train_started(self, event: ev.TrainStarted) -> None:
+        self.run_dir = event.run_dir
+        self.app.session.run_dir = event.run_dir
+        self.start_iteration = event.start_iteration
+        self.total_iters = event.iters
+        self.reset_curve()
+        if event.start_iteration:  # a resume: the curve so far comes from the run's log
+            c = curve(read_events(event.run_dir))
+            self.train_pts, self.val_pts = c.train, c.val
+            self.log_line(f"resumed at iter {event.start_iteration} of {event.iters}")
+        self.redraw()
+        self.query_one("#progress", ProgressBar).update(total=event.iters, progress=event.start_iteration)
+        self.log_line(f"training {event.trainable_parameters:,} of {event.total_parameters:,} "
+                      f"parameters on {event.train_examples} examples")
+        self.refresh_runs()
+
+    def on_report(self, event: ev.TrainReport, stats: Static) -> None:
+        self.train_pts.append((event.iteration, event.train_loss))
+        self.redraw()
+        self.query_one("#progress", ProgressBar).update(progress=event.iteration)
+        elapsed = time.monotonic() - self.started
+        done = event.iteration - self.start_iteration
+        rate = done / elapsed if elapsed > 0 else 0
+        eta = (self.total_iters - event.iteration) / rate if rate else 0
+        val = f" · val {self.val_pts[-1][1]:.3f}" if self.val_pts else ""
+        stats.update(
+            f"iter {event.iteration}/{self.total_iters} · loss {event.train_loss:.3f}{val} · "
+            f"{event.tokens_per_second:,.0f} tok/s · {event.iterations_per_second:.1f} it/s\n"
+            f"lr {event.learning_rate:.1e} · peak {event.peak_memory_gb:.2f} GB · "
+            f"{event.trained_tokens:,} tok · {_fmt_time(elapsed)} · ETA {_fmt_time(eta)}")
+
+    def on_finished(self, event: ev.TrainFinished, stats: Static) -> None:
+        # Chat pairs session.model_path with this adapter: only if they match.
+        if self.trained_model and self.trained_model == self.app.session.model_path:
+            self.app.session.adapter_path = event.adapter_path
+            self.app.session.run_dir = self.run_dir
+        how = "stopped" if event.stopped_early else "finished"
+        self.log_line(f"{how} at iter {event.iterations}; adapter: {event.adapter_path}")
+        first = self.train_pts[0][1] if self.train_pts else None
+        last = self.train_pts[-1][1] if self.train_pts else None
+        change = f" Loss {first:.2f} → {last:.2f}." if first is not None else ""
+        more = " r resumes." if event.stopped_early else ""
+        stats.update(Text(f"✓ Training {how} after {event.iterations} iterations.{change}{more} "
+                          "Press n to chat with the tuned model.", style="bold green"))
+        self.refresh_stepbar()
+        self.refresh_runs()
 
     def can_leave(self) -> str | None:
         if self.job is not None and not self.job.done:
             return "Training is running: wait for it, or press x to stop it first."
         return None if self.app.session.adapter_path else "Train first (press s)."
+
