@@ -5,7 +5,11 @@ We call ``mlx_lm.tuner.trainer.train`` with its two seams: a
 and an ``iterate_batches`` wrapper. The wrapper is also where a step is known
 to be complete (the trainer asks for the next batch only after evaluating
 the last one), so it checks the stop flag there and writes checkpoints
-atomically. We never call ``mlx_lm.lora.run`` (it replaces the callback)
+atomically. Each run lives in its own folder (``core.runs``: config.yaml,
+events.jsonl, adapters/, best/, checkpoints/ with optimizer state), and a
+stopped or crashed run resumes from its newest checkpoint with the iteration
+count, optimizer state, data position and dropout RNG continuing (see
+docs/training.md). We never call ``mlx_lm.lora.run`` (it replaces the callback)
 and never parse mlx-lm's stdout.
 
 Runs on the MLX worker thread only.
@@ -340,6 +344,8 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
         start = int(saved["iteration"])
         model.load_weights(str(checkpoint / ADAPTER_FILE), strict=False)
         _restore_optimizer(optimizer, model, checkpoint / OPTIMIZER_FILE)
+        if not s.lr_schedule:  # a rate lowered in config.yaml (e.g. after NaN) wins
+            optimizer.learning_rate = s.learning_rate
 
     def emit(event, kind: str, **extra) -> None:
         ctx.emit(event)

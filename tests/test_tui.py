@@ -119,3 +119,54 @@ def test_themes_from_files_and_toggle():
             await pilot.press("ctrl+t")
 
     asyncio.run(run())
+
+
+def test_training_screen_config_runs_and_memory_check_at_80x24(demo_model, sample_data, tmp_path):
+    from textual.widgets import DataTable
+
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.session.model_path, app.session.data_dir = demo_model, sample_data
+            app.go("train")
+            await pilot.pause()
+            screen = app.screen
+            tabs = screen.query_one("#tabs")
+            tabs.active = "tab-config"
+            await pilot.pause()
+            for wid in ("#preset", "#type", "#rank", "#layers", "#lr", "#batch", "#iters", "#maxlen",
+                        "#mask", "#gradckpt", "#schedule", "#yaml"):
+                w = screen.query_one(wid)
+                assert w.region.bottom <= 23 and w.region.right <= 80, wid  # on screen, above the footer
+            screen.query_one("#preset").value = "thorough"
+            await wait_for(pilot, lambda: screen.query_one("#iters").value == "400")
+            assert screen.query_one("#schedule").value == "cosine"
+            screen.query_one("#iters").value = "4"
+            screen.query_one("#evalsteps").value = "2"
+            await pilot.pause()
+            assert "4 iters x batch 4 = 0.02 epochs of 1000 examples" in text_of(screen, "#config-info")
+            screen.query_one("#yaml").value = str(tmp_path / "c.yaml")
+            await pilot.press("ctrl+s")
+            assert "iters: 4" in (tmp_path / "c.yaml").read_text()
+
+            await pilot.press("m")  # memory check, on the worker thread
+            await wait_for(pilot, lambda: "memory check: peak" in text_of(screen, "#stats"), 120)
+            assert "fits" in text_of(screen, "#stats")
+
+            await pilot.press("s")
+            assert tabs.active == "tab-run"
+            await wait_for(pilot, lambda: app.session.adapter_path, 120)
+            assert app.session.run_dir and app.session.adapter_path == f"{app.session.run_dir}/adapters"
+            assert screen.train_pts[-1][0] == 4 and screen.val_pts
+
+            tabs.active = "tab-runs"
+            await pilot.pause()
+            table = screen.query_one("#runs-table", DataTable)
+            assert table.row_count >= 1
+            table.focus()
+            await pilot.press("o")  # pin the newest run for overlay
+            assert screen.overlay_path == app.session.run_dir and screen.shown_path
+            await pilot.pause()
+            assert screen.query_one("#runs-table").region.bottom <= 23
+
+    asyncio.run(run())
