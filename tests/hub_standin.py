@@ -52,6 +52,7 @@ class Hub:
     drop_once: set[str] = field(default_factory=set)
     delay: float = 0.0
     slow_files: tuple[str, ...] = ("model.safetensors",)
+    claimed_sizes: dict[str, int] = field(default_factory=dict)  # sizes the model info claims
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_folder(self, repo_id: str, folder: str | Path, **kw) -> Repo:
@@ -135,7 +136,9 @@ def _handler(hub: Hub):
                 repo = self._repo(m.group(1))
                 if repo:
                     info = self._summary(m.group(1), repo)
-                    info["siblings"] = [{"rfilename": n, "size": len(b)} for n, b in repo.files.items()]
+                    info["siblings"] = [{"rfilename": n, "size": hub.claimed_sizes.get(n, len(b))}
+                                        for n, b in repo.files.items()]
+                    info["config"] = repo.config
                     self._json(info)
                 return
             m = re.fullmatch(r"/api/models/(.+)/tree/([^/]+)", path)
@@ -154,8 +157,8 @@ def _handler(hub: Hub):
             return {"id": repo_id, "modelId": repo_id, "sha": repo.sha, "downloads": repo.downloads,
                     "private": repo.private, "gated": "manual" if repo.gated else False,
                     "pipeline_tag": "text-generation", "tags": ["safetensors"],
-                    "config": {"model_type": repo.config.get("model_type"),
-                               "architectures": repo.config.get("architectures")},
+                    "config": {k: repo.config[k] for k in ("model_type", "architectures", "quantization")
+                               if k in repo.config},
                     "safetensors": {"parameters": {"F32": repo.parameters}, "total": repo.parameters}}
 
         def _file(self, repo_id: str, name: str):

@@ -12,6 +12,7 @@ class Session:
     data_dir: str | None = None
     adapter_path: str | None = None  # the latest finished training run
     hub_reachable: bool | None = None
+    model_info: object | None = None  # core.model_info.ModelInfo of model_path (size, params, bits…)
 
     @property
     def steps_done(self) -> set[str]:
