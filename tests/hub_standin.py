@@ -29,7 +29,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import pytest
+
 GOOD_TOKEN = "hf_standin_good_token"
+REPO = "tunedeck/demo-remote"  # what the ``hub`` fixture serves: the demo model's files
+WEIGHTS = "model.safetensors"
 USER = "standin-user"
 CHUNK = 64 * 1024
 
@@ -218,3 +222,23 @@ class StandInHub:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture
+def hub(demo_model, monkeypatch, tmp_path):
+    import huggingface_hub.constants as constants
+
+    # conftest turns the hub off for every test; tests using this fixture talk to 127.0.0.1 only.
+    # huggingface_hub read HF_HUB_OFFLINE into a constant at import, hence both.
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    # 64 KiB chunks (not 10 MB): the 0.7 MB demo weights then arrive in steps,
+    # so progress and a mid-file resume are observable.
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 64 * 1024)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with StandInHub() as server:
+        server.state.add_folder(REPO, demo_model, parameters=164_416, downloads=42)
+        yield server
+
+

@@ -14,28 +14,7 @@ import pytest
 
 from core import events as ev
 from core.errors import Cancelled, TuneDeckError
-from hub_standin import GOOD_TOKEN, USER, StandInHub
-
-REPO = "tunedeck/demo-remote"
-WEIGHTS = "model.safetensors"
-
-
-@pytest.fixture
-def hub(demo_model, monkeypatch, tmp_path):
-    import huggingface_hub.constants as constants
-
-    # conftest turns the hub off for every test; this one talks to 127.0.0.1 only.
-    # huggingface_hub read HF_HUB_OFFLINE into a constant at import, hence both.
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    # 64 KiB chunks (not 10 MB): the 0.7 MB demo weights then arrive in steps,
-    # so progress and a mid-file resume are observable.
-    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 64 * 1024)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    with StandInHub() as server:
-        server.state.add_folder(REPO, demo_model, parameters=164_416, downloads=42)
-        yield server
+from hub_standin import GOOD_TOKEN, REPO, USER, WEIGHTS, hub  # noqa: F401 (hub: a fixture)
 
 
 def download(hub, repo=REPO, **kw):
