@@ -8,9 +8,12 @@ import asyncio
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
 from core import config
-from hub_standin import REPO, hub  # noqa: F401 (hub: a fixture)
+import hub_standin
+from hub_standin import REPO
 from tui.app import make_app
 from test_tui import text_of, wait_for
+
+hub = hub_standin.hub  # the stand-in hub fixture, served on 127.0.0.1
 
 
 def rows(table: DataTable) -> list[str]:

@@ -14,7 +14,10 @@ import pytest
 
 from core import events as ev
 from core.errors import Cancelled, TuneDeckError
-from hub_standin import GOOD_TOKEN, REPO, USER, WEIGHTS, hub  # noqa: F401 (hub: a fixture)
+import hub_standin
+from hub_standin import GOOD_TOKEN, REPO, USER, WEIGHTS
+
+hub = hub_standin.hub  # the stand-in hub fixture, served on 127.0.0.1
 
 
 def download(hub, repo=REPO, **kw):

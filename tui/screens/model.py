@@ -25,6 +25,7 @@ from tui.screens.base import StepScreen
 
 DEMO, FOLDER = "demo", "folder"
 FIT_STYLE = {FITS: "green", TIGHT: "yellow"}
+LOCAL_COLUMNS = ("Model", "Size", "Params", "Bits", "Arch", "mlx", "Training")
 
 
 class LocalScanned(Message):
@@ -110,7 +111,6 @@ class ModelScreen(StepScreen):
         self.query_one("#folder", Input).display = False
         self.query_one("#download").display = False
         local = self.query_one("#local-table", DataTable)
-        local.add_columns("Model", "Size", "Params", "Bits", "Arch", "mlx", "Training")
         self._fill_local([])  # the demo and folder rows at once; the cache scan fills in
         curated = self.query_one("#curated-table", DataTable)
         curated.add_columns("Model", "Download", "Params", "Bits", "LoRA training")
@@ -142,7 +142,8 @@ class ModelScreen(StepScreen):
         keep = None
         if table.row_count and table.cursor_row is not None:
             keep = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        table.clear()
+        table.clear(columns=True)  # columns size to their content: re-add them
+        table.add_columns(*LOCAL_COLUMNS)
         self.local = {m.path: m for m in models}
         demo = next((m for m in models if m.source == "demo" and Path(m.path) == paths.demo_model_dir()), None)
         if demo is None:
