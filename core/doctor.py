@@ -18,9 +18,11 @@ from importlib import metadata
 from pathlib import Path
 
 from core import paths
+from core.errors import TuneDeckError
+from core.hub import resolve_endpoint, whoami
+from core.memory_estimate import TIGHT, WONT_FIT, total_memory
 
 PACKAGES = ("mlx", "mlx-lm", "textual", "datasets", "huggingface_hub")
-DEFAULT_ENDPOINT = "https://huggingface.co"
 OPENBLAS_CANDIDATES = (
     "/usr/lib/x86_64-linux-gnu/libopenblas.so.0",
     "/usr/lib/aarch64-linux-gnu/libopenblas.so.0",
@@ -117,34 +119,61 @@ def check_blas() -> Check | None:
                  "sudo apt install libopenblas0-pthread, then start with LD_PRELOAD=<its libopenblas.so.0>")
 
 
-def check_memory() -> Check:
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
+def check_memory(model=None) -> Check:
+    """``model``: a core.model_info.ModelInfo; the verdict then covers training it."""
+    total = total_memory()
+    if not total:
         return Check("memory", "Memory", "warn", "could not read the memory size")
     gb = total / 2**30
+    est = model.estimate(total) if model is not None else None
+    if est is not None:
+        detail = f"{gb:.0f} GiB; LoRA on {model.name} needs {est.label()}"
+        if est.verdict == WONT_FIT:
+            return Check("memory", "Memory", "warn", detail,
+                         "pick a smaller or 4-bit (QLoRA) model, or lower batch size and LoRA layers")
+        if est.verdict == TIGHT:
+            return Check("memory", "Memory", "warn", detail,
+                         "close other apps; use batch size 1-2 and fewer LoRA layers if it runs out")
+        return Check("memory", "Memory", "pass", detail)
     if gb < 8:
         return Check("memory", "Memory", "warn", f"{gb:.0f} GiB",
                      "stay with 0.5B models (or 4-bit ones) and batch size 1")
     return Check("memory", "Memory", "pass", f"{gb:.0f} GiB")
 
 
-def check_disk() -> Check:
-    where = paths.home()
+def _free(where: Path) -> float:
     probe = where
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    free = shutil.disk_usage(probe).free / 2**30
-    detail = f"{free:.1f} GiB free for {where}"
-    if free < 1:
+    return shutil.disk_usage(probe).free
+
+
+def check_disk(model=None) -> Check:
+    """Free space where runs (TUNEDECK_HOME) and downloads (HF cache) go.
+    With a chosen model: room for a fused copy of it plus adapters."""
+    from core.model_info import format_size, hf_hub_cache
+
+    where = {"runs": paths.home(), "models": hf_hub_cache()}
+    free = {k: _free(v) for k, v in where.items()}
+    low = min(free, key=free.get)
+    detail = f"{free['runs'] / 2**30:.1f} GiB free for {where['runs']}"
+    if free["models"] != free["runs"]:
+        detail += f", {free['models'] / 2**30:.1f} GiB for the model cache"
+    if free[low] < 2**30:
         return Check("disk", "Disk", "fail", detail, "free some disk space, or set TUNEDECK_HOME elsewhere")
-    if free < 5:
+    if model is not None and model.size_bytes:
+        need = model.size_bytes * 1.2  # a fused model is a full copy; adapters and checkpoints are small
+        if free["runs"] < need:
+            return Check("disk", "Disk", "warn", f"{detail}; fusing {model.name} needs ~{format_size(need)}",
+                         "free disk space, or set TUNEDECK_HOME to a larger disk")
+        return Check("disk", "Disk", "pass", detail)
+    if free[low] < 5 * 2**30:
         return Check("disk", "Disk", "warn", detail, "a 0.5B model needs ~1 GB, fused copies more")
     return Check("disk", "Disk", "pass", detail)
 
 
 def hub_endpoint() -> str:
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    return resolve_endpoint()[0]
 
 
 def hub_reachable(endpoint: str | None = None, timeout: float = 2.0) -> tuple[bool, str]:
@@ -162,25 +191,46 @@ def hub_reachable(endpoint: str | None = None, timeout: float = 2.0) -> tuple[bo
         return False, str(reason)
 
 
-def check_hub() -> Check:
-    endpoint = hub_endpoint()
+def check_hub(endpoint: str | None = None, source: str = "") -> Check:
+    if endpoint is None:
+        endpoint, source = resolve_endpoint()
+    where = f" (from {source})" if source and source != "default" else ""
     ok, reason = hub_reachable(endpoint)
     if ok:
-        return Check("hub", "Hugging Face hub", "pass", f"{endpoint} reachable")
-    return Check("hub", "Hugging Face hub", "warn", f"{endpoint} unreachable ({reason})",
-                 "use the offline demo model, or set HF_ENDPOINT (e.g. https://hf-mirror.com)")
+        return Check("hub", "Hugging Face hub", "pass", f"{endpoint}{where} reachable")
+    return Check("hub", "Hugging Face hub", "warn", f"{endpoint}{where} unreachable ({reason})",
+                 "use the offline demo model, or switch endpoint (e here; e.g. https://hf-mirror.com)")
 
 
-def check_token() -> Check:
+def _token_source() -> str:
+    if os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN"):
+        return "HF_TOKEN"
+    return "hf auth login"
+
+
+def check_token(endpoint: str | None = None, verify: bool = False) -> Check:
+    """Is a token configured, and (``verify``, needs the hub) whose is it?
+    Never shows the token itself."""
     try:
         from huggingface_hub import get_token
         token = get_token()
     except Exception:
         token = None
-    if token:  # never show the token itself
-        return Check("token", "Hugging Face token", "pass", "a token is configured")
-    return Check("token", "Hugging Face token", "warn", "no token (public models still download)",
-                 "for gated models: hf auth login")
+    if not token:
+        return Check("token", "Hugging Face token", "warn", "no token (public models still download)",
+                     "for gated or private models: hf auth login (or set HF_TOKEN)")
+    source = _token_source()
+    if not verify:
+        return Check("token", "Hugging Face token", "pass", f"a token is configured (from {source})")
+    try:
+        name = whoami(endpoint=endpoint, token=token)
+    except TuneDeckError as exc:
+        if "rejected" in exc.message:
+            return Check("token", "Hugging Face token", "warn", f"the token from {source} was rejected",
+                         "it is invalid or expired: hf auth login --force (or fix HF_TOKEN)")
+        return Check("token", "Hugging Face token", "pass",
+                     f"a token is configured (from {source}); could not check whose: {exc.message}")
+    return Check("token", "Hugging Face token", "pass", f"logged in as {name} (token from {source})")
 
 
 def check_session() -> Check:
@@ -193,15 +243,29 @@ def check_session() -> Check:
     return Check("session", "Terminal session", "pass", where)
 
 
-def run_checks(network: bool = True) -> list[Check]:
+def model_for(path: str | None):
+    """The ModelInfo of a chosen model folder (None when there is none)."""
+    if not path:
+        return None
+    from core.model_info import inspect_folder
+
+    return inspect_folder(path)
+
+
+def run_checks(network: bool = True, model_path: str | None = None) -> list[Check]:
     checks = [check_platform(), check_python(), check_packages(), check_mlx_device()]
     blas = check_blas()
     if blas:
         checks.append(blas)
-    checks += [check_memory(), check_disk()]
+    model = model_for(model_path)
+    checks += [check_memory(model), check_disk(model)]
+    endpoint, source = resolve_endpoint()
+    reachable = False
     if network:
-        checks.append(check_hub())
-    checks += [check_token(), check_session()]
+        hub = check_hub(endpoint, source)
+        reachable = hub.status == "pass"
+        checks.append(hub)
+    checks += [check_token(endpoint, verify=reachable), check_session()]
     return checks
 
 

@@ -41,6 +41,15 @@ def _memory_check(ctx: JobContext, settings):
     return run_memory_check(ctx, settings)
 
 
+def _download(ctx: JobContext, repo_id: str, endpoint: str | None, cache_dir: str | None) -> str:
+    from core.hub import download_model
+
+    ctx.progress(f"asking the hub about {repo_id}")
+    path = download_model(repo_id, endpoint=endpoint, cache_dir=cache_dir, on_progress=ctx.emit,
+                          cancel=ctx.cancel_event)
+    return str(path)
+
+
 class Engine:
     def __init__(self, on_event: Callable[[ev.Event], None] | None = None):
         self.worker = MLXWorker(on_event)
@@ -111,5 +120,24 @@ class Engine:
         chat = self._load(ctx, model, adapter)
         return stream_reply(ctx, chat, messages, sampling or Sampling())
 
+    # -- model downloads (issue 4) -------------------------------------------
+    # Network I/O, not MLX: downloads get their own queue and thread so that
+    # a long download never holds up training or chat. Their events reach the
+    # same listeners, and job ids come from the MLX worker's counter so a
+    # screen tracking ids never confuses the two.
+    @property
+    def downloads(self) -> MLXWorker:
+        if getattr(self, "_downloads", None) is None:
+            self._downloads = MLXWorker(self.worker._dispatch, thread_name="tunedeck-download",
+                                        ids=self.worker._ids)
+        return self._downloads
+
+    def download_model(self, repo_id: str, endpoint: str | None = None,
+                       cache_dir: str | Path | None = None) -> Job:
+        return self.downloads.submit("download", _download, repo_id, endpoint,
+                                     str(cache_dir) if cache_dir else None)
+
     def shutdown(self) -> None:
+        if getattr(self, "_downloads", None) is not None:
+            self._downloads.shutdown(timeout=5)
         self.worker.shutdown()

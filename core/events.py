@@ -136,3 +136,14 @@ class MemoryChecked(Event):
     limit_gb: float
     fits: bool
     verdict: str
+
+
+@dataclass(kw_only=True)
+class DownloadProgress(Progress):
+    """Bytes of a model download (``done``/``total`` are bytes this run)."""
+
+    repo_id: str = ""
+    bytes_per_second: float = 0.0
+    eta_seconds: float | None = None
+    files_done: int = 0
+    files_total: int = 0

@@ -1,41 +1,397 @@
-"""Fetching models from the Hugging Face hub (or a mirror via HF_ENDPOINT).
+"""Fetching models from the Hugging Face hub (or a mirror such as hf-mirror.com).
 
-Network I/O, not MLX: callers may run this on any thread.
+Network I/O, not MLX: any thread may call these. huggingface_hub reads
+``HF_ENDPOINT`` and ``HF_HUB_CACHE`` once, at import, so every call here
+passes the endpoint and cache folder explicitly; that is how a switch of
+endpoint on the Environment screen takes effect without a restart.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+import shutil
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
+from urllib.parse import urlsplit
 
-from core.errors import TuneDeckError
+from core import config as app_config
+from core import events as ev
+from core.errors import Cancelled, TuneDeckError
 
 RECIPE_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
+DEFAULT_ENDPOINT = "https://huggingface.co"
+KNOWN_ENDPOINTS = (DEFAULT_ENDPOINT, "https://hf-mirror.com")
 
 # What mlx_lm.load needs from a repo (mirrors mlx_lm.utils' download patterns).
 MODEL_PATTERNS = ["*.json", "model*.safetensors", "*.py", "tokenizer.model", "*.tiktoken",
                   "tiktoken.model", "*.txt", "*.jsonl", "*.jinja"]
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+LOGIN_HINT = "log in with `hf auth login`, or set HF_TOKEN=<a read token from huggingface.co/settings/tokens>"
 
 
-def download_model(repo_id: str, **kwargs) -> Path:
-    """Download (or resume) the files mlx-lm needs; returns the snapshot folder."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError)
+# -- endpoint ------------------------------------------------------------------------
 
+def resolve_endpoint(config: dict | None = None) -> tuple[str, str]:
+    """(endpoint, where it came from). The app's saved choice wins over
+    HF_ENDPOINT because it is the user's latest, explicit decision."""
+    cfg = app_config.load() if config is None else config
+    if cfg.get("hf_endpoint"):
+        return str(cfg["hf_endpoint"]).rstrip("/"), "app settings"
+    if os.environ.get("HF_ENDPOINT"):
+        return os.environ["HF_ENDPOINT"].rstrip("/"), "HF_ENDPOINT"
+    return DEFAULT_ENDPOINT, "default"
+
+
+def normalize_endpoint(text: str) -> str:
+    url = text.strip().rstrip("/")
+    if url and "://" not in url:
+        url = "https://" + url
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in url:
+        raise TuneDeckError(f"{text.strip()!r} is not an endpoint URL",
+                            "type a URL such as https://hf-mirror.com (empty = https://huggingface.co)")
+    return url
+
+
+def save_endpoint(text: str | None) -> str:
+    """Save the endpoint in the app config ('' or None: back to HF_ENDPOINT/default)."""
+    url = normalize_endpoint(text) if text and text.strip() else None
+    app_config.update(hf_endpoint=None if url == DEFAULT_ENDPOINT and not os.environ.get("HF_ENDPOINT") else url)
+    return resolve_endpoint()[0]
+
+
+def hub_cache() -> Path:
+    from core.model_info import hf_hub_cache
+
+    return hf_hub_cache()
+
+
+# -- errors ----------------------------------------------------------------------------
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"TransportError", "TimeoutException", "ConnectionError", "OfflineModeIsEnabled",
+                         "TimeoutError", "ConnectError"})
+
+
+def explain(exc: BaseException, repo_id: str, endpoint: str) -> TuneDeckError:
+    """Turn what huggingface_hub raised into a message a person can act on."""
+    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
+
+    for e in _chain(exc):
+        if isinstance(e, TuneDeckError):
+            return e
+        if isinstance(e, GatedRepoError):
+            return TuneDeckError(f"{repo_id} is gated: accept its licence on the model page, then log in",
+                                 f"open {endpoint}/{repo_id}, accept the terms; then {LOGIN_HINT}")
+        if isinstance(e, RevisionNotFoundError):
+            return TuneDeckError(f"{repo_id} has no such revision", "leave the revision empty to use main")
+        if isinstance(e, RepositoryNotFoundError):
+            status = getattr(getattr(e, "response", None), "status_code", None)
+            if status == 401:
+                return TuneDeckError(f"{endpoint} wants a login for {repo_id} (HTTP 401): it is private "
+                                     "or gated, or does not exist",
+                                     f"check the name (owner/name); for a private or gated model {LOGIN_HINT}")
+            return TuneDeckError(f"{repo_id} was not found on {endpoint} (HTTP {status or 404})",
+                                 "check the spelling (owner/name), or search the hub from the Model screen (/)")
+        if isinstance(e, HfHubHTTPError):
+            status = getattr(getattr(e, "response", None), "status_code", None)
+            if status == 401:
+                return TuneDeckError(f"your Hugging Face token was rejected by {endpoint} (HTTP 401)",
+                                     f"the token is invalid or expired: {LOGIN_HINT}")
+            if status == 403:
+                return TuneDeckError(f"access to {repo_id} was refused (HTTP 403)",
+                                     f"accept the model's licence at {endpoint}/{repo_id} and use a token "
+                                     f"with read access: {LOGIN_HINT}")
+            if status == 429:
+                return TuneDeckError(f"{endpoint} is rate-limiting downloads (HTTP 429)",
+                                     "wait a few minutes and try again (it resumes), or log in for higher limits")
+            if status and status >= 500:
+                return TuneDeckError(f"{endpoint} had a server error (HTTP {status})",
+                                     "try again later (it resumes), or switch the endpoint on the Environment screen")
+            return TuneDeckError(f"the hub refused the download of {repo_id}: {str(e).splitlines()[0]}",
+                                 "check the endpoint and your token")
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            return TuneDeckError(f"the disk is full while saving {repo_id}",
+                                 "free disk space (or set HF_HUB_CACHE to a larger disk), then download "
+                                 "again: finished files are kept")
+    for e in _chain(exc):
+        if _is_network_error(e) or type(e).__name__ == "LocalEntryNotFoundError":
+            reason = "HF_HUB_OFFLINE is set" if type(e).__name__ == "OfflineModeIsEnabled" else str(e).splitlines()[0][:120]
+            return TuneDeckError(f"cannot reach {endpoint} to download {repo_id} ({reason})",
+                                 "check the network, or switch the endpoint (e on the Environment screen, "
+                                 "e.g. https://hf-mirror.com); the offline demo model needs no network")
+    if isinstance(exc, OSError):
+        return TuneDeckError(f"could not save {repo_id}: {exc}",
+                             "check the disk and HF_HUB_CACHE, then download again")
+    return TuneDeckError(f"download of {repo_id} failed: {type(exc).__name__}: {exc}",
+                         "try again; finished files are kept")
+
+
+@contextmanager
+def _friendly(repo_id: str, endpoint: str):
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=MODEL_PATTERNS, **kwargs))
-    except GatedRepoError as exc:
-        raise TuneDeckError(f"{repo_id} is gated: you must accept its terms and log in",
-                            "open the model page on the hub, accept, then run `hf auth login`") from exc
-    except RepositoryNotFoundError as exc:
-        raise TuneDeckError(f"{repo_id} was not found on the hub (or it is private)",
-                            "check the spelling; for a private model run `hf auth login`") from exc
-    except LocalEntryNotFoundError as exc:
-        raise TuneDeckError(f"cannot reach the Hugging Face hub to download {repo_id}",
-                            "check the network, set HF_ENDPOINT to a mirror, or use the offline demo model") from exc
-    except HfHubHTTPError as exc:
-        raise TuneDeckError(f"the hub refused the download of {repo_id}: {exc}",
-                            "try again later, or check HF_ENDPOINT and your token") from exc
-    except OSError as exc:
-        raise TuneDeckError(f"could not save {repo_id}: {exc}",
-                            "free disk space or set HF_HOME to a larger disk") from exc
+        yield
+    except (Cancelled, TuneDeckError):
+        raise
+    except Exception as exc:
+        raise explain(exc, repo_id, endpoint) from exc
+
+
+# -- progress --------------------------------------------------------------------------
+
+class _Reporter:
+    """Turns huggingface_hub's tqdm updates (from its download threads) into
+    DownloadProgress events, and stops the download when asked to."""
+
+    def __init__(self, repo_id: str, total: int, files_total: int,
+                 emit: Callable[[ev.Event], None] | None, cancel: threading.Event | None):
+        self.repo_id, self.total, self.files_total = repo_id, total, files_total
+        self.emit, self.cancel = emit, cancel
+        self.byte_bars: list = []
+        self.file_bars: list = []
+        self.lock = threading.Lock()
+        self.samples: list[tuple[float, float]] = [(time.monotonic(), 0.0)]
+        self.last_emit = 0.0
+
+    def check(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled()
+
+    def done_bytes(self) -> float:
+        # Both the "transfer" and the "written" bar count the same bytes over
+        # plain HTTP; the larger one is the truth for either kind of transfer.
+        return max((bar.n for bar in self.byte_bars), default=0)
+
+    def updated(self, force: bool = False) -> None:
+        self.check()
+        if self.emit is None:
+            return
+        now = time.monotonic()
+        with self.lock:
+            if not force and now - self.last_emit < 0.1:
+                return
+            self.last_emit = now
+            done = self.done_bytes()
+            self.samples.append((now, done))
+            self.samples = [s for s in self.samples if now - s[0] <= 5.0] or self.samples[-1:]
+            t0, b0 = self.samples[0]
+            speed = (done - b0) / (now - t0) if now > t0 else 0.0
+        files_done = max((bar.n for bar in self.file_bars), default=0)
+        total = max(self.total, done)
+        eta = (total - done) / speed if speed > 0 else None
+        from core.model_info import format_size
+
+        self.emit(ev.DownloadProgress(
+            message=f"{self.repo_id}: {format_size(done) if done else '0 B'} of {format_size(total)}",
+            done=done, total=total, repo_id=self.repo_id, bytes_per_second=speed, eta_seconds=eta,
+            files_done=int(files_done), files_total=self.files_total))
+
+
+class _Bar:
+    """Just enough of tqdm's interface for snapshot_download's ``tqdm_class``."""
+
+    reporter: _Reporter  # set on the per-download subclass
+    _lock = threading.RLock()
+
+    def __init__(self, iterable=None, *args, **kwargs):
+        self.iterable = iterable
+        self.desc = kwargs.get("desc") or ""
+        self.total = kwargs.get("total")
+        self.n = kwargs.get("initial") or 0
+        self.reporter.check()
+        (self.reporter.byte_bars if kwargs.get("unit") == "B" else self.reporter.file_bars).append(self)
+
+    def __iter__(self):
+        for item in self.iterable or ():
+            yield item
+            self.update(1)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def update(self, n: float | None = 1) -> None:
+        self.n += n or 0
+        self.reporter.updated()
+
+    @property
+    def format_dict(self) -> dict:
+        return {"n": self.n, "total": self.total, "rate": None}
+
+    def refresh(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def set_description(self, desc=None, refresh=True) -> None:
+        self.desc = desc or ""
+
+    set_description_str = set_description
+
+    def set_postfix_str(self, s="", refresh=True) -> None:
+        pass
+
+    def set_postfix(self, *args, **kwargs) -> None:
+        pass
+
+    @classmethod
+    def get_lock(cls):
+        return cls._lock
+
+    @classmethod
+    def set_lock(cls, lock) -> None:
+        cls._lock = lock
+
+
+# -- download --------------------------------------------------------------------------
+
+def _free_bytes(folder: Path) -> int:
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return shutil.disk_usage(probe).free
+
+
+def check_repo_id(repo_id: str) -> str:
+    repo_id = repo_id.strip().strip("/")
+    if not REPO_ID.match(repo_id):
+        raise TuneDeckError(f"{repo_id!r} is not a model name",
+                            "use the hub's owner/name form, e.g. Qwen/Qwen2.5-0.5B-Instruct")
+    return repo_id
+
+
+def download_model(repo_id: str, *, endpoint: str | None = None, cache_dir: str | Path | None = None,
+                   revision: str | None = None, token: str | None = None,
+                   on_progress: Callable[[ev.Event], None] | None = None,
+                   cancel: threading.Event | None = None) -> Path:
+    """Download (or finish downloading) the files mlx-lm needs; returns the
+    snapshot folder, only once it is complete and loadable.
+
+    Files already in the cache are not fetched again, so a second call after
+    an interruption resumes; a connection dropped mid-file is resumed by
+    huggingface_hub with an HTTP Range request.
+    """
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.utils import filter_repo_objects
+
+    from core.model_folder import check_model_folder
+    from core.model_info import mlx_lm_supports, repo_folder
+
+    from huggingface_hub.utils import logging as hf_logging
+
+    # Its retry warnings go to stderr, which would draw over the TUI; the
+    # progress events already say what is happening.
+    hf_logging.set_verbosity_error()
+    repo_id = check_repo_id(repo_id)
+    endpoint = (endpoint or resolve_endpoint()[0]).rstrip("/")
+    cache = Path(cache_dir) if cache_dir else hub_cache()
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+    with _friendly(repo_id, endpoint):
+        info = HfApi(endpoint=endpoint, token=token).model_info(repo_id, revision=revision, files_metadata=True)
+        siblings = {s.rfilename: s for s in info.siblings or []}
+        wanted = list(filter_repo_objects(list(siblings), allow_patterns=MODEL_PATTERNS))
+        if not any(name.endswith(".safetensors") for name in wanted):
+            raise TuneDeckError(f"{repo_id} has no *.safetensors weights, so mlx-lm cannot load it",
+                                "pick a safetensors model (e.g. from mlx-community) or convert it with mlx_lm.convert")
+        model_type = (info.config or {}).get("model_type") if isinstance(info.config, dict) else None
+        if model_type and not mlx_lm_supports(model_type):
+            raise TuneDeckError(f"{repo_id} is a {model_type!r} model, which this mlx-lm cannot load",
+                                "pick another model, or upgrade mlx-lm")
+        snapshot = cache / repo_folder(repo_id) / "snapshots" / (info.sha or "")
+        todo = [n for n in wanted if not (snapshot / n).is_file()]
+        total = sum(siblings[n].size or 0 for n in todo)
+        free = _free_bytes(cache)
+        if total > free:
+            from core.model_info import format_size
+
+            raise TuneDeckError(f"not enough disk space for {repo_id}: it needs {format_size(total)}, "
+                                f"{format_size(free)} is free in {cache}",
+                                "free some space, or set HF_HUB_CACHE to a folder on a larger disk")
+        reporter = _Reporter(repo_id, total, len(wanted), on_progress, cancel)
+        bar = type("_DownloadBar", (_Bar,), {"reporter": reporter})
+        path = Path(snapshot_download(repo_id, revision=revision, cache_dir=str(cache), endpoint=endpoint,
+                                      token=token, allow_patterns=MODEL_PATTERNS, tqdm_class=bar,
+                                      max_workers=4))
+        reporter.updated(force=True)
+    check_model_folder(path)  # complete and loadable, or a clear message (nothing is selected)
+    return path
+
+
+# -- search and account ----------------------------------------------------------------
+
+@dataclass
+class HubModel:
+    repo_id: str
+    downloads: int = 0
+    size_bytes: float | None = None
+    parameters: int | None = None
+    model_type: str = "?"
+    bits: int | None = None
+    supported: bool = False
+    gated: bool = False
+
+
+SAFETENSORS_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "U32": 4, "I16": 2,
+                     "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
+
+
+def _hub_model(m) -> HubModel:
+    from core.model_info import mlx_lm_supports, quant_bits
+
+    cfg = m.config if isinstance(getattr(m, "config", None), dict) else {}
+    bits = quant_bits(cfg)
+    size = params = None
+    st = getattr(m, "safetensors", None)
+    if st is not None and st.parameters:
+        size = sum(SAFETENSORS_BYTES.get(dtype, 2) * n for dtype, n in st.parameters.items())
+        packed = st.parameters.get("U32", 0)
+        params = (packed * 32 // bits + st.total - packed) if bits and packed else st.total
+    model_type = str(cfg.get("model_type") or "?")
+    return HubModel(repo_id=m.id, downloads=m.downloads or 0, size_bytes=size, parameters=params,
+                    model_type=model_type, bits=bits, gated=bool(getattr(m, "gated", False)),
+                    supported=mlx_lm_supports(model_type) and st is not None)
+
+
+def search_models(text: str, *, endpoint: str | None = None, limit: int = 20,
+                  token: str | None = None) -> list[HubModel]:
+    """Text-generation models matching ``text`` that mlx-lm can load
+    (a known model_type and safetensors weights), most downloaded first."""
+    from huggingface_hub import HfApi
+
+    endpoint = (endpoint or resolve_endpoint()[0]).rstrip("/")
+    with _friendly(f"search {text!r}", endpoint):
+        found = HfApi(endpoint=endpoint, token=token).list_models(
+            search=text.strip(), pipeline_tag="text-generation", sort="downloads", limit=limit * 3,
+            expand=["downloads", "config", "safetensors", "gated", "pipeline_tag"])
+        models = [_hub_model(m) for m in found]
+    return [m for m in models if m.supported][:limit]
+
+
+def whoami(*, endpoint: str | None = None, token: str | None = None) -> str:
+    """The account name the token belongs to. Raises TuneDeckError; never shows the token."""
+    from huggingface_hub import HfApi
+
+    endpoint = (endpoint or resolve_endpoint()[0]).rstrip("/")
+    with _friendly("your account", endpoint):
+        info = HfApi(endpoint=endpoint, token=token).whoami()
+    return str(info.get("name") or "?")

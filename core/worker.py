@@ -24,7 +24,7 @@ import traceback
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from itertools import count
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from core import events as ev
 from core import paths
@@ -105,14 +105,17 @@ class Job:
 
 
 class MLXWorker:
-    def __init__(self, on_event: Callable[[ev.Event], None] | None = None):
+    def __init__(self, on_event: Callable[[ev.Event], None] | None = None, *,
+                 thread_name: str = THREAD_NAME, ids: Iterator[int] | None = None):
+        # thread_name/ids let the engine run a second queue (network downloads)
+        # whose job ids never collide with this one's.
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._loop, name=THREAD_NAME, daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=thread_name, daemon=True)
         self._thread_started = False
         self._start_lock = threading.Lock()
         self._closed = False
         self._jobs: list[Job] = []  # submitted and not yet done
-        self._ids = count(1)
+        self._ids = ids if ids is not None else count(1)
         self._listeners: list[Callable[[ev.Event], None]] = []
         if on_event is not None:
             self._listeners.append(on_event)

@@ -9,13 +9,14 @@ def register(sub) -> None:
     p = sub.add_parser("doctor", help="check this machine (exit 0 when ready to train)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--offline", action="store_true", help="skip the Hugging Face reachability check")
+    p.add_argument("--model", metavar="DIR", help="also check memory and disk for training this model folder")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from core.doctor import as_json, ready, run_checks
 
-    checks = run_checks(network=not args.offline)
+    checks = run_checks(network=not args.offline, model_path=args.model)
     if args.json:
         print(json.dumps(as_json(checks), indent=2))
     else:

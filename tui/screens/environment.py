@@ -7,18 +7,21 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
+from core import config as app_config
 from core.doctor import Check, ready, run_checks
+from core.errors import TuneDeckError
+from core.hub import KNOWN_ENDPOINTS, resolve_endpoint, save_endpoint
 from tui.screens.base import StepScreen
 
 ICONS = {"pass": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red")}
 
 
 class ChecksReady(Message):
-    def __init__(self, checks) -> None:
+    def __init__(self, checks, model_path: str | None) -> None:
         super().__init__()
-        self.checks = checks
+        self.checks, self.model_path = checks, model_path
 
 
 class EnvironmentScreen(StepScreen):
@@ -26,36 +29,53 @@ class EnvironmentScreen(StepScreen):
     NEXT = "model"
     GUIDE = ("Welcome to TuneDeck: pick a model, build a dataset, fine-tune it with LoRA and chat "
              "with the result. First, a check of this machine. Press n for the next step.")
-    BINDINGS = [Binding("r", "recheck", "Re-check", id="recheck")]
+    BINDINGS = [
+        Binding("r", "recheck", "Re-check", id="recheck"),
+        Binding("e", "edit_endpoint", "Endpoint", id="edit-endpoint"),
+        Binding("escape", "close_endpoint", "Close", id="close-endpoint", show=False),
+    ]
+    DEFAULT_CSS = """
+    EnvironmentScreen Input#endpoint { margin: 0 1; }
+    """
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield DataTable(id="checks", cursor_type="row", zebra_stripes=True)
         yield Static("", id="fix", classes="detail")
+        yield Input(placeholder="hub endpoint, e.g. https://hf-mirror.com (empty: default); Enter saves",
+                    id="endpoint")
         yield Static("checking…", id="verdict", classes="status")
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
+        self.query_one("#endpoint", Input).display = False
+        self._checked_model: str | None = None
         table = self.query_one(DataTable)
         table.add_columns(" ", "Check", "Result")
         self.action_recheck()
 
+    def on_screen_resume(self) -> None:
+        # Memory and disk verdicts depend on the chosen model: re-check when it changed.
+        if getattr(self, "checks", None) is not None and self.app.session.model_path != self._checked_model:
+            self.action_recheck()
+
     def action_recheck(self) -> None:
         self.query_one("#verdict", Static).update("checking…")
-        self.run_checks()
+        self.run_checks(self.app.session.model_path)
 
     @work(thread=True, exclusive=True, exit_on_error=False)
-    def run_checks(self) -> None:
+    def run_checks(self, model_path: str | None) -> None:
         # The mlx probe inside is a static device query: safe off the MLX thread.
         try:
-            checks = run_checks()
+            checks = run_checks(model_path=model_path)
         except Exception as exc:
             checks = [Check("doctor", "Environment check", "warn", f"the check itself failed: {exc}",
                             "run `tunedeck doctor` in a shell to see more")]
-        self.post_message(ChecksReady(checks))
+        self.post_message(ChecksReady(checks, model_path))
 
     def on_checks_ready(self, message: ChecksReady) -> None:
         self.checks = message.checks
+        self._checked_model = message.model_path
         self.app.session.hub_reachable = any(c.id == "hub" and c.status == "pass" for c in self.checks)
         table = self.query_one(DataTable)
         table.clear()
@@ -84,6 +104,38 @@ class EnvironmentScreen(StepScreen):
             if check.fix:
                 text += f"\nfix: {check.fix}"
             self.query_one("#fix", Static).update(text)
+
+    # -- switching the Hugging Face endpoint -----------------------------------------
+    def action_edit_endpoint(self) -> None:
+        box = self.query_one("#endpoint", Input)
+        current, source = resolve_endpoint(self.app.config)
+        box.value = current
+        box.display = True
+        box.focus()
+        others = ", ".join(e for e in KNOWN_ENDPOINTS if e != current)
+        self.query_one("#fix", Static).update(
+            f"Hugging Face endpoint now: {current} ({source}). Type another (e.g. {others}), "
+            "Enter saves it in the app settings; Esc closes.")
+
+    def action_close_endpoint(self) -> None:
+        box = self.query_one("#endpoint", Input)
+        if box.display:
+            box.display = False
+            self.query_one(DataTable).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "endpoint":
+            return
+        try:
+            url = save_endpoint(event.value)
+        except TuneDeckError as exc:
+            self.query_one("#fix", Static).update(Text(f"✗ {exc.message}\nfix: {exc.hint}", style="red"))
+            return
+        self.app.config = app_config.load()
+        self.notify(f"Hugging Face endpoint: {url} (saved; used for downloads and search)",
+                    title="Endpoint switched")
+        self.action_close_endpoint()
+        self.action_recheck()
 
     def can_leave(self) -> str | None:
         checks = getattr(self, "checks", None)

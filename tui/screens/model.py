@@ -1,145 +1,394 @@
-"""Step 2: choose the base model to fine-tune."""
+"""Step 2: choose the base model: one on this machine, a curated one, or a
+hub search result, downloaded with progress (cancellable, resumable)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Input, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import DataTable, Input, ProgressBar, Static, TabbedContent, TabPane
 
 from core import events as ev
 from core import paths
+from core.curated import CURATED, Curated
 from core.demo_model import is_demo_model
 from core.errors import TuneDeckError
-from core.hub import RECIPE_MODEL
-from tui.screens.base import ChoiceScreen
+from core.hub import resolve_endpoint
+from core.memory_estimate import FITS, TIGHT, total_memory
+from core.model_info import ModelInfo, format_params, format_size, inspect_folder
+from tui.screens.base import StepScreen
 
-DEMO, RECIPE, FOLDER = "demo", "recipe", "folder"
-
-DESCRIPTIONS = {
-    DEMO: ("Offline demo: a tiny Qwen2 (about 0.2M parameters, random weights) with a tokenizer "
-           "trained on the sample data. Built on this machine in seconds; needs no network. "
-           "It learns the shape of SQL in a minute of training, which is all it is for."),
-    RECIPE: (f"{RECIPE_MODEL}: the model the classic MLX recipe fine-tunes. About 1 GB from "
-             "the Hugging Face hub (or the mirror in HF_ENDPOINT); trains well on a Mac."),
-    FOLDER: ("A model folder already on this disk (config.json + *.safetensors + tokenizer), "
-             "for example one you fused earlier. Type its path below and press Enter."),
-}
+DEMO, FOLDER = "demo", "folder"
+FIT_STYLE = {FITS: "green", TIGHT: "yellow"}
+LOCAL_COLUMNS = ("Model", "Size", "Params", "Bits", "Arch", "mlx", "Training")
 
 
-class Downloaded(Message):
-    def __init__(self, path: str | None, error: TuneDeckError | None) -> None:
+class LocalScanned(Message):
+    def __init__(self, models: list[ModelInfo]) -> None:
         super().__init__()
-        self.path, self.error = path, error
+        self.models = models
 
 
-def describe_model(path: str) -> str:
-    try:
-        cfg = json.loads((Path(path) / "config.json").read_text())
-    except (OSError, ValueError):
-        return path
-    arch = cfg.get("model_type", "?")
-    layers = cfg.get("num_hidden_layers", "?")
-    hidden = cfg.get("hidden_size", "?")
-    quant = cfg.get("quantization", {}).get("bits") if isinstance(cfg.get("quantization"), dict) else None
-    q = f", {quant}-bit" if quant else ""
-    return f"{path}\n{arch}, {layers} layers, hidden {hidden}{q}"
+class SearchDone(Message):
+    def __init__(self, text: str, results: list, error: TuneDeckError | None) -> None:
+        super().__init__()
+        self.text, self.results, self.error = text, results, error
 
 
-class ModelScreen(ChoiceScreen):
+def short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def fit_cell(est) -> Text:
+    if est is None:
+        return Text("?")
+    return Text(f"{est.need_gb:.1f} GB {est.verdict}", style=FIT_STYLE.get(est.verdict, "red"))
+
+
+def describe(info: ModelInfo) -> str:
+    bits = f", {info.bits}-bit" if info.bits else ""
+    return (f"{info.path}\n{info.model_type}, {info.layers or '?'} layers, hidden {info.hidden_size or '?'}"
+            f"{bits} · {format_params(info.parameters)} params · {format_size(info.size_bytes)}")
+
+
+class ModelScreen(StepScreen):
     STEP = "model"
     NEXT = "data"
     BACK = "env"
-    GUIDE = ("Step 2: the base model. Use the offline demo when the hub is out of reach; "
-             "on a Mac with network, the recipe's Qwen2.5-0.5B-Instruct. Enter chooses.")
+    GUIDE = ("Step 2: the base model. Local: on this machine (the offline demo needs no network). "
+             "Curated: small instruct models to download. / searches the hub. Enter chooses.")
+    BINDINGS = [
+        Binding("l", "tab('local')", "Local", id="tab-local"),
+        Binding("c", "tab('curated')", "Curated", id="tab-curated"),
+        Binding("slash", "search", "Search", id="search"),
+        Binding("f", "folder", "Folder", id="folder"),
+        Binding("x", "cancel_download", "Cancel", id="cancel-download"),
+    ]
+    DEFAULT_CSS = """
+    ModelScreen TabbedContent { height: 1fr; }
+    ModelScreen TabPane { padding: 0; }
+    ModelScreen DataTable { height: 1fr; }
+    ModelScreen Input#search { margin: 0 1; }
+    ModelScreen #about { height: auto; max-height: 2; }
+    ModelScreen #download { height: 1; padding: 0 1; }
+    ModelScreen #download ProgressBar { width: 30; }
+    ModelScreen #dl-line { width: 1fr; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local: dict[str, ModelInfo] = {}
+        self.results: dict[str, object] = {}
+        self.download_job = None
+        self.download_repo = ""
+        self.memory = total_memory()
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
-        yield OptionList(
-            Option("Offline demo model (built here, no download)", id=DEMO),
-            Option(f"{RECIPE_MODEL} (download from the hub)", id=RECIPE),
-            Option("A model folder on this disk…", id=FOLDER),
-            id="models",
-        )
-        yield Static(DESCRIPTIONS[DEMO], id="about", classes="detail")
-        yield Input(placeholder="path/to/model-folder", id="folder")
+        with TabbedContent(id="sources", initial="local"):
+            with TabPane("Local", id="local"):
+                yield DataTable(id="local-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Curated", id="curated"):
+                yield DataTable(id="curated-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Search hub", id="search-tab"):
+                yield Input(placeholder="search the hub, e.g. qwen instruct; Enter searches", id="search")
+                yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="about", classes="detail")
+        yield Input(placeholder="path/to/model-folder (config.json + *.safetensors + tokenizer); Enter",
+                    id="folder")
+        with Horizontal(id="download"):
+            yield ProgressBar(id="dl-bar", show_eta=False)
+            yield Static("", id="dl-line")
         yield Static("No model chosen yet.", id="status", classes="status")
         yield from self.compose_bottom()
 
-    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        self.query_one("#about", Static).update(DESCRIPTIONS[event.option.id])
+    def on_mount(self) -> None:
+        self.query_one("#folder", Input).display = False
+        self.query_one("#download").display = False
+        local = self.query_one("#local-table", DataTable)
+        self._fill_local([])  # the demo and folder rows at once; the cache scan fills in
+        curated = self.query_one("#curated-table", DataTable)
+        curated.add_columns("Model", "Download", "Params", "Bits", "LoRA training")
+        for c in CURATED:
+            est = c.estimate(self.memory)
+            name = c.repo_id + (" (gated)" if c.gated else "")
+            curated.add_row(short(name, 32), format_size(c.download_bytes), format_params(c.parameters),
+                            str(c.bits or 16), fit_cell(est), key=f"hub:{c.repo_id}")
+        self.query_one("#results-table", DataTable).add_columns("Model", "Downloads", "Size", "Params", "Arch")
+        local.focus()
+        self.scan_local()
 
-    def choose(self, which: str) -> None:
+    # -- local models ----------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
+    def scan_local(self) -> None:
+        from core.model_info import local_models  # reads headers of every cached model: off the UI thread
+
+        try:
+            found = local_models()
+        except Exception:
+            found = []
+        self.post_message(LocalScanned(found))
+
+    def on_local_scanned(self, message: LocalScanned) -> None:
+        self._fill_local(message.models)
+
+    def _fill_local(self, models: list[ModelInfo]) -> None:
+        table = self.query_one("#local-table", DataTable)
+        keep = None
+        if table.row_count and table.cursor_row is not None:
+            keep = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        table.clear(columns=True)  # columns size to their content: re-add them
+        table.add_columns(*LOCAL_COLUMNS)
+        self.local = {m.path: m for m in models}
+        demo = next((m for m in models if m.source == "demo" and Path(m.path) == paths.demo_model_dir()), None)
+        if demo is None:
+            table.add_row("tunedeck-demo (offline)", "~1 MB", "164.4k", "-", "qwen2",
+                          Text("✓", style="green"), Text("builds here", style="green"), key=DEMO)
+        else:
+            self._add_local(table, demo, DEMO, "tunedeck-demo (offline)")
+        for m in models:
+            if m is not demo:
+                self._add_local(table, m, f"local:{m.path}", m.name)
+        table.add_row(Text("A model folder on this disk…", style="italic"), "", "", "", "", "", "", key=FOLDER)
+        if keep is not None:
+            try:
+                table.move_cursor(row=table.get_row_index(keep))
+            except Exception:
+                pass
+
+    def _add_local(self, table: DataTable, m: ModelInfo, key: str, label: str) -> None:
+        if not m.complete:
+            label += " (incomplete)"
+        table.add_row(Text(short(label, 26), style="" if m.complete else "dim"), format_size(m.size_bytes),
+                      format_params(m.parameters), str(m.bits or "-"), short(m.model_type, 8),
+                      Text("✓", style="green") if m.supported else Text("✗", style="red"),
+                      fit_cell(m.estimate(self.memory)), key=key)
+
+    # -- what the highlighted row is -------------------------------------------------
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value if event.row_key else None
+        self.query_one("#about", Static).update(self._about(key))
+        self.query_one("#folder", Input).display = key == FOLDER
+
+    def _about(self, key: str | None) -> str:
+        if key == DEMO:
+            return ("Offline demo: a tiny random Qwen2 with a tokenizer trained on the sample data; "
+                    "built here, no network. It learns the shape of SQL, which is all it is for.")
+        if key == FOLDER:
+            return "A model folder already on this disk, e.g. one you fused earlier: type its path below."
+        if key and key.startswith("local:"):
+            m = self.local.get(key[6:])
+            if m:
+                return f"{m.path}" + (f"\n✗ {m.problem}" if m.problem else "")
+        if key and key.startswith("hub:"):
+            repo = key[4:]
+            c = next((c for c in CURATED if c.repo_id == repo), None)
+            if c is not None:
+                return self._about_curated(c)
+            r = self.results.get(repo)
+            if r is not None:
+                return (f"{repo}: {r.model_type}" + (f", {r.bits}-bit" if r.bits else "")
+                        + (" · gated: accept its licence on the hub and log in" if r.gated else "")
+                        + " · Enter downloads")
+        return ""
+
+    def _about_curated(self, c: Curated) -> str:
+        est = c.estimate(self.memory)
+        mem = f"{self.memory / 2**30:.0f} GiB" if self.memory else "?"
+        text = (f"{c.repo_id}: ~{format_size(c.download_bytes)} download; LoRA training needs "
+                f"~{est.need_gb:.1f} GB of this machine's {mem} ({est.verdict}).")
+        if c.gated:
+            text += " Gated: accept its licence on the hub, then `hf auth login`."
+        return text + " Enter downloads."
+
+    # -- choosing ----------------------------------------------------------------------
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.choose(event.row_key.value)
+
+    def choose(self, key: str) -> None:
+        if self.download_job is not None:
+            self.set_status(f"Downloading {self.download_repo}: wait for it, or press x to cancel it.")
+            return
         if self.app.engine.worker.busy:
             self.set_status("A job (training or chat) is running: wait for it, or stop it, "
                             "before changing the model.")
             return
-        if which == DEMO:
+        if key == DEMO:
             target = paths.demo_model_dir()
             if is_demo_model(target):
-                self.use_model(str(target), "offline demo model")
+                self.use_model(inspect_folder(target, "demo"), "offline demo model")
             else:
                 self.set_status("Building the demo model…")
                 self.track(self.app.engine.build_demo_model(target))
-        elif which == RECIPE:
-            if self.app.session.hub_reachable is False:
-                self.set_status(f"The Hugging Face hub is unreachable from here, so {RECIPE_MODEL} "
-                                "cannot be downloaded. Choose the offline demo, or set HF_ENDPOINT "
-                                "to a mirror and restart.")
-                return
-            self.set_status(f"Downloading {RECIPE_MODEL}… (about 1 GB; this can take minutes)")
-            self.download(RECIPE_MODEL)
-        else:
-            self.ask_for_folder()
+        elif key == FOLDER:
+            self.action_folder()
+        elif key.startswith("local:"):
+            m = self.local[key[6:]]
+            if not m.complete and m.repo_id:
+                self.start_download(m.repo_id)  # finishes an interrupted download
+            elif m.problem:
+                self.set_status(Text(f"✗ {m.name}: {m.problem}", style="red"))
+            else:
+                self.use_model(m, m.name)
+        elif key.startswith("hub:"):
+            repo = key[4:]
+            have = next((m for m in self.local.values() if m.repo_id == repo and m.complete), None)
+            if have is not None:
+                self.use_model(have, repo)
+            else:
+                self.start_download(repo)
+
+    def set_status(self, text) -> None:
+        self.query_one("#status", Static).update(text)
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        self.query_one(f"#{tab}-table", DataTable).focus()
+
+    def action_search(self) -> None:
+        self.query_one(TabbedContent).active = "search-tab"
+        self.query_one("#search", Input).focus()
+
+    def action_folder(self) -> None:
+        self.action_tab("local")
+        box = self.query_one("#folder", Input)
+        box.display = True
+        box.focus()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        pane = event.pane.id
+        table = self.query_one("#results-table" if pane == "search-tab" else f"#{pane}-table", DataTable)
+        if table.row_count:
+            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+            self.query_one("#about", Static).update(self._about(key))
+        elif pane == "search-tab":
+            self.query_one("#about", Static).update(
+                "Search the hub (or your mirror) for text-generation models mlx-lm can load.")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "search":
+            text = event.value.strip()
+            if text:
+                self.set_status(f"Searching {resolve_endpoint(self.app.config)[0]} for {text!r}…")
+                self.search(text, resolve_endpoint(self.app.config)[0])
+            return
         path = Path(event.value.strip()).expanduser()
         if not event.value.strip():
             self.set_status("Type the path of a model folder first.")
-        elif not path.is_dir():
-            self.set_status(f"✗ {path} is not a folder. Check the path.")
-        elif not (path / "config.json").is_file():
-            self.set_status(f"✗ {path} has no config.json, so it is not a model folder.")
+            return
+        info = inspect_folder(path.resolve())
+        if not info.complete:
+            self.set_status(Text(f"✗ {info.problem}", style="red"))
+        elif not info.supported:
+            self.set_status(Text(f"✗ {path}: mlx-lm cannot load model type {info.model_type!r}", style="red"))
         else:
-            self.use_model(str(path.resolve()), path.name)
+            self.use_model(info, path.name)
 
-    @work(thread=True, exclusive=True, exit_on_error=False)
-    def download(self, repo_id: str) -> None:
-        from core.hub import download_model  # network I/O: fine on a plain thread
+    # -- search ------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
+    def search(self, text: str, endpoint: str) -> None:
+        from core.hub import search_models  # network: off the UI thread
 
         try:
-            self.post_message(Downloaded(str(download_model(repo_id)), None))
+            self.post_message(SearchDone(text, search_models(text, endpoint=endpoint), None))
         except TuneDeckError as exc:
-            self.post_message(Downloaded(None, exc))
-        except Exception as exc:  # never leave "Downloading…" on screen forever
-            self.post_message(Downloaded(None, TuneDeckError(f"download failed: {exc}",
-                                                             "check the network and try again")))
+            self.post_message(SearchDone(text, [], exc))
+        except Exception as exc:
+            self.post_message(SearchDone(text, [], TuneDeckError(f"search failed: {exc}", "try again")))
 
-    def on_downloaded(self, message: Downloaded) -> None:
+    def on_search_done(self, message: SearchDone) -> None:
         if message.error:
-            self.set_status(f"✗ {message.error.message}\nfix: {message.error.hint}")
-        else:
-            self.use_model(message.path, RECIPE_MODEL)
+            self.set_status(Text(f"✗ {message.error.message}\nfix: {message.error.hint}", style="red"))
+            return
+        table = self.query_one("#results-table", DataTable)
+        table.clear()
+        self.results = {r.repo_id: r for r in message.results}
+        for r in message.results:
+            table.add_row(short(r.repo_id + (" (gated)" if r.gated else ""), 36), f"{r.downloads:,}",
+                          format_size(r.size_bytes), format_params(r.parameters), short(r.model_type, 10),
+                          key=f"hub:{r.repo_id}")
+        n = len(message.results)
+        self.set_status(f"{n} model(s) mlx-lm can load match {message.text!r}."
+                        + (" Enter downloads the highlighted one." if n else ""))
+        if n:
+            table.focus()
+
+    # -- download ----------------------------------------------------------------------
+    def start_download(self, repo_id: str) -> None:
+        endpoint, _ = resolve_endpoint(self.app.config)
+        if self.app.session.hub_reachable is False:
+            self.set_status(Text(f"✗ {endpoint} was unreachable at the environment check, so {repo_id} "
+                                 "cannot be downloaded. Use the offline demo, or switch the endpoint "
+                                 "(e on the Environment screen, then r).", style="red"))
+            return
+        self.download_repo = repo_id
+        self.download_job = self.track(self.app.engine.download_model(repo_id, endpoint=endpoint))
+        self.query_one("#download").display = True
+        self.query_one("#dl-bar", ProgressBar).update(total=None, progress=0)
+        self.query_one("#dl-line", Static).update("starting…")
+        self.set_status(f"Downloading {repo_id} from {endpoint}… (x cancels; finished files are kept)")
+
+    def action_cancel_download(self) -> None:
+        if self.download_job is None:
+            return
+        self.download_job.cancel()
+        self.set_status(f"Cancelling the download of {self.download_repo}…")
+
+    def _show_progress(self, event: ev.DownloadProgress) -> None:
+        bar = self.query_one("#dl-bar", ProgressBar)
+        if event.total:
+            bar.update(total=event.total, progress=event.done or 0)
+        eta = ""
+        if event.eta_seconds is not None and (event.done or 0) < (event.total or 0):
+            eta = f" · ETA {int(event.eta_seconds) // 60}:{int(event.eta_seconds) % 60:02d}"
+        self.download_line = (f"{format_size(event.done) if event.done else '0 B'} / {format_size(event.total)}"
+                              f" · {format_size(event.bytes_per_second)}/s{eta}"
+                              f" · files {event.files_done}/{event.files_total}")
+        self.query_one("#dl-line", Static).update(self.download_line)
+
+    def _download_over(self) -> None:
+        self.download_job = None
+        self.query_one("#download").display = False
+        self.scan_local()
 
     def handle_event(self, event: ev.Event) -> None:
-        if isinstance(event, ev.Progress):
-            self.set_status(f"Building the demo model: {event.message}…")
+        if isinstance(event, ev.DownloadProgress):
+            self._show_progress(event)
+        elif isinstance(event, ev.Progress):
+            self.set_status(f"{event.message}…")
         elif isinstance(event, ev.JobFinished) and event.name == "demo-model":
-            self.use_model(event.result, "offline demo model")
+            self.use_model(inspect_folder(event.result, "demo"), "offline demo model")
+            self.scan_local()
+        elif isinstance(event, ev.JobFinished) and event.name == "download":
+            repo = self.download_repo
+            self._download_over()
+            self.use_model(inspect_folder(event.result, "hf-cache", name=repo, repo_id=repo), repo)
+        elif isinstance(event, ev.JobCancelled) and event.name == "download":
+            self._download_over()
+            self.set_status(f"Download of {self.download_repo} cancelled. Files fetched so far are kept: "
+                            "Enter on it again resumes.")
         elif isinstance(event, ev.JobFailed):
-            self.set_status(f"✗ {event.message}")
+            if event.name == "download":
+                self._download_over()
+            hint = f"\nfix: {event.hint}" if event.hint else ""
+            self.set_status(Text(f"✗ {event.message}{hint}", style="red"))
 
-    def use_model(self, path: str, label: str) -> None:
+    def use_model(self, info: ModelInfo, label: str) -> None:
         session = self.app.session
-        if session.model_path != path:
+        if session.model_path != info.path:
             session.adapter_path = None  # an adapter belongs to its base model
-        session.model_path, session.model_label = path, label
-        self.set_status(f"✓ Using {label}: {describe_model(path)}\nPress n to build the dataset.")
+        session.model_path, session.model_label, session.model_info = info.path, label, info
+        est = info.estimate(self.memory)
+        fit = f"\nLoRA training needs ~{est.need_gb:.1f} GB here: {est.verdict}." if est else ""
+        self.set_status(f"✓ Using {label}: {describe(info)}{fit}  Press n for the dataset.")
         self.refresh_stepbar()
 
     def can_leave(self) -> str | None:
+        if self.download_job is not None:
+            return f"Still downloading {self.download_repo} (x cancels)."
         return None if self.app.session.model_path else "Choose a model first (Enter on a line)."

@@ -1,0 +1,110 @@
+"""The Environment and Model screens at 80x24, driven with Pilot, against the
+stand-in hub (tests/hub_standin.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from textual.widgets import DataTable, Input, ProgressBar, Static
+
+from core import config
+import hub_standin
+from hub_standin import REPO
+from tui.app import make_app
+
+hub = hub_standin.hub  # the stand-in hub fixture, served on 127.0.0.1
+
+
+async def wait_for(pilot, predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the UI")
+        await pilot.pause(0.1)
+
+
+def text_of(screen, selector):
+    return str(screen.query_one(selector, Static).content)
+
+
+def rows(table: DataTable) -> list[str]:
+    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+
+def test_model_picker_lists_local_and_curated_and_downloads_with_progress(hub, demo_model, monkeypatch):
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    config.update(hf_endpoint=hub.url)  # as if switched on the Environment screen
+    hub.state.delay = 0.04  # ~0.5 s for the weights: progress is visible, cancel lands mid-file
+
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go("model")
+            await pilot.pause()
+            screen = app.screen
+            local = screen.query_one("#local-table", DataTable)
+            await wait_for(pilot, lambda: screen.local)  # the scan finished
+            assert rows(local)[0].startswith("tunedeck-demo") and "folder" in rows(local)[-1]
+            curated = screen.query_one("#curated-table", DataTable)
+            assert "Qwen/Qwen2.5-0.5B-Instruct" in rows(curated)
+            assert any("fits" in str(curated.get_row_at(i)[-1]) or "won't" in str(curated.get_row_at(i)[-1])
+                       for i in range(curated.row_count))
+            await pilot.press("c")
+            assert "LoRA training needs" in text_of(screen, "#about")
+
+            await pilot.press("slash", *"demo", "enter")
+            results = screen.query_one("#results-table", DataTable)
+            await wait_for(pilot, lambda: results.row_count)
+            assert rows(results) == [REPO] and results.has_focus
+
+            await pilot.press("enter")  # download, then cancel it mid-way
+            await wait_for(pilot, lambda: getattr(screen, "download_line", ""), 30)
+            assert screen.query_one("#download").display
+            await pilot.press("x")
+            await wait_for(pilot, lambda: "cancelled" in text_of(screen, "#status"), 30)
+            assert app.session.model_path is None  # nothing chosen from a partial download
+
+            hub.state.delay = 0.01
+            await pilot.press("enter")  # again: resumes and completes
+            await wait_for(pilot, lambda: app.session.model_path, 30)
+            bar = screen.query_one("#dl-bar", ProgressBar)
+            assert bar.total and bar.progress == bar.total
+            assert " / " in screen.download_line and "/s" in screen.download_line
+            assert f"Using {REPO}" in text_of(screen, "#status")
+            assert app.session.model_info.repo_id == REPO and app.session.model_info.complete
+            await wait_for(pilot, lambda: any(m.repo_id == REPO for m in screen.local.values()))
+            assert any(r.startswith(REPO) for r in rows(local))
+
+    try:
+        asyncio.run(run())
+    finally:
+        config.update(hf_endpoint=None)
+
+
+def test_environment_screen_switches_the_endpoint(monkeypatch):
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: getattr(screen, "checks", None))
+            await pilot.press("e")
+            box = screen.query_one("#endpoint", Input)
+            assert box.display and box.value == "https://huggingface.co"
+            box.value = ""
+            await pilot.press(*"hf-mirror.com", "enter")
+            assert app.config["hf_endpoint"] == "https://hf-mirror.com"
+            assert config.load()["hf_endpoint"] == "https://hf-mirror.com"
+            await wait_for(pilot, lambda: any("hf-mirror.com (from app settings)" in c.detail
+                                              for c in screen.checks))
+            await pilot.press("e")
+            box.value = ""
+            await pilot.press(*"not a url", "enter")
+            assert "not an endpoint URL" in str(screen.query_one("#fix", Static).content)
+
+    try:
+        asyncio.run(run())
+    finally:
+        config.update(hf_endpoint=None)
