@@ -13,6 +13,8 @@ command instead of failing with a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -113,6 +115,7 @@ def export_gguf(ctx, fused: str, out: str) -> dict:
     weights = dict(tree_flatten(model.parameters()))
     ctx.check_cancelled()
     ctx.progress("writing GGUF")
-    with atomic_path(out_path, suffix=".gguf") as tmp:
+    # convert_to_gguf prints progress naming the temp file; we report ourselves.
+    with atomic_path(out_path, suffix=".gguf") as tmp, contextlib.redirect_stdout(io.StringIO()):
         convert_to_gguf(source, weights, config, str(tmp))
     return {"path": str(out_path), "bytes": out_path.stat().st_size}

@@ -283,14 +283,22 @@ def greedy_answer(model, tokenizer, messages: list[dict], max_tokens: int, ctx=N
     return "".join(parts)
 
 
-def score_model(ctx, model, tokenizer, examples: list[Example], label: str) -> TaskScore:
+def score_examples(ctx, examples: list[Example], answer, label: str) -> TaskScore:
+    """Grade ``answer(example) -> str`` (the model's reply) on each example."""
     score = TaskScore()
     for i, example in enumerate(examples):
         ctx.progress(f"{label}: answering test questions", i, len(examples))
         ctx.check_cancelled()
+        score.add(grade(answer(example), example, seed=i))
+    ctx.progress(f"{label}: answering test questions", len(examples), len(examples))
+    return score
+
+
+def score_model(ctx, model, tokenizer, examples: list[Example], label: str) -> TaskScore:
+    def answer(example: Example) -> str:
         # An answer much longer than the reference is wrong anyway; the cap
         # keeps an untrained model that never stops from taking minutes.
         budget = min(256, 2 * len(tokenizer.encode(example.reference)) + 16)
-        score.add(grade(greedy_answer(model, tokenizer, example.messages, budget, ctx), example, seed=i))
-    ctx.progress(f"{label}: answering test questions", len(examples), len(examples))
-    return score
+        return greedy_answer(model, tokenizer, example.messages, budget, ctx)
+
+    return score_examples(ctx, examples, answer, label)

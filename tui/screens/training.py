@@ -41,6 +41,7 @@ class TrainingScreen(StepScreen):
     BINDINGS = [
         Binding("s", "start", "Start", id="start-training"),
         Binding("x", "stop", "Stop", id="stop-training"),
+        Binding("j", "judge", "Judge & ship", id="judge-ship"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -200,3 +201,8 @@ class TrainingScreen(StepScreen):
         if self.job is not None and not self.job.done:
             return "Training is running: wait for it, or press x to stop it first."
         return None if self.app.session.adapter_path else "Train first (press s)."
+
+    def action_judge(self) -> None:
+        from tui.screens.results import ResultsScreen  # the Judge & ship screen (issue 6b)
+
+        self.app.push_screen(ResultsScreen())
