@@ -50,13 +50,13 @@ def verdict(rows: dict) -> Text:
         return Text("")
     b, t = rows["base"], rows["tuned"]
     better = t["test_loss"] < b["test_loss"]
-    text = f"{'✓' if better else '✗'} test loss {b['test_loss']:.3f} → {t['test_loss']:.3f}"
+    text = "✓ tuned is better: " if better else "✗ tuning did not help on the test split: "
+    text += f"test loss {b['test_loss']:.3f} → {t['test_loss']:.3f}"
     bt, tt = b.get("task"), t.get("task")
     if bt and tt:
         text += f" · exact {_pct(bt['exact_match'])} → {_pct(tt['exact_match'])}"
         if tt["sql_n"]:
             text += f" · valid SQL {_pct(bt['valid_sql'])} → {_pct(tt['valid_sql'])}"
-    text += " · tuned is better" if better else " · tuning did not help on the test split"
     return Text(text, style="bold green" if better else "bold yellow")
 
 
