@@ -201,3 +201,27 @@ def test_cli_eval_fuse_export(demo_model, sample_data, tuned, fused, tmp_path):
 
     proc = tunedeck("fuse", "--model", demo_model, "--adapter", tuned, "--out", out)
     assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "already exists" in proc.stderr
+
+
+def test_fuse_on_a_quantized_base_reports_honestly(engine, demo_model, sample_data, tmp_path):
+    """QLoRA: fusing into re-quantized weights may change answers (reported,
+    not raised); --dequantize gives a full-precision model that matches."""
+    from core.training import demo_settings
+
+    def quantize():
+        from mlx_lm import convert
+
+        convert(demo_model, str(tmp_path / "q4"), quantize=True, q_group_size=32, q_bits=4)
+
+    engine.worker.call(quantize)
+    adapters = str(tmp_path / "run" / "adapters")
+    engine.train(demo_settings(str(tmp_path / "q4"), sample_data, adapters, iters=5, steps_per_eval=100,
+                               save_every=100)).result(timeout=300)
+    plain = engine.fuse(str(tmp_path / "q4"), adapters, str(tmp_path / "fused")).result(timeout=300)
+    assert plain["quantized_base"] and "re-quantized" in plain["note"]
+    assert len(plain["checks"]) == 3  # match or not, each prompt is reported
+    exact = engine.fuse(str(tmp_path / "q4"), adapters, str(tmp_path / "fused-dq"),
+                        dequantize=True).result(timeout=300)
+    assert exact["all_match"] and exact["note"] == ""
+    config = json.loads((tmp_path / "fused-dq" / "config.json").read_text())
+    assert "quantization" not in config and "quantization_config" not in config
