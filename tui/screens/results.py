@@ -237,6 +237,7 @@ class ResultsScreen(StepScreen):
                               f"fused {event.got!r}")
         elif isinstance(event, ev.JobFinished):
             bar.update(total=1, progress=1)
+            self.query_one("#verdict", Static).update(verdict(self.rows))
             self.finished(event.name, event.result)
         elif isinstance(event, ev.JobCancelled):
             self.query_one("#verdict", Static).update(verdict(self.rows))
