@@ -50,6 +50,31 @@ def _download(ctx: JobContext, repo_id: str, endpoint: str | None, cache_dir: st
     return str(path)
 
 
+# -- judge and ship job functions (issue 6) ----------------------------------
+def _evaluate(ctx: JobContext, settings) -> dict:
+    from core.judge import run_eval
+
+    return run_eval(ctx, settings)
+
+
+def _fuse(ctx: JobContext, model, adapter, out, dequantize, verify, data) -> dict:
+    from core.fuse import run_fuse
+
+    return run_fuse(ctx, model, adapter, out, dequantize=dequantize, verify=verify, data=data)
+
+
+def _export_lmstudio(ctx: JobContext, fused, root, publisher, name) -> dict:
+    from core.export import export_lmstudio
+
+    return export_lmstudio(ctx, fused, root=root, publisher=publisher, name=name)
+
+
+def _export_gguf(ctx: JobContext, fused, out) -> dict:
+    from core.export import export_gguf
+
+    return export_gguf(ctx, fused, out)
+
+
 class Engine:
     def __init__(self, on_event: Callable[[ev.Event], None] | None = None):
         self.worker = MLXWorker(on_event)
@@ -141,3 +166,20 @@ class Engine:
         if getattr(self, "_downloads", None) is not None:
             self._downloads.shutdown(timeout=5)
         self.worker.shutdown()
+
+    # -- judge and ship: evaluate, fuse, export (issue 6) -------------------
+    def evaluate(self, settings) -> Job:
+        """Base vs tuned test loss/perplexity (+ task score): ``core.judge.EvalSettings``."""
+        return self.worker.submit("evaluate", _evaluate, settings)
+
+    def fuse(self, model: str, adapter: str, out: str, dequantize: bool = False,
+             verify: bool = True, data: str | None = None) -> Job:
+        """Fuse into a standalone folder (atomic), then verify against base + adapter."""
+        return self.worker.submit("fuse", _fuse, model, adapter, out, dequantize, verify, data)
+
+    def export_lmstudio(self, fused: str, root: str | None = None, publisher: str = "tunedeck",
+                        name: str | None = None) -> Job:
+        return self.worker.submit("export", _export_lmstudio, fused, root, publisher, name)
+
+    def export_gguf(self, fused: str, out: str) -> Job:
+        return self.worker.submit("export", _export_gguf, fused, out)

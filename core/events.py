@@ -147,3 +147,27 @@ class DownloadProgress(Progress):
     eta_seconds: float | None = None
     files_done: int = 0
     files_total: int = 0
+# -- judge and ship (evaluate, fuse, export) ---------------------------------
+
+@dataclass(kw_only=True)
+class EvalResult(Event):
+    """One row of the base-vs-tuned table (``task`` is None when not scored)."""
+
+    label: str  # base | tuned
+    model: str
+    adapter: str | None
+    test_loss: float
+    test_ppl: float
+    loss_examples: int
+    task: dict | None = None
+
+
+@dataclass(kw_only=True)
+class FuseVerified(Event):
+    """One verification prompt: fused model vs adapter-on-base (greedy)."""
+
+    index: int
+    prompt: str
+    expected: str
+    got: str
+    match: bool

@@ -5,6 +5,6 @@ Each module has ``register(subparsers)``, which adds its parsers and sets
 imports stay inside the functions so ``tunedeck --help`` is instant.
 """
 
-from tui.commands import chat, data, doctor, models, train
+from tui.commands import chat, data, doctor, models, ship, train
 
-AREAS = (doctor, models, data, train, chat)
+AREAS = (doctor, models, data, train, chat, ship)

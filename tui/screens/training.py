@@ -75,6 +75,7 @@ class TrainingScreen(StepScreen):
         Binding("o", "overlay", "Overlay", id="overlay-run", show=False),
         Binding("ctrl+s", "save_config", "Save YAML", id="save-config", show=False),
         Binding("ctrl+o", "load_config", "Load YAML", id="load-config", show=False),
+        Binding("j", "judge", "Judge & ship", id="judge-ship"),
     ]
     DEFAULT_CSS = """
     TrainingScreen TabbedContent { height: 1fr; }
@@ -507,7 +508,7 @@ class TrainingScreen(StepScreen):
         change = f" Loss {first:.2f} → {last:.2f}." if first is not None else ""
         more = " r resumes." if event.stopped_early else ""
         stats.update(Text(f"✓ Training {how} after {event.iterations} iterations.{change}{more} "
-                          "Press n to chat with the tuned model.", style="bold green"))
+                          "Press j to judge & ship, or n to chat.", style="bold green"))
         self.refresh_stepbar()
         self.refresh_runs()
 
@@ -516,3 +517,7 @@ class TrainingScreen(StepScreen):
             return "Training is running: wait for it, or press x to stop it first."
         return None if self.app.session.adapter_path else "Train first (press s)."
 
+    def action_judge(self) -> None:
+        from tui.screens.results import ResultsScreen  # the Judge & ship screen (issue 6b)
+
+        self.app.push_screen(ResultsScreen())

@@ -1,0 +1,126 @@
+"""Fuse an adapter into a standalone MLX model folder, then verify it.
+
+The fuse is mlx-lm's own (as ``mlx_lm.fuse`` does it): load base + adapter,
+call ``fuse()`` on every module that has one, optionally dequantize, and
+``mlx_lm.utils.save`` weights, config and tokenizer. The folder is written
+under a temp name and renamed into place, so a failure or a cancel leaves
+no folder behind.
+
+Verification answers "is the fused model the model I trained?": greedy
+answers to a few fixed prompts from the fused folder, loaded fresh, must
+equal the adapter-on-base answers. A difference is reported (with both
+texts), not raised: on a quantized base, folding the adapter into
+re-quantized weights legitimately shifts outputs a little.
+Runs on the MLX worker thread only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from core import events as ev
+from core.atomic import atomic_dir
+from core.errors import TuneDeckError
+from core.judge import check_adapter
+from core.model_folder import check_model_folder
+
+FUSED_MARKER = "tunedeck_fused.json"
+VERIFY_TOKENS = 32
+
+# Used when no test/valid split is at hand (e.g. the adapter's data moved).
+FALLBACK_PROMPTS = [
+    [{"role": "user", "content": "Which player has the most goals?"}],
+    [{"role": "user", "content": "How many albums were released in 1999?"}],
+    [{"role": "user", "content": "Name the city with the largest population."}],
+]
+
+
+def verify_prompts(adapter: str, data: str | None = None, n: int = 3) -> list[list[dict]]:
+    """The first ``n`` test (else valid) prompts of the adapter's data."""
+    from core.task_score import read_examples
+
+    if data is None:
+        try:
+            data = json.loads((Path(adapter) / "adapter_config.json").read_text()).get("data")
+        except (OSError, ValueError):
+            data = None
+    if data:
+        for split in ("test", "valid"):
+            if (Path(data) / f"{split}.jsonl").is_file():
+                try:
+                    return [e.messages for e in read_examples(data, n, split)]
+                except TuneDeckError:
+                    break  # text data has no prompts: use the fallback ones
+    return FALLBACK_PROMPTS[:n]
+
+
+def _answers(ctx, model, tokenizer, prompts, what: str) -> list[str]:
+    from core.task_score import greedy_answer
+
+    out = []
+    for i, messages in enumerate(prompts):
+        ctx.progress(f"{what}: prompt {i + 1}/{len(prompts)}", i, len(prompts))
+        out.append(greedy_answer(model, tokenizer, messages, VERIFY_TOKENS, ctx))
+    return out
+
+
+def run_fuse(ctx, model_path: str, adapter: str, out: str, dequantize: bool = False,
+             verify: bool = True, data: str | None = None) -> dict:
+    from mlx.utils import tree_unflatten
+    from mlx_lm import load
+    from mlx_lm.utils import dequantize_model, save
+
+    check_model_folder(model_path)
+    check_adapter(adapter)
+    out_dir = Path(out)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise TuneDeckError(f"{out_dir} already exists", "choose a new folder for the fused model "
+                            "(or delete that one) so nothing is overwritten")
+    ctx.progress("loading base + adapter")
+    try:
+        model, tokenizer, config = load(model_path, adapter_path=adapter, return_config=True)
+    except ValueError as exc:
+        raise TuneDeckError(f"the adapter in {adapter} does not fit {Path(model_path).name}: {exc}",
+                            "fuse the adapter with the base model it was trained on") from exc
+    quantized = "quantization" in config or "quantization_config" in config
+    prompts = verify_prompts(adapter, data) if verify else []
+    expected = _answers(ctx, model, tokenizer, prompts, "adapter-on-base answers")
+    ctx.check_cancelled()
+
+    ctx.progress("fusing the adapter into the weights")
+    fused = [(n, m.fuse(dequantize=dequantize)) for n, m in model.named_modules() if hasattr(m, "fuse")]
+    if fused:
+        model.update_modules(tree_unflatten(fused))
+    if dequantize:
+        model = dequantize_model(model)
+        config.pop("quantization", None)
+        config.pop("quantization_config", None)
+    with atomic_dir(out_dir) as tmp:
+        ctx.progress(f"writing {out_dir.name}")
+        save(tmp, model_path, model, tokenizer, config, donate_model=False)
+        (tmp / FUSED_MARKER).write_text(json.dumps({
+            "base_model": str(Path(model_path).resolve()), "adapter": str(Path(adapter).resolve()),
+            "dequantized": dequantize, "quantized_base": quantized,
+            "created": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2) + "\n")
+        ctx.check_cancelled()  # a cancel here still leaves no folder
+    del model
+
+    checks = []
+    if verify:
+        ctx.progress("loading the fused model")
+        fused_model, fused_tok = load(str(out_dir))
+        got = _answers(ctx, fused_model, fused_tok, prompts, "fused-model answers")
+        for i, (messages, want, have) in enumerate(zip(prompts, expected, got)):
+            event = ev.FuseVerified(index=i, prompt=messages[-1]["content"], expected=want,
+                                    got=have, match=want == have)
+            ctx.emit(event)
+            checks.append({"prompt": event.prompt, "expected": want, "got": have, "match": event.match})
+    note = ""
+    if quantized and not dequantize:
+        note = ("the base is quantized: the adapter was folded into re-quantized weights, which can "
+                "change outputs slightly (fuse with --dequantize for an exact, larger model)")
+    return {"out": str(out_dir), "dequantized": dequantize, "quantized_base": quantized,
+            "verified": bool(checks), "all_match": all(c["match"] for c in checks) if checks else None,
+            "checks": checks, "note": note}

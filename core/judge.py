@@ -1,0 +1,114 @@
+"""Base vs tuned, side by side: test loss, perplexity and task score.
+
+One job loads the base model once, scores it, applies the adapter in place
+(``load_adapters``, as ``mlx_lm.lora --test --adapter-path`` does) and scores
+again, emitting an ``EvalResult`` per row. The rows are saved as
+``eval.json`` beside the adapter so the TUI can show them later.
+Runs on the MLX worker thread only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import events as ev
+from core.atomic import write_json
+from core.errors import TuneDeckError
+from core.model_folder import check_model_folder
+
+EVAL_FILE = "eval.json"
+
+
+@dataclass
+class EvalSettings:
+    model: str
+    data: str
+    adapter: str | None = None
+    task_examples: int | None = 0  # 0: no task score; None: the whole test split
+    batch_size: int = 4  # mlx_lm.lora's default
+    test_batches: int = -1  # -1: all
+    max_seq_length: int = 2048
+    include_base: bool = True
+
+
+def results_dir(adapter: str | Path) -> Path:
+    """Where eval.json goes: the run folder when the adapter lives in one."""
+    adapter = Path(adapter)
+    parent = adapter.parent
+    if (parent / "events.jsonl").is_file() or (parent / "config.yaml").is_file():
+        return parent
+    return adapter
+
+
+def load_results(adapter: str | Path | None) -> dict | None:
+    """A saved eval.json for this adapter, or None (missing or unreadable)."""
+    if not adapter:
+        return None
+    try:
+        data = json.loads((results_dir(adapter) / EVAL_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("rows"), list) else None
+
+
+def check_adapter(adapter: str | Path) -> None:
+    folder = Path(adapter)
+    if not (folder / "adapters.safetensors").is_file() or not (folder / "adapter_config.json").is_file():
+        raise TuneDeckError(f"no trained adapter in {folder}",
+                            "train first, or point at a folder with adapters.safetensors and adapter_config.json")
+
+
+def _row(ctx, label, model, tokenizer, test_set, examples, s: EvalSettings, adapter) -> dict:
+    from core.evaluate import test_loss
+    from core.task_score import score_model
+
+    loss = test_loss(ctx, model, test_set, label, s.batch_size, s.test_batches, s.max_seq_length)
+    task = score_model(ctx, model, tokenizer, examples, label).to_dict() if examples else None
+    row = {"label": label, "model": s.model, "adapter": adapter, "test_loss": loss.test_loss,
+           "test_ppl": loss.test_ppl, "loss_examples": loss.examples, "task": task}
+    ctx.emit(ev.EvalResult(**row))
+    return row
+
+
+def run_eval(ctx, s: EvalSettings) -> dict:
+    from mlx_lm import load
+    from mlx_lm.tuner.utils import load_adapters
+
+    from core.evaluate import load_test_split
+    from core.task_score import read_examples
+
+    check_model_folder(s.model)
+    if s.adapter:
+        check_adapter(s.adapter)
+    elif not s.include_base:
+        raise TuneDeckError("nothing to evaluate: no adapter and the base row is off",
+                            "give an adapter, or include the base model")
+    # Read the task examples first: a data problem should fail before loading.
+    examples = read_examples(s.data, s.task_examples) if s.task_examples != 0 else []
+    ctx.progress(f"loading {Path(s.model).name}")
+    model, tokenizer = load(s.model)
+    test_set = load_test_split(tokenizer, s.data)
+    ctx.check_cancelled()
+    rows = []
+    if s.include_base or not s.adapter:
+        rows.append(_row(ctx, "base", model, tokenizer, test_set, examples, s, None))
+    if s.adapter:
+        ctx.progress("applying the adapter")
+        try:
+            load_adapters(model, s.adapter)
+        except ValueError as exc:
+            raise TuneDeckError(f"the adapter in {s.adapter} does not fit {Path(s.model).name}: {exc}",
+                                "evaluate the adapter with the base model it was trained on") from exc
+        model.eval()
+        rows.append(_row(ctx, "tuned", model, tokenizer, test_set, examples, s, s.adapter))
+    result = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "model": s.model, "adapter": s.adapter,
+              "data": s.data, "batch_size": s.batch_size, "test_batches": s.test_batches,
+              "task_examples": len(examples), "rows": rows}
+    if s.adapter:
+        path = results_dir(s.adapter) / EVAL_FILE
+        write_json(path, result)
+        result["saved_to"] = str(path)
+    return result

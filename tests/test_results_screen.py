@@ -1,0 +1,92 @@
+"""The Judge & ship screen at 80x24, driven with Pilot on the demo model."""
+
+import asyncio
+import time
+from pathlib import Path
+
+from textual.widgets import DataTable, RichLog
+
+from tui.app import make_app
+
+
+async def wait_for(pilot, predicate, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the UI")
+        await pilot.pause(0.1)
+
+
+def screen_text(app) -> str:
+    """The screen as plain text, as a terminal would show it."""
+    lines = [strip.text for strip in app.screen._compositor.render_strips()]
+    assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
+    return "\n".join(lines)
+
+
+def log_text(screen) -> str:
+    return "\n".join(line.text for line in screen.query_one("#judge-log", RichLog).lines)
+
+
+def test_judge_and_ship_from_the_keyboard(engine, demo_model, sample_data, tmp_path, monkeypatch):
+    from core.training import demo_settings
+    from tui.screens.results import ResultsScreen, fused_dir
+
+    run = tmp_path / "run"
+    adapters = run / "adapters"
+    engine.train(demo_settings(demo_model, sample_data, str(adapters), iters=10, steps_per_eval=100,
+                               save_every=100)).result(timeout=300)
+    (run / "config.yaml").write_text("model: demo\n")  # marks a run folder
+    monkeypatch.setenv("LMSTUDIO_MODELS_DIR", str(tmp_path / "lms"))
+
+    async def run_app():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.session.model_path = demo_model
+            app.session.data_dir = sample_data
+            app.session.adapter_path = str(adapters)
+            app.go("train")
+            await pilot.pause()
+            await pilot.press("j")
+            screen = app.screen
+            assert isinstance(screen, ResultsScreen)
+            await pilot.press("g")  # nothing fused yet: a notice, no job
+            assert screen.job is None
+
+            screen.query_one("#task-n").value = "2"
+            await pilot.press("e")
+            await wait_for(pilot, lambda: screen.job and screen.job.done and "saved" in log_text(screen))
+            table = screen.query_one("#table", DataTable)
+            assert table.row_count == 2
+            assert [str(c) for c in table.get_row("tuned")][-1] == "2"  # N
+            text = screen_text(app)
+            assert "test loss" in text and "valid SQL" in text and "✓ tuned is better" in text
+            assert "tuned  " in text and "base   " in text  # both table rows are on screen
+            assert "Evaluate" in text and "Fuse" in text  # footer keys visible at 80 columns
+            assert (run / "eval.json").is_file()
+
+            await pilot.press("f")
+            await wait_for(pilot, lambda: screen.job.done and "fused model in" in log_text(screen))
+            assert "verified: all 3 answers match" in log_text(screen)
+            assert fused_dir(str(adapters)) == run / "fused" and (run / "fused" / "config.json").is_file()
+
+            await pilot.press("g")
+            await wait_for(pilot, lambda: screen.job.done and "export failed" in log_text(screen))
+            assert "cannot write GGUF for qwen2" in log_text(screen)
+            assert "convert_hf_to_gguf.py" in log_text(screen)
+
+            await pilot.press("l")
+            await wait_for(pilot, lambda: screen.job.done and "exported to" in log_text(screen))
+            assert (tmp_path / "lms" / "tunedeck" / "run" / "config.json").is_file()
+
+            await pilot.press("escape")
+            assert app.screen is not screen and app.current_mode == "train"
+
+            # Reopened later: the saved evaluation is shown at once.
+            await pilot.press("j")
+            again = app.screen
+            assert again.query_one("#table", DataTable).row_count == 2
+            assert "last evaluation" in log_text(again)
+
+    asyncio.run(run_app())
+    assert Path(tmp_path / "lms").is_dir()
