@@ -48,7 +48,7 @@ class ChatScreen(StepScreen):
         Binding("ctrl+b", "toggle_compare", "Compare", id="toggle-compare"),
         Binding("ctrl+o", "pick_model", "Model", id="pick-model"),
         Binding("ctrl+f", "settings", "Settings", id="chat-settings"),
-        Binding("ctrl+r", "toggle_greedy", "Greedy", id="toggle-greedy"),
+        Binding("ctrl+r", "toggle_greedy", "Greedy", id="toggle-greedy", show=False),  # the model line says so
         Binding("ctrl+s", "save_transcript", "Save", id="save-transcript"),
         Binding("ctrl+l", "new_chat", "New chat", id="new-chat", show=False),
     ]

@@ -38,7 +38,7 @@ class PromptArea(TextArea):
         kwargs.setdefault("soft_wrap", True)
         kwargs.setdefault("show_line_numbers", False)
         super().__init__(**kwargs)
-        self.history: list[str] = []
+        self.prompts: list[str] = []  # sent prompts, oldest first (TextArea.history is its undo)
         self._browse: int | None = None  # index into history while recalling
         self._draft = ""
 
@@ -53,8 +53,8 @@ class PromptArea(TextArea):
     def accept(self) -> None:
         """The screen took the prompt: remember it and empty the box."""
         text = self.text.strip()
-        if text and (not self.history or self.history[-1] != text):
-            self.history.append(text)
+        if text and (not self.prompts or self.prompts[-1] != text):
+            self.prompts.append(text)
         self._browse = None
         self._draft = ""
         self.clear()
@@ -68,26 +68,26 @@ class PromptArea(TextArea):
             self.insert("\n")
 
     def action_history(self, step: int) -> None:
-        if not self.history:
+        if not self.prompts:
             return
         if self._browse is None:
             if step > 0:
                 return
             self._draft = self.text
-            index = len(self.history) - 1
+            index = len(self.prompts) - 1
         else:
             index = self._browse + step
         if index < 0:
             return
-        if index >= len(self.history):
+        if index >= len(self.prompts):
             self._browse = None
             self.set_prompt(self._draft)
             return
         self._browse = index
-        self.set_prompt(self.history[index])
+        self.set_prompt(self.prompts[index])
 
     def action_cursor_up(self, select: bool = False) -> None:
-        if not select and self.cursor_at_first_line and self.history:
+        if not select and self.cursor_at_first_line and self.prompts:
             self.action_history(-1)
         else:
             super().action_cursor_up(select)
