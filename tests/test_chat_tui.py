@@ -182,3 +182,28 @@ def test_missing_model_folder_is_a_clear_message_on_screen(demo_model, tmp_path)
             assert chat.messages == []
 
     asyncio.run(run())
+
+
+def test_long_answers_freeze_finished_blocks():
+    from textual.app import App
+
+    class One(App):
+        def compose(self):
+            yield AnswerView("model")
+
+    async def run():
+        app = One()
+        async with app.run_test(size=(80, 24)) as pilot:
+            view = app.query_one(AnswerView)
+            pieces = [f"line {i} " + "x" * 30 + "\n" for i in range(100)]
+            for piece in pieces:
+                view.append(piece)
+            await pilot.pause()
+            blocks = view.query(".answer-block")
+            assert len(blocks) >= 3  # only the tail is re-rendered per paint
+            assert view.body == "".join(pieces)
+            shown = "\n".join(str(w.content) for w in view.query(Static) if w.display)
+            assert shown.startswith("model: line 0") and "line 99" in shown
+            assert shown.replace("model: ", "", 1).replace("\n\n", "\n").strip() == "".join(pieces).strip()
+
+    asyncio.run(run())
