@@ -378,7 +378,11 @@ class ChatScreen(StepScreen):
             answer.time_to_first_token = event.time_to_first_token
             answer.stop_reason = event.stop_reason
             style = "yellow" if event.stop_reason == "max_tokens" else "dim"
+            transcript = self.query_one("#transcript", VerticalScroll)
+            follow = transcript.scroll_y >= transcript.max_scroll_y - 1
             view.finish(event.text, answer.stats(), style)
+            if follow:  # keep the stats line in view
+                transcript.call_after_refresh(transcript.scroll_end, animate=False)
             if in_chat:
                 self.messages.append({"role": "assistant", "content": event.text})
             if event.stop_reason == "max_tokens":
