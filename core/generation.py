@@ -23,6 +23,91 @@ class Sampling:
     max_tokens: int = 256
     repetition_penalty: float | None = None
     seed: int | None = None
+    stop: tuple[str, ...] = ()  # extra stop strings; the stop text is not part of the answer
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0
+
+    def check(self) -> "Sampling":
+        """Raise a TuneDeckError for values mlx-lm would choke on."""
+        if self.max_tokens < 1:
+            raise TuneDeckError(f"max tokens must be at least 1, not {self.max_tokens}", "try 256")
+        if self.temperature < 0:
+            raise TuneDeckError(f"temperature must be 0 (greedy) or more, not {self.temperature}", "try 0.7")
+        if not 0 < self.top_p <= 1:
+            raise TuneDeckError(f"top-p must be in (0, 1], not {self.top_p}", "1.0 turns it off; try 0.9")
+        if self.repetition_penalty is not None and self.repetition_penalty <= 0:
+            raise TuneDeckError(f"repetition penalty must be positive, not {self.repetition_penalty}",
+                                "1.0 (or empty) turns it off; try 1.1")
+        return self
+
+    def describe(self) -> str:
+        temp = "greedy" if self.greedy else f"temperature {self.temperature:g}"
+        parts = [temp]
+        if not self.greedy and self.top_p < 1:
+            parts.append(f"top-p {self.top_p:g}")
+        parts.append(f"max {self.max_tokens} tokens")
+        if self.repetition_penalty and self.repetition_penalty != 1:
+            parts.append(f"repetition penalty {self.repetition_penalty:g}")
+        if self.seed is not None:
+            parts.append(f"seed {self.seed}")
+        if self.stop:
+            parts.append("stop " + ", ".join(repr(s) for s in self.stop))
+        return " · ".join(parts)
+
+
+def describe_stop(reason: str, max_tokens: int | None = None) -> str:
+    """Why an answer ended, in words a user can act on."""
+    if reason == "eos":
+        return "end of answer (EOS)"
+    if reason == "max_tokens":
+        limit = f" ({max_tokens})" if max_tokens else ""
+        return (f"hit max tokens{limit} — the model did not end its answer; "
+                "raise max tokens or train more")
+    if reason == "stop_string":
+        return "hit a stop string"
+    if reason == "stopped":
+        return "stopped by you"
+    return reason
+
+
+class StopMatcher:
+    """Cut a stream of text pieces at the first stop string.
+
+    A stop string can span several tokens, so text that might be the start
+    of one is held back until the next piece shows whether it is.
+    ``feed`` returns the text that is safe to show; ``hit`` is set once a
+    stop string appeared (the stop text itself is never returned).
+    """
+
+    def __init__(self, stops: tuple[str, ...] | list[str]):
+        self.stops = tuple(s for s in stops if s)
+        self.held = ""
+        self.hit: str | None = None
+
+    def feed(self, piece: str) -> str:
+        if self.hit is not None:
+            return ""
+        text = self.held + piece
+        found = [(text.find(s), s) for s in self.stops if s in text]
+        if found:
+            at, self.hit = min(found)
+            self.held = ""
+            return text[:at]
+        keep = 0
+        for s in self.stops:
+            for n in range(min(len(s) - 1, len(text)), keep, -1):
+                if s.startswith(text[-n:]):
+                    keep = n
+                    break
+        self.held = text[len(text) - keep:] if keep else ""
+        return text[:len(text) - keep]
+
+    def flush(self) -> str:
+        """What was held back, once the stream ended without a stop string."""
+        rest, self.held = self.held, ""
+        return rest
 
 
 @dataclass
@@ -71,30 +156,41 @@ def stream_reply(ctx, chat: ChatModel, messages: list[dict], sampling: Sampling)
     from mlx_lm import stream_generate
     from mlx_lm.sample_utils import make_logits_processors, make_sampler
 
+    sampling.check()
     if sampling.seed is not None:
         mx.random.seed(sampling.seed)
     sampler = make_sampler(temp=sampling.temperature,
                            top_p=sampling.top_p if 0 < sampling.top_p < 1 else 0.0)
     processors = make_logits_processors(repetition_penalty=sampling.repetition_penalty) \
-        if sampling.repetition_penalty else None
+        if sampling.repetition_penalty and sampling.repetition_penalty != 1 else None
     prompt = prompt_tokens(chat.tokenizer, messages)
+    matcher = StopMatcher(sampling.stop)
     started = time.perf_counter()
     first = None
     parts: list[str] = []
     response = None
     stop_reason = "max_tokens"
+
+    def emit(text: str) -> None:
+        if text:
+            parts.append(text)
+            ctx.emit(ev.Token(text=text))
+
     for response in stream_generate(chat.model, chat.tokenizer, prompt, max_tokens=sampling.max_tokens,
                                     sampler=sampler, logits_processors=processors):
         if first is None:
             first = time.perf_counter() - started
-        if response.text:
-            parts.append(response.text)
-            ctx.emit(ev.Token(text=response.text))
+        emit(matcher.feed(response.text))
+        if matcher.hit is not None:
+            stop_reason = "stop_string"
+            break
         if response.finish_reason == "stop":
             stop_reason = "eos"
         if ctx.cancelled:
             stop_reason = "stopped"
             break
+    if matcher.hit is None:
+        emit(matcher.flush())
     done = ev.GenerationFinished(
         text="".join(parts),
         prompt_tokens=response.prompt_tokens if response else len(prompt),

@@ -68,31 +68,6 @@ def test_walkthrough_from_environment_to_chat(demo_model, sample_data):
     asyncio.run(run())
 
 
-def test_escape_stops_a_long_answer(demo_model):
-    async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.session.model_path = demo_model
-            app.go("chat")
-            await pilot.pause()
-            chat = app.screen
-            chat.use_base = True
-            from core.generation import Sampling
-
-            job = app.engine.generate(demo_model, None, [{"role": "user", "content": "x"}],
-                                      Sampling(max_tokens=100000))
-            chat.track(job)
-            chat.job = job
-            chat.answer_widget = chat.add_turn("model", "…", "green")
-            await wait_for(pilot, lambda: chat.answer_text, 60)
-            await pilot.press("escape")
-            await wait_for(pilot, lambda: job.done, 30)
-            assert job.result().stop_reason == "stopped"
-            assert "stopped by you" in str(chat.query(".turn").last().content)
-
-    asyncio.run(run())
-
-
 def test_broken_theme_file_gives_a_notice_and_falls_back(tmp_path, monkeypatch):
     (tmp_path / "broken.yaml").write_text("name: broken\n\tprimary: \"#ffffff\"\n")  # a tab on line 2
     monkeypatch.setenv("TUNEDECK_THEMES_DIR", str(tmp_path))

@@ -1,165 +1,472 @@
-"""Step 5: chat with the tuned model (or the base), streamed token by token."""
+"""Step 5: chat with the tuned model (or the base, or any model folder),
+streamed token by token, and compare base and tuned side by side."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.widgets import Input, Static
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Static
 
 from core import events as ev
-from core.jsonl import read_rows
+from core import test_prompts
+from core import transcript as tx
+from core.errors import TuneDeckError
+from core.generation import Sampling, describe_stop
 from core.sample_data import SYSTEM_PROMPT
 from tui.screens.base import StepScreen
+from tui.screens.chat_dialogs import ChatSettings, ModelChoice, ModelPicker, SettingsDialog
+from tui.widgets.answer import AnswerView
+from tui.widgets.prompt_area import PromptArea
 
-STOP_REASONS = {"eos": "end of answer", "max_tokens": "hit max tokens", "stopped": "stopped by you"}
+FLUSH_SECONDS = 0.03  # streamed text is painted at most ~30 times a second
+DEFAULT_SYSTEM = SYSTEM_PROMPT.format(schema="CREATE TABLE players (player VARCHAR, team VARCHAR, goals INTEGER)")
+
+
+def model_label(model: str | None, adapter: str | None) -> str:
+    if not model:
+        return "no model"
+    return f"{Path(model).name} + adapter" if adapter else Path(model).name
 
 
 class ChatScreen(StepScreen):
     STEP = "chat"
     BACK = "train"
-    GUIDE = ("Step 5: ask a question. ctrl+g pulls a question (and its schema) from the test split; "
-             "ctrl+o switches between the tuned and the base model; Esc stops an answer.")
+    GUIDE = ("Step 5: ask and press Enter (ctrl+j: new line; up/down: earlier prompts). ctrl+g: a test "
+             "question · ctrl+b: compare base vs tuned · ctrl+o: model · ctrl+f: settings · Esc stops.")
     BINDINGS = [
+        # Typed letters go to the prompt box here, so n and ? stay out of the footer.
+        Binding("n", "next_step", "Next", id="next-step", show=False),
+        Binding("question_mark", "toggle_guide", "Guide", id="toggle-guide", show=False),
         Binding("escape", "stop", "Stop", id="stop-generation"),
-        Binding("ctrl+g", "example", "Test question", id="test-question"),
-        Binding("ctrl+o", "toggle_model", "Base/tuned", id="toggle-model"),
-        Binding("ctrl+l", "new_chat", "New chat", id="new-chat"),
+        Binding("ctrl+g", "example", "Test Q", id="test-question"),
+        Binding("ctrl+b", "toggle_compare", "Compare", id="toggle-compare"),
+        Binding("ctrl+o", "pick_model", "Model", id="pick-model"),
+        Binding("ctrl+f", "settings", "Settings", id="chat-settings"),
+        Binding("ctrl+r", "toggle_greedy", "Greedy", id="toggle-greedy", show=False),  # the model line says so
+        Binding("ctrl+s", "save_transcript", "Save", id="save-transcript"),
+        Binding("ctrl+l", "new_chat", "New chat", id="new-chat", show=False),
     ]
+    DEFAULT_CSS = """
+    ChatScreen #model-line { height: auto; max-height: 3; }
+    ChatScreen #transcript { height: 1fr; padding: 0 1; }
+    ChatScreen .turn { margin: 0 0 1 0; }
+    ChatScreen .compare-turn { height: auto; }
+    ChatScreen .columns { height: auto; }
+    ChatScreen .columns AnswerView { width: 1fr; margin: 0 1 1 0; }
+    ChatScreen .reference { color: $text-muted; }
+    ChatScreen PromptArea { margin: 0 1; }
+    """
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield Static("", id="model-line", classes="status")
         yield VerticalScroll(id="transcript")
-        yield Input(placeholder="Ask something and press Enter", id="prompt")
+        yield PromptArea(id="prompt", placeholder="Ask something · Enter sends · ctrl+j new line")
         yield from self.compose_bottom()
 
     def __init__(self) -> None:
         super().__init__()
-        self.job = None
-        self.use_base = False
-        self.messages: list[dict] = []
-        self.system = SYSTEM_PROMPT.format(schema="CREATE TABLE players (player VARCHAR, team VARCHAR, goals INTEGER)")
-        self.answer_widget: Static | None = None
-        self.answer_text = ""
+        self.choice = ModelChoice("tuned", None)
+        self.compare = False
+        self.sampling = Sampling()
+        self._warm_temperature = 0.7  # what ctrl+r goes back to after greedy
+        self.system = DEFAULT_SYSTEM
+        self.messages: list[dict] = []  # the chat-mode conversation (no system prompt)
+        self.transcript = tx.Transcript()
+        self.job = None  # the latest generation job (the chat answer, or compare's second)
+        self.jobs: list = []  # generation jobs not finished yet, in order
+        self.views: dict[int, tuple[AnswerView, tx.Answer, bool]] = {}  # job id → (view, answer, in chat)
+        self.pending: dict[int, list[str]] = {}  # streamed text not painted yet
+        self.load_job = None
+        self.model_state = ""  # loading… / ready / ✗ error, for the model line
+        self._seen_session: tuple = ()
         self._rng = random.Random(0)
+        self._prompts_cache: tuple[str | None, list] = (None, [])
+        self._reference: tuple[str, str | None] | None = None  # (question, reference) from ctrl+g
+
+    def on_mount(self) -> None:
+        self._flush_timer = self.set_interval(FLUSH_SECONDS, self.flush_tokens, pause=True)
 
     def on_screen_resume(self) -> None:
+        s = self.app.session
+        if (s.model_path, s.adapter_path) != self._seen_session:
+            # The model or adapter changed in an earlier step: talk to the newest.
+            self._seen_session = (s.model_path, s.adapter_path)
+            self.choice = ModelChoice("tuned", None)
+            self.preload()
         self.update_model_line()
-        self.query_one("#prompt", Input).focus()
+        self.query_one("#prompt", PromptArea).focus()
+
+    # -- which model ---------------------------------------------------------
+    @property
+    def use_base(self) -> bool:
+        return self.choice.kind == "base"
+
+    @use_base.setter
+    def use_base(self, value: bool) -> None:
+        self.choice = ModelChoice("base" if value else "tuned", None)
 
     def current_model(self) -> tuple[str | None, str | None]:
         s = self.app.session
-        adapter = None if self.use_base else s.adapter_path
-        return s.model_path, adapter
+        if self.choice.kind == "folder":
+            return self.choice.model, self.choice.adapter
+        return s.model_path, (None if self.choice.kind == "base" else s.adapter_path)
+
+    def compare_pair(self) -> tuple[tuple, tuple] | None:
+        """(base, tuned): the base model against the current choice, or
+        against base + the latest adapter when the base itself is chosen."""
+        s = self.app.session
+        current = self.current_model()
+        base_model = s.model_path or current[0]
+        if not base_model:
+            return None
+        base = (base_model, None)
+        tuned = current if current != base else (base_model, s.adapter_path)
+        return None if tuned == base or not tuned[0] else (base, tuned)
+
+    def describe_choice(self) -> str:
+        model, adapter = self.current_model()
+        if self.choice.kind == "folder":
+            return f"{model_label(model, adapter)} · folder {model}"
+        if adapter:
+            return f"{Path(model).name} · tuned (base + adapter)"
+        if self.choice.kind == "tuned":
+            return f"{Path(model).name} · base model (no adapter trained yet)"
+        return f"{Path(model).name} · base model"
 
     def update_model_line(self) -> None:
-        model, adapter = self.current_model()
+        model, _ = self.current_model()
         if not model:
-            text = Text("No model yet: choose one in step 2 (F3).", style="bold yellow")
+            text = Text("No model yet: choose one in step 2 (F3), or a folder with ctrl+o.", style="bold yellow")
+        elif self.compare:
+            pair = self.compare_pair()
+            if pair:
+                (bm, ba), (tm, ta) = pair
+                text = Text.assemble(("Compare: ", "bold"), f"base {model_label(bm, ba)}  vs  tuned "
+                                     f"{model_label(tm, ta)}")
+            else:
+                text = Text("Compare needs a tuned model: train in step 4 or pick one with ctrl+o.",
+                            style="bold yellow")
         else:
-            which = "tuned (base + adapter)" if adapter else "base model"
-            if not self.app.session.adapter_path and not self.use_base:
-                which = "base model (no adapter trained yet)"
-            text = Text.assemble(("Talking to: ", "bold"), f"{Path(model).name} · {which}")
+            text = Text.assemble(("Talking to: ", "bold"), self.describe_choice())
+        if self.model_state:
+            style = "red" if self.model_state.startswith("✗") else ("yellow" if "loading" in self.model_state
+                                                                   else "green")
+            text.append(f" · {self.model_state}", style=style)
+        greedy_hint = "ctrl+r: sample" if self.sampling.greedy else "ctrl+r: greedy"
+        text.append(f"\n{self.sampling.describe()} ({greedy_hint})", style="dim")
         # The schema is what matters in a text-to-SQL system prompt; show it.
         shown = self.system.split("SCHEMA:", 1)[-1].strip().replace("\n", " ")
         label = "schema" if "SCHEMA:" in self.system else "system"
-        text.append(f"\n{label}: {shown[:150]}", style="dim")
+        text.append(f"\n{label}: {shown[:70] or '(none)'}", style="dim")
         self.query_one("#model-line", Static).update(text)
+
+    def preload(self) -> None:
+        """Load the chosen model now, on the worker, so switching shows."""
+        model, adapter = self.current_model()
+        if not model:
+            return
+        self.model_state = "loading…"
+        self.load_job = self.track(self.app.engine.load_chat_model(model, adapter))
+
+    def action_pick_model(self) -> None:
+        s = self.app.session
+
+        def chosen(choice: ModelChoice | None) -> None:
+            if choice is None:
+                return
+            self.choice = choice
+            if self.compare and not self.compare_pair():
+                self.compare = False
+                self.notify("Compare mode is off: that choice is the base model itself.")
+            self.preload()
+            self.update_model_line()
+
+        self.app.push_screen(ModelPicker(s.model_path, s.adapter_path, self.choice), chosen)
+
+    def action_toggle_model(self) -> None:
+        """Flip between tuned and base (kept for scripts and tests)."""
+        self.use_base = not self.use_base
+        self.preload()
+        self.update_model_line()
+
+    # -- settings --------------------------------------------------------------
+    def action_settings(self) -> None:
+        def chosen(settings: ChatSettings | None) -> None:
+            if settings is None:
+                return
+            if settings.system != self.system and self.messages:
+                self.notify("New system prompt: it applies from the next question on.")
+            self.system = settings.system
+            if not settings.sampling.greedy:
+                self._warm_temperature = settings.sampling.temperature
+            self.sampling = settings.sampling
+            self.update_model_line()
+
+        self.app.push_screen(SettingsDialog(ChatSettings(self.system, self.sampling)), chosen)
+
+    def action_toggle_greedy(self) -> None:
+        if self.sampling.greedy:
+            self.sampling = replace(self.sampling, temperature=self._warm_temperature)
+        else:
+            self._warm_temperature = self.sampling.temperature
+            self.sampling = replace(self.sampling, temperature=0.0)
+        self.update_model_line()
+
+    def action_toggle_compare(self) -> None:
+        if not self.compare and not self.compare_pair():
+            self.notify("Compare needs a tuned model: train an adapter in step 4, or pick a fused model "
+                        "or an adapter with ctrl+o.", severity="warning")
+            return
+        self.compare = not self.compare
+        if self.compare:
+            self.notify("Compare mode: each prompt goes to base, then tuned, answered side by side "
+                        "(one question at a time, no history). ctrl+b again to chat.", timeout=6)
+        self.update_model_line()
+
+    # -- sending ----------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return any(not job.done for job in self.jobs)
+
+    def on_prompt_area_submitted(self, event: PromptArea.Submitted) -> None:
+        text = event.text.strip()
+        if not text:
+            return
+        if self.busy:
+            self.notify("Still answering: Esc stops it.", severity="warning")
+            return
+        sent = self.send_compare(text) if self.compare else self.send_chat(text)
+        if sent:
+            event.prompt_area.accept()
+
+    def _take_reference(self, text: str) -> str | None:
+        question, reference = self._reference or ("", None)
+        self._reference = None
+        return reference if question.strip() == text else None
+
+    def _sampling_for_job(self) -> Sampling | None:
+        try:
+            return replace(self.sampling).check()
+        except TuneDeckError as exc:
+            self.notify(f"{exc.message}\n{exc.hint}", title="Settings (ctrl+f)", severity="error")
+            return None
+
+    def _start(self, view: AnswerView, answer: tx.Answer, model: str, adapter: str | None,
+               convo: list[dict], sampling: Sampling, in_chat: bool):
+        answer.max_tokens = sampling.max_tokens
+        job = self.track(self.app.engine.generate(model, adapter, convo, sampling))
+        self.views[job.id] = (view, answer, in_chat)
+        self.jobs.append(job)
+        self.job = job
+        return job
+
+    def _mount_turn(self, *widgets) -> None:
+        transcript = self.query_one("#transcript", VerticalScroll)
+        transcript.mount(*widgets)
+        transcript.scroll_end(animate=False)
+
+    def send_chat(self, text: str) -> bool:
+        model, adapter = self.current_model()
+        if not model:
+            self.notify("Choose a model first (step 2, or ctrl+o).", severity="warning")
+            return False
+        sampling = self._sampling_for_job()
+        if sampling is None:
+            return False
+        reference = self._take_reference(text)
+        self.messages.append({"role": "user", "content": text})
+        answer = tx.Answer(label=model_label(model, adapter))
+        self.transcript.turns.append(tx.Turn(text, [answer], reference))
+        view = AnswerView("model")
+        widgets = [self.you_widget(text), view]
+        if reference is not None:
+            widgets.append(Static(Text.assemble(("reference: ", "bold"), reference), classes="turn reference"))
+        self._mount_turn(*widgets)
+        convo = ([{"role": "system", "content": self.system}] if self.system else []) + self.messages
+        self._start(view, answer, model, adapter, convo, sampling, in_chat=True)
+        return True
+
+    def send_compare(self, text: str) -> bool:
+        pair = self.compare_pair()
+        if pair is None:
+            self.notify("Compare needs a tuned model (train one, or ctrl+o).", severity="warning")
+            return False
+        sampling = self._sampling_for_job()
+        if sampling is None:
+            return False
+        reference = self._take_reference(text)
+        convo = ([{"role": "system", "content": self.system}] if self.system else []) + \
+            [{"role": "user", "content": text}]
+        (bm, ba), (tm, ta) = pair
+        answers = [tx.Answer(label=f"base ({model_label(bm, ba)})"),
+                   tx.Answer(label=f"tuned ({model_label(tm, ta)})")]
+        self.transcript.turns.append(tx.Turn(text, answers, reference))
+        views = [AnswerView("base", "magenta"), AnswerView("tuned", "green", note="waits for base…")]
+        children = [self.you_widget(text), Horizontal(*views, classes="columns")]
+        if reference is not None:
+            children.append(Static(Text.assemble(("reference: ", "bold"), reference), classes="turn reference"))
+        self._mount_turn(Vertical(*children, classes="compare-turn"))
+        # Two jobs, queued one after the other on the one MLX thread.
+        self._start(views[0], answers[0], bm, ba, convo, sampling, in_chat=False)
+        self._start(views[1], answers[1], tm, ta, convo, replace(sampling), in_chat=False)
+        return True
+
+    @staticmethod
+    def you_widget(text: str) -> Static:
+        return Static(Text.assemble(("you: ", "bold cyan"), text), classes="turn")
 
     def add_turn(self, who: str, text: str, style: str) -> Static:
         widget = Static(Text.assemble((f"{who}: ", f"bold {style}"), text), classes="turn")
-        transcript = self.query_one("#transcript", VerticalScroll)
-        transcript.mount(widget)
-        transcript.scroll_end(animate=False)
+        self._mount_turn(widget)
         return widget
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        prompt = event.value.strip()
-        if not prompt:
+    # -- streaming -------------------------------------------------------------
+    def flush_tokens(self) -> None:
+        """Paint what streamed in since the last tick, one append per answer."""
+        if not self.pending:
+            if not self.busy:
+                self._flush_timer.pause()
             return
-        if self.job is not None and not self.job.done:
-            self.notify("Still answering: Esc stops it.", severity="warning")
-            return
-        model, adapter = self.current_model()
-        if not model:
-            self.notify("Choose a model first (step 2).", severity="warning")
-            return
-        event.input.value = ""
-        self.messages.append({"role": "user", "content": prompt})
-        self.add_turn("you", prompt, "cyan")
-        self.answer_text = ""
-        self.answer_widget = self.add_turn("model", "…", "green")
-        convo = [{"role": "system", "content": self.system}, *self.messages]
-        self.job = self.track(self.app.engine.generate(model, adapter, convo))
+        transcript = self.query_one("#transcript", VerticalScroll)
+        follow = transcript.scroll_y >= transcript.max_scroll_y - 1  # the user has not scrolled up
+        pending, self.pending = self.pending, {}
+        for job_id, parts in pending.items():
+            entry = self.views.get(job_id)
+            if entry is not None:
+                entry[0].append("".join(parts))
+        if follow:
+            transcript.scroll_end(animate=False)
+
+    @property
+    def answer_text(self) -> str:
+        """Everything streamed so far for the latest answer (painted or not)."""
+        if self.job is None or self.job.id not in self.views:
+            return ""
+        return self.views[self.job.id][0].body + "".join(self.pending.get(self.job.id, []))
 
     def handle_event(self, event: ev.Event) -> None:
-        if self.answer_widget is None or self.job is None or event.job_id != self.job.id:
-            return  # an answer from before "new chat"
-        if isinstance(event, ev.JobCancelled):  # stopped while still queued
-            self.answer_widget.update(Text("(stopped before it began)", style="dim"))
-            self.answer_widget = None
-            if self.messages and self.messages[-1]["role"] == "user":
-                self.messages.pop()
+        if self.load_job is not None and event.job_id == self.load_job.id:
+            self.handle_load_event(event)
             return
+        entry = self.views.get(event.job_id)
+        if entry is None:
+            return  # an answer from before "new chat"
+        view, answer, in_chat = entry
         if isinstance(event, ev.Progress):
-            self.answer_widget.update(Text.assemble(("model: ", "bold green"), (event.message + "…", "dim")))
+            self.model_state = event.message + "…"
+            self.update_model_line()
+            view.set_note(event.message + "…")
+        elif isinstance(event, ev.ModelLoaded):
+            self.model_state = "ready"
+            self.update_model_line()
+            view.set_note("thinking…")
         elif isinstance(event, ev.Token):
-            self.answer_text += event.text
-            self.answer_widget.update(Text.assemble(("model: ", "bold green"), self.answer_text))
-            self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
+            self.pending.setdefault(event.job_id, []).append(event.text)
+            self._flush_timer.resume()
         elif isinstance(event, ev.GenerationFinished):
-            self.messages.append({"role": "assistant", "content": event.text})
-            info = (f"{event.generation_tokens} tokens · {event.tokens_per_second:.0f} tok/s · "
-                    f"first token {event.time_to_first_token * 1000:.0f} ms · "
-                    f"{STOP_REASONS.get(event.stop_reason, event.stop_reason)}")
-            self.answer_widget.update(Text.assemble(("model: ", "bold green"), event.text or "(nothing)",
-                                                    ("\n" + info, "dim")))
-            self.answer_widget = None
+            self.pending.pop(event.job_id, None)
+            answer.text = event.text
+            answer.generation_tokens = event.generation_tokens
+            answer.tokens_per_second = event.tokens_per_second
+            answer.time_to_first_token = event.time_to_first_token
+            answer.stop_reason = event.stop_reason
+            style = "yellow" if event.stop_reason == "max_tokens" else "dim"
+            transcript = self.query_one("#transcript", VerticalScroll)
+            follow = transcript.scroll_y >= transcript.max_scroll_y - 1
+            view.finish(event.text, answer.stats(), style)
+            if follow:  # keep the stats line in view
+                transcript.call_after_refresh(transcript.scroll_end, animate=False)
+            if in_chat:
+                self.messages.append({"role": "assistant", "content": event.text})
+            if event.stop_reason == "max_tokens":
+                self.notify(describe_stop("max_tokens", answer.max_tokens), severity="warning", timeout=6)
         elif isinstance(event, ev.JobFailed):
-            self.answer_widget.update(Text(f"✗ {event.message}\n{event.hint}", style="red"))
-            self.answer_widget = None
-            if self.messages and self.messages[-1]["role"] == "user":
-                self.messages.pop()
+            answer.error = event.message
+            view.finish("", f"✗ {event.message}" + (f"\n{event.hint}" if event.hint else ""), "red")
+            self.model_state = f"✗ {event.message}"
+            self.update_model_line()
+            self._forget_question(in_chat)
+        elif isinstance(event, ev.JobCancelled):  # stopped while still queued
+            answer.error = "stopped before it began"
+            view.finish("", "(stopped before it began)", "dim")
+            self._forget_question(in_chat)
+        if isinstance(event, ev.TERMINAL):
+            self.jobs = [j for j in self.jobs if j.id != event.job_id]
 
-    def action_stop(self) -> None:
-        if self.job is not None and not self.job.done:
-            self.job.cancel()
+    def _forget_question(self, in_chat: bool) -> None:
+        # A question that got no answer is not part of the conversation.
+        if in_chat and self.messages and self.messages[-1]["role"] == "user":
+            self.messages.pop()
 
-    def action_toggle_model(self) -> None:
-        self.use_base = not self.use_base
+    def handle_load_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Progress):
+            self.model_state = event.message + "…"
+        elif isinstance(event, ev.ModelLoaded):
+            self.model_state = f"ready ({event.parameters:,} parameters)"
+        elif isinstance(event, ev.JobFailed):
+            self.model_state = f"✗ {event.message}"
+        elif isinstance(event, ev.JobCancelled):
+            self.model_state = ""
+        else:
+            return
         self.update_model_line()
+
+    # -- actions ---------------------------------------------------------------
+    def action_stop(self) -> None:
+        for job in self.jobs:
+            job.cancel()
 
     def action_new_chat(self) -> None:
         self.action_stop()
         self.job = None
-        self.answer_widget = None
+        self.jobs = []
+        self.views = {}
+        self.pending = {}
         self.messages = []
+        self.transcript = tx.Transcript()
+        self._reference = None
         self.query_one("#transcript", VerticalScroll).remove_children()
+
+    def action_save_transcript(self) -> None:
+        if not self.transcript.turns:
+            self.notify("Nothing to save yet: ask something first.", severity="warning")
+            return
+        model, adapter = self.current_model()
+        self.transcript.model, self.transcript.adapter = model, adapter
+        self.transcript.system = self.system
+        self.transcript.sampling = self.sampling
+        self.transcript.mode = "compare" if self.compare else "chat"
+        try:
+            path = tx.save(self.transcript)
+        except OSError as exc:
+            self.notify(f"could not write the transcript: {exc}", severity="error", timeout=10)
+            return
+        self.notify(str(path), title="Transcript saved", timeout=10)
 
     def action_example(self) -> None:
         data = self.app.session.data_dir
-        path = Path(data) / "test.jsonl" if data else None
-        rows = read_rows(path, limit=200) if path and path.is_file() else []
-        rows = [r for r in rows if "messages" in r]
-        if not rows:
-            self.notify("No chat-format test split to take a question from.", severity="warning")
+        try:
+            if self._prompts_cache[0] != data:
+                self._prompts_cache = (data, test_prompts.load(data))
+        except TuneDeckError as exc:
+            self.notify(f"{exc.message}\n{exc.hint}", title="No test question", severity="warning")
             return
-        row = self._rng.choice(rows)
-        msgs = row["messages"]
-        system = next((m["content"] for m in msgs if m["role"] == "system"), None)
-        question = next((m["content"] for m in msgs if m["role"] == "user"), "")
-        expected = next((m["content"] for m in msgs if m["role"] == "assistant"), "")
-        if system:
-            self.system = system
-        self.action_new_chat()
+        item = self._rng.choice(self._prompts_cache[1])
+        if item.system and item.system != self.system:
+            self.system = item.system
+            if not self.compare:
+                self.action_new_chat()  # a different schema: the old turns would mislead
+        self._reference = (item.prompt.strip(), item.reference)
         self.update_model_line()
-        prompt = self.query_one("#prompt", Input)
-        prompt.value = question
+        prompt = self.query_one("#prompt", PromptArea)
+        prompt.set_prompt(item.prompt)
         prompt.focus()
-        self.notify(f"expected answer: {expected}", title="From the test split", timeout=8)
+        if item.reference is not None and not self.compare:
+            self.notify(f"expected answer: {item.reference}", title="From the test split", timeout=8)

@@ -1,0 +1,105 @@
+"""A chat saved as Markdown: model, adapter, sampling, system prompt, turns
+and the statistics of every answer. Written atomically."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core import paths
+from core.atomic import write_text
+from core.generation import Sampling, describe_stop
+
+
+def transcripts_dir() -> Path:
+    return paths.home() / "transcripts"
+
+
+@dataclass
+class Answer:
+    label: str  # e.g. "tuned (tunedeck-demo + adapter)"
+    text: str = ""
+    generation_tokens: int = 0
+    tokens_per_second: float = 0.0
+    time_to_first_token: float = 0.0
+    stop_reason: str = ""  # "" while it is still being written
+    error: str = ""
+    max_tokens: int = 0  # the limit this answer ran under
+
+    def stats(self) -> str:
+        if self.error:
+            return f"failed: {self.error}"
+        if not self.stop_reason:
+            return "unfinished"
+        return (f"{self.generation_tokens} tokens · {self.tokens_per_second:.0f} tok/s · "
+                f"first token {self.time_to_first_token * 1000:.0f} ms · "
+                f"{describe_stop(self.stop_reason, self.max_tokens)}")
+
+
+@dataclass
+class Turn:
+    prompt: str
+    answers: list[Answer] = field(default_factory=list)
+    reference: str | None = None
+
+
+@dataclass
+class Transcript:
+    model: str | None = None
+    adapter: str | None = None
+    system: str = ""
+    sampling: Sampling = field(default_factory=Sampling)
+    mode: str = "chat"  # chat | compare
+    turns: list[Turn] = field(default_factory=list)
+
+
+def _fence(text: str) -> str:
+    """A fenced block that survives backticks inside the text."""
+    run = longest = 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}text\n{text}\n{ticks}"
+
+
+def to_markdown(t: Transcript, saved_at: str | None = None) -> str:
+    saved_at = saved_at or time.strftime("%Y-%m-%d %H:%M:%S")
+    lines = [
+        "# TuneDeck chat transcript",
+        "",
+        f"- saved: {saved_at}",
+        f"- model: `{t.model or 'none'}`",
+        f"- adapter: `{t.adapter}`" if t.adapter else "- adapter: none",
+        f"- mode: {t.mode}",
+        f"- sampling: {t.sampling.describe()}",
+        "",
+        "## System prompt",
+        "",
+        _fence(t.system) if t.system else "(none)",
+    ]
+    for n, turn in enumerate(t.turns, start=1):
+        lines += ["", f"## Turn {n}", "", "**You:**", "", _fence(turn.prompt)]
+        for answer in turn.answers:
+            lines += ["", f"**{answer.label}** — {answer.stats()}", "",
+                      _fence(answer.text)]
+        if turn.reference is not None:
+            lines += ["", "**Reference (test split):**", "", _fence(turn.reference)]
+    return "\n".join(lines) + "\n"
+
+
+def default_path() -> Path:
+    return transcripts_dir() / time.strftime("chat-%Y%m%d-%H%M%S.md")
+
+
+def save(t: Transcript, path: str | Path | None = None) -> Path:
+    """Write the transcript (never half a file); returns where it went."""
+    target = Path(path) if path else default_path()
+    if path is None:  # two saves within a second must not overwrite each other
+        n = 1
+        while target.exists():
+            n += 1
+            target = target.with_name(time.strftime("chat-%Y%m%d-%H%M%S") + f"-{n}.md")
+    write_text(target, to_markdown(t))
+    return target

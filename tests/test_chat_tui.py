@@ -1,0 +1,209 @@
+"""The chat screen driven with Pilot at 80x24: streaming, Esc, compare mode,
+settings, the prompt box, transcripts and a missing model folder."""
+
+import asyncio
+import time
+
+from textual.widgets import Input, Static
+
+from tui.app import make_app
+from tui.widgets.answer import AnswerView
+from tui.widgets.prompt_area import PromptArea
+
+
+async def wait_for(pilot, predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the UI")
+        await pilot.pause(0.05)
+
+
+def line(screen):
+    return str(screen.query_one("#model-line", Static).content)
+
+
+async def open_chat(app, pilot, model, adapter=None, data=None):
+    app.session.model_path = model
+    app.session.adapter_path = adapter
+    app.session.data_dir = data
+    app.go("chat")
+    await pilot.pause()
+    return app.screen
+
+
+def test_escape_stops_a_long_answer_and_keeps_it(demo_model):
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            chat = await open_chat(app, pilot, demo_model)
+            chat.sampling.max_tokens = 100000
+            await pilot.press(*"hello", "enter")
+            await wait_for(pilot, lambda: len(chat.answer_text) > 20)
+            job = chat.job
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not chat.busy and chat.messages[-1]["role"] == "assistant", 30)
+            done = job.result()
+            assert done.stop_reason == "stopped" and done.generation_tokens < 100000
+            view = chat.query(AnswerView).last()
+            assert view.body == done.text and done.text  # what was produced is kept
+            assert "stopped by you" in str(view.content)
+            assert chat.messages[-1]["content"] == done.text
+
+    asyncio.run(run())
+
+
+def test_compare_mode_answers_side_by_side_with_the_reference(demo_model, sample_data, tmp_path):
+    from core.engine import Engine
+
+    # An "adapter" trained for 2 steps is enough to make the two answers differ.
+    engine = Engine()
+    from core.training import TrainSettings
+
+    engine.train(TrainSettings(model=demo_model, data=sample_data, adapter_path=str(tmp_path / "ad"),
+                               iters=2, batch_size=2, val_batches=1, num_layers=2)).result(timeout=120)
+
+    async def run():
+        app = make_app(engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            chat = await open_chat(app, pilot, demo_model, str(tmp_path / "ad"), sample_data)
+            chat.sampling.max_tokens = 10
+            await pilot.press("ctrl+b")
+            assert chat.compare and "Compare: base tunedeck-demo  vs  tuned tunedeck-demo + adapter" in line(chat)
+            await pilot.press("ctrl+g")  # a test question, with its reference answer
+            question = chat.query_one(PromptArea).text
+            assert question
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: len(chat.query(AnswerView)) == 2 and not chat.busy)
+            base, tuned = chat.query(AnswerView)
+            assert base.finished and tuned.finished
+            assert base.region.y == tuned.region.y and base.region.x < tuned.region.x  # side by side
+            assert "tok/s" in str(base.content) and "tok/s" in str(tuned.content)
+            ref = chat.query_one(".reference", Static)
+            assert "SELECT" in str(ref.content)
+            turn = chat.transcript.turns[-1]
+            assert [a.label for a in turn.answers] == ["base (tunedeck-demo)", "tuned (tunedeck-demo + adapter)"]
+            assert all(a.stop_reason for a in turn.answers) and turn.reference
+            assert chat.messages == []  # compare prompts are asked fresh
+
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            saved = [n for n in app._notifications if n.title == "Transcript saved"]
+            assert saved
+            from pathlib import Path
+
+            text = Path(saved[-1].message).read_text()
+            assert question.strip() in text and "**Reference (test split):**" in text
+            assert "**base (tunedeck-demo)**" in text and "**tuned (tunedeck-demo + adapter)**" in text
+
+    try:
+        asyncio.run(run())
+    finally:
+        engine.shutdown()
+
+
+def test_max_tokens_stop_is_explained_and_settings_apply(demo_model):
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            chat = await open_chat(app, pilot, demo_model)
+            await pilot.press("ctrl+f")
+            dialog = app.screen
+            dialog.query_one("#set-max-tokens", Input).value = "7"
+            dialog.query_one("#set-seed", Input).value = "x"
+            await pilot.press("ctrl+s")
+            assert app.screen is dialog and "seed must be a whole number" in str(
+                dialog.query_one("#settings-error", Static).content)
+            dialog.query_one("#set-seed", Input).value = "5"
+            dialog.query_one("#set-stop", Input).value = r"QQQ | \nZ\t"
+            await pilot.press("ctrl+s")
+            assert app.screen is chat
+            assert chat.sampling.max_tokens == 7 and chat.sampling.seed == 5
+            assert chat.sampling.stop == ("QQQ", "\nZ\t")
+            await pilot.press("ctrl+r")  # greedy ↔ sampling in one key
+            assert chat.sampling.temperature == 0.7
+            await pilot.press("ctrl+r")
+            assert chat.sampling.greedy and "greedy · max 7 tokens" in line(chat)
+            await pilot.press(*"hi", "enter")
+            await wait_for(pilot, lambda: not chat.busy and chat.transcript.turns[-1].answers[0].stop_reason)
+            text = str(chat.query(AnswerView).last().content)
+            assert "hit max tokens (7) — the model did not end its answer" in text
+
+    asyncio.run(run())
+
+
+def test_prompt_box_multiline_and_history(demo_model):
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            chat = await open_chat(app, pilot, demo_model)
+            chat.sampling.max_tokens = 3
+            box = chat.query_one(PromptArea)
+            await pilot.press(*"one", "ctrl+j", *"two")
+            assert box.text == "one\ntwo"
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: not chat.busy)
+            assert box.text == "" and chat.messages[0]["content"] == "one\ntwo"
+            await pilot.press(*"three", "enter")
+            await wait_for(pilot, lambda: not chat.busy)
+            await pilot.press("up")
+            assert box.text == "three"
+            await pilot.press("ctrl+p")
+            assert box.text == "one\ntwo"
+            await pilot.press("ctrl+n")
+            assert box.text == "three"
+            await pilot.press("down")
+            assert box.text == ""
+            await pilot.press("ctrl+l")
+            assert chat.messages == [] and not chat.query(AnswerView)
+
+    asyncio.run(run())
+
+
+def test_missing_model_folder_is_a_clear_message_on_screen(demo_model, tmp_path):
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            chat = await open_chat(app, pilot, demo_model)
+            await pilot.press("ctrl+o")
+            picker = app.screen
+            options = picker.query_one("#models")
+            options.highlighted = options.option_count - 1  # "Another model folder…"
+            await pilot.press("enter")
+            picker.query_one("#picker-model", Input).value = str(tmp_path / "nope")
+            await pilot.press("enter")
+            assert app.screen is chat
+            await wait_for(pilot, lambda: "✗" in line(chat), 30)
+            assert "model folder not found" in line(chat)
+            assert any("model folder not found" in n.message for n in app._notifications)
+            await pilot.press(*"hi", "enter")
+            await wait_for(pilot, lambda: chat.query(AnswerView) and not chat.busy, 30)
+            assert "model folder not found" in str(chat.query(AnswerView).last().content)
+            assert chat.messages == []
+
+    asyncio.run(run())
+
+
+def test_long_answers_freeze_finished_blocks():
+    from textual.app import App
+
+    class One(App):
+        def compose(self):
+            yield AnswerView("model")
+
+    async def run():
+        app = One()
+        async with app.run_test(size=(80, 24)) as pilot:
+            view = app.query_one(AnswerView)
+            pieces = [f"line {i} " + "x" * 30 + "\n" for i in range(100)]
+            for piece in pieces:
+                view.append(piece)
+            await pilot.pause()
+            blocks = view.query(".answer-block")
+            assert len(blocks) >= 3  # only the tail is re-rendered per paint
+            assert view.body == "".join(pieces)
+            shown = "\n".join(str(w.content) for w in view.query(Static) if w.display)
+            assert shown.startswith("model: line 0") and "line 99" in shown
+            assert shown.replace("model: ", "", 1).replace("\n\n", "\n").strip() == "".join(pieces).strip()
+
+    asyncio.run(run())
