@@ -35,6 +35,19 @@ def _train(ctx: JobContext, settings) -> dict:
     return run_training(ctx, settings)
 
 
+def _build_dataset(ctx: JobContext, spec) -> dict:
+    from core.dataset_build import build
+
+    return build(spec, progress=ctx.progress, check_cancelled=ctx.check_cancelled)
+
+
+def _data_tokens(ctx: JobContext, folder, model, max_seq_length, mask_prompt, limit):
+    from core.token_stats import token_report
+
+    return token_report(folder, model, max_seq_length, mask_prompt, limit,
+                        progress=ctx.progress, check_cancelled=ctx.check_cancelled)
+
+
 class Engine:
     def __init__(self, on_event: Callable[[ev.Event], None] | None = None):
         self.worker = MLXWorker(on_event)
@@ -91,6 +104,17 @@ class Engine:
 
         chat = self._load(ctx, model, adapter)
         return stream_reply(ctx, chat, messages, sampling or Sampling())
+
+    # -- datasets (issue 5: build from any source, token statistics) --------
+    def build_dataset(self, spec) -> Job:
+        """Build an mlx-lm folder from ``core.dataset_build.BuildSpec``; result: the manifest."""
+        return self.worker.submit("build-data", _build_dataset, spec)
+
+    def data_tokens(self, folder: str, model: str, max_seq_length: int = 2048,
+                    mask_prompt: bool = False, limit: int | None = None) -> Job:
+        """Token lengths and a masked preview (``core.token_stats.TokenReport``)."""
+        return self.worker.submit("data-tokens", _data_tokens, folder, model, max_seq_length,
+                                  mask_prompt, limit)
 
     def shutdown(self) -> None:
         self.worker.shutdown()
