@@ -71,7 +71,12 @@ def split_sizes(kind: str, values: list[float], total: int) -> list[int]:
 
 def resolve_preset(spec: BuildSpec, columns: list[str]) -> Preset:
     if spec.preset in (None, "", "auto", "custom") and spec.user and spec.assistant:
-        return custom_preset(spec.user, spec.assistant, spec.system or "")
+        preset = custom_preset(spec.user, spec.assistant, spec.system or "")
+        check_columns(preset, columns)
+        return preset
+    if spec.preset == "custom":
+        raise TuneDeckError("the custom preset needs --user and --assistant templates",
+                            f"e.g. --user '{{{columns[0]}}}' --assistant '{{{columns[-1]}}}'")
     name = spec.preset
     if name in (None, "", "auto"):
         name = suggest_preset(columns)

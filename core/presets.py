@@ -107,7 +107,8 @@ def check_columns(preset: Preset, columns: list[str]) -> None:
                 f"preset 'as-is' needs rows already in mlx-lm format; the source has columns {', '.join(columns)}",
                 "pick a preset that maps these columns, or give --user/--assistant templates")
         return
-    missing = [c for c in preset.columns if c not in columns and c not in OPTIONAL]
+    optional = set() if preset.name == "custom" else OPTIONAL
+    missing = [c for c in preset.columns if c not in columns and c not in optional]
     if missing:
         raise TuneDeckError(
             f"preset {preset.name!r} uses column(s) {', '.join(missing)} that the source does not have",
