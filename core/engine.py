@@ -35,10 +35,17 @@ def _train(ctx: JobContext, settings) -> dict:
     return run_training(ctx, settings)
 
 
-def _build_dataset(ctx: JobContext, spec) -> dict:
+def _build_dataset(ctx: JobContext, spec, source) -> dict:
     from core.dataset_build import build
 
-    return build(spec, progress=ctx.progress, check_cancelled=ctx.check_cancelled)
+    return build(spec, progress=ctx.progress, check_cancelled=ctx.check_cancelled, source=source)
+
+
+def _open_source(ctx: JobContext, spec, config, split):
+    from core.data_sources import open_source
+
+    ctx.progress(f"opening {spec}")
+    return open_source(spec, config, split, ctx.progress)
 
 
 def _data_tokens(ctx: JobContext, folder, model, max_seq_length, mask_prompt, limit):
@@ -106,9 +113,15 @@ class Engine:
         return stream_reply(ctx, chat, messages, sampling or Sampling())
 
     # -- datasets (issue 5: build from any source, token statistics) --------
-    def build_dataset(self, spec) -> Job:
-        """Build an mlx-lm folder from ``core.dataset_build.BuildSpec``; result: the manifest."""
-        return self.worker.submit("build-data", _build_dataset, spec)
+    def build_dataset(self, spec, source=None) -> Job:
+        """Build an mlx-lm folder from ``core.dataset_build.BuildSpec``; result: the manifest.
+
+        ``source``: an already opened ``Source`` (saves a second hub download)."""
+        return self.worker.submit("build-data", _build_dataset, spec, source)
+
+    def open_data_source(self, spec: str, config: str | None = None, split: str | None = None) -> Job:
+        """Open a source (file, folder, hub id, 'sample'); result: ``core.data_sources.Source``."""
+        return self.worker.submit("open-data", _open_source, spec, config, split)
 
     def data_tokens(self, folder: str, model: str, max_seq_length: int = 2048,
                     mask_prompt: bool = False, limit: int | None = None) -> Job:
