@@ -106,7 +106,9 @@ class DatasetScreen(ChoiceScreen):
     DatasetScreen OptionList { border: none; max-height: 4; }
     DatasetScreen Input#folder { height: 1; border: none; padding: 0 1; margin: 0 1; background: $boost; }
     DatasetScreen #raw { height: 1fr; }
-    DatasetScreen #rendered, DatasetScreen #split-info, DatasetScreen #preview { padding: 0 1; height: auto; }
+    DatasetScreen #rendered, DatasetScreen #split-info, DatasetScreen #token-info,
+    DatasetScreen #token-preview { padding: 0 1; height: auto; }
+    DatasetScreen #token-preview { margin: 0 0 1 0; }
     DatasetScreen #check-body { height: 1fr; }
     DatasetScreen #token-plot { height: 12; display: none; }
     DatasetScreen #build-progress { height: 1; padding: 0 1; display: none; }
@@ -151,7 +153,7 @@ class DatasetScreen(ChoiceScreen):
                     with Horizontal(classes="row"):
                         yield Label(f"{role:>9}")
                         yield Input(placeholder="{column} template", id=f"tpl-{role}")
-                with VerticalScroll():
+                with VerticalScroll(id="map-body"):
                     yield Static("Load a source first.", id="rendered")
             with TabPane("3 Split & write", id="tab-split"):
                 with Horizontal(classes="row"):
@@ -174,8 +176,9 @@ class DatasetScreen(ChoiceScreen):
                     yield Input("2048", id="max-seq", classes="short")
                     yield Checkbox("mask prompt", id="mask", value=True)
                 with VerticalScroll(id="check-body"):
-                    yield Static("", id="preview", classes="detail")
                     yield Static("", id="token-info")
+                    yield Static("", id="token-preview")
+                    yield Static("", id="preview", classes="detail")
         yield Static("No dataset chosen yet.", id="status", classes="status")
         yield from self.compose_bottom()
 
@@ -391,6 +394,7 @@ class DatasetScreen(ChoiceScreen):
         for plot in self.query("#token-plot"):
             plot.display = False
         self.query_one("#token-info", Static).update("")
+        self.query_one("#token-preview", Static).update("")
         self.set_status(f"Checking every line of {folder}…")
         self.run_check(folder)
 
@@ -452,9 +456,8 @@ class DatasetScreen(ChoiceScreen):
         for split in report.splits.values():
             style = "yellow" if split.over else ""
             lines.append(split.summary(report.max_seq_length) + "\n", style=style)
-        lines.append("\n")
-        lines.append_text(render_tokens(report))
         self.query_one("#token-info", Static).update(lines)
+        self.query_one("#token-preview", Static).update(render_tokens(report))
         self.plot_tokens(report)
         verdict = (f"{report.truncated} example(s) longer than {report.max_seq_length} tokens will be cut"
                    if report.truncated else f"every example fits in {report.max_seq_length} tokens")
@@ -466,7 +469,7 @@ class DatasetScreen(ChoiceScreen):
         from textual_plotext import PlotextPlot
 
         if not self.query("#token-plot"):
-            self.query_one("#check-body").mount(PlotextPlot(id="token-plot"), before=0)
+            self.query_one("#check-body").mount(PlotextPlot(id="token-plot"), after="#token-info")
         plot = self.query_one("#token-plot", PlotextPlot)
         plot.display = True
         plt = plot.plt
