@@ -32,8 +32,8 @@ class SplitTokens:
         ls = sorted(self.lengths)
         p95 = ls[min(len(ls) - 1, int(len(ls) * 0.95))]
         seen = f"{len(ls):,}" + (f" of {self.rows:,}" if self.rows > len(ls) else "")
-        text = (f"{self.name}: {seen} examples, tokens min {ls[0]}, mean {sum(ls) / len(ls):.0f}, "
-                f"p95 {p95}, max {ls[-1]}; {self.over} over max_seq_length {max_seq_length}")
+        text = (f"{self.name}: {seen} rows · tokens {ls[0]}-{ls[-1]}, mean {sum(ls) / len(ls):.0f}, "
+                f"p95 {p95} · {self.over} over {max_seq_length}")
         if self.no_answer:
             text += f" ({self.no_answer} lose every trained token)"
         return text

@@ -229,3 +229,10 @@ def test_mlx_lm_lora_cli_accepts_built_folder(demo_model, tmp_path, fmt, source)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert (tmp_path / "ad" / "adapters.safetensors").is_file()
+
+
+def test_unreachable_hub_dataset_is_one_clear_error(tmp_path):
+    # conftest sets HF_HUB_OFFLINE=1: datasets fails at once instead of retrying.
+    with pytest.raises(TuneDeckError) as err:
+        open_source("b-mc2/sql-create-context", None, "train")
+    assert "b-mc2/sql-create-context" in err.value.message and "--config" in err.value.hint

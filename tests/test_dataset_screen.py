@@ -88,7 +88,7 @@ def test_build_a_csv_into_a_checked_folder_then_tokens(demo_model, tmp_path):
             await wait_for(pilot, lambda: getattr(screen, "token_report", None))
             await pilot.pause(0.2)
             info = text_of(screen, "#token-info")
-            assert "train: 100 examples" in info and "over max_seq_length 90" in info
+            assert "train: 100 rows" in info and "over 90" in info
             styles = {str(span.style) for span in screen.query_one("#token-preview", Static).content.spans}
             assert {"dim italic", "bold green"} <= styles
             assert screen.query_one("#token-plot").display

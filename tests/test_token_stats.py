@@ -36,5 +36,5 @@ def test_cli_check_with_model_prints_histogram(demo_model, sample_data):
                           capture_output=True, text=True, timeout=120, env={**os.environ, "NO_COLOR": "1"})
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "ready to train" in out and "train: 100 of 1,000 examples" in out
-    assert "over max_seq_length 120" in out and "--- MASKED ---" in out and "--- TRAINED ---" in out
+    assert "ready to train" in out and "train: 100 of 1,000 rows" in out
+    assert "over 120" in out and "--- MASKED ---" in out and "--- TRAINED ---" in out

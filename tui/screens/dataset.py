@@ -143,7 +143,7 @@ class DatasetScreen(ChoiceScreen):
             with TabPane("2 Map", id="tab-map"):
                 with Horizontal(classes="row"):
                     yield Label("preset")
-                    yield Select([(f"{p.name}: {p.description}"[:60], p.name) for p in PRESETS.values()]
+                    yield Select([(p.name, p.name) for p in PRESETS.values()]
                                  + [("custom: your own templates", CUSTOM)], id="preset", allow_blank=False,
                                  value="text-to-sql")
                     yield Label("format")
