@@ -27,7 +27,7 @@ class BuildSpec:
     source: str
     out: str
     preset: str | None = None  # None: suggested from the columns
-    format: str = "chat"
+    format: str | None = None  # chat | completions | text; None: chat (as-is: keep the rows' own)
     sample: int | None = None  # None: every row
     split: str = DEFAULT_SPLIT  # counts "100,25,25" or ratios "80%,10%,10%" / "0.8,0.1,0.1"
     seed: int = 0
@@ -106,7 +106,7 @@ def build(spec: BuildSpec, progress: Callable | None = None,
     """Write the folder; returns the manifest (counts, skipped rows, …)."""
     progress = progress or (lambda *a, **k: None)
     check_cancelled = check_cancelled or (lambda: None)
-    if spec.format not in FORMATS:
+    if spec.format is not None and spec.format not in FORMATS:
         raise TuneDeckError(f"unknown format {spec.format!r}", "use chat, completions or text")
     kind, values = parse_split(spec.split)
     if source is None:
@@ -114,6 +114,7 @@ def build(spec: BuildSpec, progress: Callable | None = None,
         source = open_source(spec.source, spec.config, spec.hf_split, progress)
     check_cancelled()
     preset = resolve_preset(spec, source.columns)
+    fmt = spec.format or ("" if preset.name == "as-is" else "chat")
     total = len(source)
     wanted = spec.sample if spec.sample else (int(sum(values)) if kind == "counts" else total)
     if spec.sample is not None and spec.sample < 1:
@@ -134,7 +135,7 @@ def build(spec: BuildSpec, progress: Callable | None = None,
         if n % TICK == 0:
             check_cancelled()
             progress(f"mapping rows with preset {preset.name}", len(records), wanted)
-        record = render(preset, source.row(i), spec.format)
+        record = render(preset, source.row(i), fmt)
         problem = check_record(record)
         if problem and len(problem) < 3:  # an error: mlx-lm would fail on this row
             skipped.append(f"{source.where(i)}: {problem[0]}")
@@ -160,7 +161,7 @@ def build(spec: BuildSpec, progress: Callable | None = None,
         "config": spec.config, "hf_split": spec.hf_split,
         "preset": preset.name,
         "templates": {"system": preset.system, "user": preset.user, "assistant": preset.assistant},
-        "format": spec.format if preset.name != "as-is" or spec.format else "as-is",
+        "format": fmt or next(iter(_formats(records)), "as-is"),
         "seed": spec.seed, "sample": spec.sample, "split": spec.split,
         "skipped": len(skipped), "skipped_rows": skipped[:50],
     }
@@ -181,6 +182,12 @@ def build(spec: BuildSpec, progress: Callable | None = None,
     manifest["counts"] = {k: len(v) for k, v in splits.items()}
     manifest["out"] = str(spec.out)
     return manifest
+
+
+def _formats(records: list[dict]) -> list[str]:
+    from core.data_check import record_format
+
+    return [f for f in (record_format(records[0]),) if f]
 
 
 def spec_dict(spec: BuildSpec) -> dict:

@@ -120,7 +120,11 @@ def _fill(template: str, row: dict) -> str:
     values = {k: "" if v is None else v for k, v in row.items()}
     for col in template_columns(template):
         values.setdefault(col, "")  # optional columns
-    return template.format_map(values).strip()
+    try:
+        return template.format_map(values).strip()
+    except (IndexError, AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise TuneDeckError(f"template {template!r} cannot be filled: {exc}",
+                            "use plain {column} names; no positions ({0}), attributes or indexes") from exc
 
 
 def render(preset: Preset, row: dict, fmt: str) -> dict:

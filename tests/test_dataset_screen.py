@@ -125,3 +125,30 @@ def test_a_broken_folder_lists_file_and_line(tmp_path):
             assert app.current_mode == "data"
 
     asyncio.run(run())
+
+
+def test_rows_already_in_mlx_format_are_kept_as_they_are(tmp_path):
+    src = tmp_path / "done.jsonl"
+    src.write_text("".join(json.dumps({"prompt": f"p{i}", "completion": f"c{i}"}) + "\n" for i in range(10)))
+
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go("data")
+            await pilot.pause(0.2)
+            screen = app.screen
+            await pilot.press("down", "enter")
+            screen.query_one("#folder", Input).value = str(src)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.source is not None)
+            await pilot.pause(0.1)
+            assert screen.query_one("#preset", Select).value == "as-is"
+            assert screen.query_one("#tpl-user", Input).disabled
+            assert "prompt: p" in text_of(screen, "#rendered")
+            screen.query_one("#split", Input).value = "8,1,1"
+            screen.query_one("#out", Input).value = str(tmp_path / "o")
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: app.session.data_dir)
+            assert json.loads((tmp_path / "o" / "valid.jsonl").read_text())["prompt"].startswith("p")
+
+    asyncio.run(run())

@@ -26,7 +26,8 @@ def register(sub) -> None:
     _source_args(build)
     build.add_argument("--out", required=True, help="folder to write (replaced whole, atomically)")
     build.add_argument("--preset", default="auto", help="a preset name (tunedeck data presets), default: suggested")
-    build.add_argument("--format", default="chat", choices=("chat", "completions", "text"))
+    build.add_argument("--format", choices=("chat", "completions", "text"),
+                       help="default chat (preset as-is: the rows' own format)")
     build.add_argument("--sample", type=int, help="keep N shuffled rows (default: all)")
     build.add_argument("--split", default="80%,10%,10%", help=SPLIT_HELP)
     build.add_argument("--seed", type=int, default=0, help="shuffle seed")

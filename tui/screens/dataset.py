@@ -33,6 +33,7 @@ from tui.screens.base import ChoiceScreen
 SAMPLE, SAMPLE_ROWS, FOLDER, HUB = "sample", "sample-rows", "folder", "hub"
 TABS = ("tab-source", "tab-map", "tab-split", "tab-check")
 CUSTOM = "custom"
+KEEP = "keep"  # format option: the rows' own (preset as-is)
 STYLE = {"prompt": "dim italic", "trained-prompt": "bold", "trained": "bold green", "cut": "red strike"}
 
 
@@ -147,7 +148,8 @@ class DatasetScreen(ChoiceScreen):
                                  + [("custom: your own templates", CUSTOM)], id="preset", allow_blank=False,
                                  value="text-to-sql")
                     yield Label("format")
-                    yield Select([(f, f) for f in FORMATS], id="format", allow_blank=False, value="chat",
+                    yield Select([(f, f) for f in FORMATS] + [("as in source", KEEP)], id="format",
+                                 allow_blank=False, value="chat",
                                  classes="short")
                 for role in ("system", "user", "assistant"):
                     with Horizontal(classes="row"):
@@ -267,6 +269,7 @@ class DatasetScreen(ChoiceScreen):
             f"Preset: {suggested or 'none fits, write templates'}. Enter in a template: split & write.",
             style=""))
         self.query_one("#preset", Select).value = suggested or CUSTOM
+        self.query_one("#format", Select).value = KEEP if suggested == "as-is" else "chat"
         self.fill_templates()
         stem = Path(source.spec.rstrip("/")).stem.replace("/", "-") or "data"
         self.query_one("#out", Input).value = str(paths.data_dir() / f"{stem}-{suggested or 'custom'}")
@@ -303,6 +306,13 @@ class DatasetScreen(ChoiceScreen):
             return custom_preset(t["user"], t["assistant"], t["system"])
         return PRESETS[name].with_templates(**t) if name != "as-is" else PRESETS[name]
 
+    def output_format(self) -> str | None:
+        """None keeps the rows' own format (as-is), else chat when 'keep' makes no sense."""
+        value = self.query_one("#format", Select).value
+        if value == KEEP:
+            return None if self.query_one("#preset", Select).value == "as-is" else "chat"
+        return value
+
     def render_preview(self) -> None:
         out = self.query_one("#rendered", Static)
         if self.source is None:
@@ -312,7 +322,7 @@ class DatasetScreen(ChoiceScreen):
         try:
             preset = self.current_preset()
             check_columns(preset, self.source.columns)
-            rows = render_rows(self.source, preset, self.query_one("#format", Select).value,
+            rows = render_rows(self.source, preset, self.output_format() or "",
                                range(min(3, len(self.source))))
         except TuneDeckError as exc:
             out.update(Text(f"✗ {exc.message}\n{exc.hint}", style="bold red"))
@@ -346,7 +356,7 @@ class DatasetScreen(ChoiceScreen):
         name = self.query_one("#preset", Select).value
         t = self.templates() if name != "as-is" else {}
         spec = BuildSpec(source=self.source.spec, out=str(Path(value("out")).expanduser().resolve()),
-                         preset=name, format=self.query_one("#format", Select).value, sample=sample,
+                         preset=name, format=self.output_format(), sample=sample,
                          split=value("split") or "80%,10%,10%", seed=seed,
                          config=self.source.details.get("config"), hf_split=self.source.details.get("split"),
                          system=t.get("system"), user=t.get("user"), assistant=t.get("assistant"))
