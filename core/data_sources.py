@@ -160,9 +160,10 @@ def _json(path: Path) -> Source:
 def _csv(path: Path) -> Source:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     rows, lines, bad = [], [], []
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh, delimiter=delimiter)
+    # surrogateescape: a non-UTF-8 byte is reported on its own line, not as a crash.
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        try:
             header = next(reader, None)
             if not header or not any(h.strip() for h in header):
                 raise TuneDeckError("no header row", "the first line must name the columns", where=f"{path}:1")
@@ -174,18 +175,28 @@ def _csv(path: Path) -> Source:
                     continue
                 if len(record) != len(header):
                     bad.append((start, f"{len(record)} fields, the header has {len(header)}"))
+                elif not all(f.isascii() for f in record) and not _utf8(record):
+                    bad.append((start, "not valid UTF-8"))
                 else:
                     rows.append(dict(zip(header, record)))
                     lines.append(f"{path.name}:{start}")
                 start = reader.line_num + 1
-    except UnicodeDecodeError as exc:
-        raise TuneDeckError(f"not valid UTF-8 (byte offset {exc.start} of a read block)",
-                            "re-save the file as UTF-8", where=str(path)) from exc
-    except csv.Error as exc:
-        raise TuneDeckError(f"CSV error: {exc}", "check the quoting", where=f"{path}:{reader.line_num}") from exc
+        except csv.Error as exc:
+            raise TuneDeckError(f"CSV error: {exc}", "check the quoting",
+                                where=f"{path}:{reader.line_num}") from exc
     if bad:
-        raise _bad_lines(path, bad, len(rows), "quote fields that contain the delimiter or line breaks")
+        raise _bad_lines(path, bad, len(rows), "quote fields that contain the delimiter or line breaks; "
+                                               "save the file as UTF-8")
     return _from_rows(str(path), "csv", rows, lines)
+
+
+def _utf8(fields: list[str]) -> bool:
+    try:
+        for f in fields:
+            f.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _parquet(path: Path) -> Source:

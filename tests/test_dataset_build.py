@@ -114,6 +114,11 @@ def test_broken_source_files_name_file_and_line(tmp_path):
     with pytest.raises(TuneDeckError) as err:
         open_source(str(bad_csv))
     assert err.value.where == f"{bad_csv}:3" and "3 fields, the header has 2" in err.value.message
+    latin1 = tmp_path / "l.csv"
+    latin1.write_bytes(b"question,answer\nq1,a1\ncaf\xe9,a2\n")
+    with pytest.raises(TuneDeckError) as err:
+        open_source(str(latin1))
+    assert err.value.where == f"{latin1}:3" and "UTF-8" in err.value.message
     bad_jsonl = tmp_path / "b.jsonl"
     bad_jsonl.write_text('{"a": 1}\n{"a": \n[1]\n')
     with pytest.raises(TuneDeckError) as err:

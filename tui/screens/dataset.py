@@ -389,7 +389,10 @@ class DatasetScreen(ChoiceScreen):
         elif isinstance(event, ev.JobFailed):
             self.query_one("#build-progress").display = False
             where = f"{event.where}: " if event.where else ""
-            self.set_status(Text(f"✗ {where}{event.message}", style="bold red"))
+            status = Text(f"✗ {where}{event.message}", style="bold red")
+            if event.hint:
+                status.append(f"\n  fix: {event.hint}", style="")
+            self.set_status(status)
             if event.name == "build-data":
                 self.query_one("#split-info", Static).update(
                     Text(f"✗ {where}{event.message}\n  fix: {event.hint}\nNothing was written.", style="red"))
