@@ -395,7 +395,7 @@ class DatasetScreen(ChoiceScreen):
             self.set_status(status)
             if event.name == "build-data":
                 self.query_one("#split-info", Static).update(
-                    Text(f"✗ {where}{event.message}\n  fix: {event.hint}\nNothing was written.", style="red"))
+                    Text("✗ The build stopped (below); nothing was written.", style="red"))
         elif isinstance(event, ev.JobCancelled):
             self.query_one("#build-progress").display = False
             self.set_status(f"Stopped: {event.name}. Nothing was written.")
