@@ -166,24 +166,24 @@ def check_file(path: Path, report: CheckReport, label: str) -> SplitSummary:
     """Stream one JSONL file into ``report``; returns its summary."""
     summary = SplitSummary(name=path.stem, path=str(path))
     first_fmt_line = 0
-    prev_bare_cr = False
+    ends_cr = False  # did this line end on a bare \r (so the next one continues a record)?
     for lineno, text, bad_byte in _lines(path):
         def bad(message: str, fix: str, severity: str = "error") -> None:
             report.add(Problem(label, lineno, message, fix, severity))
 
+        split_before, ends_cr = ends_cr, text.endswith("\r") and not text.endswith("\r\n")
         if bad_byte is not None:
             col, byte = bad_byte
             bad(f"not valid UTF-8 (byte 0x{byte:02x} at column {col + 1})",
                 "re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)")
             continue
-        split_before, prev_bare_cr = prev_bare_cr, text.endswith("\r") and not text.endswith("\r\n")
         if not text.strip():
             bad("blank line (mlx-lm fails on it)", "delete the empty line")
             continue
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            if prev_bare_cr:
+            if ends_cr:
                 bad("a bare carriage return (\\r) ends this line mid-record: mlx-lm reads \\r as a line break",
                     "escape carriage returns inside strings as \\r, or remove them (e.g. tr -d '\\r')")
             elif split_before:
