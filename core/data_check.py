@@ -81,7 +81,8 @@ def record_format(obj: dict) -> str | None:
     return None
 
 
-def _check_chat(messages) -> tuple[str, str] | None:
+def _check_chat(messages) -> tuple[str, ...] | None:
+    """(message, fix) for an error, (message, fix, "warning") for a warning."""
     if not isinstance(messages, list) or not messages:
         return "'messages' must be a non-empty list", 'write "messages": [{"role": "user", "content": "..."}, ...]'
     roles = []
@@ -103,10 +104,32 @@ def _check_chat(messages) -> tuple[str, str] | None:
         return "no assistant turn: nothing to learn from", "add the answer as a final assistant message"
     if "system" in roles[1:]:
         return "a system message appears after the first message", "put the system message first"
+    turns = [r for r in roles if r in ("user", "assistant")]
+    if turns and turns[0] != "user":
+        return ("the first turn is the assistant's, not the user's",
+                "start with a user message (after an optional system message)", "warning")
+    for i in range(1, len(turns)):
+        if turns[i] == turns[i - 1]:
+            return (f"two {turns[i]} turns in a row: roles must alternate user/assistant",
+                    "merge the two messages; many chat templates (Llama, Mistral, Gemma) reject this",
+                    "warning")
+    if roles[-1] != "assistant":
+        return (f"the last message is {roles[-1]}, not assistant",
+                "end each example with the assistant answer it should learn", "warning")
     return None
 
 
-def _check_fields(obj: dict, fmt: str) -> tuple[str, str] | None:
+def check_record(obj) -> tuple[str, ...] | None:
+    """The first problem with one record (as in ``_check_chat``), or None."""
+    if not isinstance(obj, dict):
+        return f"a JSON {_json_kind(obj)}, not an object", "write one JSON object per line"
+    fmt = record_format(obj)
+    if fmt is None:
+        return "unknown format", "use 'messages', 'prompt'+'completion' or 'text'"
+    return _check_fields(obj, fmt)
+
+
+def _check_fields(obj: dict, fmt: str) -> tuple[str, ...] | None:
     if fmt == "chat":
         return _check_chat(obj["messages"])
     keys = ("prompt", "completion") if fmt == "completions" else ("text",)
@@ -119,52 +142,86 @@ def _check_fields(obj: dict, fmt: str) -> tuple[str, str] | None:
     return None
 
 
+def _lines(path: Path):
+    """(line number, text, bad byte offset) the way mlx-lm numbers them.
+
+    mlx-lm iterates ``open(path)`` in text mode: universal newlines, so a bare
+    ``\r`` ends a line just like ``\n`` and ``\r\n``. ``newline=""`` splits the
+    same way but keeps the terminator, so a stray ``\r`` can be named. Bytes
+    that are not UTF-8 survive as surrogates (``surrogateescape``) so one bad
+    byte costs one line, not the whole file.
+    """
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            bad_byte = None
+            if not line.isascii():  # fast path: most lines are ASCII
+                try:
+                    line.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    bad_byte = (exc.start, ord(line[exc.start]) - 0xDC00)
+            yield lineno, line, bad_byte
+
+
 def check_file(path: Path, report: CheckReport, label: str) -> SplitSummary:
     """Stream one JSONL file into ``report``; returns its summary."""
     summary = SplitSummary(name=path.stem, path=str(path))
     first_fmt_line = 0
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            def bad(message: str, fix: str, severity: str = "error") -> None:
-                report.add(Problem(label, lineno, message, fix, severity))
+    ends_cr = False  # did this line end on a bare \r (so the next one continues a record)?
+    for lineno, text, bad_byte in _lines(path):
+        def bad(message: str, fix: str, severity: str = "error") -> None:
+            report.add(Problem(label, lineno, message, fix, severity))
 
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                bad(f"not valid UTF-8 (byte {exc.start + 1} is 0x{raw[exc.start]:02x})",
-                    "re-save the file as UTF-8")
-                continue
-            if not text.strip():
-                bad("blank line (mlx-lm fails on it)", "delete the empty line")
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
+        split_before, ends_cr = ends_cr, text.endswith("\r") and not text.endswith("\r\n")
+        if bad_byte is not None:
+            col, byte = bad_byte
+            bad(f"not valid UTF-8 (byte 0x{byte:02x} at column {col + 1})",
+                "re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)")
+            continue
+        if not text.strip():
+            bad("blank line (mlx-lm fails on it)", "delete the empty line")
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if ends_cr:
+                bad("a bare carriage return (\\r) ends this line mid-record: mlx-lm reads \\r as a line break",
+                    "escape carriage returns inside strings as \\r, or remove them (e.g. tr -d '\\r')")
+            elif split_before:
+                bad(f"the rest of a record cut at line {lineno - 1} by a bare carriage return (\\r)",
+                    "escape carriage returns inside strings as \\r, or remove them")
+            elif text.startswith("\ufeff"):
+                bad("starts with a byte-order mark (BOM)", "re-save the file as UTF-8 without BOM")
+            else:
                 bad(f"invalid JSON at column {exc.colno}: {exc.msg}",
                     "each line must be one complete JSON object; check quotes, commas and brackets")
+            continue
+        if not isinstance(obj, dict):
+            bad(f"a JSON {_json_kind(obj)}, not an object",
+                'wrap it as {"messages": [...]}, {"prompt": ..., "completion": ...} or {"text": ...}')
+            continue
+        fmt = record_format(obj)
+        if fmt is None:
+            keys = ", ".join(sorted(obj)[:5]) or "none"
+            bad(f"unknown format (keys: {keys})",
+                "use 'messages' (chat), 'prompt'+'completion' (completions) or 'text'")
+            continue
+        if summary.format is None:
+            summary.format, first_fmt_line = fmt, lineno
+        elif fmt != summary.format:
+            bad(f"{fmt} record in a {summary.format} file (line {first_fmt_line} set the format)",
+                "mlx-lm picks the format from the first line; convert every line to one format")
+            continue
+        issue = _check_fields(obj, fmt)
+        if issue:
+            bad(*issue)
+            if len(issue) < 3:  # warnings still leave a usable row
                 continue
-            if not isinstance(obj, dict):
-                bad(f"a JSON {type(obj).__name__}, not an object",
-                    'wrap it as {"messages": [...]}, {"prompt": ..., "completion": ...} or {"text": ...}')
-                continue
-            fmt = record_format(obj)
-            if fmt is None:
-                keys = ", ".join(sorted(obj)[:5]) or "none"
-                bad(f"unknown format (keys: {keys})",
-                    "use 'messages' (chat), 'prompt'+'completion' (completions) or 'text'")
-                continue
-            if summary.format is None:
-                summary.format, first_fmt_line = fmt, lineno
-            elif fmt != summary.format:
-                bad(f"{fmt} record in a {summary.format} file (line {first_fmt_line} set the format)",
-                    "mlx-lm picks the format from the first line; convert every line to one format")
-                continue
-            issue = _check_fields(obj, fmt)
-            if issue:
-                bad(*issue)
-                continue
-            summary.rows += 1
+        summary.rows += 1
     return summary
+
+
+def _json_kind(obj) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(obj), "number")
 
 
 def check_folder(folder: str | Path) -> CheckReport:

@@ -75,6 +75,26 @@ def _export_gguf(ctx: JobContext, fused, out) -> dict:
     return export_gguf(ctx, fused, out)
 
 
+def _build_dataset(ctx: JobContext, spec, source) -> dict:
+    from core.dataset_build import build
+
+    return build(spec, progress=ctx.progress, check_cancelled=ctx.check_cancelled, source=source)
+
+
+def _open_source(ctx: JobContext, spec, config, split):
+    from core.data_sources import open_source
+
+    ctx.progress(f"opening {spec}")
+    return open_source(spec, config, split, ctx.progress)
+
+
+def _data_tokens(ctx: JobContext, folder, model, max_seq_length, mask_prompt, limit):
+    from core.token_stats import token_report
+
+    return token_report(folder, model, max_seq_length, mask_prompt, limit,
+                        progress=ctx.progress, check_cancelled=ctx.check_cancelled)
+
+
 class Engine:
     def __init__(self, on_event: Callable[[ev.Event], None] | None = None):
         self.worker = MLXWorker(on_event)
@@ -161,6 +181,23 @@ class Engine:
                        cache_dir: str | Path | None = None) -> Job:
         return self.downloads.submit("download", _download, repo_id, endpoint,
                                      str(cache_dir) if cache_dir else None)
+
+    # -- datasets (issue 5: build from any source, token statistics) --------
+    def build_dataset(self, spec, source=None) -> Job:
+        """Build an mlx-lm folder from ``core.dataset_build.BuildSpec``; result: the manifest.
+
+        ``source``: an already opened ``Source`` (saves a second hub download)."""
+        return self.worker.submit("build-data", _build_dataset, spec, source)
+
+    def open_data_source(self, spec: str, config: str | None = None, split: str | None = None) -> Job:
+        """Open a source (file, folder, hub id, 'sample'); result: ``core.data_sources.Source``."""
+        return self.worker.submit("open-data", _open_source, spec, config, split)
+
+    def data_tokens(self, folder: str, model: str, max_seq_length: int = 2048,
+                    mask_prompt: bool = False, limit: int | None = None) -> Job:
+        """Token lengths and a masked preview (``core.token_stats.TokenReport``)."""
+        return self.worker.submit("data-tokens", _data_tokens, folder, model, max_seq_length,
+                                  mask_prompt, limit)
 
     def shutdown(self) -> None:
         if getattr(self, "_downloads", None) is not None:

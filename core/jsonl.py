@@ -12,14 +12,29 @@ SPLITS = ("train", "valid", "test")
 MANIFEST = "tunedeck.json"
 
 
-def write_splits(out_dir: str | Path, splits: dict[str, list[dict]], manifest: dict) -> Path:
-    """Write one JSONL per split plus a manifest, replacing ``out_dir`` whole."""
+def write_splits(out_dir: str | Path, splits: dict[str, list[dict]], manifest: dict,
+                 tick=None, verify=None) -> Path:
+    """Write one JSONL per split plus a manifest, replacing ``out_dir`` whole.
+
+    ``tick(done, total)`` is called every 1000 rows (it may raise to cancel);
+    ``verify(tmp_dir)`` runs before the rename (it may raise to reject). Either
+    way an exception leaves no folder behind.
+    """
     out_dir = Path(out_dir)
+    total = sum(len(rows) for rows in splits.values())
+    done = 0
     with atomic_dir(out_dir) as tmp:
         for name, rows in splits.items():
             with open(tmp / f"{name}.jsonl", "w", encoding="utf-8") as fh:
                 for row in rows:
+                    if tick is not None and done % 1000 == 0:
+                        tick(done, total)
+                    # ensure_ascii=False keeps text readable; json escapes \r and
+                    # \u2028 inside strings, so one record stays one line.
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    done += 1
+        if verify is not None:
+            verify(tmp)
         info = dict(manifest)
         info["counts"] = {k: len(v) for k, v in splits.items()}
         info["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -78,3 +78,56 @@ def test_empty_valid_or_test_file_is_an_error(tmp_path):
     (d / "test.jsonl").write_text("")
     report = check_folder(d)
     assert not report.ok and report.problems[0].where == "d/test.jsonl"
+
+
+def chat(*roles):
+    return json.dumps({"messages": [{"role": r, "content": "x"} for r in roles]})
+
+
+WARNINGS = [
+    ("assistant first", chat("system", "assistant", "user", "assistant"), "first turn is the assistant"),
+    ("two users", chat("user", "user", "assistant"), "two user turns in a row"),
+    ("ends with user", chat("user", "assistant", "user"), "last message is user"),
+]
+
+
+@pytest.mark.parametrize("name,line,message", WARNINGS, ids=[w[0] for w in WARNINGS])
+def test_role_order_warnings(tmp_path, name, line, message):
+    report = check_folder(folder(tmp_path, [GOOD, line]))
+    assert report.ok and report.warnings == 1 and report.splits["train"].rows == 2
+    assert report.problems[0].where == "d/train.jsonl:2" and message in report.problems[0].message
+
+
+def test_bare_carriage_return_splits_lines_like_mlx_lm(tmp_path):
+    raw = (GOOD + "\n" + '{"text": "a\rb"}\n' + GOOD + "\r\n" + "[1]\n").encode()
+    d = folder(tmp_path, [], raw=raw)
+    report = check_folder(d)
+    where = [(p.where, p.message) for p in report.problems]
+    assert where[0][0] == "d/train.jsonl:2" and "bare carriage return" in where[0][1]
+    assert where[1][0] == "d/train.jsonl:3" and "cut at line 2" in where[1][1]
+    # mlx-lm reads the file with open(): the same line count, so line 5 is the array.
+    with open(d / "train.jsonl") as fh:
+        lines = list(fh)
+    assert len(lines) == 5 and lines[4].startswith("[1]")
+    assert where[2] == ("d/train.jsonl:5", "a JSON array, not an object")
+
+
+def test_crlf_files_are_fine_and_bom_is_named(tmp_path):
+    assert check_folder(folder(tmp_path, [], raw=(GOOD + "\r\n" + GOOD + "\r\n").encode())).ok
+    report = check_folder(folder(tmp_path, [], raw=("\ufeff" + GOOD + "\n").encode()))
+    assert report.problems[0].where == "d/train.jsonl:1" and "byte-order mark" in report.problems[0].message
+
+
+def test_non_utf8_names_the_byte_and_goes_on(tmp_path):
+    raw = b'{"text": "ok"}\n{"text": "caf\xe9"}\n{"text": "fine"}\n{"text": "\xff"}\n'
+    report = check_folder(folder(tmp_path, [], raw=raw))
+    assert [p.where for p in report.problems][:2] == ["d/train.jsonl:2", "d/train.jsonl:4"]
+    assert "0xe9" in report.problems[0].message and report.splits["train"].rows == 2
+
+
+def test_every_problem_in_a_file_is_found(tmp_path):
+    lines = [GOOD] * 10
+    lines[2], lines[5], lines[8] = "{", json.dumps({"prompt": "p"}), json.dumps({"text": 3})
+    report = check_folder(folder(tmp_path, lines))
+    assert [p.where for p in report.problems] == ["d/train.jsonl:3", "d/train.jsonl:6", "d/train.jsonl:9"]
+    assert report.splits["train"].rows == 7
