@@ -61,6 +61,8 @@ class StepScreen(Screen):
         if isinstance(event, ev.JobFailed):
             where = f"{event.where}: " if event.where else ""
             hint = f"\n{event.hint}" if event.hint else ""
+            if len(hint) > 240:  # a toast is not the place for a long recipe; screens log it whole
+                hint = hint[:239].rstrip() + "…"
             self.notify(f"{where}{event.message}{hint}", title=f"{event.name} failed",
                         severity="error", timeout=12)
         self.handle_event(event)

@@ -468,5 +468,3 @@ class ChatScreen(StepScreen):
         prompt = self.query_one("#prompt", PromptArea)
         prompt.set_prompt(item.prompt)
         prompt.focus()
-        if item.reference is not None and not self.compare:
-            self.notify(f"expected answer: {item.reference}", title="From the test split", timeout=8)

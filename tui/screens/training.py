@@ -75,7 +75,7 @@ class TrainingScreen(StepScreen):
         Binding("o", "overlay", "Overlay", id="overlay-run", show=False),
         Binding("ctrl+s", "save_config", "Save YAML", id="save-config", show=False),
         Binding("ctrl+o", "load_config", "Load YAML", id="load-config", show=False),
-        Binding("j", "judge", "Judge & ship", id="judge-ship"),
+        Binding("j", "judge", "Judge", id="judge-ship"),
     ]
     DEFAULT_CSS = """
     TrainingScreen TabbedContent { height: 1fr; }
