@@ -21,6 +21,7 @@ from pathlib import Path
 
 from core import events as ev
 from core.atomic import atomic_path, write_json
+from core.batching import length_grouped_batches
 from core.data_check import check_folder
 from core.errors import Cancelled, TuneDeckError
 from core.model_folder import check_model_folder
@@ -52,6 +53,7 @@ class TrainSettings:
     grad_checkpoint: bool = False
     grad_accumulation_steps: int = 1
     optimizer: str = "adam"
+    group_by_length: bool = True  # TuneDeck's batcher (core/batching.py); False = mlx-lm's own
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainSettings":
@@ -209,7 +211,11 @@ def run_training(ctx, s: TrainSettings) -> dict:
             ctx.emit(ev.ValReport(iteration=int(info["iteration"]), val_loss=loss))
 
     def batches(dataset, batch_size, max_seq_length, loop=False, seed=None, comm_group=None):
-        inner = iterate_batches(dataset, batch_size, max_seq_length, loop=loop, seed=seed, comm_group=comm_group)
+        if loop and s.group_by_length:  # training batches; validation stays mlx-lm's
+            inner = length_grouped_batches(dataset, batch_size, max_seq_length, loop=True, seed=s.seed,
+                                           comm_group=comm_group)
+        else:
+            inner = iterate_batches(dataset, batch_size, max_seq_length, loop=loop, seed=seed, comm_group=comm_group)
         if not loop:  # validation: pass through untouched
             yield from inner
             return
