@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.blas import find_fast_blas
 
     library = find_fast_blas() if args.blas == "auto" and sys.platform == "linux" else None
-    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "TUNEDECK_BLAS_PRELOADED")}
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
     env.update(PYTHONPATH=str(suite.ROOT), TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
                TUNEDECK_NO_BLAS_PRELOAD="1")  # children get exactly the BLAS chosen here
     if library:

@@ -147,10 +147,10 @@ def chat(p: dict) -> dict:
     messages = _messages(p)
     max_tokens = p["max_tokens"]
     model, tokenizer = load(p["model"])  # raw side: this (main) thread
-    prompt = prompt_tokens(tokenizer, messages)
 
     def raw() -> dict:
         started = time.perf_counter()
+        prompt = prompt_tokens(tokenizer, messages)  # as a caller must: template the messages
         first = last = None
         n = 0
         for _ in stream_generate(model, tokenizer, prompt, max_tokens=max_tokens, sampler=make_sampler(temp=0.0)):
@@ -232,11 +232,11 @@ def tui_chat(p: dict) -> dict:
 def cold_start(p: dict) -> dict:
     """From process start (the parent's clock) to the first screen painted.
 
-    Goes the way ``tunedeck`` does: the BLAS re-exec first (when it applies),
+    Goes the way ``tunedeck`` does: the BLAS preload first (when it applies),
     then the app, headless."""
-    from core.blas import maybe_reexec
+    from core.blas import maybe_preload
 
-    maybe_reexec()
+    maybe_preload()
     imported = time.perf_counter()
     from tui.app import make_app
 

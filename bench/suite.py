@@ -122,7 +122,13 @@ def _settings(cfg: Config, size: str, tag: str, **over) -> dict:
 def _train_iters(cfg: Config, size: str) -> int:
     if cfg.quick:
         return 10
-    return 60 if size == "tiny" else 25
+    return 60 if size == "tiny" else 12
+
+
+def _report_every(cfg: Config, size: str) -> int:
+    # The rate is timed between the first and last reports: report often
+    # enough that the window covers most steps.
+    return 2 if size == "large" and not cfg.quick else 5
 
 
 # -- benchmarks -----------------------------------------------------------
@@ -178,7 +184,8 @@ def bench_train(cfg: Config) -> dict:
         for rep in range(reps):
             order = kinds if rep % 2 == 0 else kinds[::-1]
             for kind in order:
-                s = _settings(cfg, size, kind, iters=iters, group_by_length=kind == "tunedeck_grouped")
+                s = _settings(cfg, size, kind, iters=iters, steps_per_report=_report_every(cfg, size),
+                              group_by_length=kind == "tunedeck_grouped")
                 cfg.log(f"  train {size} {kind} (rep {rep + 1}/{reps})")
                 runs[kind].append(run_raw_lora(cfg, s) if kind == "raw" else
                                   run_child(cfg, "tunedeck_train", {"settings": s}))
@@ -235,8 +242,9 @@ def bench_chat(cfg: Config) -> dict:
     result = {}
     for size in cfg.sizes:
         cfg.log(f"  chat {size}")
+        reps = 1 if cfg.quick else (5 if size == "tiny" else 3)
         runs = run_child(cfg, "chat", {"model": cfg.models[size], "system": SYSTEM, "prompt": PROMPT,
-                                       "max_tokens": 32 if cfg.quick else 256, "reps": 1 if cfg.quick else 5})
+                                       "max_tokens": 32 if cfg.quick else 256, "reps": reps})
         tps = {k: median([r["tokens_per_second"] for r in v]) for k, v in runs.items()}
         ttft = {k: median([r["ttft"] for r in v]) for k, v in runs.items()}
         result[size] = {"tokens": runs["raw"][0]["tokens"], "tokens_per_second": tps, "ttft_s": ttft,
@@ -248,7 +256,7 @@ def bench_chat(cfg: Config) -> dict:
 def bench_coldstart(cfg: Config) -> dict:
     """Process start to first screen painted; ``import tui.app`` alone."""
     reps = 1 if cfg.quick else 5
-    env = {k: v for k, v in child_env(cfg).items() if k not in ("LD_PRELOAD", "TUNEDECK_BLAS_PRELOADED")}
+    env = {k: v for k, v in child_env(cfg).items() if k not in ("LD_PRELOAD", "TUNEDECK_NO_BLAS_PRELOAD")}
     paint, imports = [], []
     for _ in range(reps):
         started = time.time()
@@ -293,14 +301,13 @@ def bench_blas(cfg: Config) -> dict:
         return {"skipped": "no optimized BLAS installed (sudo apt-get install libopenblas0-pthread)"}
     size = "tiny" if cfg.quick else "large"
     runs = {"openblas": [], "reference": []}
-    reps = 1 if cfg.quick else 2
-    for rep in range(reps):
-        for kind in (("openblas", "reference") if rep % 2 == 0 else ("reference", "openblas")):
-            cfg.log(f"  blas {kind} (rep {rep + 1}/{reps})")
-            # Few, small steps: the reference-BLAS side runs at tens of tokens/s.
-            s = _settings(cfg, size, f"blas-{kind}", iters=4, batch_size=2, steps_per_report=1, save_every=100)
-            runs[kind].append(run_child(cfg, "tunedeck_train", {"settings": s},
-                                        env=child_env(cfg, preload=kind == "openblas")))
+    # openblas, reference, openblas: the slow side once (it runs at tens of tokens/s)
+    order = ("openblas", "reference") if cfg.quick else ("openblas", "reference", "openblas")
+    for i, kind in enumerate(order):
+        cfg.log(f"  blas {kind} ({i + 1}/{len(order)})")
+        s = _settings(cfg, size, f"blas-{kind}", iters=5, batch_size=1, steps_per_report=1, save_every=100)
+        runs[kind].append(run_child(cfg, "tunedeck_train", {"settings": s},
+                                    env=child_env(cfg, preload=kind == "openblas")))
     tps = {k: median([r["tokens_per_second"] for r in v]) for k, v in runs.items()}
     return {"size": size, "library": cfg.blas_library, "tokens_per_second": tps,
             "speedup": ratio(tps["openblas"], tps["reference"]), "runs": runs}

@@ -1,12 +1,13 @@
-"""Use an optimized CPU BLAS on Linux, by re-executing with it preloaded.
+"""Use an optimized CPU BLAS on Linux: load OpenBLAS before mlx.
 
 The Linux ``mlx-cpu`` wheel bundles netlib's reference BLAS
-(``mlx_cpu.libs/libblas-*.so``): matrix products run ~40-60x slower than
-with OpenBLAS on the same cores. Both export the standard CBLAS symbols, so
-preloading OpenBLAS (``LD_PRELOAD``) makes MLX's ``cblas_sgemm`` calls bind
-to it. The dynamic loader reads ``LD_PRELOAD`` only at process start, hence
-the re-exec: ``tui.cli.main`` calls :func:`maybe_reexec` before anything
-imports mlx.
+(``mlx_cpu.libs/libblas-*.so``): matrix products run ~40x slower than with
+OpenBLAS on the same cores. Both export the standard CBLAS symbols, and the
+dynamic loader resolves a library's symbols in the global scope first, so
+opening OpenBLAS with ``RTLD_GLOBAL`` *before* ``libmlx.so`` is loaded makes
+MLX's ``cblas_sgemm`` calls bind to it: the effect of ``LD_PRELOAD``, without
+re-executing the process (a re-exec costs a second interpreter start, ~70 ms
+of cold start here). ``tui.cli.main`` calls :func:`maybe_preload` first thing.
 
 Turn it off with ``TUNEDECK_NO_BLAS_PRELOAD=1`` (or ``"blas_preload": false``
 in the config file). This module must not import mlx (it runs first).
@@ -14,6 +15,7 @@ in the config file). This module must not import mlx (it runs first).
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import importlib.util
 import os
@@ -23,7 +25,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-MARKER = "TUNEDECK_BLAS_PRELOADED"  # set in the re-executed process: never loop
 OPT_OUT = "TUNEDECK_NO_BLAS_PRELOAD"
 INSTALL_HINT = "sudo apt-get install libopenblas0-pthread"
 
@@ -39,6 +40,7 @@ CANDIDATES = tuple(
     for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib")
 )
 FAST_NAMES = ("openblas", "libblis", "libmkl_rt")  # what counts as "fast" in a path
+ACTIVE: str | None = None  # the library maybe_preload loaded into this process
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def mlx_bundles_reference_blas() -> bool:
     """True when the installed mlx is the Linux CPU wheel with netlib BLAS.
 
     Found from the package's location without importing it (importing mlx
-    would load the slow BLAS into this process before the re-exec)."""
+    would bind its BLAS calls before the preload)."""
     spec = importlib.util.find_spec("mlx")
     if spec is None or not spec.submodule_search_locations:
         return False
@@ -100,8 +102,8 @@ def decide(env: dict | None = None, system: str | None = None, library: str | No
         return Decision(None, f"not Linux ({system}): MLX uses Accelerate/Metal")
     if env.get(OPT_OUT, "").strip().lower() in ("1", "true", "yes", "on"):
         return Decision(None, f"{OPT_OUT} is set")
-    if env.get(MARKER):
-        return Decision(None, "already re-executed with a preloaded BLAS")
+    if ACTIVE:
+        return Decision(None, f"{ACTIVE} is already loaded")
     preloaded = env.get("LD_PRELOAD", "")
     if any(name in preloaded for name in FAST_NAMES):
         return Decision(None, "an optimized BLAS is already in LD_PRELOAD")
@@ -118,29 +120,26 @@ def decide(env: dict | None = None, system: str | None = None, library: str | No
 
 
 def preload_env(library: str, env: dict | None = None) -> dict:
-    """A copy of ``env`` with ``library`` first in LD_PRELOAD and the marker set."""
+    """A copy of ``env`` that preloads ``library`` in a child process."""
     env = dict(os.environ if env is None else env)
     rest = env.get("LD_PRELOAD", "")
     env["LD_PRELOAD"] = f"{library}:{rest}" if rest else library
-    env[MARKER] = library
     return env
 
 
-def maybe_reexec(**decide_args) -> Decision:
-    """Re-execute this process with a fast BLAS preloaded, when it helps.
-
-    Returns (without exec) when there is nothing to do or exec fails."""
+def maybe_preload(**decide_args) -> Decision:
+    """Load a fast BLAS into this process (globally) when it helps; call it
+    before anything imports mlx. Never raises: the slow BLAS still works."""
+    global ACTIVE
     decision = decide(**decide_args)
     if decision.preload is None:
         return decision
-    argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.execve(sys.executable, argv, preload_env(decision.preload))
-    except OSError as exc:  # keep going with the slow BLAS rather than fail
-        return Decision(None, f"could not re-execute: {exc}")
-    return decision  # not reached
+        ctypes.CDLL(decision.preload, mode=ctypes.RTLD_GLOBAL)
+    except OSError as exc:  # unreadable / wrong architecture: keep the reference BLAS
+        return Decision(None, f"could not load {decision.preload}: {exc}")
+    ACTIVE = decision.preload
+    return decision
 
 
 def loaded_fast_blas(maps: str | None = None) -> str | None:

@@ -111,7 +111,7 @@ def check_blas() -> Check | None:
     check_mlx_device()  # make sure libmlx (and its BLAS) is loaded
     fast = blas.loaded_fast_blas(_loaded_libraries())
     if fast:
-        how = " (preloaded by tunedeck)" if os.environ.get(blas.MARKER) else ""
+        how = " (loaded by tunedeck)" if blas.ACTIVE else ""
         return Check("blas", "CPU BLAS", "pass", f"optimized BLAS in use: {Path(fast).name}{how}")
     if not blas.mlx_bundles_reference_blas():
         return Check("blas", "CPU BLAS", "pass", "this mlx build does not use the reference BLAS")

@@ -1,4 +1,4 @@
-"""The Linux BLAS preload: the decision logic, and one real re-exec."""
+"""The Linux BLAS preload: the decision logic, and one real process start."""
 
 import os
 import subprocess
@@ -20,7 +20,6 @@ def test_preloads_on_linux_with_reference_blas_and_a_fast_library():
 @pytest.mark.parametrize("change, reason", [
     (dict(system="Darwin"), "not Linux"),
     (dict(env={blas.OPT_OUT: "1"}), blas.OPT_OUT),
-    (dict(env={blas.MARKER: FAKE}), "already re-executed"),
     (dict(env={"LD_PRELOAD": "/usr/lib/libopenblas.so.0"}), "already in LD_PRELOAD"),
     (dict(mlx_loaded=True), "already loaded"),
     (dict(config_allows=False), "config"),
@@ -45,10 +44,17 @@ def test_find_fast_blas_takes_the_first_existing_candidate(tmp_path):
     assert blas.find_fast_blas((str(tmp_path / "missing.so"),)) is None
 
 
-def test_preload_env_keeps_existing_preloads_and_sets_the_marker():
+def test_preload_env_keeps_existing_preloads():
     env = blas.preload_env(FAKE, {"LD_PRELOAD": "/lib/other.so", "PATH": "/bin"})
-    assert env["LD_PRELOAD"] == f"{FAKE}:/lib/other.so"
-    assert env[blas.MARKER] == FAKE and env["PATH"] == "/bin"
+    assert env["LD_PRELOAD"] == f"{FAKE}:/lib/other.so" and env["PATH"] == "/bin"
+
+
+def test_a_library_that_does_not_load_is_reported_not_raised(tmp_path):
+    bogus = tmp_path / "libopenblas.so.0"
+    bogus.write_text("not a shared object")
+    d = blas.maybe_preload(env={}, system="Linux", library=str(bogus), reference_blas=True,
+                           mlx_loaded=False, config_allows=True)
+    assert d.preload is None and "could not load" in d.reason and blas.ACTIVE is None
 
 
 def test_loaded_fast_blas_reads_maps():
@@ -72,13 +78,13 @@ def test_config_can_turn_it_off(tunedeck_home):
 @pytest.mark.skipif(sys.platform != "linux" or not blas.find_fast_blas() or not blas.mlx_bundles_reference_blas(),
                     reason="needs Linux, the mlx-cpu wheel and an installed OpenBLAS")
 def test_real_process_start_preloads_openblas():
-    # The real entry point: `python -m tui doctor` re-executes itself with the
-    # library preloaded, so libmlx's cblas calls bind to OpenBLAS.
-    env = {k: v for k, v in os.environ.items() if k not in (blas.OPT_OUT, blas.MARKER, "LD_PRELOAD")}
+    # The real entry point: `python -m tui doctor` loads the library before
+    # mlx, so libmlx's cblas calls bind to OpenBLAS.
+    env = {k: v for k, v in os.environ.items() if k not in (blas.OPT_OUT, "LD_PRELOAD")}
     out = subprocess.run([sys.executable, "-m", "tui", "doctor"], capture_output=True, text=True,
                          env=env, timeout=60)
     line = next(x for x in out.stdout.splitlines() if "CPU BLAS" in x)
-    assert "optimized BLAS in use" in line and "preloaded by tunedeck" in line, out.stdout
+    assert "optimized BLAS in use" in line and "loaded by tunedeck" in line, out.stdout
     off = subprocess.run([sys.executable, "-m", "tui", "doctor"], capture_output=True, text=True,
                          env={**env, blas.OPT_OUT: "1"}, timeout=60)
     line = next(x for x in off.stdout.splitlines() if "CPU BLAS" in x)
