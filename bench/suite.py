@@ -242,7 +242,7 @@ def bench_chat(cfg: Config) -> dict:
     result = {}
     for size in cfg.sizes:
         cfg.log(f"  chat {size}")
-        reps = 1 if cfg.quick else (5 if size == "tiny" else 3)
+        reps = 1 if cfg.quick else (9 if size == "tiny" else 3)  # tiny: 0.3 s a run, noisy
         runs = run_child(cfg, "chat", {"model": cfg.models[size], "system": SYSTEM, "prompt": PROMPT,
                                        "max_tokens": 32 if cfg.quick else 256, "reps": reps})
         tps = {k: median([r["tokens_per_second"] for r in v]) for k, v in runs.items()}
