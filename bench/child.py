@@ -77,12 +77,26 @@ class LagProbe:
                 "lag_max_ms": max(ms) if ms else None, "lag_samples": len(ms)}
 
 
-async def _wait_for(predicate, timeout: float, pilot) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the TUI run did not finish in time")
-        await pilot.pause(0.05)
+class Finish:
+    """Set from the worker thread when a run ends; awaited on the UI loop
+    without polling (a polling loop would itself load the UI thread)."""
+
+    def __init__(self):
+        self.events: list = []
+        self._loop = None
+        self._flag = None
+
+    def arm(self) -> None:
+        self._loop, self._flag = asyncio.get_running_loop(), asyncio.Event()
+        self.events.clear()
+
+    def set(self, event) -> None:  # worker thread
+        self.events.append(event)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._flag.set)
+
+    async def wait(self, timeout: float) -> None:
+        await asyncio.wait_for(self._flag.wait(), timeout)
 
 
 def tui_train(p: dict) -> dict:
@@ -93,12 +107,13 @@ def tui_train(p: dict) -> dict:
     from tui.app import make_app
 
     points: list = []
-    finished: list = []
+    finished = Finish()
+    record = _train_recorder(points)
 
     def on_event(event):
-        _train_recorder(points)(event)
+        record(event)
         if isinstance(event, (ev.TrainFinished, ev.JobFailed)):
-            finished.append(event)
+            finished.set(event)
 
     async def drive() -> dict:
         engine = Engine(on_event)
@@ -114,9 +129,10 @@ def tui_train(p: dict) -> dict:
             screen.set_focus(None)
             await pilot.pause()
             probe.active = True
+            finished.arm()
             started = time.perf_counter()
             await pilot.press("s")
-            await _wait_for(lambda: finished, p.get("timeout", 600), pilot)
+            await finished.wait(p.get("timeout", 600))
             wall = time.perf_counter() - started
             probe.active = False
             await pilot.pause(0.2)  # let the screen show the finished run
@@ -124,8 +140,8 @@ def tui_train(p: dict) -> dict:
 
             settings = asdict(screen.settings)
             peak = _peak_memory(engine)
-        if isinstance(finished[0], ev.JobFailed):
-            raise RuntimeError(finished[0].message)
+        if isinstance(finished.events[0], ev.JobFailed):
+            raise RuntimeError(finished.events[0].message)
         return {"tokens_per_second": window_rate(points), "peak_memory": peak, "wall_s": wall,
                 "settings": settings, **probe.summary()}
 
@@ -195,14 +211,14 @@ def tui_chat(p: dict) -> dict:
     from core.engine import Engine
     from tui.app import make_app
 
-    finished: list = []
+    finished = Finish()
     stamps: list = []
 
     def on_event(event):
         if isinstance(event, ev.Token):
             stamps.append(time.perf_counter())
         if isinstance(event, (ev.GenerationFinished, ev.JobFailed)):
-            finished.append(event)
+            finished.set(event)
 
     async def drive() -> dict:
         engine = Engine(on_event)
@@ -213,14 +229,15 @@ def tui_chat(p: dict) -> dict:
             app.go("chat")
             await pilot.pause()
             for rep in range(p["reps"] + 1):  # the first loads the model: not measured
-                finished.clear()
+                finished.arm()
                 stamps.clear()
+                await pilot.press(*p["prompt"])
                 probe.active = rep > 0
-                await pilot.press(*p["prompt"], "enter")
-                await _wait_for(lambda: finished, p.get("timeout", 300), pilot)
+                await pilot.press("enter")
+                await finished.wait(p.get("timeout", 300))
                 probe.active = False
                 await pilot.pause(0.1)
-            done = finished[0]
+            done = finished.events[0]
         if isinstance(done, ev.JobFailed):
             raise RuntimeError(done.message)
         tps = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else None

@@ -6,9 +6,10 @@ is 1 for every row. Batches therefore mix short and long examples and are
 padded to the longest (rounded up to 32): on varied data most of each batch
 is padding, computed and then masked out of the loss.
 
-``length_grouped_batches`` sorts by *token* length instead (ties broken at
-random each epoch), cuts batches of neighbours, and shuffles the order of
-the batches each epoch with its own seeded generator. Each batch is exactly
+``length_grouped_batches`` sorts by *token* length instead, within pools of
+64 batches' worth of shuffled examples (ties in random order), cuts batches
+of neighbours, and shuffles the order of the batches, each epoch afresh
+with its own seeded generator. Each batch is exactly
 what mlx-lm yields, ``(tokens[B, L], [[offset, length], ...])`` padded the same
 way (to a smaller multiple), so ``trainer.default_loss`` gives the same per-token loss.
 """
@@ -22,6 +23,10 @@ MLX_LM_PAD_TO = 32  # mlx-lm's rounding
 # would be most of what is left of the padding; 8 keeps that small while the
 # number of distinct shapes (each traced once by mx.compile) stays ~a dozen.
 PAD_TO = 8
+# Sorting happens within pools of this many batches of shuffled examples: a
+# 100k-example dataset is not tokenised up front (mlx-lm tokenises lazily
+# too), and pools this big still leave only a few % of padding.
+POOL_BATCHES = 64
 
 
 def padded_length(longest: int, max_seq_length: int, pad_to: int = MLX_LM_PAD_TO) -> int:
@@ -39,22 +44,40 @@ def token_lengths(dataset) -> list[int]:
     return [len(_tokens(dataset[i])) for i in range(len(dataset))]
 
 
-def group_indices(lengths: Sequence[int], batch_size: int, rng) -> list[list[int]]:
-    """One epoch of batches of similar length, in shuffled order.
+class LazyLengths:
+    """``lengths[i]`` tokenises example ``i`` only when asked (CacheDataset
+    keeps the result), so a big dataset is not tokenised up front."""
 
-    Ties (and near-ties) are broken by a fresh permutation each epoch, so
-    batch contents vary between epochs; a remainder smaller than a batch is
-    left out of this epoch only (which examples, varies with the shuffle)."""
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> int:
+        return len(_tokens(self.dataset[i]))
+
+
+def group_indices(lengths: Sequence[int], batch_size: int, rng,
+                  pool_batches: int = POOL_BATCHES) -> Iterator[list[int]]:
+    """One epoch of batches of similar length, in shuffled order (lazily:
+    a pool's lengths are read when its batches are reached).
+
+    The examples are shuffled; a remainder smaller than a batch is left out of
+    this epoch only; the rest is cut into pools of ``pool_batches`` batches.
+    Each pool is sorted by length (ties stay in shuffled order), cut into
+    batches, and its batches are shuffled."""
     import numpy as np
 
     order = rng.permutation(len(lengths))
-    order = order[np.argsort(np.asarray(lengths)[order], kind="stable")]
-    n = len(order) - len(order) % batch_size
-    if n < len(order):  # drop a random remainder, not always the longest
-        keep = np.sort(rng.choice(len(order), size=n, replace=False))
-        order = order[keep]
-    batches = [order[i:i + batch_size].tolist() for i in range(0, n, batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
+    order = order[:len(order) - len(order) % batch_size]
+    pool = batch_size * pool_batches
+    for start in range(0, len(order), pool):
+        chunk = order[start:start + pool]
+        chunk = chunk[np.argsort(np.asarray([lengths[i] for i in chunk]), kind="stable")]
+        group = [chunk[i:i + batch_size].tolist() for i in range(0, len(chunk), batch_size)]
+        for i in rng.permutation(len(group)):
+            yield group[i]
 
 
 def length_grouped_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = False,
@@ -69,10 +92,10 @@ def length_grouped_batches(dataset, batch_size: int, max_seq_length: int, loop: 
     offset, step = (comm_group.rank(), comm_group.size()) if comm_group is not None else (0, 1)
     if batch_size % step != 0:
         raise ValueError("The batch size must be divisible by the number of workers")
-    lengths_all = token_lengths(dataset)
+    lengths = LazyLengths(dataset)
     rng = np.random.default_rng(seed)
     while True:
-        for group in group_indices(lengths_all, batch_size, rng):
+        for group in group_indices(lengths, batch_size, rng):
             rows = [dataset[j] for j in group[offset::step]]
             pairs = [(r[0], r[1]) if isinstance(r, tuple) and len(r) == 2 else (r, 0) for r in rows]
             width = padded_length(max(len(t) for t, _ in pairs), max_seq_length, pad_to)

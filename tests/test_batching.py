@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.batching import (group_indices, length_grouped_batches, mlx_lm_epoch, padded_length,
+from core.batching import (POOL_BATCHES, group_indices, length_grouped_batches, mlx_lm_epoch, padded_length,
                            padding_fraction, token_lengths)
 
 
@@ -107,3 +107,25 @@ def test_truncates_to_max_seq_length():
 def test_too_small_dataset_is_refused():
     with pytest.raises(ValueError, match="at least batch_size"):
         next(length_grouped_batches([[1, 2]], 4, 2048))
+
+
+class CountingDataset:
+    """Tokenises on access, like CacheDataset's first touch; counts touches."""
+
+    def __init__(self, n):
+        self.rows = varied_dataset(n)
+        self.touched = set()
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        self.touched.add(i)
+        return self.rows[i]
+
+
+def test_a_big_dataset_is_not_tokenised_up_front():
+    data = CountingDataset(20_000)
+    batches = length_grouped_batches(data, 4, 2048, loop=True, seed=0)
+    next(batches)
+    assert len(data.touched) <= 4 * POOL_BATCHES
