@@ -63,12 +63,21 @@ class TrainingScreen(StepScreen):
         yield RichLog(id="log", max_lines=200, wrap=True, markup=False)
         yield from self.compose_bottom()
 
+    # A small model reports every few hundred ms; each repaint of the plot and
+    # stats costs ~10 ms of the UI thread, which a 2-core machine takes from
+    # training (docs/benchmarks.md). Repaint at most this often; points are
+    # never dropped, and the last report is always shown.
+    REPAINT_EVERY = 0.75
+
     def __init__(self) -> None:
         super().__init__()
         self.job = None
         self.settings: TrainSettings | None = None
         self.started = 0.0
         self._defaults_for: tuple | None = None
+        self._latest: ev.TrainReport | None = None
+        self._repaint_timer = None
+        self._last_repaint = 0.0
         self.reset_curve()
 
     def on_mount(self) -> None:
@@ -162,23 +171,15 @@ class TrainingScreen(StepScreen):
         elif isinstance(event, ev.ValReport):
             self.val_pts.append((event.iteration, event.val_loss))
             self.log_line(f"iter {event.iteration}: validation loss {event.val_loss:.3f}")
-            self.redraw()
+            self.repaint_soon()
         elif isinstance(event, ev.TrainReport):
             self.train_pts.append((event.iteration, event.train_loss))
-            self.redraw()
-            self.query_one("#progress", ProgressBar).update(progress=event.iteration)
-            elapsed = time.monotonic() - self.started
-            rate = event.iteration / elapsed if elapsed > 0 else 0
-            eta = (self.settings.iters - event.iteration) / rate if rate else 0
-            val = f" · val {self.val_pts[-1][1]:.3f}" if self.val_pts else ""
-            stats.update(
-                f"iter {event.iteration}/{self.settings.iters} · loss {event.train_loss:.3f}{val} · "
-                f"{event.tokens_per_second:,.0f} tok/s · {event.iterations_per_second:.1f} it/s\n"
-                f"lr {event.learning_rate:.1e} · peak {event.peak_memory_gb:.2f} GB · "
-                f"{event.trained_tokens:,} tokens · {_fmt_time(elapsed)} elapsed · ETA {_fmt_time(eta)}")
+            self._latest = event
+            self.repaint_soon()
         elif isinstance(event, ev.CheckpointSaved):
             self.log_line(f"saved checkpoint at iter {event.iteration}")
         elif isinstance(event, ev.TrainFinished):
+            self.repaint()  # the final curve, before the summary replaces the stats
             if self.settings and self.settings.model == self.app.session.model_path:
                 self.app.session.adapter_path = event.adapter_path
             how = "stopped" if event.stopped_early else "finished"
@@ -189,12 +190,45 @@ class TrainingScreen(StepScreen):
             stats.update(Text(f"✓ Training {how} after {event.iterations} iterations.{change} "
                               "Press n to chat with the tuned model.", style="bold green"))
             self.refresh_stepbar()
-        elif isinstance(event, ev.JobCancelled):
+        elif isinstance(event, (ev.JobCancelled, ev.JobFailed)) and self._repaint_timer is not None:
+            self._repaint_timer.stop()  # a late repaint must not cover the message below
+            self._repaint_timer, self._latest = None, None
+        if isinstance(event, ev.JobCancelled):
             stats.update("Stopped before the first step; nothing was saved. Press s to start again.")
         elif isinstance(event, ev.JobFailed):
             stats.update(Text(f"✗ {event.message}" + (f"\nfix: {event.hint}" if event.hint else ""),
                               style="bold red"))
             self.log_line(f"failed: {event.message}")
+
+    def repaint_soon(self) -> None:
+        """Repaint now, or once when REPAINT_EVERY has passed since the last."""
+        if self._repaint_timer is not None:
+            return
+        wait = self._last_repaint + self.REPAINT_EVERY - time.monotonic()
+        if wait <= 0:
+            self.repaint()
+        else:
+            self._repaint_timer = self.set_timer(wait, self.repaint)
+
+    def repaint(self) -> None:
+        if self._repaint_timer is not None:
+            self._repaint_timer.stop()
+            self._repaint_timer = None
+        self._last_repaint = time.monotonic()
+        self.redraw()
+        event, self._latest = self._latest, None
+        if event is None or self.settings is None:
+            return
+        self.query_one("#progress", ProgressBar).update(progress=event.iteration)
+        elapsed = time.monotonic() - self.started
+        rate = event.iteration / elapsed if elapsed > 0 else 0
+        eta = (self.settings.iters - event.iteration) / rate if rate else 0
+        val = f" · val {self.val_pts[-1][1]:.3f}" if self.val_pts else ""
+        self.query_one("#stats", Static).update(
+            f"iter {event.iteration}/{self.settings.iters} · loss {event.train_loss:.3f}{val} · "
+            f"{event.tokens_per_second:,.0f} tok/s · {event.iterations_per_second:.1f} it/s\n"
+            f"lr {event.learning_rate:.1e} · peak {event.peak_memory_gb:.2f} GB · "
+            f"{event.trained_tokens:,} tokens · {_fmt_time(elapsed)} elapsed · ETA {_fmt_time(eta)}")
 
     def can_leave(self) -> str | None:
         if self.job is not None and not self.job.done:
