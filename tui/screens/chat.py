@@ -20,6 +20,9 @@ STOP_REASONS = {"eos": "end of answer", "max_tokens": "hit max tokens", "stopped
 
 
 class ChatScreen(StepScreen):
+    # A small model streams ~1000 tokens/s; repainting the answer for each
+    # one took the UI thread's time from generation (docs/benchmarks.md).
+    TOKEN_REPAINT = 0.05  # s
     STEP = "chat"
     BACK = "train"
     GUIDE = ("Step 5: ask a question. ctrl+g pulls a question (and its schema) from the test split; "
@@ -46,6 +49,7 @@ class ChatScreen(StepScreen):
         self.system = SYSTEM_PROMPT.format(schema="CREATE TABLE players (player VARCHAR, team VARCHAR, goals INTEGER)")
         self.answer_widget: Static | None = None
         self.answer_text = ""
+        self._token_timer = None
         self._rng = random.Random(0)
 
     def on_screen_resume(self) -> None:
@@ -111,8 +115,8 @@ class ChatScreen(StepScreen):
             self.answer_widget.update(Text.assemble(("model: ", "bold green"), (event.message + "…", "dim")))
         elif isinstance(event, ev.Token):
             self.answer_text += event.text
-            self.answer_widget.update(Text.assemble(("model: ", "bold green"), self.answer_text))
-            self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
+            if self._token_timer is None:  # repaint per batch of tokens, not per token
+                self._token_timer = self.set_timer(self.TOKEN_REPAINT, self._show_answer)
         elif isinstance(event, ev.GenerationFinished):
             self.messages.append({"role": "assistant", "content": event.text})
             info = (f"{event.generation_tokens} tokens · {event.tokens_per_second:.0f} tok/s · "
@@ -126,6 +130,12 @@ class ChatScreen(StepScreen):
             self.answer_widget = None
             if self.messages and self.messages[-1]["role"] == "user":
                 self.messages.pop()
+
+    def _show_answer(self) -> None:
+        self._token_timer = None
+        if self.answer_widget is not None:
+            self.answer_widget.update(Text.assemble(("model: ", "bold green"), self.answer_text))
+            self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
 
     def action_stop(self) -> None:
         if self.job is not None and not self.job.done:
