@@ -119,7 +119,7 @@ def tui_train(p: dict) -> dict:
         engine = Engine(on_event)
         app = make_app(engine)
         async with app.run_test(size=(80, 24)) as pilot:
-            probe = LagProbe(app)
+            probe = LagProbe(app) if p.get("probe", True) else None
             app.session.model_path, app.session.data_dir = p["model"], p["data"]
             app.go("train")
             await pilot.pause()
@@ -128,13 +128,15 @@ def tui_train(p: dict) -> dict:
                 screen.query_one(f"#{key}", Input).value = str(p[key])
             screen.set_focus(None)
             await pilot.pause()
-            probe.active = True
+            if probe:
+                probe.active = True
             finished.arm()
             started = time.perf_counter()
             await pilot.press("s")
             await finished.wait(p.get("timeout", 600))
             wall = time.perf_counter() - started
-            probe.active = False
+            if probe:
+                probe.active = False
             await pilot.pause(0.2)  # let the screen show the finished run
             from dataclasses import asdict
 
@@ -143,7 +145,7 @@ def tui_train(p: dict) -> dict:
         if isinstance(finished.events[0], ev.JobFailed):
             raise RuntimeError(finished.events[0].message)
         return {"tokens_per_second": window_rate(points), "peak_memory": peak, "wall_s": wall,
-                "settings": settings, **probe.summary()}
+                "settings": settings, **(probe.summary() if probe else {})}
 
     return asyncio.run(drive())
 
