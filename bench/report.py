@@ -73,5 +73,24 @@ def render(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def spread(datas: list[dict]) -> str:
+    """One row per target, one column per run: how stable each figure is."""
+    heads = [f"{d['started'][11:16]} (load {d['machine']['load_average']:.1f})" for d in datas]
+    lines = ["| what | " + " | ".join(heads) + " | target |", "| --- |" + " ---: |" * len(datas) + " --- |"]
+    rows: dict[str, list] = {}
+    targets = {}
+    for i, d in enumerate(datas):
+        for row in d["summary"]:
+            rows.setdefault(row["what"], [None] * len(datas))[i] = row["value"]
+            targets[row["what"]] = "report" if row["op"] == "report" else f"{row['op']} {row['target']}"
+    for what, values in rows.items():
+        lines.append(f"| {what} | " + " | ".join(_fmt(v, 3) for v in values) + f" | {targets[what]} |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    print(render(json.loads(open(sys.argv[1]).read())), end="")
+    runs = [json.loads(open(path).read()) for path in sys.argv[1:]]
+    print(render(runs[-1]), end="")
+    if len(runs) > 1:
+        print("\nThe same figures across runs (`python -m bench.report A.json B.json ...`):\n")
+        print(spread(runs), end="")
