@@ -104,19 +104,30 @@ def _loaded_libraries() -> str:
 
 
 def check_blas() -> Check | None:
-    """Linux only: the mlx-cpu wheel bundles netlib's reference BLAS (slow)."""
+    """Linux only: the mlx-cpu wheel bundles netlib's reference BLAS (slow);
+    ``tunedeck`` preloads OpenBLAS automatically when it is installed."""
+    from core import blas  # no mlx import there
+
     if platform.system() != "Linux":
         return None
     check_mlx_device()  # make sure libmlx (and its BLAS) is loaded
-    maps = _loaded_libraries()
-    if "openblas" in maps.lower():
-        return Check("blas", "CPU BLAS", "pass", "optimized BLAS (OpenBLAS) is in use")
-    available = next((p for p in OPENBLAS_CANDIDATES if os.path.exists(p)), None)
+    fast = blas.loaded_fast_blas(_loaded_libraries())
+    if fast:
+        how = " (loaded by tunedeck)" if blas.ACTIVE else ""
+        return Check("blas", "CPU BLAS", "pass", f"optimized BLAS in use: {Path(fast).name}{how}")
+    if not blas.mlx_bundles_reference_blas():
+        return Check("blas", "CPU BLAS", "pass", "this mlx build does not use the reference BLAS")
+    available = blas.find_fast_blas()
     if available:
-        return Check("blas", "CPU BLAS", "warn", f"reference BLAS in use; OpenBLAS is installed at {available}",
-                     f"start with LD_PRELOAD={available} for ~20x faster CPU training")
-    return Check("blas", "CPU BLAS", "warn", "reference BLAS in use (matmuls ~60x slower than OpenBLAS)",
-                 "sudo apt install libopenblas0-pthread, then start with LD_PRELOAD=<its libopenblas.so.0>")
+        off = os.environ.get(blas.OPT_OUT)
+        why = f"{blas.OPT_OUT} is set" if off else "this process was not started by tunedeck"
+        return Check("blas", "CPU BLAS", "warn",
+                     f"reference BLAS in use ({why}); OpenBLAS is installed at {available}",
+                     f"unset {blas.OPT_OUT}, or start with LD_PRELOAD={available}, "
+                     "for ~40x faster CPU matmuls" if off else
+                     f"run through `tunedeck`, or start with LD_PRELOAD={available}")
+    return Check("blas", "CPU BLAS", "warn", "reference BLAS in use (matmuls ~40x slower than OpenBLAS)",
+                 f"{blas.INSTALL_HINT}; tunedeck then uses it automatically")
 
 
 def check_memory(model=None) -> Check:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from core import events as ev
 from core.atomic import atomic_dir, atomic_path, write_json
+from core.batching import length_grouped_batches
 from core.data_check import check_folder
 from core.errors import Cancelled, TuneDeckError
 from core.model_folder import check_model_folder
@@ -62,6 +63,7 @@ class TrainSettings:
     optimizer: str = "adam"
     lr_schedule: dict | None = None  # mlx-lm's format: {name, arguments, warmup, warmup_init}
     optimizer_config: dict = field(default_factory=dict)  # {optimizer name: extra kwargs}
+    group_by_length: bool = True  # TuneDeck's batcher (core/batching.py); False = mlx-lm's own
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainSettings":
@@ -421,7 +423,10 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
             return
         # Training: the order depends on the seed alone, so a resume replays
         # it to the checkpoint's position (skipped batches are not trained).
-        inner = iterate_batches(dataset, batch_size, max_seq_length, loop=loop, seed=s.seed, comm_group=comm_group)
+        # TuneDeck's length-grouped batches by default (core/batching.py: far
+        # less padding); both orders depend on the seed alone.
+        make = length_grouped_batches if s.group_by_length else iterate_batches
+        inner = make(dataset, batch_size, max_seq_length, loop=loop, seed=s.seed, comm_group=comm_group)
         for _ in range(start):
             next(inner)
         for step, batch in enumerate(inner):

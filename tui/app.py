@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from textual.app import App
 from textual.binding import Binding
 
 from core import config as app_config
-from core.engine import Engine
-from tui.screens.chat import ChatScreen
-from tui.screens.dataset import DatasetScreen
-from tui.screens.environment import EnvironmentScreen
-from tui.screens.model import ModelScreen
-from tui.screens.training import TrainingScreen
 from tui.session import Session
 from tui.themes import FALLBACK, load_themes
+
+if TYPE_CHECKING:
+    from core.engine import Engine
+
+
+def _lazy_screen(module: str, name: str):
+    """A MODES factory that imports the screen's module when the mode is first
+    shown: the screens and the widgets they use cost ~50 ms of import time
+    that the first paint does not need (see docs/benchmarks.md)."""
+    def make():
+        return getattr(importlib.import_module(module), name)()
+
+    make.__name__ = name
+    return make
 
 
 class TuneDeckApp(App):
@@ -21,11 +32,11 @@ class TuneDeckApp(App):
     CSS_PATH = "tunedeck.tcss"
     ENABLE_COMMAND_PALETTE = False
     MODES = {
-        "env": EnvironmentScreen,
-        "model": ModelScreen,
-        "data": DatasetScreen,
-        "train": TrainingScreen,
-        "chat": ChatScreen,
+        "env": _lazy_screen("tui.screens.environment", "EnvironmentScreen"),
+        "model": _lazy_screen("tui.screens.model", "ModelScreen"),
+        "data": _lazy_screen("tui.screens.dataset", "DatasetScreen"),
+        "train": _lazy_screen("tui.screens.training", "TrainingScreen"),
+        "chat": _lazy_screen("tui.screens.chat", "ChatScreen"),
     }
     DEFAULT_MODE = "env"
     BINDINGS = [
@@ -40,7 +51,11 @@ class TuneDeckApp(App):
 
     def __init__(self, engine: Engine | None = None) -> None:
         super().__init__()
-        self.engine = engine or Engine()
+        if engine is None:
+            from core.engine import Engine  # here, not at import: the events module alone is ~7 ms
+
+            engine = Engine()
+        self.engine = engine
         self.session = Session()
         self.config = app_config.load()
         self._theme_problems: list[str] = []

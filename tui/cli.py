@@ -31,6 +31,10 @@ def run_tui() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # a real process start (not a test calling main): before mlx loads
+        from core.blas import maybe_preload
+
+        maybe_preload()
     parser = _parser()
     args = parser.parse_args(argv)
     try:

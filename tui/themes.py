@@ -10,7 +10,6 @@ import os
 from dataclasses import fields
 from pathlib import Path
 
-import yaml
 from textual.theme import Theme
 
 FALLBACK = "textual-dark"
@@ -32,6 +31,8 @@ def themes_dir() -> Path:
 
 def load_theme(path: Path) -> Theme:
     """Parse one theme file; raises ValueError with a readable reason."""
+    import yaml  # deferred: ~8 ms that `import tui.app` need not pay
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
