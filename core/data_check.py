@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.jsonl import SPLITS
+from core.jsonl import SPLITS, json_error
 
 ROLES = {"system", "user", "assistant", "tool"}
 MAX_PROBLEMS = 200  # stored per check; the total is still counted
@@ -192,7 +192,7 @@ def check_file(path: Path, report: CheckReport, label: str) -> SplitSummary:
             elif text.startswith("\ufeff"):
                 bad("starts with a byte-order mark (BOM)", "re-save the file as UTF-8 without BOM")
             else:
-                bad(f"invalid JSON at column {exc.colno}: {exc.msg}",
+                bad(json_error(exc, text),
                     "each line must be one complete JSON object; check quotes, commas and brackets")
             continue
         if not isinstance(obj, dict):

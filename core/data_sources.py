@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import TuneDeckError
-from core.jsonl import SPLITS
+from core.jsonl import SPLITS, json_error
 
 SAMPLE = "sample"
 FILE_KINDS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "csv",
@@ -117,7 +117,7 @@ def _jsonl(path: Path) -> Source:
                 bad.append((n, "not valid UTF-8"))
                 continue
             except json.JSONDecodeError as exc:
-                bad.append((n, f"invalid JSON at column {exc.colno}: {exc.msg}"))
+                bad.append((n, json_error(exc, text)))
                 continue
             if not isinstance(obj, dict):
                 bad.append((n, f"a JSON {type(obj).__name__}, not an object"))

@@ -42,6 +42,18 @@ def write_splits(out_dir: str | Path, splits: dict[str, list[dict]], manifest: d
     return out_dir
 
 
+def json_error(exc: json.JSONDecodeError, line: str) -> str:
+    """What is wrong with one JSONL line, with the column counted on that line.
+
+    ``exc.colno`` counts from the last newline inside the text given to
+    ``json.loads``, so for a line cut short (its own newline kept) it says
+    "column 1"; the offset into the line is what points at the problem.
+    """
+    if exc.pos >= len(line.rstrip()):
+        return f"invalid JSON: the line ends before the record is complete ({exc.msg})"
+    return f"invalid JSON at column {exc.pos + 1}: {exc.msg}"
+
+
 def read_manifest(data_dir: str | Path) -> dict:
     path = Path(data_dir) / MANIFEST
     try:

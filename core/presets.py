@@ -112,8 +112,8 @@ def check_columns(preset: Preset, columns: list[str]) -> None:
     if missing:
         raise TuneDeckError(
             f"preset {preset.name!r} uses column(s) {', '.join(missing)} that the source does not have",
-            f"available columns: {', '.join(columns) or 'none'}; map them with --user/--assistant/--system "
-            f"templates such as --user '{{{columns[0] if columns else 'question'}}}'")
+            f"available columns: {', '.join(columns) or 'none'}; write them as {{{columns[0] if columns else 'question'}}} "
+            "in the system/user/assistant templates (--system/--user/--assistant on the command line)")
 
 
 def _fill(template: str, row: dict) -> str:

@@ -24,6 +24,8 @@ def folder(tmp_path, train_lines, valid_lines=(GOOD,), raw: bytes | None = None)
 
 CASES = [
     ("invalid json", [GOOD, '{"messages": [', GOOD], 2, "invalid JSON"),
+    ("cut-off line", [GOOD, '{"messages": [', GOOD], 2, "the line ends before the record is complete"),
+    ("json column", [GOOD, '{"text": "a" "b"}'], 2, "invalid JSON at column 14: Expecting ',' delimiter"),
     ("blank line", [GOOD, GOOD, "", GOOD], 3, "blank line"),
     ("not an object", [GOOD, "[1, 2]"], 2, "not an object"),
     ("unknown format", [GOOD, json.dumps({"question": "q"})], 2, "unknown format"),

@@ -241,3 +241,39 @@ def test_unreachable_hub_dataset_is_one_clear_error(tmp_path):
     with pytest.raises(TuneDeckError) as err:
         open_source("b-mc2/sql-create-context", None, "train")
     assert "b-mc2/sql-create-context" in err.value.message and "--config" in err.value.hint
+
+
+def test_an_output_folder_with_other_files_is_refused_not_replaced(tmp_path):
+    src = write_csv(tmp_path / "qa.csv", sql_rows(20))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(TuneDeckError) as err:
+        build(BuildSpec(source=str(src), out=str(mine), split="16,2,2"))
+    assert "holds other files (notes.txt)" in err.value.message
+    assert (mine / "notes.txt").read_text() == "keep me" and not (mine / "train.jsonl").exists()
+    with pytest.raises(TuneDeckError, match="is a file"):
+        build(BuildSpec(source=str(src), out=str(src), split="16,2,2"))
+    # An earlier build (split files + manifest only) is replaced whole by a rebuild.
+    out = tmp_path / "built"
+    build(BuildSpec(source=str(src), out=str(out), split="16,2,2"))
+    build(BuildSpec(source=str(src), out=str(out), split="10,5,5", seed=3))
+    assert read_manifest(out)["counts"] == {"train": 10, "valid": 5, "test": 5}
+
+
+def test_a_cut_off_jsonl_line_is_named_by_its_own_line_and_column(tmp_path):
+    lines = [json.dumps(r) for r in sql_rows(60)]
+    lines[56] = '{"question": "oops", "context": '  # line 57, cut short
+    lines[9] = '{"question": "a" "b"}'  # line 10: a comma missing at column 18
+    src = tmp_path / "rows.jsonl"
+    src.write_text("".join(line + "\n" for line in lines))
+    with pytest.raises(TuneDeckError) as err:
+        open_source(str(src))
+    assert err.value.where == f"{src}:10"
+    assert err.value.message.startswith("invalid JSON at column 18: Expecting ',' delimiter")
+    assert "2 bad lines in all: 10, 57" in err.value.message
+    lines[9] = json.dumps(sql_rows(1)[0])
+    src.write_text("".join(line + "\n" for line in lines))
+    with pytest.raises(TuneDeckError) as err:
+        open_source(str(src))
+    assert err.value.where == f"{src}:57" and "the line ends before the record is complete" in err.value.message

@@ -152,3 +152,39 @@ def test_rows_already_in_mlx_format_are_kept_as_they_are(tmp_path):
             assert json.loads((tmp_path / "o" / "valid.jsonl").read_text())["prompt"].startswith("p")
 
     asyncio.run(run())
+
+
+def test_a_source_that_fails_to_open_replaces_the_last_one(tmp_path):
+    good = write_csv(tmp_path / "qa.csv", n=20)
+    broken = tmp_path / "rows.jsonl"
+    broken.write_text('{"question": "q", "answer": "a"}\n{"question": "oops", \n')
+
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go("data")
+            await pilot.pause(0.2)
+            screen = app.screen
+            await pilot.press("down", "enter")
+            screen.query_one("#folder", Input).value = str(good)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.source is not None)
+            # Every raw column fits at 80 columns.
+            table = screen.query_one("#raw", DataTable)
+            assert sum(col.get_render_width(table) for col in table.columns.values()) <= 80
+            await pilot.press("ctrl+p")
+            await pilot.press("enter")
+            screen.query_one("#folder", Input).value = str(broken)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: "✗" in text_of(screen, "#status"))
+            status = text_of(screen, "#status")
+            assert f"{broken}:2: invalid JSON: the line ends before the record is complete" in status
+            assert "fix: make every line one JSON object" in status
+            assert not app._notifications  # the status says it all: no toast over it
+            # The good CSV's rows are gone: ctrl+r must not build them under the new error.
+            assert screen.source is None and not table.display
+            await pilot.press("ctrl+r")
+            await pilot.pause(0.1)
+            assert "✗" in text_of(screen, "#status")
+
+    asyncio.run(run())

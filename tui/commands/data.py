@@ -24,7 +24,7 @@ def register(sub) -> None:
 
     build = data_sub.add_parser("build", help="build a checked train/valid/test folder from SOURCE")
     _source_args(build)
-    build.add_argument("--out", required=True, help="folder to write (replaced whole, atomically)")
+    build.add_argument("--out", required=True, help="folder to write: new, empty or an earlier build (replaced whole, atomically)")
     build.add_argument("--preset", default="auto", help="a preset name (tunedeck data presets), default: suggested")
     build.add_argument("--format", choices=("chat", "completions", "text"),
                        help="default chat (preset as-is: the rows' own format)")

@@ -54,11 +54,15 @@ class StepScreen(Screen):
         self._jobs.add(job.id)
         return job
 
+    # A screen that shows a failure whole in its own status line turns this
+    # off: the toast would repeat it on top of the status it covers.
+    TOAST_FAILURES = True
+
     def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
         if isinstance(event, ev.TERMINAL):
             self._jobs.discard(event.job_id)
-        if isinstance(event, ev.JobFailed):
+        if isinstance(event, ev.JobFailed) and self.TOAST_FAILURES:
             where = f"{event.where}: " if event.where else ""
             hint = f"\n{event.hint}" if event.hint else ""
             if len(hint) > 240:  # a toast is not the place for a long recipe; screens log it whole

@@ -34,6 +34,8 @@ SAMPLE, SAMPLE_ROWS, FOLDER, HUB = "sample", "sample-rows", "folder", "hub"
 TABS = ("tab-source", "tab-map", "tab-split", "tab-check")
 CUSTOM = "custom"
 KEEP = "keep"  # format option: the rows' own (preset as-is)
+JOB_NAMES = {"open-data": "opening the source", "build-data": "the build", "data-tokens": "tokenizing",
+             "sample-data": "writing the sample"}
 STYLE = {"prompt": "dim italic", "trained-prompt": "bold", "trained": "bold green", "cut": "red strike"}
 
 
@@ -74,15 +76,16 @@ def render_tokens(report) -> Text:
     return text
 
 
-def _cell(value) -> str:
+def _cell(value, width: int = 40) -> str:
     text = str(value).replace("\n", " ⏎ ")
-    return text if len(text) <= 40 else text[:39] + "…"
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 class DatasetScreen(ChoiceScreen):
     STEP = "data"
     NEXT = "train"
     BACK = "model"
+    TOAST_FAILURES = False  # handle_event puts every failure, with its fix, in the status line
     GUIDE = ("Step 3: data as mlx-lm's train/valid/test.jsonl: source → map columns → split & write → "
              "check. ctrl+n/ctrl+p switch tabs.")
     BINDINGS = [
@@ -114,7 +117,7 @@ class DatasetScreen(ChoiceScreen):
     DatasetScreen #token-plot { height: 12; display: none; }
     DatasetScreen #build-progress { height: 1; padding: 0 1; display: none; }
     DatasetScreen #build-progress Bar { width: 1fr; }
-    DatasetScreen #status { max-height: 3; }
+    DatasetScreen #status { max-height: 4; }
     """
 
     def __init__(self) -> None:
@@ -261,8 +264,9 @@ class DatasetScreen(ChoiceScreen):
         table = self.query_one("#raw", DataTable)
         table.clear(columns=True)
         table.add_columns(*source.columns)
+        width = max(12, 76 // max(1, len(source.columns)) - 2)  # every column on screen at 80
         for row in source.head(6):
-            table.add_row(*(_cell(row.get(c, "")) for c in source.columns))
+            table.add_row(*(_cell(row.get(c, ""), width) for c in source.columns))
         table.display = True
         suggested = suggest_preset(source.columns)
         self.set_status(Text(f"✓ {source.describe()}\n", style="bold green").append(
@@ -274,6 +278,13 @@ class DatasetScreen(ChoiceScreen):
         stem = Path(source.spec.rstrip("/")).stem.replace("/", "-") or "data"
         self.query_one("#out", Input).value = str(paths.data_dir() / f"{stem}-{suggested or 'custom'}")
         self.show_tab("tab-map")
+
+    def forget_source(self) -> None:
+        """A source that failed to open replaces the last one: its rows must not
+        stay on screen (or be built by ctrl+r) under the new file's error."""
+        self.source = None
+        self.query_one("#raw", DataTable).display = False
+        self.query_one("#rendered", Static).update("Load a source first.")
 
     # -- mapping ---------------------------------------------------------
     def on_select_changed(self, event: Select.Changed) -> None:
@@ -388,6 +399,8 @@ class DatasetScreen(ChoiceScreen):
                 self.show_tokens(event.result)
         elif isinstance(event, ev.JobFailed):
             self.query_one("#build-progress").display = False
+            if event.name == "open-data":
+                self.forget_source()
             where = f"{event.where}: " if event.where else ""
             status = Text(f"✗ {where}{event.message}", style="bold red")
             if event.hint:
@@ -398,7 +411,8 @@ class DatasetScreen(ChoiceScreen):
                     Text("✗ The build stopped (below); nothing was written.", style="red"))
         elif isinstance(event, ev.JobCancelled):
             self.query_one("#build-progress").display = False
-            self.set_status(f"Stopped: {event.name}. Nothing was written.")
+            what = JOB_NAMES.get(event.name, event.name)
+            self.set_status(f"Stopped {what}." + (" Nothing was written." if event.name == "build-data" else ""))
 
     # -- checking --------------------------------------------------------
     def check(self, folder: str) -> None:
