@@ -223,8 +223,9 @@ def run_info(run_dir: str | Path) -> RunInfo:
         status = "crashed"
     c = curve(events)
     vals = [v for _, v in c.val]
+    trained = [v for it, v in c.val if it > 0]  # iteration 0 is the untouched base, as for best/
     return RunInfo(path=str(run_dir), name=run_dir.name, status=status, iteration=iteration, iters=iters,
-                   last_val_loss=vals[-1] if vals else None, best_val_loss=min(vals) if vals else None,
+                   last_val_loss=vals[-1] if vals else None, best_val_loss=min(trained) if trained else None,
                    last_train_loss=c.train[-1][1] if c.train else None, model=model, started=started,
                    message=message)
 

@@ -52,6 +52,7 @@ def test_run_folder_files_and_events(engine, demo_model, sample_data, recorder, 
     info = list_runs(tmp_path / "runs")[0]
     assert (info.status, info.iteration, info.iters) == ("finished", 12, 12)
     assert info.last_val_loss == pytest.approx(list(vals.values())[-1])
+    assert info.best_val_loss == best["val_loss"]  # the one best/ holds, never the untouched base's
 
 
 def test_stop_then_resume_continues_exactly(engine, demo_model, sample_data, tmp_path):
