@@ -92,12 +92,12 @@ def run_eval(ctx, s: EvalSettings) -> dict:
     check_model_folder(s.model)
     if s.adapter:
         check_adapter(s.adapter)
-    if not (Path(s.data) / "test.jsonl").is_file():  # before the (slow) model load
-        raise TuneDeckError(f"{s.data} has no test.jsonl, so there is nothing to evaluate on",
-                            "add a test split (the Data screen's split option makes one)")
     elif not s.include_base:
         raise TuneDeckError("nothing to evaluate: no adapter and the base row is off",
                             "give an adapter, or include the base model")
+    if not (Path(s.data) / "test.jsonl").is_file():  # before the (slow) model load
+        raise TuneDeckError(f"{s.data} has no test.jsonl, so there is nothing to evaluate on",
+                            "add a test split (the Data screen's split option makes one)")
     # Read the task examples first: a data problem should fail before loading.
     examples = read_examples(s.data, s.task_examples) if s.task_examples != 0 else []
     ctx.progress(f"loading {Path(s.model).name}")
