@@ -60,10 +60,30 @@ def _check_name(what: str, value: str) -> str:
     return value
 
 
+def default_name(fused: str | Path) -> str:
+    """A fused model's export name: its run folder's name for ``<run>/fused``
+    (every run's fused folder is called ``fused``), else the folder's own."""
+    folder = Path(fused).resolve()
+    if folder.name == "fused" and any((folder.parent / f).is_file() for f in ("events.jsonl", "config.yaml")):
+        return folder.parent.name
+    return folder.name
+
+
+def gguf_unsupported(fused: str | Path) -> str | None:
+    """Why mlx-lm cannot write GGUF for this folder's architecture, or None."""
+    try:
+        model_type = json.loads((Path(fused) / "config.json").read_text(encoding="utf-8")).get("model_type", "?")
+    except (OSError, ValueError, AttributeError):
+        return None  # export_gguf reports the broken folder itself
+    if model_type in GGUF_MODEL_TYPES:
+        return None
+    return f"mlx-lm cannot write GGUF for {model_type} models (it supports {', '.join(GGUF_MODEL_TYPES)})"
+
+
 def export_lmstudio(ctx, fused: str, root: str | None = None, publisher: str = DEFAULT_PUBLISHER,
                     name: str | None = None) -> dict:
     source = _check_fused(fused)
-    name = _check_name("name", name or source.resolve().name)
+    name = _check_name("name", name or default_name(source))
     publisher = _check_name("publisher", publisher)
     target = lmstudio_root(root) / publisher / name
     if target.exists():
@@ -79,11 +99,15 @@ def export_lmstudio(ctx, fused: str, root: str | None = None, publisher: str = D
     return {"path": str(target), "files": len(files)}
 
 
-def gguf_alternative(fused: str | Path, out: str | Path) -> str:
+def gguf_alternative_steps(fused: str | Path, out: str | Path) -> list[str]:
     """llama.cpp's documented route from a (dequantized) HF-layout folder."""
-    return ("git clone https://github.com/ggml-org/llama.cpp && "
-            "pip install -r llama.cpp/requirements.txt && "
-            f"python llama.cpp/convert_hf_to_gguf.py {fused} --outfile {out} --outtype f16")
+    return ["git clone https://github.com/ggml-org/llama.cpp",
+            "pip install -r llama.cpp/requirements.txt",
+            f"python llama.cpp/convert_hf_to_gguf.py {fused} --outfile {out} --outtype f16"]
+
+
+def gguf_alternative(fused: str | Path, out: str | Path) -> str:
+    return " && ".join(gguf_alternative_steps(fused, out))
 
 
 def export_gguf(ctx, fused: str, out: str) -> dict:
@@ -101,10 +125,10 @@ def export_gguf(ctx, fused: str, out: str) -> dict:
         config = json.loads((source / "config.json").read_text(encoding="utf-8"))
     except ValueError as exc:
         raise TuneDeckError(f"{source / 'config.json'} is not valid JSON: {exc}", "repair or re-fuse the model") from exc
-    model_type = config.get("model_type", "?")
-    if model_type not in GGUF_MODEL_TYPES:
+    unsupported = gguf_unsupported(source)
+    if unsupported:
         raise TuneDeckError(
-            f"mlx-lm cannot write GGUF for {model_type} models (it supports {', '.join(GGUF_MODEL_TYPES)})",
+            unsupported,
             "use llama.cpp's converter on the fused folder (fuse with --dequantize if the base was "
             f"quantized): {gguf_alternative(source, out_path)}")
     if "quantization" in config or "quantization_config" in config:

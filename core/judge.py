@@ -57,6 +57,10 @@ def load_results(adapter: str | Path | None) -> dict | None:
 def check_adapter(adapter: str | Path) -> None:
     folder = Path(adapter)
     if not (folder / "adapters.safetensors").is_file() or not (folder / "adapter_config.json").is_file():
+        if (folder / "adapters" / "adapters.safetensors").is_file():  # a run folder
+            raise TuneDeckError(f"{folder} is a run folder, not an adapter folder",
+                                f"use {folder / 'adapters'} (last step) or {folder / 'best'} "
+                                "(lowest validation loss)")
         raise TuneDeckError(f"no trained adapter in {folder}",
                             "train first, or point at a folder with adapters.safetensors and adapter_config.json")
 
@@ -80,12 +84,20 @@ def run_eval(ctx, s: EvalSettings) -> dict:
     from core.evaluate import load_test_split
     from core.task_score import read_examples
 
+    if s.batch_size < 1:
+        raise TuneDeckError(f"batch size must be at least 1 (got {s.batch_size})", "use 4 (mlx_lm.lora's default)")
+    if s.test_batches == 0 or s.test_batches < -1:
+        raise TuneDeckError(f"test batches must be -1 (all) or at least 1 (got {s.test_batches})",
+                            "use -1 to score the whole test split")
     check_model_folder(s.model)
     if s.adapter:
         check_adapter(s.adapter)
     elif not s.include_base:
         raise TuneDeckError("nothing to evaluate: no adapter and the base row is off",
                             "give an adapter, or include the base model")
+    if not (Path(s.data) / "test.jsonl").is_file():  # before the (slow) model load
+        raise TuneDeckError(f"{s.data} has no test.jsonl, so there is nothing to evaluate on",
+                            "add a test split (the Data screen's split option makes one)")
     # Read the task examples first: a data problem should fail before loading.
     examples = read_examples(s.data, s.task_examples) if s.task_examples != 0 else []
     ctx.progress(f"loading {Path(s.model).name}")

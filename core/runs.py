@@ -156,6 +156,32 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+def sweep_leftovers(run_dir: str | Path, adapter_dir: str | Path) -> list[Path]:
+    """Undo what a killed process left mid-write (call only while no process
+    trains the run): temp files and folders (``.NAME.*.tmp*``) are deleted,
+    and a folder caught between "old moved aside" and "new renamed in" by
+    ``atomic_dir`` (``.best.old-PID`` with no ``best/``) is put back."""
+    import shutil
+
+    run_dir, removed = Path(run_dir), []
+    for folder in (run_dir, run_dir / CHECKPOINTS, Path(adapter_dir)):
+        if not folder.is_dir():
+            continue
+        for p in sorted(folder.iterdir()):
+            if not p.name.startswith("."):
+                continue
+            if ".old-" in p.name:
+                original = folder / p.name[1:].split(".old-")[0]
+                if not original.exists():
+                    p.rename(original)
+                    continue
+            elif ".tmp" not in p.name:
+                continue
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
 # -- the runs list ----------------------------------------------------------
 @dataclass
 class RunInfo:
@@ -197,8 +223,9 @@ def run_info(run_dir: str | Path) -> RunInfo:
         status = "crashed"
     c = curve(events)
     vals = [v for _, v in c.val]
+    trained = [v for it, v in c.val if it > 0]  # iteration 0 is the untouched base, as for best/
     return RunInfo(path=str(run_dir), name=run_dir.name, status=status, iteration=iteration, iters=iters,
-                   last_val_loss=vals[-1] if vals else None, best_val_loss=min(vals) if vals else None,
+                   last_val_loss=vals[-1] if vals else None, best_val_loss=min(trained) if trained else None,
                    last_train_loss=c.train[-1][1] if c.train else None, model=model, started=started,
                    message=message)
 

@@ -10,6 +10,7 @@ ignore a misspelt key and train with its default).
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
@@ -25,6 +26,7 @@ from core.training import TrainSettings, demo_settings
 IGNORED_KEYS = {"train", "test", "test_batches", "config", "report_to", "project_name",
                 "trust_remote_code", "clear_cache_threshold"}
 LORA_KEYS = {"rank", "scale", "dropout", "keys"}
+LORA_TYPES = {"rank": int, "scale": float, "dropout": float}
 SCHEDULES = ("constant", "cosine", "linear")
 PRESETS = ("quick", "thorough")
 
@@ -100,7 +102,7 @@ def load_yaml(path: str | Path) -> dict:
             raise TuneDeckError("resume_adapter_file is not used by TuneDeck",
                                 "resume a run with `tunedeck train --resume RUN_DIR`", where=where)
         if key not in known and key not in IGNORED_KEYS:
-            close = [k for k in sorted(known) if k.replace("_", "")[:5] == str(key).replace("_", "")[:5]]
+            close = difflib.get_close_matches(str(key), sorted(known | IGNORED_KEYS), n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}?" if close else "see the keys in docs/training.md"
             raise TuneDeckError(f"unknown key {key!r}", hint, where=where)
         expected = _TYPES.get(key)
@@ -112,12 +114,20 @@ def load_yaml(path: str | Path) -> dict:
             if bad:
                 raise TuneDeckError(f"unknown lora_parameters key {sorted(bad)[0]!r}",
                                     "use rank, scale, dropout (mlx-lm calls alpha 'scale')", where=where)
+            for name, kind in LORA_TYPES.items():
+                if name in value and not _type_ok(value[name], kind):
+                    raise TuneDeckError(f"lora_parameters {name} should be {kind.__name__}, not "
+                                        f"{type(value[name]).__name__} ({value[name]!r})", "fix the value",
+                                        where=where)
     out = {k: v for k, v in data.items() if k in known and v is not None}
     if "learning_rate" in out:
         out["learning_rate"] = float(out["learning_rate"])
     if "lora_parameters" in out:
         out["lora_parameters"] = {**TrainSettings.__dataclass_fields__["lora_parameters"].default_factory(),
                                   **out["lora_parameters"]}
+    # Nonsense values (batch_size: 0) are refused here too, while the line is known.
+    check_settings(TrainSettings.from_dict({"model": "", "data": "", **out}),
+                   where={k: f"{path}:{n}" for k, n in lines.items()}, schedule_names=False)
     return out
 
 
@@ -136,35 +146,44 @@ def save_yaml(settings: TrainSettings, path: str | Path) -> Path:
     return Path(path)
 
 
-def check_settings(s: TrainSettings) -> None:
-    """Value checks that need no model or data (those are in training)."""
-    def bad(what, fix):
-        raise TuneDeckError(what, fix)
+def check_settings(s: TrainSettings, where: dict[str, str] | None = None, schedule_names: bool = True) -> None:
+    """Value checks that need no model or data (those are in training).
+    ``where`` maps a key to the ``file:line`` it came from, for the message;
+    ``schedule_names`` looks the schedule up in mlx (worker thread only)."""
+    def bad(key, what, fix):
+        raise TuneDeckError(what, fix, where=(where or {}).get(key))
 
     for key in ("iters", "batch_size", "steps_per_report", "steps_per_eval", "save_every",
                 "grad_accumulation_steps", "max_seq_length"):
         if getattr(s, key) < 1:
-            bad(f"{key} must be at least 1 (got {getattr(s, key)})", f"set {key} to 1 or more")
+            bad(key, f"{key} must be at least 1 (got {getattr(s, key)})", f"set {key} to 1 or more")
     if s.num_layers == 0 or s.num_layers < -1:
-        bad(f"num_layers must be -1 (all) or at least 1 (got {s.num_layers})", "use -1 or a layer count")
+        bad("num_layers", f"num_layers must be -1 (all) or at least 1 (got {s.num_layers})",
+            "use -1 or a layer count")
     if not (s.learning_rate > 0 and math.isfinite(s.learning_rate)):
-        bad(f"learning rate must be a positive number (got {s.learning_rate})",
+        bad("learning_rate", f"learning rate must be a positive number (got {s.learning_rate})",
             "try 1e-5 for real models, 1e-3 for the demo model")
     lp = s.lora_parameters
-    if not (isinstance(lp.get("rank"), int) and lp["rank"] >= 1):
-        bad(f"lora rank must be a whole number >= 1 (got {lp.get('rank')!r})", "try 8 or 16")
-    if not (0 <= float(lp.get("dropout", 0)) < 1):
-        bad(f"lora dropout must be in [0, 1) (got {lp.get('dropout')})", "try 0.0 or 0.05")
+    if not (_type_ok(lp.get("rank"), int) and lp["rank"] >= 1):
+        bad("lora_parameters", f"lora rank must be a whole number >= 1 (got {lp.get('rank')!r})", "try 8 or 16")
+    dropout = lp.get("dropout", 0)
+    if not (_type_ok(dropout, float) and 0 <= dropout < 1):
+        bad("lora_parameters", f"lora dropout must be in [0, 1) (got {dropout!r})", "try 0.0 or 0.05")
+    scale = lp.get("scale", 20.0)
+    if not (_type_ok(scale, float) and math.isfinite(scale)):
+        bad("lora_parameters", f"lora scale must be a number (got {scale!r})", "try 20.0 (mlx-lm's default)")
     if s.lr_schedule is not None:
         sch = s.lr_schedule
         if not (isinstance(sch.get("name"), str) and isinstance(sch.get("arguments"), list) and sch["arguments"]):
-            bad("lr_schedule needs a name and a list of arguments",
+            bad("lr_schedule", "lr_schedule needs a name and a list of arguments",
                 "e.g. {name: cosine_decay, arguments: [1e-5, 1000, 1e-7], warmup: 100}")
+        if not schedule_names:
+            return
         import mlx.optimizers as optim  # only reached with a schedule set
 
         if not hasattr(optim.schedulers, sch["name"]):
-            bad(f"unknown lr_schedule {sch['name']!r}", "use cosine_decay, linear_schedule, step_decay "
-                "or exponential_decay")
+            bad("lr_schedule", f"unknown lr_schedule {sch['name']!r}", "use cosine_decay, linear_schedule, "
+                "step_decay or exponential_decay")
 
 
 # -- schedules as the form offers them ---------------------------------------

@@ -259,6 +259,10 @@ def run_training(ctx, s: TrainSettings, run_dir: str | Path | None = None) -> di
     if (run_dir / EVENTS).exists():
         raise TuneDeckError(f"{run_dir} already holds a run",
                             f"resume it (`tunedeck train --resume {run_dir}`) or choose a new folder")
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        # A run writes config.yaml, adapters/, ... there: never over someone's files.
+        raise TuneDeckError(f"{run_dir} already exists and is not a run folder",
+                            "give --out a new (or empty) folder")
     if not s.adapter_path:
         s.adapter_path = str(run_dir / "adapters")
     _validate(s)
@@ -268,7 +272,7 @@ def run_training(ctx, s: TrainSettings, run_dir: str | Path | None = None) -> di
 def resume_training(ctx, run_dir: str | Path, iters: int | None = None) -> dict:
     """Continue a stopped, crashed or failed run from its latest checkpoint
     (or extend a finished one with a larger ``iters``)."""
-    from core.runs import CONFIG, latest_checkpoint, run_info
+    from core.runs import CONFIG, latest_checkpoint, run_info, sweep_leftovers
     from core.train_config import load_yaml
 
     run_dir = Path(run_dir)
@@ -282,16 +286,17 @@ def resume_training(ctx, run_dir: str | Path, iters: int | None = None) -> dict:
     s = TrainSettings.from_dict(load_yaml(run_dir / CONFIG))
     if iters is not None:
         s.iters = iters
+    s.adapter_path = s.adapter_path or str(run_dir / "adapters")
+    _validate(s, resuming=True)
+    sweep_leftovers(run_dir, s.adapter_path)  # what a killed writer left half-written
     ckpt = latest_checkpoint(run_dir)
-    if ckpt is None:
-        raise TuneDeckError(f"{run_dir.name} has no checkpoint to resume from",
-                            "it stopped before its first save; start a new run (a lower save_every "
-                            "saves sooner)")
+    if ckpt is None:  # it ended before its first save: nothing to keep, so start it over
+        ctx.progress("no checkpoint yet: starting again from iteration 0")
+        return _run(ctx, s, run_dir, None)
     done = int(ckpt.name)
     if done >= s.iters:
         raise TuneDeckError(f"{run_dir.name} already completed {done} of {s.iters} iterations",
                             f"pass a larger iteration count to train longer (e.g. --iters {done * 2})")
-    _validate(s, resuming=True)
     return _run(ctx, s, run_dir, ckpt)
 
 

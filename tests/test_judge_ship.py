@@ -225,3 +225,28 @@ def test_fuse_on_a_quantized_base_reports_honestly(engine, demo_model, sample_da
     assert exact["all_match"] and exact["note"] == ""
     config = json.loads((tmp_path / "fused-dq" / "config.json").read_text())
     assert "quantization" not in config and "quantization_config" not in config
+
+
+def test_export_name_and_bad_eval_input(engine, demo_model, sample_data, tuned, tmp_path):
+    """Every run's fused folder is called fused: the export is named after
+    the run. Nonsense eval numbers and a run folder given as the adapter are
+    refused with a fix before anything loads."""
+    from core.export import default_name, gguf_unsupported
+
+    (tmp_path / "run1" / "fused").mkdir(parents=True)
+    assert default_name(tmp_path / "run1" / "fused") == "fused"  # not a run folder (yet)
+    (tmp_path / "run1" / "events.jsonl").write_text("")
+    assert default_name(tmp_path / "run1" / "fused") == "run1"
+    assert default_name(tmp_path / "run1") == "run1"
+    assert "qwen2" in gguf_unsupported(demo_model) and gguf_unsupported(tmp_path) is None
+
+    for kw, match in (({"batch_size": 0}, "batch size must be at least 1"),
+                      ({"test_batches": 0}, "test batches must be -1")):
+        with pytest.raises(TuneDeckError, match=match):
+            engine.evaluate(EvalSettings(model=demo_model, data=sample_data, adapter=tuned, **kw)).result(60)
+    with pytest.raises(TuneDeckError, match="is a run folder") as err:
+        engine.evaluate(EvalSettings(model=demo_model, data=sample_data,
+                                     adapter=str(Path(tuned).parent))).result(60)
+    assert "adapters" in err.value.hint and "best" in err.value.hint
+    with pytest.raises(TuneDeckError, match="no test.jsonl"):
+        engine.evaluate(EvalSettings(model=demo_model, data=str(tmp_path), adapter=tuned)).result(60)

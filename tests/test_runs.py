@@ -11,7 +11,7 @@ import time
 import pytest
 
 from core import events as ev
-from core.errors import TuneDeckError
+from core.errors import Cancelled, TuneDeckError
 from core.runs import curve, list_runs, read_events, run_info
 from core.train_config import load_yaml, save_yaml
 from core.training import TrainSettings, demo_settings
@@ -52,6 +52,7 @@ def test_run_folder_files_and_events(engine, demo_model, sample_data, recorder, 
     info = list_runs(tmp_path / "runs")[0]
     assert (info.status, info.iteration, info.iters) == ("finished", 12, 12)
     assert info.last_val_loss == pytest.approx(list(vals.values())[-1])
+    assert info.best_val_loss == best["val_loss"]  # the one best/ holds, never the untouched base's
 
 
 def test_stop_then_resume_continues_exactly(engine, demo_model, sample_data, tmp_path):
@@ -177,3 +178,92 @@ def test_memory_check_measures_and_judges(engine, demo_model, sample_data):
     assert tips[0].startswith("gradient checkpointing") and any("batch size 4" in t for t in tips)
     assert any("max_seq_length" in t for t in tips)
 
+
+
+def test_config_values_are_checked_with_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    for text, match, line in (("model: m\niter: 10\n", "unknown key 'iter'", 2),
+                              ("model: m\n\nbatch_size: 0\n", "batch_size must be at least 1", 3),
+                              ("learning_rate: -1\n", "learning rate must be a positive number", 1),
+                              ("lora_parameters:\n  dropout: abc\n", "lora_parameters dropout should be float", 1),
+                              ("lora_parameters: {rank: 8.5}\n", "rank should be int", 1)):
+        bad.write_text(text)
+        with pytest.raises(TuneDeckError, match=match) as err:
+            load_yaml(bad)
+        assert err.value.where == f"{bad}:{line}", text
+    bad.write_text("model: m\niter: 10\n")
+    with pytest.raises(TuneDeckError) as err:
+        load_yaml(bad)
+    assert err.value.hint == "did you mean iters?"
+
+
+def test_sweep_puts_back_what_a_kill_left_mid_rename(tmp_path):
+    from core.runs import sweep_leftovers
+
+    run = tmp_path / "run"
+    for folder in (".best.old-123", "checkpoints/0000010", "checkpoints/.0000020.ab12.tmp", "adapters"):
+        (run / folder).mkdir(parents=True)
+    (run / ".best.old-123" / "adapters.safetensors").write_text("w")
+    (run / "checkpoints/0000010/state.json").write_text("{}")
+    (run / "adapters" / ".final.tmp.safetensors").write_text("half")
+    (run / "adapters" / ".adapters.safetensors.x1.tmp.safetensors").write_text("half")
+    (run / ".config.yaml.zz.tmp").write_text("half")
+    removed = sweep_leftovers(run, run / "adapters")
+    assert len(removed) == 4
+    assert (run / "best" / "adapters.safetensors").read_text() == "w"  # restored, not lost
+    assert sorted(p.name for p in run.rglob("*")) == sorted(
+        ["best", "adapters.safetensors", "checkpoints", "0000010", "state.json", "adapters"])
+
+
+def test_out_folder_and_resume_without_a_checkpoint(engine, demo_model, sample_data, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.yaml").write_text("# the user's own file\n")
+    with pytest.raises(TuneDeckError, match="not a run folder"):
+        engine.train(demo_settings(demo_model, sample_data, "", iters=2), mine).result(timeout=60)
+    assert (mine / "config.yaml").read_text() == "# the user's own file\n"  # untouched
+
+    # Killed before its first save: resume starts it over instead of refusing.
+    run = tmp_path / "early"
+
+    def stop_at_start(event):
+        if isinstance(event, ev.TrainStarted):
+            job.cancel()
+
+    engine.add_listener(stop_at_start)
+    try:
+        job = engine.train(demo_settings(demo_model, sample_data, "", iters=3, save_every=100), run)
+        with pytest.raises(Cancelled):
+            job.result(timeout=120)
+    finally:
+        engine.remove_listener(stop_at_start)
+    assert not (run / "checkpoints").is_dir()
+    result = engine.resume(run).result(timeout=300)
+    assert result["start_iteration"] == 0 and result["iterations"] == 3 and not result["stopped_early"]
+    assert run_info(run).status == "finished"
+
+
+def test_ctrl_c_stops_headless_then_resume_continues(demo_model, sample_data, tmp_path):
+    run = tmp_path / "interrupted"
+    cmd = [sys.executable, "-m", "tui", "train", "--model", demo_model, "--data", sample_data,
+           "--out", str(run), "--iters", "100000", "--save-every", "1000", "--steps-per-report", "1",
+           "--steps-per-eval", "1000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if line.startswith("iter 3:"):
+                break
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # 130 like any interrupted command (so `train && fuse` does not go on), no traceback.
+    assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
+    stopped = int(out.split("stopped after ")[1].split()[0])
+    assert (run / "checkpoints" / f"{stopped:07d}" / "optimizer.safetensors").is_file()
+    proc = subprocess.run([sys.executable, "-m", "tui", "train", "--resume", str(run), "--iters", str(stopped + 2)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"resuming at iteration {stopped} of {stopped + 2}" in proc.stdout
+    assert f"iter {stopped + 1}: train loss" in proc.stdout

@@ -34,7 +34,8 @@ def register(sub) -> None:
     p.add_argument("--lmstudio-dir", help="LM Studio models folder (default: $LMSTUDIO_MODELS_DIR "
                    "or ~/.lmstudio/models)")
     p.add_argument("--publisher", default="tunedeck")
-    p.add_argument("--name", help="model name in LM Studio (default: the folder's name)")
+    p.add_argument("--name", help="model name in LM Studio (default: the run folder's name for RUN/fused, "
+                   "else the folder's name)")
     p.set_defaults(func=run_export)
 
 

@@ -116,7 +116,8 @@ def _finished(result: dict) -> int:
     if result.get("best_path"):
         print(f"best validation loss {result['best_val_loss']:.3f}: {result['best_path']}")
     print(f"run folder: {result['run_dir']}")
-    return 0
+    # Stopped by Ctrl-C: 130 like any interrupted command, so `train && fuse` stops too.
+    return 130 if result["stopped_early"] else 0
 
 
 def list_runs(args) -> int:

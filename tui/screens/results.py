@@ -75,7 +75,8 @@ class ResultsScreen(StepScreen):
     ResultsScreen #verdict { padding: 0 1; height: auto; max-height: 2; }
     ResultsScreen #judge-progress { padding: 0 1; height: 1; }
     ResultsScreen #judge-progress Bar { width: 1fr; }
-    ResultsScreen #judge-log { height: 1fr; min-height: 3; padding: 0 1; background: $surface; }
+    ResultsScreen #judge-log { height: 1fr; min-height: 3; padding: 0 1; background: $surface;
+                               scrollbar-gutter: stable; }
     """
     BINDINGS = [
         Binding("e", "evaluate", "Evaluate", id="judge-evaluate"),
@@ -101,8 +102,10 @@ class ResultsScreen(StepScreen):
             yield Label("test examples (0 = loss only, blank = all)")
         yield DataTable(id="table", show_cursor=False, zebra_stripes=True)
         yield Static("", id="verdict")
-        yield ProgressBar(id="judge-progress", show_eta=False)
-        yield RichLog(id="judge-log", max_lines=300, wrap=True, markup=False)
+        yield ProgressBar(id="judge-progress", total=1, show_eta=False)  # idle: empty, not pulsing
+        # min_width: RichLog renders at least 78 columns and crops the rest,
+        # which at 80x24 (padding + scrollbar) cut paths off mid-word.
+        yield RichLog(id="judge-log", max_lines=300, wrap=True, markup=False, min_width=20)
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
@@ -133,6 +136,15 @@ class ResultsScreen(StepScreen):
             if label in self.rows:
                 table.add_row(*row_cells(self.rows[label]), key=label)
         self.query_one("#verdict", Static).update(verdict(self.rows))
+
+    def show_saved_rows(self, job_name: str) -> None:
+        """After an evaluation that did not finish, show the last saved one
+        again (eval.json is only replaced by a complete evaluation)."""
+        if job_name == "evaluate":
+            saved = load_results(self.app.session.adapter_path)
+            self.show_rows(saved["rows"] if saved and saved.get("model") == self.app.session.model_path else [])
+        else:
+            self.query_one("#verdict", Static).update(verdict(self.rows))
 
     def busy(self) -> bool:
         if self.job is not None and not self.job.done:
@@ -207,16 +219,26 @@ class ResultsScreen(StepScreen):
         return out
 
     def action_export_lmstudio(self) -> None:
+        from core.export import default_name
+
         if self.busy() or (source := self._export_source()) is None:
             return
-        name = source.parent.name if source.name == "fused" else source.name
+        name = default_name(source)
         self.start(self.app.engine.export_lmstudio(str(source), name=name),
                    f"exporting {name} for LM Studio")
 
     def action_export_gguf(self) -> None:
+        from core.export import default_name, gguf_alternative_steps, gguf_unsupported
+
         if self.busy() or (source := self._export_source()) is None:
             return
-        out = source.parent / f"{source.parent.name if source.name == 'fused' else source.name}.gguf"
+        out = source.parent / f"{default_name(source)}.gguf"
+        unsupported = gguf_unsupported(source)
+        if unsupported:  # the expected answer for Qwen2, not a failure: explain in the log
+            self.log_line(f"GGUF: {unsupported}. Convert the fused folder with llama.cpp instead:")
+            for step in gguf_alternative_steps(source, out):
+                self.query_one("#judge-log", RichLog).write(f"  {step}")
+            return
         self.start(self.app.engine.export_gguf(str(source), str(out)), f"writing GGUF to {out}")
 
     # -- events -------------------------------------------------------------
@@ -240,10 +262,10 @@ class ResultsScreen(StepScreen):
             self.query_one("#verdict", Static).update(verdict(self.rows))
             self.finished(event.name, event.result)
         elif isinstance(event, ev.JobCancelled):
-            self.query_one("#verdict", Static).update(verdict(self.rows))
+            self.show_saved_rows(event.name)
             self.log_line(f"{event.name} cancelled; nothing half-written was kept")
         elif isinstance(event, ev.JobFailed):
-            self.query_one("#verdict", Static).update(verdict(self.rows))
+            self.show_saved_rows(event.name)
             self.log_line(f"{event.name} failed: {event.message}")
             if event.hint:
                 self.log_line(f"fix: {event.hint}")
