@@ -63,6 +63,7 @@ def verdict(rows: dict) -> Text:
 class ResultsScreen(StepScreen):
     STEP = "train"
     AUTO_FOCUS = ""  # e/f/l/g/x must reach the screen; Tab moves into the N box
+    TOAST_FAILURES = False  # handle_event logs every failure with its fix, in full
     GUIDE = ("Judge & ship. e: test loss, perplexity and task score, base vs tuned. f: fuse the "
              "adapter and verify. l: export for LM Studio, g: GGUF. x cancels, Esc goes back.")
     DEFAULT_CSS = """
