@@ -238,7 +238,8 @@ def check_session() -> Check:
     in_mux = bool(os.environ.get("TMUX") or os.environ.get("STY"))
     if over_ssh and not in_mux:
         return Check("session", "Terminal session", "warn", "over SSH, not inside tmux or screen",
-                     "a dropped connection ends a run: start with `tmux new -s tunedeck`")
+                     "a dropped connection ends a run: run `tmux new -s tunedeck`, start tunedeck in "
+                     "it; after a drop, ssh back and `tmux attach -t tunedeck`")
     where = "over SSH inside tmux/screen" if over_ssh else "local terminal"
     return Check("session", "Terminal session", "pass", where)
 

@@ -18,6 +18,9 @@ class StepScreen(Screen):
     NEXT: str | None = None
     BACK: str | None = None
     GUIDE = ""
+    # False where the screen's own status line already shows a failure and its fix,
+    # so a toast would only cover it.
+    TOAST_FAILURES = True
 
     BINDINGS = [
         Binding("n", "next_step", "Next", id="next-step"),
@@ -58,7 +61,7 @@ class StepScreen(Screen):
         event = message.event
         if isinstance(event, ev.TERMINAL):
             self._jobs.discard(event.job_id)
-        if isinstance(event, ev.JobFailed):
+        if isinstance(event, ev.JobFailed) and self.TOAST_FAILURES:
             where = f"{event.where}: " if event.where else ""
             hint = f"\n{event.hint}" if event.hint else ""
             if len(hint) > 240:  # a toast is not the place for a long recipe; screens log it whole

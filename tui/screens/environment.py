@@ -50,6 +50,7 @@ class EnvironmentScreen(StepScreen):
     def on_mount(self) -> None:
         self.query_one("#endpoint", Input).display = False
         self._checked_model: str | None = None
+        self._select_after_check: str | None = None  # a check id to highlight once re-checked
         table = self.query_one(DataTable)
         table.add_columns(" ", "Check", "Result")
         self.action_recheck()
@@ -91,7 +92,10 @@ class EnvironmentScreen(StepScreen):
         else:
             verdict.update(Text(f"✗ {fails} problem(s) stop training: select a row for the fix.",
                                 style="bold red"))
-        self._show_fix(0)
+        row = next((i for i, c in enumerate(self.checks) if c.id == self._select_after_check), 0)
+        self._select_after_check = None
+        table.move_cursor(row=row)
+        self._show_fix(row)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_fix(event.cursor_row)
@@ -132,10 +136,11 @@ class EnvironmentScreen(StepScreen):
             self.query_one("#fix", Static).update(Text(f"✗ {exc.message}\nfix: {exc.hint}", style="red"))
             return
         self.app.config = app_config.load()
-        self.notify(f"Hugging Face endpoint: {url} (saved; used for downloads and search)",
-                    title="Endpoint switched")
         self.action_close_endpoint()
+        # The hub row, re-checked, is the confirmation: it names the endpoint and says if it answers.
+        self._select_after_check = "hub"
         self.action_recheck()
+        self.query_one("#fix", Static).update(f"Saved {url} in the app settings; checking it…")
 
     def can_leave(self) -> str | None:
         checks = getattr(self, "checks", None)
