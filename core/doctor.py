@@ -7,9 +7,9 @@ fix. Only a ``fail`` stops training; warnings are things a user should know
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
-import shutil
 import sys
 import urllib.error
 import urllib.request
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from core import paths
 from core.errors import TuneDeckError
-from core.hub import resolve_endpoint, whoami
+from core.hub import free_bytes, resolve_endpoint, whoami
 from core.memory_estimate import TIGHT, WONT_FIT, total_memory
 
 PACKAGES = ("mlx", "mlx-lm", "textual", "datasets", "huggingface_hub")
@@ -107,7 +107,10 @@ def check_blas() -> Check | None:
     """Linux only: the mlx-cpu wheel bundles netlib's reference BLAS (slow)."""
     if platform.system() != "Linux":
         return None
-    check_mlx_device()  # make sure libmlx (and its BLAS) is loaded
+    try:
+        importlib.import_module("mlx.core")  # loads libmlx (and its BLAS); no MLX call: any thread
+    except Exception:
+        pass
     maps = _loaded_libraries()
     if "openblas" in maps.lower():
         return Check("blas", "CPU BLAS", "pass", "optimized BLAS (OpenBLAS) is in use")
@@ -141,20 +144,13 @@ def check_memory(model=None) -> Check:
     return Check("memory", "Memory", "pass", f"{gb:.0f} GiB")
 
 
-def _free(where: Path) -> float:
-    probe = where
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    return shutil.disk_usage(probe).free
-
-
 def check_disk(model=None) -> Check:
     """Free space where runs (TUNEDECK_HOME) and downloads (HF cache) go.
     With a chosen model: room for a fused copy of it plus adapters."""
     from core.model_info import format_size, hf_hub_cache
 
     where = {"runs": paths.home(), "models": hf_hub_cache()}
-    free = {k: _free(v) for k, v in where.items()}
+    free = {k: free_bytes(v) for k, v in where.items()}
     low = min(free, key=free.get)
     detail = f"{free['runs'] / 2**30:.1f} GiB free for {where['runs']}"
     if free["models"] != free["runs"]:
@@ -253,8 +249,10 @@ def model_for(path: str | None):
     return inspect_folder(path)
 
 
-def run_checks(network: bool = True, model_path: str | None = None) -> list[Check]:
-    checks = [check_platform(), check_python(), check_packages(), check_mlx_device()]
+def run_checks(network: bool = True, model_path: str | None = None, device: Check | None = None) -> list[Check]:
+    """``device``: check_mlx_device()'s result, made on the MLX thread by a
+    caller that is not on it (the TUI); else it is made here."""
+    checks = [check_platform(), check_python(), check_packages(), device or check_mlx_device()]
     blas = check_blas()
     if blas:
         checks.append(blas)

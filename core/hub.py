@@ -280,7 +280,8 @@ class _Bar:
 
 # -- download --------------------------------------------------------------------------
 
-def _free_bytes(folder: Path) -> int:
+def free_bytes(folder: Path) -> int:
+    """Free space on the disk that holds (or will hold) ``folder``."""
     probe = folder
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
@@ -337,7 +338,7 @@ def download_model(repo_id: str, *, endpoint: str | None = None, cache_dir: str 
         snapshot = cache / repo_folder(repo_id) / "snapshots" / (info.sha or "")
         todo = [n for n in wanted if not (snapshot / n).is_file()]
         total = sum(siblings[n].size or 0 for n in todo)
-        free = _free_bytes(cache)
+        free = free_bytes(cache)
         if total > free:
             from core.model_info import format_size
 
@@ -368,19 +369,15 @@ class HubModel:
     gated: bool = False
 
 
-SAFETENSORS_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "U32": 4, "I16": 2,
-                     "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
-
-
 def _hub_model(m) -> HubModel:
-    from core.model_info import mlx_lm_supports, quant_bits
+    from core.model_info import DTYPE_BYTES, mlx_lm_supports, quant_bits
 
     cfg = m.config if isinstance(getattr(m, "config", None), dict) else {}
     bits = quant_bits(cfg)
     size = params = None
     st = getattr(m, "safetensors", None)
     if st is not None and st.parameters:
-        size = sum(SAFETENSORS_BYTES.get(dtype, 2) * n for dtype, n in st.parameters.items())
+        size = sum(DTYPE_BYTES.get(dtype, 2) * n for dtype, n in st.parameters.items())
         packed = st.parameters.get("U32", 0)
         params = (packed * 32 // bits + st.total - packed) if bits and packed else st.total
     model_type = str(cfg.get("model_type") or "?")

@@ -10,7 +10,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
 from core import config as app_config
-from core.doctor import Check, ready, run_checks
+from core.doctor import Check, check_mlx_device, ready, run_checks
 from core.errors import TuneDeckError
 from core.hub import KNOWN_ENDPOINTS, resolve_endpoint, save_endpoint
 from tui.screens.base import StepScreen
@@ -51,6 +51,7 @@ class EnvironmentScreen(StepScreen):
         self.query_one("#endpoint", Input).display = False
         self._checked_model: str | None = None
         self._select_after_check: str | None = None  # a check id to highlight once re-checked
+        self._device: Check | None = None  # the MLX device never changes: asked once
         table = self.query_one(DataTable)
         table.add_columns(" ", "Check", "Result")
         self.action_recheck()
@@ -66,9 +67,11 @@ class EnvironmentScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def run_checks(self, model_path: str | None) -> None:
-        # The mlx probe inside is a static device query: safe off the MLX thread.
         try:
-            checks = run_checks(model_path=model_path)
+            if self._device is None:  # MLX is only touched on its own thread (core/worker.py)
+                job = self.app.engine.worker.submit("device-check", lambda ctx: check_mlx_device())
+                self._device = job.result(timeout=60)
+            checks = run_checks(model_path=model_path, device=self._device)
         except Exception as exc:
             checks = [Check("doctor", "Environment check", "warn", f"the check itself failed: {exc}",
                             "run `tunedeck doctor` in a shell to see more")]
