@@ -7,9 +7,9 @@ fix. Only a ``fail`` stops training; warnings are things a user should know
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
-import shutil
 import sys
 import urllib.error
 import urllib.request
@@ -19,16 +19,10 @@ from pathlib import Path
 
 from core import paths
 from core.errors import TuneDeckError
-from core.hub import resolve_endpoint, whoami
+from core.hub import free_bytes, resolve_endpoint, whoami
 from core.memory_estimate import TIGHT, WONT_FIT, total_memory
 
 PACKAGES = ("mlx", "mlx-lm", "textual", "datasets", "huggingface_hub")
-OPENBLAS_CANDIDATES = (
-    "/usr/lib/x86_64-linux-gnu/libopenblas.so.0",
-    "/usr/lib/aarch64-linux-gnu/libopenblas.so.0",
-    "/usr/lib64/libopenblas.so.0",
-    "/usr/lib/libopenblas.so.0",
-)
 
 
 @dataclass
@@ -110,7 +104,10 @@ def check_blas() -> Check | None:
 
     if platform.system() != "Linux":
         return None
-    check_mlx_device()  # make sure libmlx (and its BLAS) is loaded
+    try:
+        importlib.import_module("mlx.core")  # loads libmlx (and its BLAS); no MLX call: any thread
+    except Exception:
+        pass
     fast = blas.loaded_fast_blas(_loaded_libraries())
     if fast:
         how = " (loaded by tunedeck)" if blas.ACTIVE else ""
@@ -152,20 +149,13 @@ def check_memory(model=None) -> Check:
     return Check("memory", "Memory", "pass", f"{gb:.0f} GiB")
 
 
-def _free(where: Path) -> float:
-    probe = where
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    return shutil.disk_usage(probe).free
-
-
 def check_disk(model=None) -> Check:
     """Free space where runs (TUNEDECK_HOME) and downloads (HF cache) go.
     With a chosen model: room for a fused copy of it plus adapters."""
     from core.model_info import format_size, hf_hub_cache
 
     where = {"runs": paths.home(), "models": hf_hub_cache()}
-    free = {k: _free(v) for k, v in where.items()}
+    free = {k: free_bytes(v) for k, v in where.items()}
     low = min(free, key=free.get)
     detail = f"{free['runs'] / 2**30:.1f} GiB free for {where['runs']}"
     if free["models"] != free["runs"]:
@@ -249,7 +239,8 @@ def check_session() -> Check:
     in_mux = bool(os.environ.get("TMUX") or os.environ.get("STY"))
     if over_ssh and not in_mux:
         return Check("session", "Terminal session", "warn", "over SSH, not inside tmux or screen",
-                     "a dropped connection ends a run: start with `tmux new -s tunedeck`")
+                     "a dropped connection ends a run: run `tmux new -s tunedeck`, start tunedeck in "
+                     "it; after a drop, ssh back and `tmux attach -t tunedeck`")
     where = "over SSH inside tmux/screen" if over_ssh else "local terminal"
     return Check("session", "Terminal session", "pass", where)
 
@@ -263,8 +254,10 @@ def model_for(path: str | None):
     return inspect_folder(path)
 
 
-def run_checks(network: bool = True, model_path: str | None = None) -> list[Check]:
-    checks = [check_platform(), check_python(), check_packages(), check_mlx_device()]
+def run_checks(network: bool = True, model_path: str | None = None, device: Check | None = None) -> list[Check]:
+    """``device``: check_mlx_device()'s result, made on the MLX thread by a
+    caller that is not on it (the TUI); else it is made here."""
+    checks = [check_platform(), check_python(), check_packages(), device or check_mlx_device()]
     blas = check_blas()
     if blas:
         checks.append(blas)

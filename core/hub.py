@@ -32,6 +32,7 @@ KNOWN_ENDPOINTS = (DEFAULT_ENDPOINT, "https://hf-mirror.com")
 MODEL_PATTERNS = ["*.json", "model*.safetensors", "*.py", "tokenizer.model", "*.tiktoken",
                   "tiktoken.model", "*.txt", "*.jsonl", "*.jinja"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+CHUNK_BYTES = 1 << 20  # read size for downloads: progress and cancel granularity
 LOGIN_HINT = "log in with `hf auth login`, or set HF_TOKEN=<a read token from huggingface.co/settings/tokens>"
 
 
@@ -57,6 +58,19 @@ def normalize_endpoint(text: str) -> str:
         raise TuneDeckError(f"{text.strip()!r} is not an endpoint URL",
                             "type a URL such as https://hf-mirror.com (empty = https://huggingface.co)")
     return url
+
+
+def _quiet() -> None:
+    """huggingface_hub's retry warnings go to stderr, which would draw over
+    the TUI; progress events and the final message say what happened."""
+    from huggingface_hub.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+
+
+def _endpoint(endpoint: str | None) -> str:
+    """An endpoint given on a command line is checked like a typed one."""
+    return normalize_endpoint(endpoint) if endpoint else resolve_endpoint()[0]
 
 
 def save_endpoint(text: str | None) -> str:
@@ -88,8 +102,10 @@ def _is_network_error(exc: BaseException) -> bool:
                          "TimeoutError", "ConnectError"})
 
 
-def explain(exc: BaseException, repo_id: str, endpoint: str) -> TuneDeckError:
-    """Turn what huggingface_hub raised into a message a person can act on."""
+def explain(exc: BaseException, repo_id: str, endpoint: str, action: str | None = None) -> TuneDeckError:
+    """Turn what huggingface_hub raised into a message a person can act on.
+    ``action``: what was being done, for the messages (default: download REPO_ID)."""
+    action = action or f"download {repo_id}"
     from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, RepositoryNotFoundError,
                                         RevisionNotFoundError)
 
@@ -124,7 +140,7 @@ def explain(exc: BaseException, repo_id: str, endpoint: str) -> TuneDeckError:
             if status and status >= 500:
                 return TuneDeckError(f"{endpoint} had a server error (HTTP {status})",
                                      "try again later (it resumes), or switch the endpoint on the Environment screen")
-            return TuneDeckError(f"the hub refused the download of {repo_id}: {str(e).splitlines()[0]}",
+            return TuneDeckError(f"the hub refused to {action}: {str(e).splitlines()[0]}",
                                  "check the endpoint and your token")
         if isinstance(e, OSError) and e.errno == errno.ENOSPC:
             return TuneDeckError(f"the disk is full while saving {repo_id}",
@@ -133,24 +149,24 @@ def explain(exc: BaseException, repo_id: str, endpoint: str) -> TuneDeckError:
     for e in _chain(exc):
         if _is_network_error(e) or type(e).__name__ == "LocalEntryNotFoundError":
             reason = "HF_HUB_OFFLINE is set" if type(e).__name__ == "OfflineModeIsEnabled" else str(e).splitlines()[0][:120]
-            return TuneDeckError(f"cannot reach {endpoint} to download {repo_id} ({reason})",
+            return TuneDeckError(f"cannot reach {endpoint} to {action} ({reason})",
                                  "check the network, or switch the endpoint (e on the Environment screen, "
                                  "e.g. https://hf-mirror.com); the offline demo model needs no network")
     if isinstance(exc, OSError):
-        return TuneDeckError(f"could not save {repo_id}: {exc}",
-                             "check the disk and HF_HUB_CACHE, then download again")
-    return TuneDeckError(f"download of {repo_id} failed: {type(exc).__name__}: {exc}",
-                         "try again; finished files are kept")
+        return TuneDeckError(f"could not {action}: {exc}",
+                             "check the disk and HF_HUB_CACHE, then try again")
+    return TuneDeckError(f"could not {action}: {type(exc).__name__}: {exc}",
+                         "try again (a download resumes: finished files are kept)")
 
 
 @contextmanager
-def _friendly(repo_id: str, endpoint: str):
+def _friendly(repo_id: str, endpoint: str, action: str | None = None):
     try:
         yield
     except (Cancelled, TuneDeckError):
         raise
     except Exception as exc:
-        raise explain(exc, repo_id, endpoint) from exc
+        raise explain(exc, repo_id, endpoint, action) from exc
 
 
 # -- progress --------------------------------------------------------------------------
@@ -264,7 +280,8 @@ class _Bar:
 
 # -- download --------------------------------------------------------------------------
 
-def _free_bytes(folder: Path) -> int:
+def free_bytes(folder: Path) -> int:
+    """Free space on the disk that holds (or will hold) ``folder``."""
     probe = folder
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
@@ -290,19 +307,20 @@ def download_model(repo_id: str, *, endpoint: str | None = None, cache_dir: str 
     an interruption resumes; a connection dropped mid-file is resumed by
     huggingface_hub with an HTTP Range request.
     """
+    import huggingface_hub.constants as hf_constants
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.utils import filter_repo_objects
 
     from core.model_folder import check_model_folder
     from core.model_info import mlx_lm_supports, repo_folder
 
-    from huggingface_hub.utils import logging as hf_logging
-
-    # Its retry warnings go to stderr, which would draw over the TUI; the
-    # progress events already say what is happening.
-    hf_logging.set_verbosity_error()
+    _quiet()
+    # huggingface_hub reads a file in 10 MiB chunks and reports (our only
+    # chance to cancel) once per chunk: on a 1 MB/s link that is a frozen bar
+    # and a 10 s wait after x. 1 MiB chunks cost nothing next to the network.
+    hf_constants.DOWNLOAD_CHUNK_SIZE = min(hf_constants.DOWNLOAD_CHUNK_SIZE, CHUNK_BYTES)
     repo_id = check_repo_id(repo_id)
-    endpoint = (endpoint or resolve_endpoint()[0]).rstrip("/")
+    endpoint = _endpoint(endpoint)
     cache = Path(cache_dir) if cache_dir else hub_cache()
     if cancel is not None and cancel.is_set():
         raise Cancelled()
@@ -320,7 +338,7 @@ def download_model(repo_id: str, *, endpoint: str | None = None, cache_dir: str 
         snapshot = cache / repo_folder(repo_id) / "snapshots" / (info.sha or "")
         todo = [n for n in wanted if not (snapshot / n).is_file()]
         total = sum(siblings[n].size or 0 for n in todo)
-        free = _free_bytes(cache)
+        free = free_bytes(cache)
         if total > free:
             from core.model_info import format_size
 
@@ -351,19 +369,15 @@ class HubModel:
     gated: bool = False
 
 
-SAFETENSORS_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "U32": 4, "I16": 2,
-                     "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
-
-
 def _hub_model(m) -> HubModel:
-    from core.model_info import mlx_lm_supports, quant_bits
+    from core.model_info import DTYPE_BYTES, mlx_lm_supports, quant_bits
 
     cfg = m.config if isinstance(getattr(m, "config", None), dict) else {}
     bits = quant_bits(cfg)
     size = params = None
     st = getattr(m, "safetensors", None)
     if st is not None and st.parameters:
-        size = sum(SAFETENSORS_BYTES.get(dtype, 2) * n for dtype, n in st.parameters.items())
+        size = sum(DTYPE_BYTES.get(dtype, 2) * n for dtype, n in st.parameters.items())
         packed = st.parameters.get("U32", 0)
         params = (packed * 32 // bits + st.total - packed) if bits and packed else st.total
     model_type = str(cfg.get("model_type") or "?")
@@ -378,8 +392,9 @@ def search_models(text: str, *, endpoint: str | None = None, limit: int = 20,
     (a known model_type and safetensors weights), most downloaded first."""
     from huggingface_hub import HfApi
 
-    endpoint = (endpoint or resolve_endpoint()[0]).rstrip("/")
-    with _friendly(f"search {text!r}", endpoint):
+    _quiet()
+    endpoint = _endpoint(endpoint)
+    with _friendly(text, endpoint, f"search for {text.strip()!r}"):
         found = HfApi(endpoint=endpoint, token=token).list_models(
             search=text.strip(), pipeline_tag="text-generation", sort="downloads", limit=limit * 3,
             expand=["downloads", "config", "safetensors", "gated", "pipeline_tag"])
@@ -391,7 +406,8 @@ def whoami(*, endpoint: str | None = None, token: str | None = None) -> str:
     """The account name the token belongs to. Raises TuneDeckError; never shows the token."""
     from huggingface_hub import HfApi
 
-    endpoint = (endpoint or resolve_endpoint()[0]).rstrip("/")
-    with _friendly("your account", endpoint):
+    _quiet()
+    endpoint = _endpoint(endpoint)
+    with _friendly("your account", endpoint, "check whose token this is"):
         info = HfApi(endpoint=endpoint, token=token).whoami()
     return str(info.get("name") or "?")

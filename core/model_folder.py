@@ -11,6 +11,9 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tiktoken.
 
 def check_model_folder(path: str | Path) -> Path:
     folder = Path(path)
+    if folder.is_file():
+        raise TuneDeckError(f"{folder} is a file, not a model folder",
+                            "type the folder that holds config.json and *.safetensors")
     if not folder.is_dir():
         raise TuneDeckError(f"model folder not found: {folder}",
                             "pick a model on the Model screen, or run `tunedeck demo-model DIR`")

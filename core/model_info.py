@@ -156,8 +156,7 @@ def inspect_folder(path: str | Path, source: str = "folder", name: str | None = 
     model_type = str(cfg.get("model_type") or "?")
     info = ModelInfo(
         name=name or folder.name, path=str(folder), source=source, repo_id=repo_id,
-        size_bytes=folder_size(folder) if size_bytes is None else size_bytes,
-        bits=bits, model_type=model_type,
+        size_bytes=size_bytes or 0, bits=bits, model_type=model_type,
         hidden_size=text.get("hidden_size") if isinstance(text.get("hidden_size"), int) else None,
         layers=text.get("num_hidden_layers") if isinstance(text.get("num_hidden_layers"), int) else None,
         supported=mlx_lm_supports(model_type),
@@ -166,7 +165,10 @@ def inspect_folder(path: str | Path, source: str = "folder", name: str | None = 
         check_model_folder(folder)
     except TuneDeckError as exc:
         info.complete, info.problem = False, exc.message
+        # No size walk here: a typed "/" or "~" would read the whole disk.
         return info
+    if size_bytes is None:
+        info.size_bytes = folder_size(folder)
     info.parameters = count_parameters(folder, bits)
     if not info.supported:
         info.problem = f"mlx-lm has no model type {model_type!r}"
@@ -194,7 +196,7 @@ def cached_models(cache_dir: str | Path | None = None) -> list[ModelInfo]:
         report = scan_cache_dir(cache)
     except Exception:  # an unreadable cache must not break the picker
         return []
-    found = []
+    found = _damaged_repos(cache, report)
     for repo in sorted(report.repos, key=lambda r: r.repo_id.lower()):
         if repo.repo_type != "model" or not repo.revisions:
             continue
@@ -204,10 +206,30 @@ def cached_models(cache_dir: str | Path | None = None) -> list[ModelInfo]:
                               size_bytes=rev.size_on_disk)
         if info.complete and _missing_from_tree(repo.repo_id, rev.commit_hash, cache, rev.snapshot_path):
             info.complete, info.problem = False, "download incomplete: some files are missing"
-        if not info.complete:
-            info.problem += " (download again to finish it)"
+        if not info.complete:  # the snapshot path is shown elsewhere: keep the reason short
+            info.problem = info.problem.replace(str(rev.snapshot_path), "the download") + \
+                " (download again to finish it)"
         found.append(info)
-    return found
+    return sorted(found, key=lambda m: m.name.lower())
+
+
+def _damaged_repos(cache: Path, report) -> list[ModelInfo]:
+    """Model repos scan_cache_dir skipped as corrupted (a blob deleted under a
+    snapshot's link, a missing snapshots folder). Listed as incomplete so that
+    Enter downloads them again, which repairs them, instead of hiding them."""
+    scanned = {repo_folder(r.repo_id) for r in report.repos if r.repo_type == "model"}
+    damaged = []
+    for folder in sorted(cache.glob("models--*")):
+        if folder.name in scanned or not folder.is_dir():
+            continue
+        repo_id = folder.name[len("models--"):].replace("--", "/")
+        snapshots = [s for s in (folder / "snapshots").glob("*") if s.is_dir()]
+        newest = max(snapshots, key=lambda s: s.stat().st_mtime, default=folder)
+        info = inspect_folder(newest, "hf-cache", name=repo_id, repo_id=repo_id, size_bytes=0)
+        info.complete = False
+        info.problem = "damaged in the cache (a file is missing): download again to repair it"
+        damaged.append(info)
+    return damaged
 
 
 def _missing_from_tree(repo_id: str, commit: str, cache: Path, snapshot: Path) -> bool:

@@ -70,7 +70,8 @@ def test_model_picker_lists_local_and_curated_and_downloads_with_progress(hub, d
             await wait_for(pilot, lambda: app.session.model_path, 30)
             bar = screen.query_one("#dl-bar", ProgressBar)
             assert bar.total and bar.progress == bar.total
-            assert " / " in screen.download_line and "/s" in screen.download_line
+            assert "kB/" in screen.download_line and "/s" in screen.download_line and "7/7 files" in screen.download_line
+            assert REPO in text_of(screen, "#about")  # the local rescan did not overwrite it
             assert f"Using {REPO}" in text_of(screen, "#status")
             assert app.session.model_info.repo_id == REPO and app.session.model_info.complete
             await wait_for(pilot, lambda: any(m.repo_id == REPO for m in screen.local.values()))
@@ -99,6 +100,8 @@ def test_environment_screen_switches_the_endpoint(monkeypatch):
             assert config.load()["hf_endpoint"] == "https://hf-mirror.com"
             await wait_for(pilot, lambda: any("hf-mirror.com (from app settings)" in c.detail
                                               for c in screen.checks))
+            await pilot.pause()
+            assert "Hugging Face hub: https://hf-mirror.com" in str(screen.query_one("#fix", Static).content)
             await pilot.press("e")
             box.value = ""
             await pilot.press(*"not a url", "enter")
@@ -108,3 +111,35 @@ def test_environment_screen_switches_the_endpoint(monkeypatch):
         asyncio.run(run())
     finally:
         config.update(hf_endpoint=None)
+
+
+def test_model_screen_folder_box_refuses_a_file_keeps_the_choice_and_esc_leaves(demo_model, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a model")
+
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go("model")
+            await pilot.pause()
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.local)
+            await pilot.press("enter")  # the demo model (already built by the fixture)
+            await wait_for(pilot, lambda: app.session.model_path)
+            status = text_of(screen, "#status")
+            assert "Using offline demo model" in status and "Press n for the dataset" in status
+            await pilot.press("f")
+            box = screen.query_one("#folder", Input)
+            assert box.has_focus
+            await pilot.press(*str(notes), "enter")
+            status = text_of(screen, "#status")
+            assert "is a file, not a model folder" in status and "fix: type the folder" in status
+            assert "still using offline demo model" in status
+            await pilot.press("escape")
+            assert not box.display and screen.query_one("#local-table", DataTable).has_focus
+            app.session.hub_reachable = None  # let the job run: HF_HUB_OFFLINE (conftest) fails it
+            screen.start_download("nobody/missing")
+            await wait_for(pilot, lambda: "cannot reach" in text_of(screen, "#status"), 60)
+            assert not [n for n in app._notifications if n.severity == "error"]  # no toast over it
+
+    asyncio.run(run())

@@ -226,3 +226,52 @@ def test_models_cli_download_list_and_search(hub, tmp_path):
 
     proc = tunedeck("models", "download", "nobody/missing", "--endpoint", hub.url, env=env)
     assert proc.returncode == 1 and "was not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_progress_and_cancel_come_every_mebibyte_not_every_10(hub, monkeypatch):
+    import struct
+
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 10 * 1024 * 1024)  # the library's default
+    size = 3 * 1024 * 1024
+    header = json.dumps({"w": {"dtype": "F32", "shape": [size // 4], "data_offsets": [0, size]}}).encode()
+    hub.state.repos[REPO].files[WEIGHTS] = struct.pack("<Q", len(header)) + header + bytes(size)
+    hub.state.delay = 0.01  # ~0.5 s for the 3 MiB, so the 0.1 s throttle lets each update through
+    events = []
+    download(hub, on_progress=events.append)
+    progress = [e for e in events if isinstance(e, ev.DownloadProgress)]
+    midway = {e.done for e in progress if 0 < e.done < progress[-1].total}
+    assert len(midway) >= 2, midway  # one update per MiB read (10 MiB reads: none until the end)
+
+
+def test_a_damaged_cache_entry_is_listed_and_a_download_repairs_it(hub):
+    from core.model_info import cached_models
+
+    path = download(hub)
+    (path / WEIGHTS).resolve().unlink()  # the blob is gone, the snapshot's link dangles
+    [info] = cached_models()
+    assert info.repo_id == REPO and not info.complete and "damaged" in info.problem
+    download(hub)
+    [info] = cached_models()
+    assert info.complete and info.parameters == 164_416
+
+
+def test_a_typed_path_that_is_not_a_model_is_refused_without_reading_it_all(tmp_path):
+    from core.model_info import inspect_folder
+
+    (tmp_path / "notes.txt").write_text("x" * 5000)
+    info = inspect_folder(tmp_path)
+    assert not info.complete and "no config.json" in info.problem
+    assert info.size_bytes == 0  # not sized: a typed "/" would walk the whole disk
+    info = inspect_folder(tmp_path / "notes.txt")
+    assert info.problem == f"{tmp_path / 'notes.txt'} is a file, not a model folder"
+
+
+def test_search_and_endpoint_messages_name_what_was_being_done():
+    from core.hub import explain, search_models
+
+    err = explain(ConnectionRefusedError("Connection refused"), "qwen", "http://mirror", "search for 'qwen'")
+    assert err.message == "cannot reach http://mirror to search for 'qwen' (Connection refused)"
+    with pytest.raises(TuneDeckError, match="not an endpoint URL"):
+        search_models("qwen", endpoint="not a url")

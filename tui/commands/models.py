@@ -88,7 +88,7 @@ def _progress_printer():
     from core.model_info import format_size
 
     tty = sys.stdout.isatty()
-    state = {"step": -1, "last": 0.0}
+    state = {"step": (-1, False), "last": 0.0}
 
     def show(event):
         if not isinstance(event, ev.DownloadProgress):
@@ -107,7 +107,8 @@ def _progress_printer():
                 state["last"] = now
                 print("\r" + line.ljust(79), end="", flush=True)
         else:
-            step = int(frac * 10)
+            # (10% step, all files in): the last line then says files N/N
+            step = (int(frac * 10), frac >= 1 and event.files_done == event.files_total)
             if step > state["step"]:
                 state["step"] = step
                 print(line, flush=True)

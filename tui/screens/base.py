@@ -18,6 +18,9 @@ class StepScreen(Screen):
     NEXT: str | None = None
     BACK: str | None = None
     GUIDE = ""
+    # False where the screen's own status line already shows a failure and its fix,
+    # so a toast would only cover it.
+    TOAST_FAILURES = True
 
     BINDINGS = [
         Binding("n", "next_step", "Next", id="next-step"),

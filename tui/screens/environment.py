@@ -10,7 +10,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
 from core import config as app_config
-from core.doctor import Check, ready, run_checks
+from core.doctor import Check, check_mlx_device, ready, run_checks
 from core.errors import TuneDeckError
 from core.hub import KNOWN_ENDPOINTS, resolve_endpoint, save_endpoint
 from tui.screens.base import StepScreen
@@ -50,6 +50,8 @@ class EnvironmentScreen(StepScreen):
     def on_mount(self) -> None:
         self.query_one("#endpoint", Input).display = False
         self._checked_model: str | None = None
+        self._select_after_check: str | None = None  # a check id to highlight once re-checked
+        self._device: Check | None = None  # the MLX device never changes: asked once
         table = self.query_one(DataTable)
         table.add_columns(" ", "Check", "Result")
         self.action_recheck()
@@ -65,9 +67,11 @@ class EnvironmentScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def run_checks(self, model_path: str | None) -> None:
-        # The mlx probe inside is a static device query: safe off the MLX thread.
         try:
-            checks = run_checks(model_path=model_path)
+            if self._device is None:  # MLX is only touched on its own thread (core/worker.py)
+                job = self.app.engine.worker.submit("device-check", lambda ctx: check_mlx_device())
+                self._device = job.result(timeout=60)
+            checks = run_checks(model_path=model_path, device=self._device)
         except Exception as exc:
             checks = [Check("doctor", "Environment check", "warn", f"the check itself failed: {exc}",
                             "run `tunedeck doctor` in a shell to see more")]
@@ -91,7 +95,10 @@ class EnvironmentScreen(StepScreen):
         else:
             verdict.update(Text(f"✗ {fails} problem(s) stop training: select a row for the fix.",
                                 style="bold red"))
-        self._show_fix(0)
+        row = next((i for i, c in enumerate(self.checks) if c.id == self._select_after_check), 0)
+        self._select_after_check = None
+        table.move_cursor(row=row)
+        self._show_fix(row)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_fix(event.cursor_row)
@@ -132,10 +139,11 @@ class EnvironmentScreen(StepScreen):
             self.query_one("#fix", Static).update(Text(f"✗ {exc.message}\nfix: {exc.hint}", style="red"))
             return
         self.app.config = app_config.load()
-        self.notify(f"Hugging Face endpoint: {url} (saved; used for downloads and search)",
-                    title="Endpoint switched")
         self.action_close_endpoint()
+        # The hub row, re-checked, is the confirmation: it names the endpoint and says if it answers.
+        self._select_after_check = "hub"
         self.action_recheck()
+        self.query_one("#fix", Static).update(f"Saved {url} in the app settings; checking it…")
 
     def can_leave(self) -> str | None:
         checks = getattr(self, "checks", None)

@@ -19,6 +19,7 @@ from core.curated import CURATED, Curated
 from core.demo_model import is_demo_model
 from core.errors import TuneDeckError
 from core.hub import resolve_endpoint
+from core.model_folder import check_model_folder
 from core.memory_estimate import FITS, TIGHT, total_memory
 from core.model_info import ModelInfo, format_params, format_size, inspect_folder
 from tui.screens.base import StepScreen
@@ -50,16 +51,27 @@ def fit_cell(est) -> Text:
     return Text(f"{est.need_gb:.1f} GB {est.verdict}", style=FIT_STYLE.get(est.verdict, "red"))
 
 
+def middle(text: str, width: int) -> str:
+    """Shorten a path in the middle: its start and its name both stay visible."""
+    if len(text) <= width:
+        return text
+    keep = width - 1
+    return text[: keep // 2] + "…" + text[-(keep - keep // 2):]
+
+
 def describe(info: ModelInfo) -> str:
+    """Two lines: what the model is, then where it is (one line at 80 columns)."""
     bits = f", {info.bits}-bit" if info.bits else ""
-    return (f"{info.path}\n{info.model_type}, {info.layers or '?'} layers, hidden {info.hidden_size or '?'}"
-            f"{bits} · {format_params(info.parameters)} params · {format_size(info.size_bytes)}")
+    return (f"{info.model_type}, {info.layers or '?'} layers, hidden {info.hidden_size or '?'}"
+            f"{bits} · {format_params(info.parameters)} params · {format_size(info.size_bytes)}"
+            f"\n{middle(info.path, 76)}")
 
 
 class ModelScreen(StepScreen):
     STEP = "model"
     NEXT = "data"
     BACK = "env"
+    TOAST_FAILURES = False  # the status line shows each failure with its fix
     GUIDE = ("Step 2: the base model. Local: on this machine (the offline demo needs no network). "
              "Curated: small instruct models to download. / searches the hub. Enter chooses.")
     BINDINGS = [
@@ -68,6 +80,7 @@ class ModelScreen(StepScreen):
         Binding("slash", "search", "Search", id="search"),
         Binding("f", "folder", "Folder", id="folder"),
         Binding("x", "cancel_download", "Cancel", id="cancel-download"),
+        Binding("escape", "close_input", "Back to the list", id="close-input", show=False),
     ]
     DEFAULT_CSS = """
     ModelScreen TabbedContent { height: 1fr; }
@@ -76,7 +89,8 @@ class ModelScreen(StepScreen):
     ModelScreen Input#search { margin: 0 1; }
     ModelScreen #about { height: auto; max-height: 2; }
     ModelScreen #download { height: 1; padding: 0 1; }
-    ModelScreen #download ProgressBar { width: 30; }
+    ModelScreen #download ProgressBar { width: 22; }
+    ModelScreen #download Bar { width: 16; }
     ModelScreen #dl-line { width: 1fr; }
     """
 
@@ -171,6 +185,11 @@ class ModelScreen(StepScreen):
 
     # -- what the highlighted row is -------------------------------------------------
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # A refill of a hidden tab's table (the local scan after a download)
+        # highlights its first row too: only the visible tab speaks.
+        pane = self.query_one(TabbedContent).active
+        if event.data_table.id != ("results-table" if pane == "search-tab" else f"{pane}-table"):
+            return
         key = event.row_key.value if event.row_key else None
         self.query_one("#about", Static).update(self._about(key))
         self.query_one("#folder", Input).display = key == FOLDER
@@ -183,8 +202,10 @@ class ModelScreen(StepScreen):
             return "A model folder already on this disk, e.g. one you fused earlier: type its path below."
         if key and key.startswith("local:"):
             m = self.local.get(key[6:])
+            if m and m.problem:  # two lines at most: the reason matters more than the path
+                return short(f"✗ {m.problem}", 150)
             if m:
-                return f"{m.path}" + (f"\n✗ {m.problem}" if m.problem else "")
+                return describe(m)
         if key and key.startswith("hub:"):
             repo = key[4:]
             c = next((c for c in CURATED if c.repo_id == repo), None)
@@ -194,7 +215,7 @@ class ModelScreen(StepScreen):
             if r is not None:
                 return (f"{repo}: {r.model_type}" + (f", {r.bits}-bit" if r.bits else "")
                         + (" · gated: accept its licence on the hub and log in" if r.gated else "")
-                        + " · Enter downloads")
+                        + (" · in the cache: Enter uses it" if self._cached(repo) else " · Enter downloads"))
         return ""
 
     def _about_curated(self, c: Curated) -> str:
@@ -204,7 +225,7 @@ class ModelScreen(StepScreen):
                 f"~{est.need_gb:.1f} GB of this machine's {mem} ({est.verdict}).")
         if c.gated:
             text += " Gated: accept its licence on the hub, then `hf auth login`."
-        return text + " Enter downloads."
+        return text + (" In the cache: Enter uses it." if self._cached(c.repo_id) else " Enter downloads.")
 
     # -- choosing ----------------------------------------------------------------------
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -237,11 +258,15 @@ class ModelScreen(StepScreen):
                 self.use_model(m, m.name)
         elif key.startswith("hub:"):
             repo = key[4:]
-            have = next((m for m in self.local.values() if m.repo_id == repo and m.complete), None)
+            have = self._cached(repo)
             if have is not None:
                 self.use_model(have, repo)
             else:
                 self.start_download(repo)
+
+    def _cached(self, repo_id: str) -> ModelInfo | None:
+        """The complete local copy of a hub model, if the cache has one."""
+        return next((m for m in self.local.values() if m.repo_id == repo_id and m.complete), None)
 
     def set_status(self, text) -> None:
         self.query_one("#status", Static).update(text)
@@ -260,6 +285,15 @@ class ModelScreen(StepScreen):
         box.display = True
         box.focus()
 
+    def action_close_input(self) -> None:
+        """Esc leaves the folder or search box for the list it belongs to."""
+        folder = self.query_one("#folder", Input)
+        if folder.has_focus:
+            folder.display = False
+            self.query_one("#local-table", DataTable).focus()
+        elif self.query_one("#search", Input).has_focus:
+            self.query_one("#results-table", DataTable).focus()
+
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         pane = event.pane.id
         table = self.query_one("#results-table" if pane == "search-tab" else f"#{pane}-table", DataTable)
@@ -273,21 +307,35 @@ class ModelScreen(StepScreen):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "search":
             text = event.value.strip()
-            if text:
-                self.set_status(f"Searching {resolve_endpoint(self.app.config)[0]} for {text!r}…")
-                self.search(text, resolve_endpoint(self.app.config)[0])
+            endpoint = resolve_endpoint(self.app.config)[0]
+            if text and self.app.session.hub_reachable is False:
+                self.set_status(Text(f"✗ {endpoint} was unreachable at the environment check. Switch the "
+                                     "endpoint (e on the Environment screen, then r), or use a local model.",
+                                     style="red"))
+            elif text:
+                self.set_status(f"Searching {endpoint} for {text!r}…")
+                self.search(text, endpoint)
             return
-        path = Path(event.value.strip()).expanduser()
         if not event.value.strip():
-            self.set_status("Type the path of a model folder first.")
+            self.set_status("Type the path of a model folder first (Esc: back to the list).")
             return
-        info = inspect_folder(path.resolve())
-        if not info.complete:
-            self.set_status(Text(f"✗ {info.problem}", style="red"))
-        elif not info.supported:
-            self.set_status(Text(f"✗ {path}: mlx-lm cannot load model type {info.model_type!r}", style="red"))
+        path = Path(event.value.strip()).expanduser().resolve()
+        try:
+            check_model_folder(path)  # first, and cheap: a typed "/" must not be sized
+        except TuneDeckError as exc:
+            self._refuse_folder(f"{exc.message}\nfix: {exc.hint}")
+            return
+        info = inspect_folder(path)
+        if not info.supported:
+            self._refuse_folder(f"{path}: mlx-lm cannot load model type {info.model_type!r}\n"
+                                "fix: pick a model of an architecture mlx-lm supports (see the mlx column)")
         else:
             self.use_model(info, path.name)
+
+    def _refuse_folder(self, why: str) -> None:
+        chosen = self.app.session.model_label
+        still = f"\n(still using {chosen})" if chosen else ""
+        self.set_status(Text(f"✗ {why}{still}", style="red"))
 
     # -- search ------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
@@ -340,15 +388,18 @@ class ModelScreen(StepScreen):
         self.set_status(f"Cancelling the download of {self.download_repo}…")
 
     def _show_progress(self, event: ev.DownloadProgress) -> None:
+        # (the job's first Progress line replaced this; the bytes have started now)
+        self.set_status(f"Downloading {self.download_repo}… x cancels; finished files are kept.")
         bar = self.query_one("#dl-bar", ProgressBar)
         if event.total:
             bar.update(total=event.total, progress=event.done or 0)
         eta = ""
         if event.eta_seconds is not None and (event.done or 0) < (event.total or 0):
             eta = f" · ETA {int(event.eta_seconds) // 60}:{int(event.eta_seconds) % 60:02d}"
-        self.download_line = (f"{format_size(event.done) if event.done else '0 B'} / {format_size(event.total)}"
+        # Fits beside the bar at 80 columns even for GB sizes and an hour-long ETA.
+        self.download_line = (f"{format_size(event.done) if event.done else '0 B'}/{format_size(event.total)}"
                               f" · {format_size(event.bytes_per_second)}/s{eta}"
-                              f" · files {event.files_done}/{event.files_total}")
+                              f" · {event.files_done}/{event.files_total} files")
         self.query_one("#dl-line", Static).update(self.download_line)
 
     def _download_over(self) -> None:
@@ -384,8 +435,8 @@ class ModelScreen(StepScreen):
             session.adapter_path = None  # an adapter belongs to its base model
         session.model_path, session.model_label, session.model_info = info.path, label, info
         est = info.estimate(self.memory)
-        fit = f"\nLoRA training needs ~{est.need_gb:.1f} GB here: {est.verdict}." if est else ""
-        self.set_status(f"✓ Using {label}: {describe(info)}{fit}  Press n for the dataset.")
+        fit = f"LoRA training needs ~{est.need_gb:.1f} GB here: {est.verdict}.  " if est else ""
+        self.set_status(f"✓ Using {label}: {describe(info)}\n{fit}Press n for the dataset.")
         self.refresh_stepbar()
 
     def can_leave(self) -> str | None:
