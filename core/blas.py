@@ -79,8 +79,10 @@ def mlx_bundles_reference_blas() -> bool:
     spec = importlib.util.find_spec("mlx")
     if spec is None or not spec.submodule_search_locations:
         return False
-    site = Path(next(iter(spec.submodule_search_locations))).parent
-    return bool(glob.glob(str(site / "mlx_cpu.libs" / "libblas-*.so*")))
+    # Every location: a stray ``mlx`` folder in the working directory makes
+    # ``mlx`` a namespace package whose first location is not the wheel's.
+    return any(glob.glob(str(Path(loc).parent / "mlx_cpu.libs" / "libblas-*.so*"))
+               for loc in spec.submodule_search_locations)
 
 
 def _config_allows() -> bool:
