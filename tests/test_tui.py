@@ -176,6 +176,14 @@ def test_training_form_checks_values_as_typed_and_keys_reach_the_screen(demo_mod
                 screen.query_one(fid).value = good
                 await pilot.pause()
                 assert not screen.query_one("#config-error").display
+            preset = screen.query_one("#preset")
+            preset.value = "quick"
+            await wait_for(pilot, lambda: screen.query_one("#iters").value == "60")
+            await pilot.pause(0.2)
+            assert preset.value == "quick"  # the preset's own fill keeps it
+            screen.query_one("#rank").value = "4"
+            await pilot.pause()
+            assert preset.value == "custom"  # an edited knob: no longer the preset
             await pilot.press("ctrl+n", "ctrl+n")
             assert tabs.active == "tab-run"
 

@@ -129,6 +129,7 @@ class TrainingScreen(StepScreen):
         self.trained_model: str | None = None  # the base model of the run in progress
         self._defaults_for: tuple | None = None
         self._filling = False
+        self._preset_values: tuple = ()  # the knobs as the chosen preset set them
         self.overlay_path: str | None = None
         self.shown_path: str | None = None
         self._latest: ev.TrainReport | None = None  # the report not painted yet
@@ -267,19 +268,38 @@ class TrainingScreen(StepScreen):
         info.update(f"{s.iters} iters x batch {s.batch_size} = {epochs(s, n):.2f} epochs of {n} examples · "
                     f"layers {layers} · {Path(s.model).name}\n{keys}")
 
+    def knob_values(self) -> tuple:
+        return (tuple(self.query_one(f"#{fid}", Input).value for fid, *_ in NUMBER_FIELDS)
+                + tuple(self.query_one(f"#{wid}", Select).value for wid in ("type", "schedule")))
+
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "yaml" and self.is_mounted:
-            self.update_config_info()
+            self.knob_edited()
+
+    def knob_edited(self) -> None:
+        # A knob changed after a preset filled the form: it is no longer that
+        # preset. (Compared by value: the form's own fill posts changes too.)
+        preset = self.query_one("#preset", Select)
+        if preset.value != "custom" and self.knob_values() != self._preset_values:
+            preset.value = "custom"
+        self.update_config_info()
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if self._filling or event.select.id != "preset" or event.value == "custom":
+        if event.select.id != "preset":
+            if self.is_mounted and not self._filling:
+                self.knob_edited()
+            return
+        if self._filling or event.value == "custom":
             return
         s = self.read_form()
         if s is not None:
             self.fill_form(apply_preset(s, event.value))
+            self._preset_values = self.knob_values()
             self.query_one("#preset", Select).value = event.value
             self.log_line(f"preset {event.value}: {s.iters} iters, rank {s.lora_parameters['rank']}, "
                           f"schedule {schedule_kind(s)}")
+        else:
+            self.query_one("#preset", Select).value = "custom"  # not applied: say so
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "yaml":
