@@ -145,3 +145,90 @@ def test_training_screen_config_runs_and_memory_check_at_80x24(demo_model, sampl
             assert screen.query_one("#runs-table").region.bottom <= 23
 
     asyncio.run(run())
+
+
+def test_training_form_checks_values_as_typed_and_keys_reach_the_screen(demo_model, sample_data):
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.session.model_path, app.session.data_dir = demo_model, sample_data
+            app.go("train")
+            await pilot.pause()
+            screen = app.screen
+            tabs = screen.query_one("#tabs")
+            await pilot.press("ctrl+n")  # the Config tab, from the keyboard
+            assert tabs.active == "tab-config"
+            screen.query_one("#reportsteps").value = "3"
+            assert screen.read_form().steps_per_report == 3
+            for fid, value, says in (("#rank", "0", "lora rank must be a whole number >= 1"),
+                                     ("#iters", "", "iters is empty"),
+                                     ("#lr", "-1", "learning rate must be a positive number")):
+                good = screen.query_one(fid).value
+                screen.query_one(fid).focus()
+                screen.query_one(fid).value = value
+                await pilot.pause()
+                assert says in text_of(screen, "#config-error"), fid
+                assert "epochs" not in text_of(screen, "#config-info")
+                await pilot.press("escape")  # leaves the knob: s reaches the screen
+                assert app.focused is None
+                await pilot.press("s")
+                assert screen.job is None and tabs.active == "tab-config", fid  # nothing started
+                screen.query_one(fid).value = good
+                await pilot.pause()
+                assert not screen.query_one("#config-error").display
+            preset = screen.query_one("#preset")
+            preset.value = "quick"
+            await wait_for(pilot, lambda: screen.query_one("#iters").value == "60")
+            await pilot.pause(0.2)
+            assert preset.value == "quick"  # the preset's own fill keeps it
+            screen.query_one("#rank").value = "4"
+            await pilot.pause()
+            assert preset.value == "custom"  # an edited knob: no longer the preset
+            await pilot.press("ctrl+n", "ctrl+n")
+            assert tabs.active == "tab-run"
+
+    asyncio.run(run())
+
+
+def test_runs_tab_resumes_a_finished_run_after_a_restart(engine, demo_model, sample_data):
+    from textual.widgets import DataTable
+
+    from core import events as ev
+    from core.runs import new_run_dir
+    from core.training import demo_settings
+
+    run_dir = new_run_dir(demo_model)
+    settings = demo_settings(demo_model, sample_data, str(run_dir / "adapters"), iters=4, steps_per_report=1,
+                             steps_per_eval=2, save_every=2)
+    engine.train(settings, run_dir).result(timeout=120)  # an earlier session's finished run
+
+    async def run():
+        app = make_app(engine)
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go("train")  # a fresh app: no model chosen yet
+            await pilot.pause()
+            screen = app.screen
+            await pilot.press("ctrl+p")
+            assert screen.query_one("#tabs").active == "tab-runs"
+            table = screen.query_one("#runs-table", DataTable)
+            table.move_cursor(row=table.get_row_index(str(run_dir)))
+            await pilot.press("r")  # finished: it needs a larger total first
+            assert screen.job is None
+            assert any("finished all 4 iterations" in n.message for n in app._notifications)
+
+            screen.query_one("#iters").value = "6"
+            await pilot.press("r")
+            await wait_for(pilot, lambda: screen.job is not None and screen.job.done, 120)
+            await pilot.pause()
+            assert "Training finished after 6 iterations" in text_of(screen, "#stats")
+            assert [i for i, _ in screen.train_pts] == [1, 2, 3, 4, 5, 6]  # the earlier curve, then more
+            assert app.session.model_path == demo_model and screen.can_leave() is None  # n goes to chat
+
+            # The curve read at a resume keeps only points from before it: this
+            # session's own arrive as events (a late read must not add them twice).
+            screen.on_train_started(ev.TrainStarted(run_dir=str(run_dir), iters=6, start_iteration=4,
+                                                    trainable_parameters=1, total_parameters=1,
+                                                    train_examples=1))
+            assert max(i for i, _ in screen.train_pts) == 4 and all(i < 4 for i, _ in screen.val_pts)
+
+    asyncio.run(run())

@@ -4,16 +4,19 @@
   progress bar and an event log. s starts, x stops (adapter kept), r resumes.
 * Config: the knobs (type, rank, layers, lr + schedule, batch, iters with
   the epochs they mean, max length, prompt masking, grad checkpointing,
-  presets) and YAML load/save (the file ``mlx_lm.lora -c`` also reads).
+  accumulation, report/eval/save steps, seed, presets), checked as typed,
+  and YAML load/save (the file ``mlx_lm.lora -c`` also reads).
 * Runs: past runs from their folders; Enter shows a curve, o pins one to
   overlay, r resumes the highlighted run.
 
-m runs the memory check (a few real steps at these settings) from any tab.
+m runs the memory check (a few real steps at these settings) from any tab;
+ctrl+n / ctrl+p switch tabs; Enter or Esc leaves a knob so the keys work.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from pathlib import Path
 
@@ -25,10 +28,11 @@ from textual.widgets import (Checkbox, DataTable, Input, Label, ProgressBar, Ric
                              TabbedContent, TabPane)
 
 from core import events as ev
+from core.errors import TuneDeckError
 from core.jsonl import read_manifest
 from core.runs import curve, list_runs, new_run_dir, read_events, run_info
-from core.train_config import (PRESETS, SCHEDULES, apply_preset, default_settings, epochs, load_yaml,
-                               save_yaml, schedule_for, schedule_kind)
+from core.train_config import (PRESETS, SCHEDULES, apply_preset, check_settings, default_settings, epochs,
+                               load_yaml, save_yaml, schedule_for, schedule_kind)
 from core.training import TrainSettings
 from tui.screens.base import StepScreen
 
@@ -56,8 +60,10 @@ NUMBER_FIELDS = [
     ("lr", "lr", "learning_rate", float), ("batch", "batch", "batch_size", int),
     ("iters", "iters", "iters", int), ("maxlen", "max len", "max_seq_length", int),
     ("accum", "grad acc", "grad_accumulation_steps", int), ("evalsteps", "eval every", "steps_per_eval", int),
-    ("savesteps", "save every", "save_every", int), ("seed", "seed", "seed", int),
+    ("savesteps", "save every", "save_every", int), ("reportsteps", "report every", "steps_per_report", int),
+    ("seed", "seed", "seed", int),
 ]
+TABS = ("tab-run", "tab-config", "tab-runs")
 
 
 class TrainingScreen(StepScreen):
@@ -66,17 +72,23 @@ class TrainingScreen(StepScreen):
     AUTO_FOCUS = ""  # s/x/n must reach the screen; Tab moves into the knobs
     BACK = "data"
     GUIDE = ("Step 4: training. s starts, x stops (adapter kept), r resumes, m checks memory. "
-             "Config tab: knobs and YAML; Runs tab: past runs. Train loss should fall.")
+             "ctrl+n/ctrl+p switch tabs: Config (knobs, YAML), Runs (past runs). Train loss should fall.")
     BINDINGS = [
         Binding("s", "start", "Start", id="start-training"),
         Binding("x", "stop", "Stop", id="stop-training"),
         Binding("r", "resume", "Resume", id="resume-training"),
-        Binding("m", "memory_check", "Mem check", id="memory-check"),
+        Binding("m", "memory_check", "Memory", id="memory-check"),
         Binding("o", "overlay", "Overlay", id="overlay-run", show=False),
         Binding("ctrl+s", "save_config", "Save YAML", id="save-config", show=False),
         Binding("ctrl+o", "load_config", "Load YAML", id="load-config", show=False),
         Binding("j", "judge", "Judge", id="judge-ship"),
+        Binding("ctrl+n", "tab(1)", "Tab", id="train-next-tab"),
+        Binding("ctrl+p", "tab(-1)", "Prev tab", id="train-prev-tab", show=False),
+        Binding("escape", "leave_knob", "Leave knob", id="leave-knob", show=False),
     ]
+    # Failures are shown whole in the stats line and the log; a toast would
+    # cover the log that carries the hint.
+    TOAST_FAILURES = False
     DEFAULT_CSS = """
     TrainingScreen TabbedContent { height: 1fr; }
     TrainingScreen TabPane { padding: 0; }
@@ -85,7 +97,7 @@ class TrainingScreen(StepScreen):
     TrainingScreen #progress { height: 1; padding: 0 1; }
     TrainingScreen #progress Bar { width: 1fr; }
     TrainingScreen #log { height: 3; padding: 0 1; background: $surface; }
-    TrainingScreen #form { grid-size: 6; grid-columns: 10 12 10 12 10 1fr; grid-rows: 1;
+    TrainingScreen #form { grid-size: 6; grid-columns: 12 12 12 12 12 1fr; grid-rows: 1;
                            grid-gutter: 0 1; height: auto; padding: 0 1; }
     TrainingScreen #form Label { color: $text-muted; }
     TrainingScreen #form Input { height: 1; border: none; padding: 0 1; background: $boost; }
@@ -94,9 +106,11 @@ class TrainingScreen(StepScreen):
     TrainingScreen #switches { height: 1; padding: 0 1; }
     TrainingScreen #switches Checkbox { height: 1; border: none; padding: 0; margin: 0 2 0 0; }
     TrainingScreen #yaml-row { height: 1; padding: 0 1; }
-    TrainingScreen #yaml-row Label { width: 10; color: $text-muted; }
+    TrainingScreen #yaml-row Label { width: 13; color: $text-muted; }
     TrainingScreen #yaml { width: 1fr; height: 1; border: none; padding: 0 1; background: $boost; }
     TrainingScreen #config-info { height: auto; padding: 0 1; color: $text-muted; }
+    TrainingScreen #config-error { height: auto; padding: 0 1; color: $error; text-style: bold; }
+    TrainingScreen #mem-info { height: auto; padding: 0 1; }
     TrainingScreen #runs-table { height: 7; }
     TrainingScreen #runs-plot { height: 1fr; min-height: 5; }
     TrainingScreen #runs-info { height: 1; padding: 0 1; color: $text-muted; }
@@ -115,6 +129,7 @@ class TrainingScreen(StepScreen):
         self.trained_model: str | None = None  # the base model of the run in progress
         self._defaults_for: tuple | None = None
         self._filling = False
+        self._preset_values: tuple = ()  # the knobs as the chosen preset set them
         self.overlay_path: str | None = None
         self.shown_path: str | None = None
         self._latest: ev.TrainReport | None = None  # the report not painted yet
@@ -154,7 +169,9 @@ class TrainingScreen(StepScreen):
                 with Horizontal(id="yaml-row"):
                     yield Label("YAML")
                     yield Input(id="yaml", placeholder="path/to/config.yaml", compact=True)
+                yield Static("", id="config-error")
                 yield Static("", id="config-info")
+                yield Static("", id="mem-info")
             with TabPane("Runs", id="tab-runs"):
                 yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
                 yield Static("Enter shows a run · o pins it to overlay · r resumes it", id="runs-info")
@@ -194,58 +211,95 @@ class TrainingScreen(StepScreen):
     def _done_filling(self) -> None:
         self._filling = False
 
+    NO_PAIR = "Choose a model (step 2) and a dataset (step 3) first."
+
     def read_form(self, quiet: bool = False) -> TrainSettings | None:
+        """The form's settings, or None after saying (unless quiet) what is wrong."""
+        s, problem = self.form_settings()
+        if problem and not quiet:
+            self.notify(problem, severity="warning" if problem == self.NO_PAIR else "error")
+        return None if problem else s
+
+    def form_settings(self) -> tuple[TrainSettings | None, str | None]:
         session = self.app.session
         if not session.model_path or not session.data_dir or self.base is None:
-            if not quiet:
-                self.notify("Choose a model (step 2) and a dataset (step 3) first.", severity="warning")
-            return None
+            return None, self.NO_PAIR
         s = copy.deepcopy(self.base)
         s.model, s.data, s.adapter_path = session.model_path, session.data_dir, ""
-        try:
-            for fid, label, attr, kind in NUMBER_FIELDS:
-                value = kind(self.query_one(f"#{fid}", Input).value)
-                if attr == "rank":
-                    s.lora_parameters = {**s.lora_parameters, "rank": value}
-                else:
-                    setattr(s, attr, value)
-        except ValueError:
-            if not quiet:
-                self.notify(f"{label} must be a number (lr like 1e-5; the rest whole numbers).", severity="error")
-            return None
+        for fid, label, attr, kind in NUMBER_FIELDS:
+            text = self.query_one(f"#{fid}", Input).value.strip()
+            try:
+                value = kind(text)
+            except ValueError:
+                what = "is empty" if not text else f"{text!r} is not a {'number' if kind is float else 'whole number'}"
+                return None, f"{label} {what}: type a value" + (" like 1e-5" if kind is float else "")
+            if attr == "rank":
+                s.lora_parameters = {**s.lora_parameters, "rank": value}
+            else:
+                setattr(s, attr, value)
         s.fine_tune_type = self.query_one("#type", Select).value
         s.mask_prompt = self.query_one("#mask", Checkbox).value
         s.grad_checkpoint = self.query_one("#gradckpt", Checkbox).value
+        # Catch nonsense (rank 0, lr -1, iters 0...) as it is typed, not after
+        # a job starts. The schedule is left out: checking a loaded custom one
+        # imports mlx, which the UI thread must not do; the job checks it.
+        try:
+            check_settings(dataclasses.replace(s, lr_schedule=None))
+        except TuneDeckError as exc:
+            return None, f"{exc.message} ({exc.hint})" if exc.hint else exc.message
         kind = self.query_one("#schedule", Select).value
         if kind != "custom":
             s.lr_schedule = schedule_for(kind, s.learning_rate, s.iters)
-        return s
+        return s, None
 
     def update_config_info(self) -> None:
-        s = self.read_form(quiet=True)
+        s, problem = self.form_settings()
+        error = self.query_one("#config-error", Static)
+        error.update(f"✗ {problem}" if problem and problem != self.NO_PAIR else "")
+        error.display = bool(problem and problem != self.NO_PAIR)
+        keys = ("Enter/Esc leaves a knob · ctrl+n/ctrl+p tabs · ctrl+s saves / ctrl+o loads the YAML "
+                "(mlx_lm.lora -c reads it too) · m memory check")
         info = self.query_one("#config-info", Static)
         if s is None:
-            info.update("Choose a model and a dataset first.")
+            info.update(f"{self.NO_PAIR}\n{keys}" if problem == self.NO_PAIR else keys)
             return
         n = train_examples(s.data)
         layers = "all" if s.num_layers < 0 else s.num_layers
         info.update(f"{s.iters} iters x batch {s.batch_size} = {epochs(s, n):.2f} epochs of {n} examples · "
-                    f"layers {layers} · {Path(s.model).name}\n"
-                    "ctrl+s saves / ctrl+o loads the YAML (mlx_lm.lora -c reads it too) · m memory check")
+                    f"layers {layers} · {Path(s.model).name}\n{keys}")
+
+    def knob_values(self) -> tuple:
+        return (tuple(self.query_one(f"#{fid}", Input).value for fid, *_ in NUMBER_FIELDS)
+                + tuple(self.query_one(f"#{wid}", Select).value for wid in ("type", "schedule")))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "yaml" and self.is_mounted:
-            self.update_config_info()
+            self.knob_edited()
+
+    def knob_edited(self) -> None:
+        # A knob changed after a preset filled the form: it is no longer that
+        # preset. (Compared by value: the form's own fill posts changes too.)
+        preset = self.query_one("#preset", Select)
+        if preset.value != "custom" and self.knob_values() != self._preset_values:
+            preset.value = "custom"
+        self.update_config_info()
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if self._filling or event.select.id != "preset" or event.value == "custom":
+        if event.select.id != "preset":
+            if self.is_mounted and not self._filling:
+                self.knob_edited()
+            return
+        if self._filling or event.value == "custom":
             return
         s = self.read_form()
         if s is not None:
             self.fill_form(apply_preset(s, event.value))
+            self._preset_values = self.knob_values()
             self.query_one("#preset", Select).value = event.value
             self.log_line(f"preset {event.value}: {s.iters} iters, rank {s.lora_parameters['rank']}, "
                           f"schedule {schedule_kind(s)}")
+        else:
+            self.query_one("#preset", Select).value = "custom"  # not applied: say so
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "yaml":
@@ -263,8 +317,6 @@ class TrainingScreen(StepScreen):
         s, path = self.read_form(), self._yaml_path()
         if s is None or path is None:
             return
-        from core.errors import TuneDeckError
-
         try:
             save_yaml(s, path)
         except (TuneDeckError, OSError) as exc:
@@ -276,8 +328,6 @@ class TrainingScreen(StepScreen):
         path = self._yaml_path()
         if path is None or self.base is None:
             return
-        from core.errors import TuneDeckError
-
         try:
             loaded = load_yaml(path)
         except TuneDeckError as exc:
@@ -370,6 +420,14 @@ class TrainingScreen(StepScreen):
             self.notify(f"pinned {Path(path).name}: highlight another run to compare (◆ = pinned)")
 
     # -- actions ------------------------------------------------------------------
+    def action_tab(self, step: int) -> None:
+        tabs = self.query_one("#tabs", TabbedContent)
+        tabs.active = TABS[(TABS.index(tabs.active) + step) % len(TABS)]
+        self.set_focus(None)  # the screen's keys work at once on the new tab
+
+    def action_leave_knob(self) -> None:
+        self.set_focus(None)
+
     def _busy(self) -> bool:
         if (self.job is not None and not self.job.done) or (self.mem_job is not None and not self.mem_job.done):
             self.notify("A training job is running; x stops it.", severity="warning")
@@ -389,7 +447,6 @@ class TrainingScreen(StepScreen):
         self.settings = settings
         self.trained_model = settings.model
         self.query_one("#progress", ProgressBar).update(total=settings.iters, progress=0)
-        self.log_line(f"run folder: {run_dir}")
         self.job = self.track(self.app.engine.train(settings, run_dir))
         self._watch_run()
 
@@ -402,10 +459,20 @@ class TrainingScreen(StepScreen):
         if path is None:
             self.notify("No run to resume: pick one in the Runs tab.", severity="warning")
             return
+        info, iters = run_info(path), None
+        if info.iters and info.iteration >= info.iters:
+            # A finished run goes on only to a larger total: the Config tab's iters.
+            wanted = self.query_one("#iters", Input).value.strip()
+            if not wanted.isdigit() or int(wanted) <= info.iteration:
+                self.notify(f"{info.name} already finished all {info.iters} iterations. To train it further, "
+                            f"set iters in the Config tab above {info.iteration} and press r again.",
+                            severity="warning", timeout=10)
+                return
+            iters = int(wanted)
         self.settings = None
-        self.trained_model = run_info(path).model
-        self.log_line(f"resuming {Path(path).name}")
-        self.job = self.track(self.app.engine.resume(path))
+        self.trained_model = info.model
+        self.log_line(f"resuming {info.name}" + (f", continuing to {iters} iterations" if iters else ""))
+        self.job = self.track(self.app.engine.resume(path, iters))
         self._watch_run()
 
     def _watch_run(self) -> None:
@@ -425,14 +492,19 @@ class TrainingScreen(StepScreen):
         settings = self.read_form()
         if settings is None:
             return
-        self.query_one("#stats", Static).update("memory check: running a few real steps…")
+        self.show_memory("memory check: running a few real steps…")
         self.mem_job = self.track(self.app.engine.memory_check(settings))
+
+    def show_memory(self, text) -> None:
+        """The Run tab's stats line and the Config tab: m works from both."""
+        self.query_one("#stats", Static).update(text)
+        self.query_one("#mem-info", Static).update(text)
 
     # -- engine events ------------------------------------------------------------
     def handle_event(self, event: ev.Event) -> None:
         stats = self.query_one("#stats", Static)
         if self.mem_job is not None and event.job_id == self.mem_job.id:
-            self.handle_memory_event(event, stats)
+            self.handle_memory_event(event)
         elif isinstance(event, (*ev.TERMINAL, ev.TrainFinished)):
             self.repaint()  # flush a pending repaint so it cannot cover the final message
             self.handle_end(event, stats)
@@ -460,18 +532,23 @@ class TrainingScreen(StepScreen):
         elif isinstance(event, ev.JobFailed):
             stats.update(Text(f"✗ {event.message}" + (f"\nfix: {event.hint}" if event.hint else ""),
                               style="bold red"))
-            self.log_line(f"failed: {event.message}")
+            where = f"{event.where}: " if event.where else ""
+            self.log_line(f"failed: {where}{event.message}" + (f" (fix: {event.hint})" if event.hint else ""))
             self.refresh_runs()
 
-    def handle_memory_event(self, event: ev.Event, stats: Static) -> None:
+    def handle_memory_event(self, event: ev.Event) -> None:
         if isinstance(event, ev.Progress):
-            stats.update(f"memory check: {event.message}…")
+            self.show_memory(f"memory check: {event.message}…")
         elif isinstance(event, ev.MemoryChecked):
             style = "bold green" if event.fits else "bold red"
-            stats.update(Text(f"memory check: {event.verdict}", style=style))
+            self.show_memory(Text(f"memory check: {event.verdict}", style=style))
             self.log_line(f"memory check: {event.verdict}")
         elif isinstance(event, ev.JobCancelled):
-            stats.update("memory check stopped.")
+            self.show_memory("memory check stopped.")
+        elif isinstance(event, ev.JobFailed):
+            self.show_memory(Text(f"✗ memory check: {event.message}" + (f"\nfix: {event.hint}" if event.hint else ""),
+                                  style="bold red"))
+            self.log_line(f"memory check failed: {event.message}" + (f" (fix: {event.hint})" if event.hint else ""))
 
     def on_train_started(self, event: ev.TrainStarted) -> None:
         self.run_dir = event.run_dir
@@ -480,11 +557,15 @@ class TrainingScreen(StepScreen):
         self.total_iters = event.iters
         self.reset_curve()
         if event.start_iteration:  # a resume: the curve so far comes from the run's log
-            c = curve(read_events(event.run_dir))
-            self.train_pts, self.val_pts = c.train, c.val
+            # Only the points before this session: the worker may have logged
+            # some of its own already, and those arrive as events too.
+            c, k = curve(read_events(event.run_dir)), event.start_iteration
+            self.train_pts = [p for p in c.train if p[0] <= k]
+            self.val_pts = [p for p in c.val if p[0] < k]
             self.log_line(f"resumed at iter {event.start_iteration} of {event.iters}")
         self.redraw()
         self.query_one("#progress", ProgressBar).update(total=event.iters, progress=event.start_iteration)
+        self.log_line(f"run folder: {event.run_dir}")
         self.log_line(f"training {event.trainable_parameters:,} of {event.total_parameters:,} "
                       f"parameters on {event.train_examples} examples")
         self.refresh_runs()
@@ -532,18 +613,28 @@ class TrainingScreen(StepScreen):
             f"{event.trained_tokens:,} tok · {_fmt_time(elapsed)} · ETA {_fmt_time(eta)}")
 
     def on_finished(self, event: ev.TrainFinished, stats: Static) -> None:
+        session = self.app.session
+        if self.trained_model and not session.model_path:
+            # A past run resumed before any model was chosen (e.g. after a
+            # restart): its model becomes the session's, so n goes to chat.
+            session.model_path, session.model_label = self.trained_model, Path(self.trained_model).name
         # Chat pairs session.model_path with this adapter: only if they match.
-        if self.trained_model and self.trained_model == self.app.session.model_path:
-            self.app.session.adapter_path = event.adapter_path
-            self.app.session.run_dir = self.run_dir
+        paired = bool(self.trained_model) and self.trained_model == session.model_path
+        if paired:
+            session.adapter_path = event.adapter_path
+            session.run_dir = self.run_dir
+        self.query_one("#progress", ProgressBar).update(progress=event.iterations)
         how = "stopped" if event.stopped_early else "finished"
         self.log_line(f"{how} at iter {event.iterations}; adapter: {event.adapter_path}")
         first = self.train_pts[0][1] if self.train_pts else None
         last = self.train_pts[-1][1] if self.train_pts else None
         change = f" Loss {first:.2f} → {last:.2f}." if first is not None else ""
         more = " r resumes." if event.stopped_early else ""
-        stats.update(Text(f"✓ Training {how} after {event.iterations} iterations.{change}{more} "
-                          "Press j to judge & ship, or n to chat.", style="bold green"))
+        after = ("Press j to judge & ship, or n to chat." if paired else
+                 f"It trained {Path(self.trained_model or '?').name}, not the chosen model: pick that model "
+                 "in step 2 to chat with it.")
+        stats.update(Text(f"✓ Training {how} after {event.iterations} iterations.{change}{more} {after}",
+                          style="bold green"))
         self.refresh_stepbar()
         self.refresh_runs()
 
