@@ -96,7 +96,7 @@ class TrainingScreen(StepScreen):
     TrainingScreen #stats { height: 2; padding: 0 1; }
     TrainingScreen #progress { height: 1; padding: 0 1; }
     TrainingScreen #progress Bar { width: 1fr; }
-    TrainingScreen #log { height: 3; padding: 0 1; background: $surface; }
+    TrainingScreen #log { height: 3; padding: 0 1; background: $surface; scrollbar-gutter: stable; }
     TrainingScreen #form { grid-size: 6; grid-columns: 12 12 12 12 12 1fr; grid-rows: 1;
                            grid-gutter: 0 1; height: auto; padding: 0 1; }
     TrainingScreen #form Label { color: $text-muted; }
@@ -147,8 +147,9 @@ class TrainingScreen(StepScreen):
             with TabPane("Run", id="tab-run"):
                 yield PlotextPlot(id="plot")
                 yield Static("Press s to start training (Config tab for the knobs).", id="stats")
-                yield ProgressBar(id="progress", show_eta=False)
-                yield RichLog(id="log", max_lines=200, wrap=True, markup=False)
+                yield ProgressBar(id="progress", total=1, show_eta=False)  # idle: empty, not pulsing
+                # min_width: RichLog wraps at >= 78 columns by default, which crops lines at 80x24
+                yield RichLog(id="log", max_lines=200, wrap=True, markup=False, min_width=20)
             with TabPane("Config", id="tab-config"):
                 with Grid(id="form"):
                     yield Label("preset")
