@@ -202,7 +202,7 @@ def test_long_answers_freeze_finished_blocks():
             blocks = view.query(".answer-block")
             assert len(blocks) >= 3  # only the tail is re-rendered per paint
             assert view.body == "".join(pieces)
-            shown = "\n".join(str(w.content) for w in view.query(Static) if w.display)
+            shown = "\n".join(str(w.content) for w in view.query(".answer-block, .answer-tail"))
             assert shown.startswith("model: line 0") and "line 99" in shown
             assert shown.replace("model: ", "", 1).replace("\n\n", "\n").strip() == "".join(pieces).strip()
 

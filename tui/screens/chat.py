@@ -11,20 +11,20 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.errors import NoWidget
 from textual.widgets import Static
 
 from core import events as ev
 from core import test_prompts
 from core import transcript as tx
 from core.errors import TuneDeckError
-from core.generation import Sampling, describe_stop
+from core.generation import Sampling
 from core.sample_data import SYSTEM_PROMPT
 from tui.screens.base import StepScreen
 from tui.screens.chat_dialogs import ChatSettings, ModelChoice, ModelPicker, SettingsDialog
 from tui.widgets.answer import AnswerView
 from tui.widgets.prompt_area import PromptArea
 
-FLUSH_SECONDS = 0.03  # streamed text is painted at most ~30 times a second
 DEFAULT_SYSTEM = SYSTEM_PROMPT.format(schema="CREATE TABLE players (player VARCHAR, team VARCHAR, goals INTEGER)")
 
 
@@ -51,6 +51,15 @@ class ChatScreen(StepScreen):
         Binding("ctrl+r", "toggle_greedy", "Greedy", id="toggle-greedy", show=False),  # the model line says so
         Binding("ctrl+s", "save_transcript", "Save", id="save-transcript"),
         Binding("ctrl+l", "new_chat", "New chat", id="new-chat", show=False),
+        # Focus stays in the prompt box, whose TextArea would take these keys:
+        # priority makes them scroll the transcript from anywhere on this screen.
+        Binding("pageup", "scroll_transcript('page_up')", "Scroll up", id="transcript-page-up",
+                show=False, priority=True),
+        Binding("pagedown", "scroll_transcript('page_down')", "Scroll down", id="transcript-page-down",
+                show=False, priority=True),
+        Binding("ctrl+home", "scroll_transcript('home')", "Top", id="transcript-top", show=False, priority=True),
+        Binding("ctrl+end", "scroll_transcript('end')", "Bottom", id="transcript-bottom", show=False,
+                priority=True),
     ]
     DEFAULT_CSS = """
     ChatScreen #model-line { height: auto; max-height: 3; }
@@ -82,16 +91,13 @@ class ChatScreen(StepScreen):
         self.job = None  # the latest generation job (the chat answer, or compare's second)
         self.jobs: list = []  # generation jobs not finished yet, in order
         self.views: dict[int, tuple[AnswerView, tx.Answer, bool]] = {}  # job id → (view, answer, in chat)
-        self.pending: dict[int, list[str]] = {}  # streamed text not painted yet
+        self._followed_y = 0.0  # where the transcript was last scrolled to follow an answer
         self.load_job = None
         self.model_state = ""  # loading… / ready / ✗ error, for the model line
         self._seen_session: tuple = ()
         self._rng = random.Random(0)
         self._prompts_cache: tuple[str | None, list] = (None, [])
         self._reference: tuple[str, str | None] | None = None  # (question, reference) from ctrl+g
-
-    def on_mount(self) -> None:
-        self._flush_timer = self.set_interval(FLUSH_SECONDS, self.flush_tokens, pause=True)
 
     def on_screen_resume(self) -> None:
         s = self.app.session
@@ -226,8 +232,8 @@ class ChatScreen(StepScreen):
             return
         self.compare = not self.compare
         if self.compare:
-            self.notify("Compare mode: each prompt goes to base, then tuned, answered side by side "
-                        "(one question at a time, no history). ctrl+b again to chat.", timeout=6)
+            self.notify("Base, then tuned, side by side; no history. ctrl+b: back to chat.",
+                        title="Compare mode", timeout=4)
         self.update_model_line()
 
     # -- sending ----------------------------------------------------------------
@@ -271,6 +277,7 @@ class ChatScreen(StepScreen):
         transcript = self.query_one("#transcript", VerticalScroll)
         transcript.mount(*widgets)
         transcript.scroll_end(animate=False)
+        self._followed_y = 0.0  # a new question: follow its answers again
 
     def send_chat(self, text: str) -> bool:
         model, adapter = self.current_model()
@@ -327,29 +334,54 @@ class ChatScreen(StepScreen):
         self._mount_turn(widget)
         return widget
 
-    # -- streaming -------------------------------------------------------------
-    def flush_tokens(self) -> None:
-        """Paint what streamed in since the last tick, one append per answer."""
-        if not self.pending:
-            if not self.busy:
-                self._flush_timer.pause()
-            return
+    # -- streaming and scrolling ----------------------------------------------
+    def action_scroll_transcript(self, where: str) -> None:
         transcript = self.query_one("#transcript", VerticalScroll)
-        follow = transcript.scroll_y >= transcript.max_scroll_y - 1  # the user has not scrolled up
-        pending, self.pending = self.pending, {}
-        for job_id, parts in pending.items():
-            entry = self.views.get(job_id)
-            if entry is not None:
-                entry[0].append("".join(parts))
-        if follow:
-            transcript.scroll_end(animate=False)
+        {"page_up": transcript.scroll_page_up, "page_down": transcript.scroll_page_down,
+         "home": transcript.scroll_home, "end": transcript.scroll_end}[where](animate=False)
+
+    def _following(self) -> bool:
+        """Whether the transcript should keep the answer being written in
+        view: yes unless the user scrolled up from where it last followed."""
+        transcript = self.query_one("#transcript", VerticalScroll)
+        return (transcript.scroll_y >= self._followed_y - 1
+                or transcript.scroll_y >= transcript.max_scroll_y - 1)
+
+    def _follow(self, view: AnswerView, to_end: bool = False) -> None:
+        """After the next layout, scroll so the line under ``view`` (its
+        status or statistics) is at the bottom of the transcript. In compare
+        mode that is not the transcript's end: the other column can be longer,
+        and the end would show only its blank space. ``to_end``: go to the
+        very end instead where that still shows the line (e.g. the reference)."""
+        def scroll() -> None:
+            note = view.note_widget
+            transcript = self.query_one("#transcript", VerticalScroll)
+            if note is None or not note.is_attached:
+                return
+            try:
+                bottom = self.find_widget(note).region.bottom
+            except NoWidget:  # not laid out (a new chat removed it)
+                return
+            window = transcript.scrollable_content_region
+            below = bottom - window.y + round(transcript.scroll_y)  # the line's end, in transcript lines
+            if to_end and below - 1 >= transcript.max_scroll_y:
+                y = transcript.max_scroll_y
+            elif window.y < bottom <= window.bottom:  # already in view
+                y = round(transcript.scroll_y)
+            else:
+                y = max(0, below - window.height)
+            if y != round(transcript.scroll_y):
+                transcript.scroll_to(y=y, animate=False, immediate=True)
+            self._followed_y = transcript.scroll_y
+
+        self.call_after_refresh(scroll)
 
     @property
     def answer_text(self) -> str:
-        """Everything streamed so far for the latest answer (painted or not)."""
+        """Everything streamed so far for the latest answer."""
         if self.job is None or self.job.id not in self.views:
             return ""
-        return self.views[self.job.id][0].body + "".join(self.pending.get(self.job.id, []))
+        return self.views[self.job.id][0].body
 
     def handle_event(self, event: ev.Event) -> None:
         if self.load_job is not None and event.job_id == self.load_job.id:
@@ -368,25 +400,26 @@ class ChatScreen(StepScreen):
             self.update_model_line()
             view.set_note("thinking…")
         elif isinstance(event, ev.Token):
-            self.pending.setdefault(event.job_id, []).append(event.text)
-            self._flush_timer.resume()
+            # The core sends text in batches (at most ~50 a second), so each is painted as it comes.
+            follow = self._following()
+            view.append(event.text)
+            if follow:
+                self._follow(view)
         elif isinstance(event, ev.GenerationFinished):
-            self.pending.pop(event.job_id, None)
             answer.text = event.text
             answer.generation_tokens = event.generation_tokens
             answer.tokens_per_second = event.tokens_per_second
             answer.time_to_first_token = event.time_to_first_token
             answer.stop_reason = event.stop_reason
+            # Why it stopped is in the stats line (yellow for max tokens), not in
+            # a toast: one would cover the prompt box and the other column.
             style = "yellow" if event.stop_reason == "max_tokens" else "dim"
-            transcript = self.query_one("#transcript", VerticalScroll)
-            follow = transcript.scroll_y >= transcript.max_scroll_y - 1
+            follow = self._following()
             view.finish(event.text, answer.stats(), style)
             if follow:  # keep the stats line in view
-                transcript.call_after_refresh(transcript.scroll_end, animate=False)
+                self._follow(view, to_end=True)
             if in_chat:
                 self.messages.append({"role": "assistant", "content": event.text})
-            if event.stop_reason == "max_tokens":
-                self.notify(describe_stop("max_tokens", answer.max_tokens), severity="warning", timeout=6)
         elif isinstance(event, ev.JobFailed):
             answer.error = event.message
             view.finish("", f"✗ {event.message}" + (f"\n{event.hint}" if event.hint else ""), "red")
@@ -428,7 +461,6 @@ class ChatScreen(StepScreen):
         self.job = None
         self.jobs = []
         self.views = {}
-        self.pending = {}
         self.messages = []
         self.transcript = tx.Transcript()
         self._reference = None
