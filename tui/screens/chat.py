@@ -96,7 +96,7 @@ class ChatScreen(StepScreen):
         self.model_state = ""  # loading… / ready / ✗ error, for the model line
         self._seen_session: tuple = ()
         self._rng = random.Random(0)
-        self._prompts_cache: tuple[str | None, list] = (None, [])
+        self._prompts_cache: tuple[tuple | None, list] = (None, [])  # ((folder, mtime), prompts)
         self._reference: tuple[str, str | None] | None = None  # (question, reference) from ctrl+g
 
     def on_screen_resume(self) -> None:
@@ -290,7 +290,7 @@ class ChatScreen(StepScreen):
         reference = self._take_reference(text)
         self.messages.append({"role": "user", "content": text})
         answer = tx.Answer(label=model_label(model, adapter))
-        self.transcript.turns.append(tx.Turn(text, [answer], reference))
+        self.transcript.turns.append(tx.Turn(text, [answer], reference, self.system))
         view = AnswerView("model")
         widgets = [self.you_widget(text), view]
         if reference is not None:
@@ -314,7 +314,7 @@ class ChatScreen(StepScreen):
         (bm, ba), (tm, ta) = pair
         answers = [tx.Answer(label=f"base ({model_label(bm, ba)})"),
                    tx.Answer(label=f"tuned ({model_label(tm, ta)})")]
-        self.transcript.turns.append(tx.Turn(text, answers, reference))
+        self.transcript.turns.append(tx.Turn(text, answers, reference, self.system))
         views = [AnswerView("base", "magenta"), AnswerView("tuned", "green", note="waits for base…")]
         children = [self.you_widget(text), Horizontal(*views, classes="columns")]
         if reference is not None:
@@ -396,7 +396,7 @@ class ChatScreen(StepScreen):
             self.update_model_line()
             view.set_note(event.message + "…")
         elif isinstance(event, ev.ModelLoaded):
-            self.model_state = "ready"
+            self.model_state = f"ready ({event.parameters:,} parameters)"
             self.update_model_line()
             view.set_note("thinking…")
         elif isinstance(event, ev.Token):
@@ -477,24 +477,35 @@ class ChatScreen(StepScreen):
         self.transcript.mode = "compare" if self.compare else "chat"
         try:
             path = tx.save(self.transcript)
-        except OSError as exc:
-            self.notify(f"could not write the transcript: {exc}", severity="error", timeout=10)
+        except TuneDeckError as exc:
+            self.notify(f"{exc.message}\n{exc.hint}", title="Transcript not saved", severity="error", timeout=10)
             return
         self.notify(str(path), title="Transcript saved", timeout=10)
 
-    def action_example(self) -> None:
+    def _test_prompts(self) -> list:
+        """The test split's prompts, read again when the file changed; raises
+        a TuneDeckError when there are none (no data folder, no test split)."""
         data = self.app.session.data_dir
+        path = Path(data) / "test.jsonl" if data else None
+        key = (data, path.stat().st_mtime_ns if path is not None and path.is_file() else None)
+        if self._prompts_cache[0] != key:
+            self._prompts_cache = (key, test_prompts.load(data))
+        return self._prompts_cache[1]
+
+    def action_example(self) -> None:
         try:
-            if self._prompts_cache[0] != data:
-                self._prompts_cache = (data, test_prompts.load(data))
+            item = self._rng.choice(self._test_prompts())
         except TuneDeckError as exc:
             self.notify(f"{exc.message}\n{exc.hint}", title="No test question", severity="warning")
             return
-        item = self._rng.choice(self._prompts_cache[1])
         if item.system and item.system != self.system:
             self.system = item.system
-            if not self.compare:
-                self.action_new_chat()  # a different schema: the old turns would mislead
+            if not self.compare and self.messages:
+                # A different schema: the old turns would mislead the model, so it
+                # starts a fresh conversation; they stay on screen (and in a save).
+                self.messages = []
+                self.views = {job: (view, answer, False) for job, (view, answer, _) in self.views.items()}
+                self._mount_turn(Static("── new conversation: the schema changed ──", classes="turn reference"))
         self._reference = (item.prompt.strip(), item.reference)
         self.update_model_line()
         prompt = self.query_one("#prompt", PromptArea)
