@@ -92,6 +92,7 @@ class ChatScreen(StepScreen):
         self.jobs: list = []  # generation jobs not finished yet, in order
         self.views: dict[int, tuple[AnswerView, tx.Answer, bool]] = {}  # job id → (view, answer, in chat)
         self._followed_y = 0.0  # where the transcript was last scrolled to follow an answer
+        self._follow_request: tuple[AnswerView, bool] | None = None  # (view, to the end), not done yet
         self.load_job = None
         self.model_state = ""  # loading… / ready / ✗ error, for the model line
         self._seen_session: tuple = ()
@@ -352,29 +353,45 @@ class ChatScreen(StepScreen):
         status or statistics) is at the bottom of the transcript. In compare
         mode that is not the transcript's end: the other column can be longer,
         and the end would show only its blank space. ``to_end``: go to the
-        very end instead where that still shows the line (e.g. the reference)."""
-        def scroll() -> None:
-            note = view.note_widget
-            transcript = self.query_one("#transcript", VerticalScroll)
-            if note is None or not note.is_attached:
-                return
-            try:
-                bottom = self.find_widget(note).region.bottom
-            except NoWidget:  # not laid out (a new chat removed it)
-                return
-            window = transcript.scrollable_content_region
-            below = bottom - window.y + round(transcript.scroll_y)  # the line's end, in transcript lines
-            if to_end and below - 1 >= transcript.max_scroll_y:
-                y = transcript.max_scroll_y
-            elif window.y < bottom <= window.bottom:  # already in view
-                y = round(transcript.scroll_y)
-            else:
-                y = max(0, below - window.height)
-            if y != round(transcript.scroll_y):
-                transcript.scroll_to(y=y, animate=False, immediate=True)
-            self._followed_y = transcript.scroll_y
+        very end instead where that still shows the line (e.g. the reference).
+        Requests made before the layout catches up collapse into one."""
+        pending = self._follow_request is not None
+        self._follow_request = (view, to_end or (pending and self._follow_request[1] and
+                                                 self._follow_request[0] is view))
+        if not pending:
+            self.call_after_refresh(self._follow_now)
 
-        self.call_after_refresh(scroll)
+    def _follow_now(self, retry: bool = True) -> None:
+        request, self._follow_request = self._follow_request, None
+        if request is None:
+            return
+        view, to_end = request
+        transcript = self.query_one("#transcript", VerticalScroll)
+        note = view.note_widget
+        if note is None or not note.is_attached or not transcript.children:
+            return
+        first = transcript.children[0]
+        try:  # both regions from the same layout pass, so the scroll offset cancels out
+            note_bottom, first_top = self.find_widget(note).region.bottom, self.find_widget(first).region.y
+        except NoWidget:  # not laid out (a new chat removed it)
+            return
+        below = note_bottom - first_top + first.virtual_region.y  # the line's end, in transcript lines
+        height = transcript.scrollable_content_region.height
+        now = round(transcript.scroll_y)
+        if to_end and below - 1 >= transcript.max_scroll_y:
+            y = transcript.max_scroll_y
+        elif now < below <= now + height:  # already in view
+            y = now
+        else:
+            y = max(0, below - height)
+        if y > transcript.max_scroll_y and retry:  # the scroll range lags the layout by a frame
+            if self._follow_request is None:
+                self._follow_request = request
+                self.call_after_refresh(self._follow_now, False)
+            return
+        if y != now:
+            transcript.scroll_to(y=y, animate=False, immediate=True)
+        self._followed_y = transcript.scroll_y
 
     @property
     def answer_text(self) -> str:
