@@ -355,6 +355,11 @@ class ChatScreen(StepScreen):
         and the end would show only its blank space. ``to_end``: go to the
         very end instead where that still shows the line (e.g. the reference).
         Requests made before the layout catches up collapse into one."""
+        if not isinstance(view.parent, Horizontal):
+            # A chat answer: its last line is the transcript's end (or just above the
+            # reference), so the end it is; no layout lookups per streamed piece.
+            self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
+            return
         pending = self._follow_request is not None
         self._follow_request = (view, to_end or (pending and self._follow_request[1] and
                                                  self._follow_request[0] is view))
