@@ -38,7 +38,8 @@ class ChatScreen(StepScreen):
     STEP = "chat"
     BACK = "train"
     GUIDE = ("Step 5: ask and press Enter (ctrl+j: new line; up/down: earlier prompts). ctrl+g: a test "
-             "question · ctrl+b: compare base vs tuned · ctrl+o: model · ctrl+f: settings · Esc stops.")
+             "question · ctrl+b: compare base vs tuned · ctrl+o: model · ctrl+f: settings · Esc stops · "
+             "PgUp/PgDn, ctrl+home/end: scroll.")
     BINDINGS = [
         # Typed letters go to the prompt box here, so n and ? stay out of the footer.
         Binding("n", "next_step", "Next", id="next-step", show=False),
