@@ -2,7 +2,7 @@
 
 Runs the TUI headless at 80x24 on the demo model, streams one long answer
 and reports: tokens/s, time to first token, how many times the answer
-widget repainted (tokens are coalesced on a ~30 ms timer) and the worst
+widget repainted (the core coalesces tokens into at most one event per 20 ms) and the worst
 event-loop stall seen while streaming (how responsive the UI stayed; a 5 ms sleep loop measures it).
 
     python bench/chat_stream.py [MAX_TOKENS]

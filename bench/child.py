@@ -191,9 +191,11 @@ def chat(p: dict) -> dict:
         started = time.perf_counter()
         done = engine.generate(p["model"], None, messages, Sampling(temperature=0.0, max_tokens=max_tokens)).result()
         n = done.generation_tokens
+        # Token events are coalesced (the first at once, the last at the end):
+        # the first stamp is the first token, the last one the end of the answer.
         first, last = (stamps[0], stamps[-1]) if stamps else (None, None)
-        return {"ttft": first - started if first else None, "tokens": n,
-                "tokens_per_second": (len(stamps) - 1) / (last - first) if len(stamps) > 1 and last > first else None}
+        return {"ttft": first - started if first else None, "tokens": n, "token_events": len(stamps),
+                "tokens_per_second": (n - 1) / (last - first) if n > 1 and last > first else None}
 
     try:
         raw(), tunedeck()  # warm-up: load into the engine, first compile
@@ -242,8 +244,9 @@ def tui_chat(p: dict) -> dict:
             done = finished.events[0]
         if isinstance(done, ev.JobFailed):
             raise RuntimeError(done.message)
-        tps = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else None
-        return {"tokens": done.generation_tokens, "tokens_per_second": tps, **probe.summary()}
+        n = done.generation_tokens  # Token events are coalesced: count tokens, not events
+        tps = (n - 1) / (stamps[-1] - stamps[0]) if n > 1 and len(stamps) > 1 else None
+        return {"tokens": n, "token_events": len(stamps), "tokens_per_second": tps, **probe.summary()}
 
     return asyncio.run(drive())
 

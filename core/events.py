@@ -84,7 +84,7 @@ class ModelLoaded(Event):
 
 @dataclass(kw_only=True)
 class Token(Event):
-    text: str
+    text: str  # the next piece of the answer: one token's text or several (coalesced, see core/generation.py)
 
 
 @dataclass(kw_only=True)

@@ -1,8 +1,12 @@
 """Chat generation with mlx-lm: load a model (+ adapter) and stream a reply.
 
-Runs on the MLX worker thread only. Tokens are emitted as ``Token`` events as
-``mlx_lm.stream_generate`` yields them; the cancel flag is checked between
-tokens so Esc stops at once and keeps what was produced.
+Runs on the MLX worker thread only. Text reaches listeners as ``Token``
+events, coalesced by time: the first piece at once (an honest time to first
+token), then at most one event every ``TOKEN_EVENT_SECONDS``, and whatever is
+left when the answer ends. One event per token would cost the UI one message
+per token (hundreds a second on a small model), enough to make it lag; the
+concatenated events are still exactly the answer. The cancel flag is checked
+between tokens so Esc stops at once and keeps what was produced.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from pathlib import Path
 from core import events as ev
 from core.errors import TuneDeckError
 from core.model_folder import check_model_folder
+
+TOKEN_EVENT_SECONDS = 0.02  # at most ~50 Token events a second, whatever the model's speed
 
 
 @dataclass
@@ -110,6 +116,38 @@ class StopMatcher:
         return rest
 
 
+class TokenBatcher:
+    """Coalesce streamed text into fewer, larger pieces for ``send``.
+
+    The first piece goes at once (the user sees the first token as soon as
+    it exists), later ones at most every ``interval`` seconds; ``flush``
+    sends what is left. Nothing is dropped or reordered.
+    """
+
+    def __init__(self, send, interval: float, clock=time.perf_counter):
+        self.send, self.interval, self.clock = send, interval, clock
+        self.unsent: list[str] = []
+        self.sent_at: float | None = None
+
+    def add(self, text: str) -> None:
+        if not text:
+            return
+        self.unsent.append(text)
+        now = self.clock()
+        if self.sent_at is None or now - self.sent_at >= self.interval:
+            self._send(now)
+
+    def flush(self) -> None:
+        if self.unsent:
+            self._send(self.clock())
+
+    def _send(self, now: float) -> None:
+        text = "".join(self.unsent)
+        self.unsent.clear()
+        self.sent_at = now
+        self.send(text)
+
+
 @dataclass
 class ChatModel:
     model_path: str
@@ -171,10 +209,12 @@ def stream_reply(ctx, chat: ChatModel, messages: list[dict], sampling: Sampling)
     response = None
     stop_reason = "max_tokens"
 
+    batcher = TokenBatcher(lambda text: ctx.emit(ev.Token(text=text)), TOKEN_EVENT_SECONDS)
+
     def emit(text: str) -> None:
         if text:
             parts.append(text)
-            ctx.emit(ev.Token(text=text))
+            batcher.add(text)
 
     for response in stream_generate(chat.model, chat.tokenizer, prompt, max_tokens=sampling.max_tokens,
                                     sampler=sampler, logits_processors=processors):
@@ -191,6 +231,7 @@ def stream_reply(ctx, chat: ChatModel, messages: list[dict], sampling: Sampling)
             break
     if matcher.hit is None:
         emit(matcher.flush())
+    batcher.flush()
     done = ev.GenerationFinished(
         text="".join(parts),
         prompt_tokens=response.prompt_tokens if response else len(prompt),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core import paths
 from core.atomic import write_text
+from core.errors import TuneDeckError
 from core.generation import Sampling, describe_stop
 
 
@@ -42,6 +43,7 @@ class Turn:
     prompt: str
     answers: list[Answer] = field(default_factory=list)
     reference: str | None = None
+    system: str | None = None  # the system prompt it was asked with, when known
 
 
 @dataclass
@@ -80,7 +82,10 @@ def to_markdown(t: Transcript, saved_at: str | None = None) -> str:
         _fence(t.system) if t.system else "(none)",
     ]
     for n, turn in enumerate(t.turns, start=1):
-        lines += ["", f"## Turn {n}", "", "**You:**", "", _fence(turn.prompt)]
+        lines += ["", f"## Turn {n}", ""]
+        if turn.system is not None and turn.system != t.system:  # changed during the chat
+            lines += ["**System prompt:**", "", _fence(turn.system) if turn.system else "(none)", ""]
+        lines += ["**You:**", "", _fence(turn.prompt)]
         for answer in turn.answers:
             lines += ["", f"**{answer.label}** — {answer.stats()}", "",
                       _fence(answer.text)]
@@ -89,17 +94,27 @@ def to_markdown(t: Transcript, saved_at: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def default_path() -> Path:
-    return transcripts_dir() / time.strftime("chat-%Y%m%d-%H%M%S.md")
+def default_path(folder: Path | None = None) -> Path:
+    """A new file name in ``folder`` (the transcripts folder by default): two
+    saves within a second must not overwrite each other."""
+    folder = folder or transcripts_dir()
+    stamp = time.strftime("chat-%Y%m%d-%H%M%S")
+    target, n = folder / f"{stamp}.md", 1
+    while target.exists():
+        n += 1
+        target = folder / f"{stamp}-{n}.md"
+    return target
 
 
 def save(t: Transcript, path: str | Path | None = None) -> Path:
-    """Write the transcript (never half a file); returns where it went."""
-    target = Path(path) if path else default_path()
-    if path is None:  # two saves within a second must not overwrite each other
-        n = 1
-        while target.exists():
-            n += 1
-            target = target.with_name(time.strftime("chat-%Y%m%d-%H%M%S") + f"-{n}.md")
-    write_text(target, to_markdown(t))
+    """Write the transcript (never half a file); returns where it went.
+    ``path`` may be a file or an existing folder (a new name goes in it)."""
+    target = Path(path).expanduser() if path else default_path()
+    if target.is_dir():
+        target = default_path(target)
+    try:
+        write_text(target, to_markdown(t))
+    except OSError as exc:
+        raise TuneDeckError(f"could not write the transcript to {target}: {exc.strerror or exc}",
+                            "choose a file in a folder you can write to") from exc
     return target

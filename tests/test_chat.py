@@ -9,7 +9,7 @@ from core import events as ev
 from core import test_prompts
 from core import transcript as tx
 from core.errors import TuneDeckError
-from core.generation import Sampling, StopMatcher, describe_stop, prompt_tokens
+from core.generation import Sampling, StopMatcher, TokenBatcher, describe_stop, prompt_tokens
 
 QUESTION = [{"role": "user", "content": "Which team has the most goals?"}]
 
@@ -46,7 +46,10 @@ def test_max_tokens_bounds_a_run_away_answer(engine, demo_model):
     assert "raise max tokens or train more" in describe_stop(done.stop_reason, 12)
 
 
-def test_stop_string_spanning_tokens_cuts_the_answer(engine, demo_model, recorder):
+def test_stop_string_spanning_tokens_cuts_the_answer(engine, demo_model, recorder, monkeypatch):
+    from core import generation
+
+    monkeypatch.setattr(generation, "TOKEN_EVENT_SECONDS", 0.0)  # one Token event per token here
     job = engine.generate(demo_model, None, QUESTION, Sampling(max_tokens=30))
     full = job.result(timeout=60).text
     pieces = tokens_of(recorder, job)
@@ -118,3 +121,37 @@ def test_transcript_markdown_and_atomic_save(tunedeck_home):
         assert expected in text, expected
     assert tx.save(t) != path  # a second save in the same second gets its own file
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_token_batcher_sends_the_first_piece_at_once_then_by_time():
+    sent, now = [], [0.0]
+    batcher = TokenBatcher(sent.append, 0.02, clock=lambda: now[0])
+    for t, piece in [(0.0, "SEL"), (0.001, "ECT"), (0.010, " *"), (0.025, " FROM"), (0.030, " t"), (0.031, "")]:
+        now[0] = t
+        batcher.add(piece)
+    assert sent == ["SEL", "ECT * FROM"]  # the first at once, then at most one per 20 ms
+    batcher.flush()
+    batcher.flush()  # nothing left: nothing sent
+    assert sent == ["SEL", "ECT * FROM", " t"] and "".join(sent) == "SELECT * FROM t"
+
+
+def test_token_events_are_coalesced_and_still_the_whole_answer(engine, demo_model, recorder, monkeypatch):
+    from core import generation
+
+    monkeypatch.setattr(generation, "TOKEN_EVENT_SECONDS", 3600.0)  # everything after the first: one flush
+    job = engine.generate(demo_model, None, QUESTION, Sampling(max_tokens=30))
+    done = job.result(timeout=60)
+    assert len(tokens_of(recorder, job)) == 2 and "".join(tokens_of(recorder, job)) == done.text
+
+
+def test_transcript_records_a_changed_system_prompt_and_saves_into_a_folder(tmp_path):
+    t = tx.Transcript(model="/m", system="first")
+    t.turns += [tx.Turn("q1", [tx.Answer("m", "a1", stop_reason="eos")], system="first"),
+                tx.Turn("q2", [tx.Answer("m", "a2", stop_reason="eos")], system="second")]
+    path = tx.save(t, tmp_path)  # a folder: a new file in it
+    assert path.parent == tmp_path and path.suffix == ".md"
+    text = path.read_text()
+    assert text.count("**System prompt:**") == 1 and "```text\nsecond\n```" in text
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(TuneDeckError, match="could not write the transcript"):
+        tx.save(t, tmp_path / "file" / "t.md")

@@ -47,3 +47,11 @@ def test_clear_errors_for_missing_model_and_bad_options(demo_model, tmp_path):
     assert proc.returncode == 1 and "--compare needs a tuned side" in proc.stderr
     proc = tunedeck("--model", demo_model, "--max-tokens", "0", "--prompt", "hi")
     assert proc.returncode == 1 and "max tokens must be at least 1" in proc.stderr
+
+
+def test_save_that_cannot_be_written_fails_before_any_answer(demo_model, tmp_path):
+    (tmp_path / "file").write_text("x")
+    proc = tunedeck("--model", demo_model, "--prompt", "hi", "--save", str(tmp_path / "file" / "t.md"))
+    assert proc.returncode == 1 and "cannot write the transcript" in proc.stderr and proc.stdout == ""
+    proc = tunedeck("--model", demo_model, "--prompt", "hi", "--max-tokens", "3", "--save", str(tmp_path))
+    assert proc.returncode == 0 and list(tmp_path.glob("chat-*.md"))  # a folder: a new file in it

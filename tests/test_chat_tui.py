@@ -202,8 +202,137 @@ def test_long_answers_freeze_finished_blocks():
             blocks = view.query(".answer-block")
             assert len(blocks) >= 3  # only the tail is re-rendered per paint
             assert view.body == "".join(pieces)
-            shown = "\n".join(str(w.content) for w in view.query(Static) if w.display)
+            shown = "\n".join(str(w.content) for w in view.query(".answer-block, .answer-tail"))
             assert shown.startswith("model: line 0") and "line 99" in shown
             assert shown.replace("model: ", "", 1).replace("\n\n", "\n").strip() == "".join(pieces).strip()
+
+    asyncio.run(run())
+
+
+class _FakeJob:
+    def __init__(self, job_id):
+        self.id, self.done = job_id, False
+
+
+def _finished(job_id, text, reason="max_tokens"):
+    from core import events as ev
+
+    return ev.GenerationFinished(job_id=job_id, text=text, prompt_tokens=1, generation_tokens=9,
+                                 tokens_per_second=1.0, time_to_first_token=0.01, stop_reason=reason)
+
+
+def _visible(chat, widget):
+    transcript = chat.query_one("#transcript")
+    return transcript.region.y <= widget.region.y and widget.region.bottom <= transcript.region.bottom
+
+
+def test_compare_columns_stay_visible_with_a_run_away_blank_answer():
+    """The compare layout with a base answer of hundreds of blank lines (what
+    the demo model does): it shows as one marker, and while the tuned answer
+    streams, its end is what the transcript keeps in view."""
+    from textual.containers import Horizontal, Vertical
+
+    from core import events as ev
+    from core import transcript as tx
+
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go("chat")  # no model: nothing loads, the answers below are fed by hand
+            await pilot.pause()
+            chat = app.screen
+            views = [AnswerView("base", "magenta"), AnswerView("tuned", note="waits for base…")]
+            chat._mount_turn(Vertical(chat.you_widget("q?"), Horizontal(*views, classes="columns"),
+                                      Static("reference: SELECT 1", classes="turn reference"),
+                                      classes="compare-turn"))
+            for i, view in enumerate(views):
+                chat.views[i + 1] = (view, tx.Answer(view.label), False)
+            chat.jobs = [_FakeJob(1), _FakeJob(2)]
+            base = "SELECT" + "\n" * 250 + "".join(f"row {i}\n" for i in range(30))
+            for piece in (base[:100], base[100:]):
+                chat.handle_event(ev.Token(job_id=1, text=piece))
+                await pilot.pause()
+            chat.handle_event(_finished(1, base))
+            chat.jobs[0].done = True
+            await pilot.pause()
+            assert "⋯ 249 blank lines ⋯" in str(views[0].query_one(".answer-tail").content)
+            assert views[0].region.height < 40  # 30 rows and the marker, not 280 lines
+            assert views[0].body == base  # the answer itself keeps every character
+            for n in range(5):  # a short tuned answer beside a base answer taller than the screen
+                chat.handle_event(ev.Token(job_id=2, text=f"word{n}\n"))
+                # its end comes into view (after a layout, the scroll, a repaint), not the base's end
+                await wait_for(pilot, lambda: _visible(chat, views[1].note_widget), 10)
+            chat.handle_event(_finished(2, views[1].body, "eos"))
+            await pilot.pause()
+            await wait_for(pilot, lambda: "end of answer" in str(views[1].content), 10)
+            await wait_for(pilot, lambda: _visible(chat, views[1].note_widget), 10)
+
+    asyncio.run(run())
+
+
+def test_transcript_scrolls_with_keys_while_typing():
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go("chat")
+            await pilot.pause()
+            chat = app.screen
+            chat._mount_turn(*[Static(f"line {i}", classes="turn") for i in range(40)])
+            await pilot.pause()
+            transcript = chat.query_one("#transcript")
+            assert isinstance(app.focused, PromptArea) and transcript.scroll_y == transcript.max_scroll_y > 0
+            await pilot.press(*"typing", "pageup")
+            assert 0 < transcript.scroll_y < transcript.max_scroll_y
+            await pilot.press("ctrl+home")
+            assert transcript.scroll_y == 0
+            await pilot.press("pagedown")
+            assert transcript.scroll_y > 0
+            await pilot.press("ctrl+end")
+            assert transcript.scroll_y == transcript.max_scroll_y
+            assert chat.query_one(PromptArea).text == "typing" and isinstance(app.focused, PromptArea)
+
+    asyncio.run(run())
+
+
+def test_test_question_without_a_data_folder_is_a_message_not_a_crash():
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go("chat")
+            await pilot.pause()
+            await pilot.press("ctrl+g")
+            await pilot.pause()
+            assert any("no data folder chosen" in n.message for n in app._notifications)
+            assert app.screen.query_one(PromptArea).text == ""
+
+    asyncio.run(run())
+
+
+def test_model_picker_offers_earlier_runs_adapters(demo_model, tmp_path, monkeypatch):
+    import json
+
+    from tui.screens.chat_dialogs import ModelPicker
+
+    monkeypatch.setenv("TUNEDECK_HOME", str(tmp_path))  # a home of its own: this run stays out of others' lists
+    adapters = tmp_path / "runs" / "old-run" / "adapters"
+    adapters.mkdir(parents=True)
+    (adapters / "adapters.safetensors").write_bytes(b"")
+    (adapters / "adapter_config.json").write_text(json.dumps({"model": demo_model}))
+
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            chat = await open_chat(app, pilot, demo_model)
+            await pilot.press("ctrl+o")
+            await pilot.pause()
+            picker = app.screen
+            assert isinstance(picker, ModelPicker)
+            options = picker.query_one("#models")
+            ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+            assert options.max_scroll_y == 0  # every choice in view, "Another model folder…" included
+            options.highlighted = ids.index("run-0")
+            await pilot.press("enter")
+            assert app.screen is chat
+            assert (chat.choice.model, chat.choice.adapter) == (demo_model, str(adapters))
 
     asyncio.run(run())

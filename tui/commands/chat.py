@@ -69,6 +69,8 @@ def run(args) -> int:
                         repetition_penalty=args.repetition_penalty, seed=args.seed,
                         stop=tuple(s.replace("\\n", "\n") for s in args.stop)).check()
     sides = _sides(args)
+    if args.save:
+        _check_writable(args.save)
     streaming: set[int] = set()  # the job whose tokens print now
 
     def stream(event):  # on the MLX thread: only prints
@@ -85,7 +87,7 @@ def run(args) -> int:
 
     def ask(text: str) -> None:
         head = [{"role": "system", "content": system}] if system else []
-        turn = tx.Turn(text)
+        turn = tx.Turn(text, system=system or "")
         log.turns.append(turn)
         for label, model, adapter in sides:
             if args.compare:
@@ -106,40 +108,57 @@ def run(args) -> int:
             if not args.compare:
                 history.extend([{"role": "user", "content": text}, {"role": "assistant", "content": done.text}])
 
-    if args.prompt is not None:
-        ask(args.prompt)
-    else:
-        interactive = sys.stdin.isatty()
-        if interactive:
-            print(f"chatting with {' and '.join(s[0] for s in sides)}; {REPL_HELP}", file=sys.stderr)
-        while True:
+    try:
+        if args.prompt is not None:
+            ask(args.prompt)
+        else:
+            interactive = sys.stdin.isatty()
             if interactive:
-                try:
-                    line = input("> ")
-                except EOFError:
-                    break
-            else:
-                line = sys.stdin.readline()
-                if not line:
-                    break
-            text = line.rstrip("\n")
-            command = text.strip()
-            if not command:
-                continue
-            if command in ("/quit", "/exit"):
-                break
-            if command == "/reset":
-                history.clear()
+                print(f"chatting with {' and '.join(s[0] for s in sides)}; {REPL_HELP}", file=sys.stderr)
+            while True:
                 if interactive:
-                    print("(new conversation)", file=sys.stderr)
-                continue
-            if command.startswith("/system"):
-                system = command[len("/system"):].strip() or None
-                log.system = system or ""
-                history.clear()
-                continue
-            ask(text)
-    if args.save is not None and log.turns:
-        path = tx.save(log, args.save or None)
-        print(f"transcript: {path}", file=sys.stderr)
+                    try:
+                        line = input("> ")
+                    except EOFError:
+                        break
+                else:
+                    line = sys.stdin.readline()
+                    if not line:
+                        break
+                text = line.rstrip("\n")
+                command = text.strip()
+                if not command:
+                    continue
+                if command in ("/quit", "/exit"):
+                    break
+                if command == "/reset":
+                    history.clear()
+                    if interactive:
+                        print("(new conversation)", file=sys.stderr)
+                    continue
+                if command.startswith("/system"):
+                    system = command[len("/system"):].strip() or None
+                    history.clear()
+                    continue
+                ask(text)
+    finally:  # also after Ctrl-C or a failed answer: what was answered is saved
+        if args.save is not None and log.turns:
+            path = tx.save(log, args.save or None)
+            print(f"transcript: {path}", file=sys.stderr)
     return 0
+
+
+def _check_writable(path: str) -> None:
+    """Fail before the answers, not after them, when --save cannot be written."""
+    import os
+    from pathlib import Path
+
+    from core.errors import TuneDeckError
+
+    target = Path(path).expanduser()
+    folder = target if target.is_dir() else target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # missing folders are created: check the first one that exists
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise TuneDeckError(f"cannot write the transcript to {target}: {folder} is not a writable folder",
+                            "give --save a file in a folder you can write to")

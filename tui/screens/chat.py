@@ -11,20 +11,20 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.errors import NoWidget
 from textual.widgets import Static
 
 from core import events as ev
 from core import test_prompts
 from core import transcript as tx
 from core.errors import TuneDeckError
-from core.generation import Sampling, describe_stop
+from core.generation import Sampling
 from core.sample_data import SYSTEM_PROMPT
 from tui.screens.base import StepScreen
 from tui.screens.chat_dialogs import ChatSettings, ModelChoice, ModelPicker, SettingsDialog
 from tui.widgets.answer import AnswerView
 from tui.widgets.prompt_area import PromptArea
 
-FLUSH_SECONDS = 0.03  # streamed text is painted at most ~30 times a second
 DEFAULT_SYSTEM = SYSTEM_PROMPT.format(schema="CREATE TABLE players (player VARCHAR, team VARCHAR, goals INTEGER)")
 
 
@@ -38,7 +38,8 @@ class ChatScreen(StepScreen):
     STEP = "chat"
     BACK = "train"
     GUIDE = ("Step 5: ask and press Enter (ctrl+j: new line; up/down: earlier prompts). ctrl+g: a test "
-             "question · ctrl+b: compare base vs tuned · ctrl+o: model · ctrl+f: settings · Esc stops.")
+             "question · ctrl+b: compare base vs tuned · ctrl+o: model · ctrl+f: settings · Esc stops · "
+             "PgUp/PgDn, ctrl+home/end: scroll.")
     BINDINGS = [
         # Typed letters go to the prompt box here, so n and ? stay out of the footer.
         Binding("n", "next_step", "Next", id="next-step", show=False),
@@ -51,6 +52,15 @@ class ChatScreen(StepScreen):
         Binding("ctrl+r", "toggle_greedy", "Greedy", id="toggle-greedy", show=False),  # the model line says so
         Binding("ctrl+s", "save_transcript", "Save", id="save-transcript"),
         Binding("ctrl+l", "new_chat", "New chat", id="new-chat", show=False),
+        # Focus stays in the prompt box, whose TextArea would take these keys:
+        # priority makes them scroll the transcript from anywhere on this screen.
+        Binding("pageup", "scroll_transcript('page_up')", "Scroll up", id="transcript-page-up",
+                show=False, priority=True),
+        Binding("pagedown", "scroll_transcript('page_down')", "Scroll down", id="transcript-page-down",
+                show=False, priority=True),
+        Binding("ctrl+home", "scroll_transcript('home')", "Top", id="transcript-top", show=False, priority=True),
+        Binding("ctrl+end", "scroll_transcript('end')", "Bottom", id="transcript-bottom", show=False,
+                priority=True),
     ]
     DEFAULT_CSS = """
     ChatScreen #model-line { height: auto; max-height: 3; }
@@ -82,16 +92,14 @@ class ChatScreen(StepScreen):
         self.job = None  # the latest generation job (the chat answer, or compare's second)
         self.jobs: list = []  # generation jobs not finished yet, in order
         self.views: dict[int, tuple[AnswerView, tx.Answer, bool]] = {}  # job id → (view, answer, in chat)
-        self.pending: dict[int, list[str]] = {}  # streamed text not painted yet
+        self._followed_y = 0.0  # where the transcript was last scrolled to follow an answer
+        self._follow_request: tuple[AnswerView, bool] | None = None  # (view, to the end), not done yet
         self.load_job = None
         self.model_state = ""  # loading… / ready / ✗ error, for the model line
         self._seen_session: tuple = ()
         self._rng = random.Random(0)
-        self._prompts_cache: tuple[str | None, list] = (None, [])
+        self._prompts_cache: tuple[tuple | None, list] = (None, [])  # ((folder, mtime), prompts)
         self._reference: tuple[str, str | None] | None = None  # (question, reference) from ctrl+g
-
-    def on_mount(self) -> None:
-        self._flush_timer = self.set_interval(FLUSH_SECONDS, self.flush_tokens, pause=True)
 
     def on_screen_resume(self) -> None:
         s = self.app.session
@@ -226,8 +234,8 @@ class ChatScreen(StepScreen):
             return
         self.compare = not self.compare
         if self.compare:
-            self.notify("Compare mode: each prompt goes to base, then tuned, answered side by side "
-                        "(one question at a time, no history). ctrl+b again to chat.", timeout=6)
+            self.notify("Base, then tuned, side by side; no history. ctrl+b: back to chat.",
+                        title="Compare mode", timeout=4)
         self.update_model_line()
 
     # -- sending ----------------------------------------------------------------
@@ -271,6 +279,7 @@ class ChatScreen(StepScreen):
         transcript = self.query_one("#transcript", VerticalScroll)
         transcript.mount(*widgets)
         transcript.scroll_end(animate=False)
+        self._followed_y = 0.0  # a new question: follow its answers again
 
     def send_chat(self, text: str) -> bool:
         model, adapter = self.current_model()
@@ -283,7 +292,7 @@ class ChatScreen(StepScreen):
         reference = self._take_reference(text)
         self.messages.append({"role": "user", "content": text})
         answer = tx.Answer(label=model_label(model, adapter))
-        self.transcript.turns.append(tx.Turn(text, [answer], reference))
+        self.transcript.turns.append(tx.Turn(text, [answer], reference, self.system))
         view = AnswerView("model")
         widgets = [self.you_widget(text), view]
         if reference is not None:
@@ -307,7 +316,7 @@ class ChatScreen(StepScreen):
         (bm, ba), (tm, ta) = pair
         answers = [tx.Answer(label=f"base ({model_label(bm, ba)})"),
                    tx.Answer(label=f"tuned ({model_label(tm, ta)})")]
-        self.transcript.turns.append(tx.Turn(text, answers, reference))
+        self.transcript.turns.append(tx.Turn(text, answers, reference, self.system))
         views = [AnswerView("base", "magenta"), AnswerView("tuned", "green", note="waits for base…")]
         children = [self.you_widget(text), Horizontal(*views, classes="columns")]
         if reference is not None:
@@ -327,29 +336,75 @@ class ChatScreen(StepScreen):
         self._mount_turn(widget)
         return widget
 
-    # -- streaming -------------------------------------------------------------
-    def flush_tokens(self) -> None:
-        """Paint what streamed in since the last tick, one append per answer."""
-        if not self.pending:
-            if not self.busy:
-                self._flush_timer.pause()
-            return
+    # -- streaming and scrolling ----------------------------------------------
+    def action_scroll_transcript(self, where: str) -> None:
         transcript = self.query_one("#transcript", VerticalScroll)
-        follow = transcript.scroll_y >= transcript.max_scroll_y - 1  # the user has not scrolled up
-        pending, self.pending = self.pending, {}
-        for job_id, parts in pending.items():
-            entry = self.views.get(job_id)
-            if entry is not None:
-                entry[0].append("".join(parts))
-        if follow:
-            transcript.scroll_end(animate=False)
+        {"page_up": transcript.scroll_page_up, "page_down": transcript.scroll_page_down,
+         "home": transcript.scroll_home, "end": transcript.scroll_end}[where](animate=False)
+
+    def _following(self) -> bool:
+        """Whether the transcript should keep the answer being written in
+        view: yes unless the user scrolled up from where it last followed."""
+        transcript = self.query_one("#transcript", VerticalScroll)
+        return (transcript.scroll_y >= self._followed_y - 1
+                or transcript.scroll_y >= transcript.max_scroll_y - 1)
+
+    def _follow(self, view: AnswerView, to_end: bool = False) -> None:
+        """After the next layout, scroll so the line under ``view`` (its
+        status or statistics) is at the bottom of the transcript. In compare
+        mode that is not the transcript's end: the other column can be longer,
+        and the end would show only its blank space. ``to_end``: go to the
+        very end instead where that still shows the line (e.g. the reference).
+        Requests made before the layout catches up collapse into one."""
+        if not isinstance(view.parent, Horizontal):
+            # A chat answer: its last line is the transcript's end (or just above the
+            # reference), so the end it is; no layout lookups per streamed piece.
+            self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
+            return
+        pending = self._follow_request is not None
+        self._follow_request = (view, to_end or (pending and self._follow_request[1] and
+                                                 self._follow_request[0] is view))
+        if not pending:
+            self.call_after_refresh(self._follow_now)
+
+    def _follow_now(self, retry: bool = True) -> None:
+        request, self._follow_request = self._follow_request, None
+        if request is None:
+            return
+        view, to_end = request
+        transcript = self.query_one("#transcript", VerticalScroll)
+        note = view.note_widget
+        if note is None or not note.is_attached or not transcript.children:
+            return
+        first = transcript.children[0]
+        try:  # both regions from the same layout pass, so the scroll offset cancels out
+            note_bottom, first_top = self.find_widget(note).region.bottom, self.find_widget(first).region.y
+        except NoWidget:  # not laid out (a new chat removed it)
+            return
+        below = note_bottom - first_top + first.virtual_region.y  # the line's end, in transcript lines
+        height = transcript.scrollable_content_region.height
+        now = round(transcript.scroll_y)
+        if to_end and below - 1 >= transcript.max_scroll_y:
+            y = transcript.max_scroll_y
+        elif now < below <= now + height:  # already in view
+            y = now
+        else:
+            y = max(0, below - height)
+        if y > transcript.max_scroll_y and retry:  # the scroll range lags the layout by a frame
+            if self._follow_request is None:
+                self._follow_request = request
+                self.call_after_refresh(self._follow_now, False)
+            return
+        if y != now:
+            transcript.scroll_to(y=y, animate=False, immediate=True)
+        self._followed_y = transcript.scroll_y
 
     @property
     def answer_text(self) -> str:
-        """Everything streamed so far for the latest answer (painted or not)."""
+        """Everything streamed so far for the latest answer."""
         if self.job is None or self.job.id not in self.views:
             return ""
-        return self.views[self.job.id][0].body + "".join(self.pending.get(self.job.id, []))
+        return self.views[self.job.id][0].body
 
     def handle_event(self, event: ev.Event) -> None:
         if self.load_job is not None and event.job_id == self.load_job.id:
@@ -364,29 +419,30 @@ class ChatScreen(StepScreen):
             self.update_model_line()
             view.set_note(event.message + "…")
         elif isinstance(event, ev.ModelLoaded):
-            self.model_state = "ready"
+            self.model_state = f"ready ({event.parameters:,} parameters)"
             self.update_model_line()
             view.set_note("thinking…")
         elif isinstance(event, ev.Token):
-            self.pending.setdefault(event.job_id, []).append(event.text)
-            self._flush_timer.resume()
+            # The core sends text in batches (at most ~50 a second), so each is painted as it comes.
+            follow = self._following()
+            view.append(event.text)
+            if follow:
+                self._follow(view)
         elif isinstance(event, ev.GenerationFinished):
-            self.pending.pop(event.job_id, None)
             answer.text = event.text
             answer.generation_tokens = event.generation_tokens
             answer.tokens_per_second = event.tokens_per_second
             answer.time_to_first_token = event.time_to_first_token
             answer.stop_reason = event.stop_reason
+            # Why it stopped is in the stats line (yellow for max tokens), not in
+            # a toast: one would cover the prompt box and the other column.
             style = "yellow" if event.stop_reason == "max_tokens" else "dim"
-            transcript = self.query_one("#transcript", VerticalScroll)
-            follow = transcript.scroll_y >= transcript.max_scroll_y - 1
+            follow = self._following()
             view.finish(event.text, answer.stats(), style)
             if follow:  # keep the stats line in view
-                transcript.call_after_refresh(transcript.scroll_end, animate=False)
+                self._follow(view, to_end=True)
             if in_chat:
                 self.messages.append({"role": "assistant", "content": event.text})
-            if event.stop_reason == "max_tokens":
-                self.notify(describe_stop("max_tokens", answer.max_tokens), severity="warning", timeout=6)
         elif isinstance(event, ev.JobFailed):
             answer.error = event.message
             view.finish("", f"✗ {event.message}" + (f"\n{event.hint}" if event.hint else ""), "red")
@@ -428,7 +484,6 @@ class ChatScreen(StepScreen):
         self.job = None
         self.jobs = []
         self.views = {}
-        self.pending = {}
         self.messages = []
         self.transcript = tx.Transcript()
         self._reference = None
@@ -445,24 +500,35 @@ class ChatScreen(StepScreen):
         self.transcript.mode = "compare" if self.compare else "chat"
         try:
             path = tx.save(self.transcript)
-        except OSError as exc:
-            self.notify(f"could not write the transcript: {exc}", severity="error", timeout=10)
+        except TuneDeckError as exc:
+            self.notify(f"{exc.message}\n{exc.hint}", title="Transcript not saved", severity="error", timeout=10)
             return
         self.notify(str(path), title="Transcript saved", timeout=10)
 
-    def action_example(self) -> None:
+    def _test_prompts(self) -> list:
+        """The test split's prompts, read again when the file changed; raises
+        a TuneDeckError when there are none (no data folder, no test split)."""
         data = self.app.session.data_dir
+        path = Path(data) / "test.jsonl" if data else None
+        key = (data, path.stat().st_mtime_ns if path is not None and path.is_file() else None)
+        if self._prompts_cache[0] != key:
+            self._prompts_cache = (key, test_prompts.load(data))
+        return self._prompts_cache[1]
+
+    def action_example(self) -> None:
         try:
-            if self._prompts_cache[0] != data:
-                self._prompts_cache = (data, test_prompts.load(data))
+            item = self._rng.choice(self._test_prompts())
         except TuneDeckError as exc:
             self.notify(f"{exc.message}\n{exc.hint}", title="No test question", severity="warning")
             return
-        item = self._rng.choice(self._prompts_cache[1])
         if item.system and item.system != self.system:
             self.system = item.system
-            if not self.compare:
-                self.action_new_chat()  # a different schema: the old turns would mislead
+            if not self.compare and self.messages:
+                # A different schema: the old turns would mislead the model, so it
+                # starts a fresh conversation; they stay on screen (and in a save).
+                self.messages = []
+                self.views = {job: (view, answer, False) for job, (view, answer, _) in self.views.items()}
+                self._mount_turn(Static("── new conversation: the schema changed ──", classes="turn reference"))
         self._reference = (item.prompt.strip(), item.reference)
         self.update_model_line()
         prompt = self.query_one("#prompt", PromptArea)

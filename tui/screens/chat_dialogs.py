@@ -177,6 +177,25 @@ def model_folders() -> list[Path]:
     return found[:20]
 
 
+def trained_adapters(limit: int = 5) -> list[tuple[Path, str]]:
+    """(adapter folder, its base model) of the newest training runs on this
+    disk whose base model is still there: base + adapter, no fuse needed."""
+    import json
+
+    found = []
+    for adapters in paths.runs_dir().glob("*/adapters"):
+        weights = adapters / "adapters.safetensors"
+        try:
+            config = json.loads((adapters / "adapter_config.json").read_text(encoding="utf-8"))
+            model = str(config.get("model") or "")
+            if weights.is_file() and model and (Path(model) / "config.json").is_file():
+                found.append((weights.stat().st_mtime, adapters, model))
+        except (OSError, ValueError, AttributeError):
+            continue  # a run still being written, or not a TuneDeck run
+    found.sort(reverse=True)
+    return [(adapters, model) for _, adapters, model in found[:limit]]
+
+
 def folder_label(folder: Path) -> str:
     if "snapshots" in folder.parts:  # HF cache: models--org--name/snapshots/<hash>
         repo = folder.parent.parent.name.removeprefix("models--").replace("--", "/")
@@ -185,11 +204,11 @@ def folder_label(folder: Path) -> str:
 
 
 class ModelPicker(ModalScreen[ModelChoice | None]):
-    """Which model the chat talks to: tuned, base, or any model folder
-    (fused models included), optionally with an adapter."""
+    """Which model the chat talks to: tuned, base, the adapter of an earlier
+    training run, or any model folder (fused models included), optionally
+    with an adapter."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="ModelPicker") + """
-    ModelPicker OptionList { height: auto; max-height: 10; }
     ModelPicker Input { margin: 0 0; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="picker-cancel")]
@@ -200,6 +219,8 @@ class ModelPicker(ModalScreen[ModelChoice | None]):
         self.session_adapter = adapter
         self.current = current
         self.folders = model_folders()
+        session = Path(adapter).resolve() if adapter else None
+        self.adapters = [(a, m) for a, m in trained_adapters() if a.resolve() != session]
 
     def compose(self) -> ComposeResult:
         options = []
@@ -209,6 +230,8 @@ class ModelPicker(ModalScreen[ModelChoice | None]):
             options.append(Option(f"Tuned: {name} + adapter ({run.parent.name}/{run.name})", id="tuned"))
         if self.base_model:
             options.append(Option(f"Base: {name}", id="base"))
+        for i, (adapters, model) in enumerate(self.adapters):
+            options.append(Option(f"Run: {adapters.parent.name} ({Path(model).name} + adapter)", id=f"run-{i}"))
         for i, folder in enumerate(self.folders):
             options.append(Option(f"Folder: {folder_label(folder)}", id=f"found-{i}"))
         options.append(Option("Another model folder (fused or downloaded)…", id="folder"))
@@ -223,6 +246,9 @@ class ModelPicker(ModalScreen[ModelChoice | None]):
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
+        # The app stylesheet caps every OptionList at 6 lines (and beats this
+        # screen's DEFAULT_CSS), which hid the last choices: show up to 8.
+        options.styles.max_height = min(options.option_count, 8) + 2
         ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
         # Highlight the other one of tuned/base, so ctrl+o Enter flips between them.
         prefer = {"tuned": "base", "base": "tuned"}.get(self.current.kind, "tuned")
@@ -243,6 +269,9 @@ class ModelPicker(ModalScreen[ModelChoice | None]):
             self.dismiss(ModelChoice("tuned", self.base_model, self.session_adapter))
         elif which == "base":
             self.dismiss(ModelChoice("base", self.base_model, None))
+        elif which.startswith("run-"):
+            adapters, model = self.adapters[int(which.split("-")[1])]
+            self.dismiss(ModelChoice("folder", model, str(adapters)))
         elif which.startswith("found-"):
             self.dismiss(ModelChoice("folder", str(self.folders[int(which.split("-")[1])]), None))
         else:

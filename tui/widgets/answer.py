@@ -1,14 +1,19 @@
-"""One model answer in the chat transcript, written as tokens stream in.
+"""One model answer in the chat transcript, written as text streams in.
 
 Only this widget repaints while an answer streams (never the transcript
-around it), the screen feeds it in batches at most ~30 times a second, and
-only the answer's *tail* is re-rendered: once the tail grows past a few
-lines, everything up to its last newline is frozen into a finished block
-that is never rendered again. So a paint costs the same at token 2000 as at
-token 20.
+around it), and only the answer's *tail* is re-rendered: once the tail grows
+past a few lines, everything up to its last newline is frozen into a
+finished block that is never rendered again. So a paint costs the same at
+token 2000 as at token 20.
+
+Long runs of blank lines or spaces (a run-away model often emits hundreds)
+are shown as one dim marker, so they cannot push everything else off the
+screen; the answer itself (``body``, the transcript) keeps every character.
 """
 
 from __future__ import annotations
+
+import re
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,6 +21,30 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 FREEZE_CHARS = 600  # a tail longer than this is split at its last newline
+STREAMING_NOTE = "… Esc stops"
+# Three or more blank lines in a row (spaces between them included), or 16+ spaces/tabs.
+BLANK_RUN = re.compile(r"[ \t\r]*\n(?:[ \t\r]*\n){3,}[ \t\r]*|[ \t]{16,}")
+
+
+def shown(text: str) -> Text:
+    """The answer as displayed: whitespace runs compacted into a dim marker."""
+    out = Text()
+    pos = 0
+    for match in BLANK_RUN.finditer(text):
+        out.append(text[pos:match.start()])
+        run = match.group()
+        lines = run.count("\n")
+        if lines:
+            out.append("\n")
+            out.append(f"⋯ {lines - 1} blank lines ⋯", "dim")
+            out.append("\n")
+        else:
+            out.append(" ")
+            out.append(f"⋯ {len(run)} spaces ⋯", "dim")
+            out.append(" ")
+        pos = match.end()
+    out.append(text[pos:])
+    return out
 
 
 class AnswerView(Vertical):
@@ -48,6 +77,12 @@ class AnswerView(Vertical):
         return found.first(Static) if found else None
 
     @property
+    def note_widget(self) -> Static | None:
+        """The line under the answer (status, then statistics): the screen
+        scrolls it into view to follow the answer being written."""
+        return self._part("answer-note")
+
+    @property
     def body(self) -> str:
         return "".join(self._frozen) + "".join(self._tail)
 
@@ -61,29 +96,35 @@ class AnswerView(Vertical):
             text.append(("\n" if self.body else "") + self.note, self.note_style)
         return text
 
-    def _tail_text(self) -> Text:
+    def _rendered(self, body: str, first: bool) -> Text:
         text = Text()
-        if not self._frozen:
+        if first:
             text.append(f"{self.label}: ", self.label_style)
-        body = "".join(self._tail)
-        text.append(body if body or not self.finished else "(nothing)")
+        if body or not self.finished:
+            text.append_text(shown(body))
+        else:
+            text.append("(nothing)")
         return text
+
+    def _tail_text(self) -> Text:
+        return self._rendered("".join(self._tail), not self._frozen)
 
     def append(self, text: str) -> None:
         if not text:
             return
         self._tail.append(text)
         tail = "".join(self._tail)
-        cut = tail.rfind("\n") if len(tail) > FREEZE_CHARS else -1
+        # The last newline before any trailing whitespace: a blank run still
+        # growing stays whole in the tail (one marker, not one per block).
+        cut = tail.rstrip().rfind("\n") if len(tail) > FREEZE_CHARS else -1
         tail_widget = self._part("answer-tail")
         if cut > 0 and tail_widget is not None:
-            block = self._tail_text()
-            block.right_crop(len(tail) - cut)  # keep up to (not including) the newline
+            block = self._rendered(tail[:cut], not self._frozen)
             self._frozen.append(tail[:cut + 1])
             self._tail = [tail[cut + 1:]]
             self.mount(Static(block, classes="answer-block"), before=tail_widget)
-        if self.note and self.note_style == "dim" and not self.finished:
-            self.set_note("")
+        if not self.finished and self.note != STREAMING_NOTE and self.note_style == "dim":
+            self.set_note(STREAMING_NOTE)
         if tail_widget is not None:
             tail_widget.update(self._tail_text())
 
