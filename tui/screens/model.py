@@ -197,7 +197,7 @@ class ModelScreen(StepScreen):
     def _about(self, key: str | None) -> str:
         if key == DEMO:
             return ("Offline demo: a tiny random Qwen2 with a tokenizer trained on the sample data; "
-                    "built here, no network. It learns the shape of SQL, which is all it is for.")
+                    "built here, no network. It shows every step working, not good answers.")
         if key == FOLDER:
             return "A model folder already on this disk, e.g. one you fused earlier: type its path below."
         if key and key.startswith("local:"):
