@@ -2,21 +2,13 @@
 settings, the prompt box, transcripts and a missing model folder."""
 
 import asyncio
-import time
 
 from textual.widgets import Input, Static
 
 from tui.app import make_app
 from tui.widgets.answer import AnswerView
 from tui.widgets.prompt_area import PromptArea
-
-
-async def wait_for(pilot, predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the UI")
-        await pilot.pause(0.05)
+from ui_helpers import wait_for
 
 
 def line(screen):

@@ -3,23 +3,11 @@
 import asyncio
 import csv
 import json
-import time
 
 from textual.widgets import DataTable, Input, Select, Static
 
 from tui.app import make_app
-
-
-async def wait_for(pilot, predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the UI")
-        await pilot.pause(0.1)
-
-
-def text_of(screen, selector):
-    return str(screen.query_one(selector, Static).content)
+from ui_helpers import wait_for, text_of
 
 
 def write_csv(path, n=150):

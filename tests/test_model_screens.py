@@ -4,7 +4,6 @@ stand-in hub (tests/hub_standin.py)."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
@@ -12,20 +11,9 @@ from core import config
 import hub_standin
 from hub_standin import REPO
 from tui.app import make_app
+from ui_helpers import wait_for, text_of
 
 hub = hub_standin.hub  # the stand-in hub fixture, served on 127.0.0.1
-
-
-async def wait_for(pilot, predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the UI")
-        await pilot.pause(0.1)
-
-
-def text_of(screen, selector):
-    return str(screen.query_one(selector, Static).content)
 
 
 def rows(table: DataTable) -> list[str]:

@@ -1,20 +1,12 @@
 """The Judge & ship screen at 80x24, driven with Pilot on the demo model."""
 
 import asyncio
-import time
 from pathlib import Path
 
 from textual.widgets import DataTable, RichLog
 
 from tui.app import make_app
-
-
-async def wait_for(pilot, predicate, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the UI")
-        await pilot.pause(0.1)
+from ui_helpers import wait_for
 
 
 def screen_text(app) -> str:

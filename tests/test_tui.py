@@ -1,23 +1,9 @@
 """Drive the TUI with Pilot through the whole first-run walkthrough."""
 
 import asyncio
-import time
-
-from textual.widgets import Static
 
 from tui.app import make_app
-
-
-async def wait_for(pilot, predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the UI")
-        await pilot.pause(0.1)
-
-
-def text_of(screen, selector):
-    return str(screen.query_one(selector, Static).content)
+from ui_helpers import text_of, wait_for
 
 
 def test_walkthrough_from_environment_to_chat(demo_model, sample_data):
@@ -190,13 +176,15 @@ def test_training_form_checks_values_as_typed_and_keys_reach_the_screen(demo_mod
     asyncio.run(run())
 
 
-def test_runs_tab_resumes_a_finished_run_after_a_restart(engine, demo_model, sample_data):
+def test_runs_tab_resumes_a_finished_run_after_a_restart(demo_model, sample_data):
     from textual.widgets import DataTable
 
     from core import events as ev
+    from core.engine import Engine
     from core.runs import new_run_dir
     from core.training import demo_settings
 
+    engine = Engine()  # its own: the app shuts its engine down on exit (not the session's)
     run_dir = new_run_dir(demo_model)
     settings = demo_settings(demo_model, sample_data, str(run_dir / "adapters"), iters=4, steps_per_report=1,
                              steps_per_eval=2, save_every=2)
