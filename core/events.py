@@ -111,6 +111,11 @@ class JobFailed(Event):
     where: str = ""
     log_path: str = ""
 
+    @property
+    def located(self) -> str:
+        """The message with its ``file:line`` in front, when there is one."""
+        return f"{self.where}: {self.message}" if self.where else self.message
+
 
 @dataclass(kw_only=True)
 class JobCancelled(Event):

@@ -18,10 +18,6 @@ class StepScreen(Screen):
     NEXT: str | None = None
     BACK: str | None = None
     GUIDE = ""
-    # False where the screen's own status line already shows a failure and its fix,
-    # so a toast would only cover it.
-    TOAST_FAILURES = True
-
     BINDINGS = [
         Binding("n", "next_step", "Next", id="next-step"),
         Binding("b", "back_step", "Back", id="back-step", show=False),
@@ -57,21 +53,10 @@ class StepScreen(Screen):
         self._jobs.add(job.id)
         return job
 
-    # A screen that shows a failure whole in its own status line turns this
-    # off: the toast would repeat it on top of the status it covers.
-    TOAST_FAILURES = True
-
     def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
         if isinstance(event, ev.TERMINAL):
             self._jobs.discard(event.job_id)
-        if isinstance(event, ev.JobFailed) and self.TOAST_FAILURES:
-            where = f"{event.where}: " if event.where else ""
-            hint = f"\n{event.hint}" if event.hint else ""
-            if len(hint) > 240:  # a toast is not the place for a long recipe; screens log it whole
-                hint = hint[:239].rstrip() + "…"
-            self.notify(f"{where}{event.message}{hint}", title=f"{event.name} failed",
-                        severity="error", timeout=12)
         self.handle_event(event)
 
     def handle_event(self, event: ev.Event) -> None:

@@ -468,6 +468,9 @@ class ChatScreen(StepScreen):
             self.model_state = f"ready ({event.parameters:,} parameters)"
         elif isinstance(event, ev.JobFailed):
             self.model_state = f"✗ {event.message}"
+            # The model line has no room for the fix; nothing else on screen shows it yet.
+            self.notify(event.located + (f"\n{event.hint}" if event.hint else ""),
+                        title="Model not loaded", severity="error", timeout=12)
         elif isinstance(event, ev.JobCancelled):
             self.model_state = ""
         else:

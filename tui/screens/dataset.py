@@ -85,7 +85,6 @@ class DatasetScreen(ChoiceScreen):
     STEP = "data"
     NEXT = "train"
     BACK = "model"
-    TOAST_FAILURES = False  # handle_event puts every failure, with its fix, in the status line
     GUIDE = ("Step 3: data as mlx-lm's train/valid/test.jsonl: source → map columns → split & write → "
              "check. ctrl+n/ctrl+p switch tabs.")
     BINDINGS = [
@@ -401,8 +400,7 @@ class DatasetScreen(ChoiceScreen):
             self.query_one("#build-progress").display = False
             if event.name == "open-data":
                 self.forget_source()
-            where = f"{event.where}: " if event.where else ""
-            status = Text(f"✗ {where}{event.message}", style="bold red")
+            status = Text(f"✗ {event.located}", style="bold red")
             if event.hint:
                 status.append(f"\n  fix: {event.hint}", style="")
             self.set_status(status)

@@ -71,7 +71,6 @@ class ModelScreen(StepScreen):
     STEP = "model"
     NEXT = "data"
     BACK = "env"
-    TOAST_FAILURES = False  # the status line shows each failure with its fix
     GUIDE = ("Step 2: the base model. Local: on this machine (the offline demo needs no network). "
              "Curated: small instruct models to download. / searches the hub. Enter chooses.")
     BINDINGS = [
@@ -427,7 +426,7 @@ class ModelScreen(StepScreen):
             if event.name == "download":
                 self._download_over()
             hint = f"\nfix: {event.hint}" if event.hint else ""
-            self.set_status(Text(f"✗ {event.message}{hint}", style="red"))
+            self.set_status(Text(f"✗ {event.located}{hint}", style="red"))
 
     def use_model(self, info: ModelInfo, label: str) -> None:
         session = self.app.session

@@ -63,7 +63,6 @@ def verdict(rows: dict) -> Text:
 class ResultsScreen(StepScreen):
     STEP = "train"
     AUTO_FOCUS = ""  # e/f/l/g/x must reach the screen; Tab moves into the N box
-    TOAST_FAILURES = False  # handle_event logs every failure with its fix, in full
     GUIDE = ("Judge & ship. e: test loss, perplexity and task score, base vs tuned. f: fuse the "
              "adapter and verify. l: export for LM Studio, g: GGUF. x cancels, Esc goes back.")
     DEFAULT_CSS = """
@@ -267,7 +266,7 @@ class ResultsScreen(StepScreen):
             self.log_line(f"{event.name} cancelled; nothing half-written was kept")
         elif isinstance(event, ev.JobFailed):
             self.show_saved_rows(event.name)
-            self.log_line(f"{event.name} failed: {event.message}")
+            self.log_line(f"{event.name} failed: {event.located}")
             if event.hint:
                 self.log_line(f"fix: {event.hint}")
 

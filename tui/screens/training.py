@@ -88,7 +88,6 @@ class TrainingScreen(StepScreen):
     ]
     # Failures are shown whole in the stats line and the log; a toast would
     # cover the log that carries the hint.
-    TOAST_FAILURES = False
     DEFAULT_CSS = """
     TrainingScreen TabbedContent { height: 1fr; }
     TrainingScreen TabPane { padding: 0; }
@@ -531,10 +530,9 @@ class TrainingScreen(StepScreen):
             stats.update("Stopped before the first step; nothing new was saved. Press s to start again.")
             self.refresh_runs()
         elif isinstance(event, ev.JobFailed):
-            stats.update(Text(f"✗ {event.message}" + (f"\nfix: {event.hint}" if event.hint else ""),
+            stats.update(Text(f"✗ {event.located}" + (f"\nfix: {event.hint}" if event.hint else ""),
                               style="bold red"))
-            where = f"{event.where}: " if event.where else ""
-            self.log_line(f"failed: {where}{event.message}" + (f" (fix: {event.hint})" if event.hint else ""))
+            self.log_line(f"failed: {event.located}" + (f" (fix: {event.hint})" if event.hint else ""))
             self.refresh_runs()
 
     def handle_memory_event(self, event: ev.Event) -> None:
