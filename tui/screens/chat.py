@@ -112,14 +112,6 @@ class ChatScreen(StepScreen):
         self.query_one("#prompt", PromptArea).focus()
 
     # -- which model ---------------------------------------------------------
-    @property
-    def use_base(self) -> bool:
-        return self.choice.kind == "base"
-
-    @use_base.setter
-    def use_base(self, value: bool) -> None:
-        self.choice = ModelChoice("base" if value else "tuned", None)
-
     def current_model(self) -> tuple[str | None, str | None]:
         s = self.app.session
         if self.choice.kind == "folder":
@@ -197,12 +189,6 @@ class ChatScreen(StepScreen):
             self.update_model_line()
 
         self.app.push_screen(ModelPicker(s.model_path, s.adapter_path, self.choice), chosen)
-
-    def action_toggle_model(self) -> None:
-        """Flip between tuned and base (kept for scripts and tests)."""
-        self.use_base = not self.use_base
-        self.preload()
-        self.update_model_line()
 
     # -- settings --------------------------------------------------------------
     def action_settings(self) -> None:

@@ -164,13 +164,11 @@ class ModelChoice:
 def model_folders() -> list[Path]:
     """Model folders already on this disk: TuneDeck's models and fused runs,
     and the Hugging Face cache (a glob; nothing is imported or loaded)."""
-    import os
+    from core.model_info import hf_hub_cache  # stdlib-only module; deferred with the dialog's work
 
     found: list[Path] = []
     candidates = list(paths.models_dir().glob("*")) + list(paths.runs_dir().glob("*/fused*"))
-    hf_home = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME") or
-                                                            Path.home() / ".cache" / "huggingface") / "hub")
-    candidates += list(hf_home.glob("models--*/snapshots/*"))
+    candidates += list(hf_hub_cache().glob("models--*/snapshots/*"))
     for folder in sorted(candidates):
         if (folder / "config.json").is_file() and folder not in found:
             found.append(folder)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual import work
+from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -75,7 +76,10 @@ class EnvironmentScreen(StepScreen):
         except Exception as exc:
             checks = [Check("doctor", "Environment check", "warn", f"the check itself failed: {exc}",
                             "run `tunedeck doctor` in a shell to see more")]
-        self.post_message(ChecksReady(checks, model_path))
+        # exclusive=True cancels an older check but cannot stop its thread: a
+        # superseded one (e.g. still timing out on the old endpoint) must not post.
+        if not get_current_worker().is_cancelled:
+            self.post_message(ChecksReady(checks, model_path))
 
     def on_checks_ready(self, message: ChecksReady) -> None:
         self.checks = message.checks

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.text import Text
 from textual import work
+from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -342,11 +343,13 @@ class ModelScreen(StepScreen):
         from core.hub import search_models  # network: off the UI thread
 
         try:
-            self.post_message(SearchDone(text, search_models(text, endpoint=endpoint), None))
+            done = SearchDone(text, search_models(text, endpoint=endpoint), None)
         except TuneDeckError as exc:
-            self.post_message(SearchDone(text, [], exc))
+            done = SearchDone(text, [], exc)
         except Exception as exc:
-            self.post_message(SearchDone(text, [], TuneDeckError(f"search failed: {exc}", "try again")))
+            done = SearchDone(text, [], TuneDeckError(f"search failed: {exc}", "try again"))
+        if not get_current_worker().is_cancelled:  # a newer search replaced this one
+            self.post_message(done)
 
     def on_search_done(self, message: SearchDone) -> None:
         if message.error:

@@ -85,7 +85,6 @@ class ResultsScreen(StepScreen):
         Binding("g", "export_gguf", "GGUF", id="ship-gguf"),
         Binding("x", "cancel_job", "Cancel", id="judge-cancel"),
         Binding("escape", "close", "Back", id="judge-back"),
-        Binding("n", "next_step", "Next", id="next-step", show=False),
     ]
 
     def __init__(self) -> None:

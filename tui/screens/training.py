@@ -16,6 +16,7 @@ ctrl+n / ctrl+p switch tabs; Enter or Esc leaves a knob so the keys work.
 from __future__ import annotations
 
 import copy
+import functools
 import dataclasses
 import time
 from pathlib import Path
@@ -43,12 +44,23 @@ def _fmt_time(seconds: float) -> str:
 
 
 def train_examples(data_dir: str) -> int:
-    """From the dataset's manifest, else by counting lines (cheap)."""
+    """From the dataset's manifest, else by counting lines: once per version of
+    the file (the epochs line asks at every keystroke in the Config tab)."""
     counts = read_manifest(data_dir).get("counts") or {}
     if counts.get("train"):
         return int(counts["train"])
+    path = Path(data_dir) / "train.jsonl"
     try:
-        with open(Path(data_dir) / "train.jsonl", encoding="utf-8") as fh:
+        stat = path.stat()
+    except OSError:
+        return 0
+    return _count_lines(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _count_lines(path: str, mtime_ns: int, size: int) -> int:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
             return sum(1 for line in fh if line.strip())
     except OSError:
         return 0
@@ -86,8 +98,6 @@ class TrainingScreen(StepScreen):
         Binding("ctrl+p", "tab(-1)", "Prev tab", id="train-prev-tab", show=False),
         Binding("escape", "leave_knob", "Leave knob", id="leave-knob", show=False),
     ]
-    # Failures are shown whole in the stats line and the log; a toast would
-    # cover the log that carries the hint.
     DEFAULT_CSS = """
     TrainingScreen TabbedContent { height: 1fr; }
     TrainingScreen TabPane { padding: 0; }
