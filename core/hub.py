@@ -29,8 +29,16 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 KNOWN_ENDPOINTS = (DEFAULT_ENDPOINT, "https://hf-mirror.com")
 
 # What mlx_lm.load needs from a repo (mirrors mlx_lm.utils' download patterns).
-MODEL_PATTERNS = ["*.json", "model*.safetensors", "*.py", "tokenizer.model", "*.tiktoken",
-                  "tiktoken.model", "*.txt", "*.jsonl", "*.jinja"]
+# mlx-lm's own download patterns (mlx_lm.utils.DEFAULT_ALLOW_PATTERNS), read
+# from the installed mlx-lm; this copy of 0.32.2's list is only the fallback.
+_FALLBACK_PATTERNS = ["*.json", "model*.safetensors", "*.py", "tokenizer.model", "*.tiktoken",
+                      "tiktoken.model", "*.txt", "*.jsonl", "*.jinja"]
+
+
+def model_patterns() -> list[str]:
+    from core.model_info import mlx_lm_constant
+
+    return list(mlx_lm_constant("DEFAULT_ALLOW_PATTERNS") or _FALLBACK_PATTERNS)
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 CHUNK_BYTES = 1 << 20  # read size for downloads: progress and cancel granularity
 LOGIN_HINT = "log in with `hf auth login`, or set HF_TOKEN=<a read token from huggingface.co/settings/tokens>"
@@ -327,7 +335,7 @@ def download_model(repo_id: str, *, endpoint: str | None = None, cache_dir: str 
     with _friendly(repo_id, endpoint):
         info = HfApi(endpoint=endpoint, token=token).model_info(repo_id, revision=revision, files_metadata=True)
         siblings = {s.rfilename: s for s in info.siblings or []}
-        wanted = list(filter_repo_objects(list(siblings), allow_patterns=MODEL_PATTERNS))
+        wanted = list(filter_repo_objects(list(siblings), allow_patterns=model_patterns()))
         if not any(name.endswith(".safetensors") for name in wanted):
             raise TuneDeckError(f"{repo_id} has no *.safetensors weights, so mlx-lm cannot load it",
                                 "pick a safetensors model (e.g. from mlx-community) or convert it with mlx_lm.convert")
@@ -348,7 +356,7 @@ def download_model(repo_id: str, *, endpoint: str | None = None, cache_dir: str 
         reporter = _Reporter(repo_id, total, len(wanted), on_progress, cancel)
         bar = type("_DownloadBar", (_Bar,), {"reporter": reporter})
         path = Path(snapshot_download(repo_id, revision=revision, cache_dir=str(cache), endpoint=endpoint,
-                                      token=token, allow_patterns=MODEL_PATTERNS, tqdm_class=bar,
+                                      token=token, allow_patterns=model_patterns(), tqdm_class=bar,
                                       max_workers=4))
         reporter.updated(force=True)
     check_model_folder(path)  # complete and loadable, or a clear message (nothing is selected)

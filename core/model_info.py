@@ -8,6 +8,8 @@ Also lists the models already on this machine: the Hugging Face cache
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib.util
 import json
 import os
@@ -21,15 +23,6 @@ from core.errors import TuneDeckError
 from core.memory_estimate import Estimate, estimate
 from core.model_folder import check_model_folder
 
-# model_type values mlx-lm loads with another module (mirrors mlx_lm.utils.MODEL_REMAPPING).
-MODEL_REMAPPING = {
-    "mistral": "llama",
-    "llava": "mistral3",
-    "phi-msft": "phixtral",
-    "falcon_mamba": "mamba",
-    "qwen2_5_vl": "qwen2_vl",
-    "minimax_m2": "minimax",
-}
 DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "U32": 4, "I16": 2,
                "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
 
@@ -71,14 +64,37 @@ def _mlx_lm_models_dir() -> Path | None:
     return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
+@functools.lru_cache(maxsize=None)
+def mlx_lm_constant(name: str, default=None):
+    """A literal constant of the installed ``mlx_lm/utils.py`` (e.g. its
+    ``MODEL_REMAPPING``), read with ``ast`` rather than imported: importing
+    mlx_lm loads mlx, and a hand-kept copy goes stale with each release."""
+    models = _mlx_lm_models_dir()
+    if models is None:
+        return default
+    try:
+        tree = ast.parse((models.parent / "utils.py").read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return default
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == name):
+            try:
+                return ast.literal_eval(node.value)
+            except ValueError:
+                return default
+    return default
+
+
 def mlx_lm_supports(model_type: str | None) -> bool:
-    """mlx-lm has one module per architecture in mlx_lm/models/<model_type>.py."""
+    """mlx-lm has one module per architecture in mlx_lm/models/<model_type>.py,
+    some model types mapped onto another's (``MODEL_REMAPPING``)."""
     if not model_type or model_type == "?":
         return False
     models = _mlx_lm_models_dir()
     if models is None:
         return False
-    name = MODEL_REMAPPING.get(model_type, model_type)
+    name = (mlx_lm_constant("MODEL_REMAPPING") or {}).get(model_type, model_type)
     return (models / f"{name}.py").is_file() or (models / name / "__init__.py").is_file()
 
 
@@ -240,13 +256,13 @@ def _missing_from_tree(repo_id: str, commit: str, cache: Path, snapshot: Path) -
         from huggingface_hub.utils import filter_repo_objects
     except ImportError:
         return False
-    from core.hub import MODEL_PATTERNS
+    from core.hub import model_patterns
 
     try:
         files = [f.path for f in get_cached_repo_tree(repo_id, revision=commit, cache_dir=cache)]
     except Exception:
         return False
-    return any(not (snapshot / p).is_file() for p in filter_repo_objects(files, allow_patterns=MODEL_PATTERNS))
+    return any(not (snapshot / p).is_file() for p in filter_repo_objects(files, allow_patterns=model_patterns()))
 
 
 def app_models() -> list[ModelInfo]:

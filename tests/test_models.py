@@ -275,3 +275,16 @@ def test_search_and_endpoint_messages_name_what_was_being_done():
     assert err.message == "cannot reach http://mirror to search for 'qwen' (Connection refused)"
     with pytest.raises(TuneDeckError, match="not an endpoint URL"):
         search_models("qwen", endpoint="not a url")
+
+
+def test_mlx_lm_tables_are_read_from_the_installed_mlx_lm_not_copied():
+    import mlx_lm.utils
+
+    from core.hub import model_patterns
+    from core.model_info import mlx_lm_constant, mlx_lm_supports
+
+    assert mlx_lm_constant("MODEL_REMAPPING") == mlx_lm.utils.MODEL_REMAPPING
+    assert model_patterns() == list(mlx_lm.utils.DEFAULT_ALLOW_PATTERNS)
+    for model_type in mlx_lm.utils.MODEL_REMAPPING:  # every remapped type mlx-lm loads
+        assert mlx_lm_supports(model_type), model_type
+    assert not mlx_lm_supports("not_a_model_type")
