@@ -8,7 +8,7 @@ is renamed into place, so a failed or cancelled build leaves nothing behind
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -217,7 +217,3 @@ def _formats(records: list[dict]) -> list[str]:
     from core.data_check import record_format
 
     return [f for f in (record_format(records[0]),) if f]
-
-
-def spec_dict(spec: BuildSpec) -> dict:
-    return asdict(spec)

@@ -43,13 +43,6 @@ class DemoSpec:
     vocab_size: int = 1024
     seed: int = 0
 
-    def approx_parameters(self) -> int:
-        h, i, v = self.hidden_size, self.intermediate_size, self.vocab_size
-        kv = h // self.num_attention_heads * self.num_key_value_heads
-        attn = h * h * 2 + h * kv * 2 + h + 2 * kv
-        mlp = 3 * h * i
-        return v * h + self.num_hidden_layers * (attn + mlp + 2 * h) + h
-
 
 SIZES = {
     # ~0.17M params: 100 LoRA iterations in ~20 s on 2 CPU cores (reference BLAS).

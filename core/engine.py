@@ -99,6 +99,7 @@ class Engine:
     def __init__(self, on_event: Callable[[ev.Event], None] | None = None):
         self.worker = MLXWorker(on_event)
         self._chat_models: dict[tuple, object] = {}  # touched on the worker thread only
+        self._downloads: MLXWorker | None = None  # the I/O queue, started on first use
 
     def add_listener(self, fn: Callable[[ev.Event], None]) -> None:
         self.worker.add_listener(fn)
@@ -165,14 +166,15 @@ class Engine:
         chat = self._load(ctx, model, adapter)
         return stream_reply(ctx, chat, messages, sampling or Sampling())
 
-    # -- model downloads (issue 4) -------------------------------------------
-    # Network I/O, not MLX: downloads get their own queue and thread so that
-    # a long download never holds up training or chat. Their events reach the
+    # -- model downloads and dataset builds -----------------------------------
+    # Network and file I/O, not MLX: model downloads, opening a (hub) dataset
+    # and building one get their own queue and thread, so that they never wait
+    # behind a training run or hold up chat. Their events reach the
     # same listeners, and job ids come from the MLX worker's counter so a
     # screen tracking ids never confuses the two.
     @property
     def downloads(self) -> MLXWorker:
-        if getattr(self, "_downloads", None) is None:
+        if self._downloads is None:
             self._downloads = MLXWorker(self.worker._dispatch, thread_name="tunedeck-download",
                                         ids=self.worker._ids)
         return self._downloads
@@ -187,11 +189,11 @@ class Engine:
         """Build an mlx-lm folder from ``core.dataset_build.BuildSpec``; result: the manifest.
 
         ``source``: an already opened ``Source`` (saves a second hub download)."""
-        return self.worker.submit("build-data", _build_dataset, spec, source)
+        return self.downloads.submit("build-data", _build_dataset, spec, source)
 
     def open_data_source(self, spec: str, config: str | None = None, split: str | None = None) -> Job:
         """Open a source (file, folder, hub id, 'sample'); result: ``core.data_sources.Source``."""
-        return self.worker.submit("open-data", _open_source, spec, config, split)
+        return self.downloads.submit("open-data", _open_source, spec, config, split)
 
     def data_tokens(self, folder: str, model: str, max_seq_length: int = 2048,
                     mask_prompt: bool = False, limit: int | None = None) -> Job:
@@ -200,7 +202,7 @@ class Engine:
                                   mask_prompt, limit)
 
     def shutdown(self) -> None:
-        if getattr(self, "_downloads", None) is not None:
+        if self._downloads is not None:
             self._downloads.shutdown(timeout=5)
         self.worker.shutdown()
 

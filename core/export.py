@@ -63,8 +63,10 @@ def _check_name(what: str, value: str) -> str:
 def default_name(fused: str | Path) -> str:
     """A fused model's export name: its run folder's name for ``<run>/fused``
     (every run's fused folder is called ``fused``), else the folder's own."""
+    from core.runs import is_run_dir
+
     folder = Path(fused).resolve()
-    if folder.name == "fused" and any((folder.parent / f).is_file() for f in ("events.jsonl", "config.yaml")):
+    if folder.name == "fused" and is_run_dir(folder.parent):
         return folder.parent.name
     return folder.name
 

@@ -24,7 +24,6 @@ from core import config as app_config
 from core import events as ev
 from core.errors import Cancelled, TuneDeckError
 
-RECIPE_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 DEFAULT_ENDPOINT = "https://huggingface.co"
 KNOWN_ENDPOINTS = (DEFAULT_ENDPOINT, "https://hf-mirror.com")
 

@@ -38,7 +38,9 @@ def results_dir(adapter: str | Path) -> Path:
     """Where eval.json goes: the run folder when the adapter lives in one."""
     adapter = Path(adapter)
     parent = adapter.parent
-    if (parent / "events.jsonl").is_file() or (parent / "config.yaml").is_file():
+    from core.runs import is_run_dir
+
+    if is_run_dir(parent):
         return parent
     return adapter
 

@@ -68,9 +68,9 @@ def memory_limit() -> tuple[int, str]:
     wanted = info.get("max_recommended_working_set_size")
     if wanted:
         return int(wanted), "Metal recommended working set"
-    from core.train_config import system_memory_bytes
+    from core.memory_estimate import total_memory
 
-    return system_memory_bytes() or 8 * 2**30, "system RAM"
+    return total_memory() or 8 * 2**30, "system RAM"
 
 
 def suggestions(s, peak: int, limit: int, longest: int) -> list[str]:

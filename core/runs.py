@@ -41,6 +41,12 @@ KEEP_CHECKPOINTS = 2  # the newest two: one may be mid-write when killed
 TERMINAL_STATUS = {"finished": "finished", "stopped": "stopped", "failed": "failed"}
 
 
+def is_run_dir(folder: str | Path) -> bool:
+    """A TuneDeck run folder (it has the run's log or config)."""
+    folder = Path(folder)
+    return (folder / EVENTS).is_file() or (folder / CONFIG).is_file()
+
+
 def new_run_dir(model: str, root: str | Path | None = None) -> Path:
     """A fresh, not yet existing ``<timestamp>-<model name>`` folder."""
     root = Path(root) if root else paths.runs_dir()

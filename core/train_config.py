@@ -13,13 +13,13 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import os
 import re
 from dataclasses import fields
 from pathlib import Path
 
 from core.atomic import write_text
 from core.errors import TuneDeckError
+from core.memory_estimate import total_memory
 from core.training import TrainSettings, demo_settings
 
 # mlx-lm keys that do not change how TuneDeck trains: accepted, not used.
@@ -208,13 +208,6 @@ def schedule_kind(s: TrainSettings) -> str:
 
 
 # -- defaults and presets ------------------------------------------------------
-def system_memory_bytes() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0
-
-
 def model_facts(model: str) -> dict:
     """Layer count, weight bytes and quantization, read from the folder."""
     folder = Path(model)
@@ -236,7 +229,7 @@ def default_settings(model: str, data: str, adapter_path: str, memory_bytes: int
     if is_demo_model(model):
         return demo_settings(model, data, adapter_path)
     facts = model_facts(model)
-    memory = memory_bytes or system_memory_bytes() or 16 * 2**30
+    memory = memory_bytes or total_memory() or 16 * 2**30
     share = facts["bytes"] / memory if facts["bytes"] else 0.1
     s = TrainSettings(model=model, data=data, adapter_path=adapter_path, iters=1000, learning_rate=1e-5)
     if share < 0.05:
