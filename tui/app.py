@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from typing import TYPE_CHECKING
 
@@ -83,8 +84,17 @@ class TuneDeckApp(App):
         self.theme = "tunedeck-light" if self.theme == "tunedeck-dark" else "tunedeck-dark"
         self.config = app_config.update(theme=self.theme)
 
+    async def action_quit(self) -> None:
+        # A running job stops first (a training run saves its adapter), which
+        # can take seconds: say so, and wait off the event loop so it repaints.
+        if self.engine.worker.busy:
+            self.notify("Stopping the running job before quitting (a training run saves its adapter)…",
+                        title="Quitting", timeout=30)
+            await asyncio.to_thread(self.engine.shutdown)
+        self.exit()
+
     def on_unmount(self) -> None:
-        # Stop a running job (a training run saves its adapter) before exit.
+        # Any other way out (tests, signals): stop what still runs.
         self.engine.shutdown()
 
 
