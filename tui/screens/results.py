@@ -85,6 +85,9 @@ class ResultsScreen(StepScreen):
         Binding("g", "export_gguf", "GGUF", id="ship-gguf"),
         Binding("x", "cancel_job", "Cancel", id="judge-cancel"),
         Binding("escape", "close", "Back", id="judge-back"),
+        # Hides the step screens' "n Next" (no next step from here: Esc goes back),
+        # which would also push the footer past 80 columns.
+        Binding("n", "next_step", "Next", id="next-step", show=False),
     ]
 
     def __init__(self) -> None:
