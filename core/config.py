@@ -1,4 +1,5 @@
-"""The app's small persistent settings (first-run flag, theme, endpoint)."""
+"""The app's small persistent settings (first-run flag, theme, endpoint,
+LM Studio's models folder as chosen on the Judge screen)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import json
 from core import paths
 from core.atomic import write_json
 
-DEFAULTS = {"first_run_done": False, "theme": "tunedeck-dark", "hf_endpoint": None}
+DEFAULTS = {"first_run_done": False, "theme": "tunedeck-dark", "hf_endpoint": None,
+            "lmstudio_models_dir": None}
 
 
 def load() -> dict:

@@ -57,22 +57,23 @@ def _evaluate(ctx: JobContext, settings) -> dict:
     return run_eval(ctx, settings)
 
 
-def _fuse(ctx: JobContext, model, adapter, out, dequantize, verify, data) -> dict:
+def _fuse(ctx: JobContext, model, adapter, out, dequantize, verify, data, overwrite) -> dict:
     from core.fuse import run_fuse
 
-    return run_fuse(ctx, model, adapter, out, dequantize=dequantize, verify=verify, data=data)
+    return run_fuse(ctx, model, adapter, out, dequantize=dequantize, verify=verify, data=data,
+                    overwrite=overwrite)
 
 
-def _export_lmstudio(ctx: JobContext, fused, root, publisher, name) -> dict:
+def _export_lmstudio(ctx: JobContext, fused, root, publisher, name, allow_stale) -> dict:
     from core.export import export_lmstudio
 
-    return export_lmstudio(ctx, fused, root=root, publisher=publisher, name=name)
+    return export_lmstudio(ctx, fused, root=root, publisher=publisher, name=name, allow_stale=allow_stale)
 
 
-def _export_gguf(ctx: JobContext, fused, out) -> dict:
+def _export_gguf(ctx: JobContext, fused, out, allow_stale) -> dict:
     from core.export import export_gguf
 
-    return export_gguf(ctx, fused, out)
+    return export_gguf(ctx, fused, out, allow_stale=allow_stale)
 
 
 def _build_dataset(ctx: JobContext, spec, source) -> dict:
@@ -212,13 +213,16 @@ class Engine:
         return self.worker.submit("evaluate", _evaluate, settings)
 
     def fuse(self, model: str, adapter: str, out: str, dequantize: bool = False,
-             verify: bool = True, data: str | None = None) -> Job:
-        """Fuse into a standalone folder (atomic), then verify against base + adapter."""
-        return self.worker.submit("fuse", _fuse, model, adapter, out, dequantize, verify, data)
+             verify: bool = True, data: str | None = None, overwrite: bool = False) -> Job:
+        """Fuse into a standalone folder (atomic), then verify against base + adapter.
+        ``overwrite`` replaces an earlier TuneDeck fused model there (nothing else)."""
+        return self.worker.submit("fuse", _fuse, model, adapter, out, dequantize, verify, data, overwrite)
 
     def export_lmstudio(self, fused: str, root: str | None = None, publisher: str = "tunedeck",
-                        name: str | None = None) -> Job:
-        return self.worker.submit("export", _export_lmstudio, fused, root, publisher, name)
+                        name: str | None = None, allow_stale: bool = False) -> Job:
+        """Copy a fused model into LM Studio's folder; a stale one is refused
+        unless ``allow_stale`` (``core.provenance.check_fused``)."""
+        return self.worker.submit("export", _export_lmstudio, fused, root, publisher, name, allow_stale)
 
-    def export_gguf(self, fused: str, out: str) -> Job:
-        return self.worker.submit("export", _export_gguf, fused, out)
+    def export_gguf(self, fused: str, out: str, allow_stale: bool = False) -> Job:
+        return self.worker.submit("export", _export_gguf, fused, out, allow_stale)

@@ -3,7 +3,11 @@
 LM Studio finds MLX models laid out as ``<root>/<publisher>/<name>/`` (the
 model folder's files directly inside); the root is ``~/.lmstudio/models``
 unless ``LMSTUDIO_MODELS_DIR`` or the app config's ``lmstudio_models_dir``
-says otherwise. The copy is written under a temp name and renamed.
+says otherwise (the Judge screen's ``o`` key chooses and remembers it). The
+copy is written under a temp name and renamed. A fused model that no longer
+matches its run's adapter (``core.provenance.check_fused``: the run was
+resumed after the fuse) is refused, so a stale model is never shipped
+silently; ``allow_stale`` is the explicit request to ship it anyway.
 
 GGUF: mlx-lm's converter (``mlx_lm.gguf.convert_to_gguf``) handles only the
 architectures ``mlx_lm.fuse --export-gguf`` allows, and no quantized
@@ -45,12 +49,52 @@ def lmstudio_root(root: str | Path | None = None) -> Path:
     return Path.home() / ".lmstudio" / "models"
 
 
-def _check_fused(folder: str | Path) -> Path:
+def check_lmstudio_root(text: str | Path) -> Path:
+    """A models folder the user chose: it must exist, be a folder and be writable."""
+    if not str(text).strip():
+        raise TuneDeckError("no folder given", "type the folder LM Studio keeps its models in "
+                            "(LM Studio shows it under My Models)")
+    root = Path(str(text).strip()).expanduser().absolute()
+    if not root.exists():
+        raise TuneDeckError(f"{root} does not exist",
+                            "choose LM Studio's models folder (LM Studio shows it under My Models), "
+                            "or create the folder first")
+    if not root.is_dir():
+        raise TuneDeckError(f"{root} is a file, not a folder", "choose the folder LM Studio keeps its models in")
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise TuneDeckError(f"{root} is not writable", "choose a folder you can write to")
+    return root
+
+
+def lmstudio_target(fused: str | Path, root: str | Path | None = None, publisher: str = DEFAULT_PUBLISHER,
+                    name: str | None = None) -> Path:
+    """Where an export goes: ``<root>/<publisher>/<name>``."""
+    name = _check_name("name", name or default_name(fused))
+    return lmstudio_root(root) / _check_name("publisher", publisher) / name
+
+
+def check_fresh(fused: str | Path, allow_stale: bool = False):
+    """A stale fused model is refused (with the command that fuses it again);
+    returns ``core.provenance.Freshness`` (None: no TuneDeck record)."""
+    from core.provenance import check_fused
+
+    fresh = check_fused(fused)
+    if fresh is not None and fresh.stale and not allow_stale:
+        raise TuneDeckError(f"{fused} is out of date: {fresh.reason}",
+                            f"fuse again (`{fresh.refuse_command()}`), then export; or add --allow-stale "
+                            "to export the old fused model anyway")
+    return fresh
+
+
+def check_export_source(folder: str | Path, allow_stale: bool = False) -> Path:
+    """A fused model folder fit to export (not an adapter, loadable, not stale)."""
     folder = Path(folder)
     if folder.is_dir() and (folder / "adapters.safetensors").is_file():
         raise TuneDeckError(f"{folder} is an adapter, not a model",
                             "fuse it first (`tunedeck fuse --model BASE --adapter A --out DIR`), then export DIR")
-    return check_model_folder(folder)
+    check_model_folder(folder)
+    check_fresh(folder, allow_stale)
+    return folder
 
 
 def _check_name(what: str, value: str) -> str:
@@ -83,11 +127,9 @@ def gguf_unsupported(fused: str | Path) -> str | None:
 
 
 def export_lmstudio(ctx, fused: str, root: str | None = None, publisher: str = DEFAULT_PUBLISHER,
-                    name: str | None = None) -> dict:
-    source = _check_fused(fused)
-    name = _check_name("name", name or default_name(source))
-    publisher = _check_name("publisher", publisher)
-    target = lmstudio_root(root) / publisher / name
+                    name: str | None = None, allow_stale: bool = False) -> dict:
+    source = check_export_source(fused, allow_stale)
+    target = lmstudio_target(source, root, publisher, name)
     if target.exists():
         raise TuneDeckError(f"{target} already exists",
                             "pick another name (--name), or delete the old export in LM Studio first")
@@ -112,12 +154,12 @@ def gguf_alternative(fused: str | Path, out: str | Path) -> str:
     return " && ".join(gguf_alternative_steps(fused, out))
 
 
-def export_gguf(ctx, fused: str, out: str) -> dict:
+def export_gguf(ctx, fused: str, out: str, allow_stale: bool = False) -> dict:
     from mlx.utils import tree_flatten
     from mlx_lm import load
     from mlx_lm.gguf import convert_to_gguf
 
-    source = _check_fused(fused)
+    source = check_export_source(fused, allow_stale)
     out_path = Path(out)
     if out_path.suffix != ".gguf":
         raise TuneDeckError(f"{out} does not end in .gguf", "name the output file like model.gguf")

@@ -4,7 +4,10 @@ The fuse is mlx-lm's own (as ``mlx_lm.fuse`` does it): load base + adapter,
 call ``fuse()`` on every module that has one, optionally dequantize, and
 ``mlx_lm.utils.save`` weights, config and tokenizer. The folder is written
 under a temp name and renamed into place, so a failure or a cancel leaves
-no folder behind.
+no folder behind. The folder's ``tunedeck_fused.json`` records the adapter
+(path, iteration, content hash) and base it came from (``core.provenance``),
+so the Judge screen and ``export`` can tell when it is out of date; only a
+folder with that record is ever replaced, and only when asked (``overwrite``).
 
 Verification answers "is the fused model the model I trained?": greedy
 answers to a few fixed prompts from the fused folder, loaded fresh, must
@@ -17,7 +20,6 @@ Runs on the MLX worker thread only.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from core import events as ev
@@ -25,8 +27,8 @@ from core.atomic import atomic_dir
 from core.errors import TuneDeckError
 from core.judge import check_adapter
 from core.model_folder import check_model_folder
-
-FUSED_MARKER = "tunedeck_fused.json"
+from core.provenance import RECORD as FUSED_MARKER
+from core.provenance import fused_record
 VERIFY_TOKENS = 32
 
 # Used when no test/valid split is at hand (e.g. the adapter's data moved).
@@ -66,8 +68,32 @@ def _answers(ctx, model, tokenizer, prompts, what: str) -> list[str]:
     return out
 
 
+def check_fuse_target(out: str | Path, overwrite: bool = False) -> None:
+    """Refuse an output that holds anything but TuneDeck's own fused model,
+    and that one too unless ``overwrite`` asks to replace it."""
+    out_dir = Path(out)
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise TuneDeckError(f"{out_dir} already exists and is a file",
+                            "choose a new folder for the fused model (--out) so nothing is overwritten")
+    if not any(out_dir.iterdir()):
+        return
+    if not (out_dir / FUSED_MARKER).is_file():
+        raise TuneDeckError(f"{out_dir} already exists and is not a TuneDeck fused model",
+                            "choose a new folder for the fused model (--out) so nothing is overwritten")
+    if not overwrite:
+        from core.provenance import check_fused
+
+        fresh = check_fused(out_dir)
+        state = {"fresh": "up to date", "stale": "out of date", "unknown": "cannot be checked"}
+        how = f"; {state[fresh.state]}: {fresh.reason}" if fresh is not None else ""
+        raise TuneDeckError(f"{out_dir} already exists (a model fused earlier{how})",
+                            "add --overwrite to replace it with a new fuse, or choose another --out folder")
+
+
 def run_fuse(ctx, model_path: str, adapter: str, out: str, dequantize: bool = False,
-             verify: bool = True, data: str | None = None) -> dict:
+             verify: bool = True, data: str | None = None, overwrite: bool = False) -> dict:
     from mlx.utils import tree_unflatten
     from mlx_lm import load
     from mlx_lm.utils import dequantize_model, save
@@ -75,9 +101,9 @@ def run_fuse(ctx, model_path: str, adapter: str, out: str, dequantize: bool = Fa
     check_model_folder(model_path)
     check_adapter(adapter)
     out_dir = Path(out)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise TuneDeckError(f"{out_dir} already exists", "choose a new folder for the fused model "
-                            "(or delete that one) so nothing is overwritten")
+    check_fuse_target(out_dir, overwrite)
+    ctx.progress("reading the adapter's fingerprint")
+    record = fused_record(model_path, adapter, out_dir, dequantize, quantized_base=False)
     ctx.progress("loading base + adapter")
     try:
         model, tokenizer, config = load(model_path, adapter_path=adapter, return_config=True)
@@ -85,6 +111,7 @@ def run_fuse(ctx, model_path: str, adapter: str, out: str, dequantize: bool = Fa
         raise TuneDeckError(f"the adapter in {adapter} does not fit {Path(model_path).name}: {exc}",
                             "fuse the adapter with the base model it was trained on") from exc
     quantized = "quantization" in config or "quantization_config" in config
+    record["quantized_base"] = quantized
     prompts = verify_prompts(adapter, data) if verify else []
     expected = _answers(ctx, model, tokenizer, prompts, "adapter-on-base answers")
     ctx.check_cancelled()
@@ -100,10 +127,7 @@ def run_fuse(ctx, model_path: str, adapter: str, out: str, dequantize: bool = Fa
     with atomic_dir(out_dir) as tmp:
         ctx.progress(f"writing {out_dir.name}")
         save(tmp, model_path, model, tokenizer, config, donate_model=False)
-        (tmp / FUSED_MARKER).write_text(json.dumps({
-            "base_model": str(Path(model_path).resolve()), "adapter": str(Path(adapter).resolve()),
-            "dequantized": dequantize, "quantized_base": quantized,
-            "created": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2) + "\n")
+        (tmp / FUSED_MARKER).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         ctx.check_cancelled()  # a cancel here still leaves no folder
     del model
 
@@ -122,5 +146,7 @@ def run_fuse(ctx, model_path: str, adapter: str, out: str, dequantize: bool = Fa
         note = ("the base is quantized: the adapter was folded into re-quantized weights, which can "
                 "change outputs slightly (fuse with --dequantize for an exact, larger model)")
     return {"out": str(out_dir), "dequantized": dequantize, "quantized_base": quantized,
+            "adapter": record["adapter"]["path"], "adapter_choice": record["adapter"]["choice"],
+            "adapter_iteration": record["adapter"]["iteration"],
             "verified": bool(checks), "all_match": all(c["match"] for c in checks) if checks else None,
             "checks": checks, "note": note}

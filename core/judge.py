@@ -3,7 +3,9 @@
 One job loads the base model once, scores it, applies the adapter in place
 (``load_adapters``, as ``mlx_lm.lora --test --adapter-path`` does) and scores
 again, emitting an ``EvalResult`` per row. The rows are saved as
-``eval.json`` beside the adapter so the TUI can show them later.
+``eval.json`` beside the adapter (``eval-best.json`` for a run's ``best/``)
+so the TUI can show them later; the file says which adapter it judged
+(last or best, its iteration and content hash: ``core.provenance``).
 Runs on the MLX worker thread only.
 """
 
@@ -20,6 +22,7 @@ from core.errors import TuneDeckError
 from core.model_folder import check_model_folder
 
 EVAL_FILE = "eval.json"
+EVAL_BEST_FILE = "eval-best.json"  # a run's best/ adapter, judged beside its last one
 
 
 @dataclass
@@ -45,12 +48,20 @@ def results_dir(adapter: str | Path) -> Path:
     return adapter
 
 
+def results_path(adapter: str | Path) -> Path:
+    """The saved evaluation of this adapter: eval.json, or eval-best.json
+    for a run's best/ (so judging one never replaces the other's)."""
+    from core.provenance import adapter_choice
+
+    return results_dir(adapter) / (EVAL_BEST_FILE if adapter_choice(adapter) == "best" else EVAL_FILE)
+
+
 def load_results(adapter: str | Path | None) -> dict | None:
-    """A saved eval.json for this adapter, or None (missing or unreadable)."""
+    """A saved evaluation of this adapter, or None (missing or unreadable)."""
     if not adapter:
         return None
     try:
-        data = json.loads((results_dir(adapter) / EVAL_FILE).read_text(encoding="utf-8"))
+        data = json.loads(results_path(adapter).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and isinstance(data.get("rows"), list) else None
@@ -92,8 +103,12 @@ def run_eval(ctx, s: EvalSettings) -> dict:
         raise TuneDeckError(f"test batches must be -1 (all) or at least 1 (got {s.test_batches})",
                             "use -1 to score the whole test split")
     check_model_folder(s.model)
+    judged = None
     if s.adapter:
+        from core.provenance import adapter_record
+
         check_adapter(s.adapter)
+        judged = adapter_record(s.adapter)
     elif not s.include_base:
         raise TuneDeckError("nothing to evaluate: no adapter and the base row is off",
                             "give an adapter, or include the base model")
@@ -119,10 +134,12 @@ def run_eval(ctx, s: EvalSettings) -> dict:
         model.eval()
         rows.append(_row(ctx, "tuned", model, tokenizer, test_set, examples, s, s.adapter))
     result = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "model": s.model, "adapter": s.adapter,
-              "data": s.data, "batch_size": s.batch_size, "test_batches": s.test_batches,
-              "task_examples": len(examples), "rows": rows}
+              "adapter_choice": judged["choice"] if judged else None,
+              "adapter_iteration": judged["iteration"] if judged else None,
+              "adapter_record": judged, "data": s.data, "batch_size": s.batch_size,
+              "test_batches": s.test_batches, "task_examples": len(examples), "rows": rows}
     if s.adapter:
-        path = results_dir(s.adapter) / EVAL_FILE
+        path = results_path(s.adapter)
         write_json(path, result)
         result["saved_to"] = str(path)
     return result

@@ -14,6 +14,7 @@ class Session:
     hub_reachable: bool | None = None
     run_dir: str | None = None  # the run folder of adapter_path (issue 6a)
     model_info: object | None = None  # core.model_info.ModelInfo of model_path (size, params, bits…)
+    lmstudio_root: str | None = None  # chosen on the Judge screen (o); None: env, settings or default
 
     @property
     def steps_done(self) -> set[str]:

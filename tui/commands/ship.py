@@ -6,10 +6,14 @@ from tui.commands.common import wait
 
 
 def register(sub) -> None:
-    p = sub.add_parser("eval", help="test loss, perplexity and task score: base vs tuned")
-    p.add_argument("--model", required=True, help="base model folder")
-    p.add_argument("--adapter", help="adapter folder (omit to score the base model only)")
-    p.add_argument("--data", required=True, help="folder with test.jsonl")
+    p = sub.add_parser("eval", help="test loss, perplexity and task score: base vs tuned",
+                       description="Score base vs tuned. Either a run folder (its model, data and adapter) "
+                                   "or --model/--data/--adapter.")
+    p.add_argument("run", nargs="?", metavar="RUN", help="a run folder (from `tunedeck runs`)")
+    p.add_argument("--model", help="base model folder (default with RUN: the run's)")
+    p.add_argument("--adapter", help="with RUN: last (adapters/, the default) or best (best/); "
+                   "else an adapter folder (omit to score the base model only)")
+    p.add_argument("--data", help="folder with test.jsonl (default with RUN: the run's)")
     p.add_argument("--task-score", type=int, default=0, metavar="N",
                    help="also generate answers for the first N test examples and grade them (-1 = all)")
     p.add_argument("--batch-size", type=int, default=4)
@@ -17,10 +21,14 @@ def register(sub) -> None:
     p.add_argument("--no-base", action="store_true", help="score the tuned model only")
     p.set_defaults(func=run_eval)
 
-    p = sub.add_parser("fuse", help="fuse an adapter into a standalone model folder and verify it")
-    p.add_argument("--model", required=True, help="base model folder")
-    p.add_argument("--adapter", required=True, help="adapter folder")
-    p.add_argument("--out", required=True, help="new folder for the fused model")
+    p = sub.add_parser("fuse", help="fuse an adapter into a standalone model folder and verify it",
+                       description="Fuse a run's adapter (into RUN/fused) or --model + --adapter into --out.")
+    p.add_argument("run", nargs="?", metavar="RUN", help="a run folder: fuse its adapter into RUN/fused")
+    p.add_argument("--model", help="base model folder (default with RUN: the run's)")
+    p.add_argument("--adapter", help="with RUN: last (the default) or best; else an adapter folder")
+    p.add_argument("--out", help="new folder for the fused model (default with RUN: RUN/fused)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier TuneDeck fused model in that folder (never anything else)")
     p.add_argument("--dequantize", action="store_true", help="write full-precision weights")
     p.add_argument("--no-verify", action="store_true", help="skip the fused-vs-adapter check")
     p.add_argument("--data", help="data folder whose first test prompts verify (default: the adapter's)")
@@ -31,12 +39,56 @@ def register(sub) -> None:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--lmstudio", action="store_true", help="copy into LM Studio's models folder")
     where.add_argument("--gguf", metavar="OUT.gguf", help="write a GGUF file (llama/mistral/mixtral)")
-    p.add_argument("--lmstudio-dir", help="LM Studio models folder (default: $LMSTUDIO_MODELS_DIR "
+    p.add_argument("--lmstudio-root", "--lmstudio-dir", dest="lmstudio_root", metavar="DIR",
+                   help="LM Studio models folder (default: $LMSTUDIO_MODELS_DIR, the app setting, "
                    "or ~/.lmstudio/models)")
     p.add_argument("--publisher", default="tunedeck")
     p.add_argument("--name", help="model name in LM Studio (default: the run folder's name for RUN/fused, "
                    "else the folder's name)")
+    p.add_argument("--allow-stale", action="store_true",
+                   help="export a fused model even though its run's adapter has changed since the fuse")
     p.set_defaults(func=run_export)
+
+
+def _from_run(args, command: str) -> tuple[str | None, str | None, str | None]:
+    """(model, data, adapter) from RUN and the flags; flags win over the run's."""
+    from pathlib import Path
+
+    from core.errors import TuneDeckError
+    from core.provenance import CHOICES, run_adapter
+    from core.runs import CONFIG
+    from core.train_config import load_yaml
+
+    if not args.run:
+        if args.adapter in CHOICES and not Path(args.adapter).is_dir():
+            raise TuneDeckError(f"--adapter {args.adapter} names an adapter of a run, but no run was given",
+                                f"give the run folder: `tunedeck {command} RUN --adapter {args.adapter}`")
+        return args.model, getattr(args, "data", None), args.adapter
+    run = Path(args.run)
+    if not (run / CONFIG).is_file():
+        raise TuneDeckError(f"{run} is not a TuneDeck run folder (no {CONFIG})",
+                            "pass a run folder (`tunedeck runs` lists them)")
+    choice = args.adapter or "last"
+    if choice not in CHOICES:
+        raise TuneDeckError(f"with a run folder, --adapter is last or best (got {args.adapter!r})",
+                            f"use `--adapter best` or `--adapter last`, or drop RUN and give --model and --adapter")
+    config = load_yaml(run / CONFIG)
+    adapter = run_adapter(run, choice)
+    if not (adapter / "adapters.safetensors").is_file():
+        hint = ("it is saved when a validation loss improves: train with validation (steps_per_eval)"
+                if choice == "best" else "train or resume the run first")
+        raise TuneDeckError(f"{run.name} has no {choice} adapter ({adapter})", hint)
+    return args.model or config.get("model"), getattr(args, "data", None) or config.get("data"), str(adapter)
+
+
+def _say_adapter(adapter: str | None, verb: str) -> None:
+    from core.provenance import adapter_choice, adapter_iteration, describe_adapter
+
+    if adapter:
+        choice = adapter_choice(adapter)
+        it = adapter_iteration(adapter)
+        print(f"{verb} the {choice + ' ' if choice else ''}adapter {describe_adapter(adapter)}"
+              + (f" (iteration {it})" if it else ""), flush=True)
 
 
 def _engine():
@@ -82,10 +134,15 @@ def run_eval(args) -> int:
     from core.errors import TuneDeckError
     from core.judge import EvalSettings
 
-    if args.no_base and not args.adapter:
+    model, data, adapter = _from_run(args, "eval")
+    if not model or not data:
+        raise TuneDeckError("say which model and data to evaluate",
+                            "give a run folder (`tunedeck eval RUN`), or --model and --data")
+    if args.no_base and not adapter:
         raise TuneDeckError("--no-base needs --adapter", "give the adapter to score")
+    _say_adapter(adapter, "judging")
     n = args.task_score
-    settings = EvalSettings(model=args.model, data=args.data, adapter=args.adapter,
+    settings = EvalSettings(model=model, data=data, adapter=adapter,
                             task_examples=None if n < 0 else n, batch_size=args.batch_size,
                             test_batches=args.test_batches, include_base=not args.no_base)
     result = wait(_engine().evaluate(settings))
@@ -100,8 +157,18 @@ def run_eval(args) -> int:
 
 
 def run_fuse(args) -> int:
-    result = wait(_engine().fuse(args.model, args.adapter, args.out, dequantize=args.dequantize,
-                                 verify=not args.no_verify, data=args.data))
+    from pathlib import Path
+
+    from core.errors import TuneDeckError
+
+    model, _, adapter = _from_run(args, "fuse")
+    out = args.out or (str(Path(args.run) / "fused") if args.run else None)
+    if not model or not adapter or not out:
+        raise TuneDeckError("say what to fuse", "give a run folder (`tunedeck fuse RUN`), "
+                            "or --model, --adapter and --out")
+    _say_adapter(adapter, "fusing")
+    result = wait(_engine().fuse(model, adapter, out, dequantize=args.dequantize,
+                                 verify=not args.no_verify, data=args.data, overwrite=args.overwrite))
     print(f"fused model in {result['out']}")
     if result["note"]:
         print(f"note: {result['note']}")
@@ -116,14 +183,27 @@ def run_fuse(args) -> int:
 
 
 def run_export(args) -> int:
+    from core.export import check_export_source, check_lmstudio_root, lmstudio_target
+    from core.provenance import check_fused
+
+    check_export_source(args.model, args.allow_stale)  # before anything loads or is written
+    fresh = check_fused(args.model)
+    if fresh is not None:
+        if fresh.state == "fresh":
+            print(f"{fresh.reason} (up to date)", flush=True)
+        else:
+            print(f"warning: {args.model} {'is out of date' if fresh.stale else 'cannot be checked'}: "
+                  f"{fresh.reason}", flush=True)
     engine = _engine()
     if args.lmstudio:
-        result = wait(engine.export_lmstudio(args.model, root=args.lmstudio_dir,
-                                             publisher=args.publisher, name=args.name))
+        root = str(check_lmstudio_root(args.lmstudio_root)) if args.lmstudio_root else None
+        print(f"exporting to {lmstudio_target(args.model, root, args.publisher, args.name)}", flush=True)
+        result = wait(engine.export_lmstudio(args.model, root=root, publisher=args.publisher,
+                                             name=args.name, allow_stale=args.allow_stale))
         print(f"exported {result['files']} files to {result['path']}")
         print("LM Studio lists it under My Models (restart LM Studio if it is open)")
     else:
-        result = wait(engine.export_gguf(args.model, args.gguf))
+        result = wait(engine.export_gguf(args.model, args.gguf, allow_stale=args.allow_stale))
         print(f"wrote {result['path']} ({result['bytes']:,} bytes)")
     return 0
 

@@ -4,6 +4,12 @@ Pushed from the training screen (key j). Every action is an engine job
 (evaluate, fuse, export) tracked like the other screens' jobs; x cancels the
 running one. Results saved by an earlier evaluation (eval.json beside the
 adapter) are shown on arrival.
+
+The subject lines say what is judged and shipped: the adapter (a switches
+between the run's last and best), whether ``<run>/fused`` still matches its
+adapter (``core.provenance``; after a resume it does not, and f offers to
+fuse again, replacing only that folder after a y), and where l will write
+in LM Studio's folder (o chooses it, remembered in the settings).
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Label, ProgressBar, RichLog, Static
 
+from core import config as app_config
 from core import events as ev
 from core.judge import EvalSettings, load_results
+from core.provenance import adapter_iteration, adapter_run, describe_adapter, same_adapter
 from tui.screens.base import StepScreen
 
 COLUMNS = ("", "test loss", "ppl", "exact", "valid SQL", "exec", "N")
@@ -31,6 +39,12 @@ def fused_dir(adapter: str) -> Path:
     folder = results_dir(adapter)
     adapter_path = Path(adapter)
     return folder / "fused" if folder != adapter_path else adapter_path.with_name(adapter_path.name + "-fused")
+
+
+def short(path: str | Path) -> str:
+    """A path with the home folder as ``~`` (80 columns are few)."""
+    text, home = str(path), str(Path.home())
+    return "~" + text[len(home):] if home != "/" and (text == home or text.startswith(home + "/")) else text
 
 
 def _pct(value) -> str:
@@ -62,11 +76,11 @@ def verdict(rows: dict) -> Text:
 
 class ResultsScreen(StepScreen):
     STEP = "train"
-    AUTO_FOCUS = ""  # e/f/l/g/x must reach the screen; Tab moves into the N box
-    GUIDE = ("Judge & ship. e: test loss, perplexity and task score, base vs tuned. f: fuse the "
-             "adapter and verify. l: export for LM Studio, g: GGUF. x cancels, Esc goes back.")
+    AUTO_FOCUS = ""  # e/a/f/l/g/o/x must reach the screen; Tab moves into the N box
+    GUIDE = ("Judge & ship. e: base vs tuned on the test split; a: judge the best or last adapter. "
+             "f: fuse and verify. l: export for LM Studio (o: its folder), g: GGUF. x cancels, Esc back.")
     DEFAULT_CSS = """
-    ResultsScreen #subject { padding: 0 1; height: 2; color: $text-muted; }
+    ResultsScreen #subject { padding: 0 1; height: auto; max-height: 5; color: $text-muted; }
     ResultsScreen #task-row { height: 1; padding: 0 1; }
     ResultsScreen #task-row Label { padding: 0 1 0 0; }
     ResultsScreen #task-n { width: 8; height: 1; border: none; padding: 0 1; background: $boost; }
@@ -80,9 +94,12 @@ class ResultsScreen(StepScreen):
     """
     BINDINGS = [
         Binding("e", "evaluate", "Evaluate", id="judge-evaluate"),
+        # a and x share the footer's room: a while idle, x while a job runs.
+        Binding("a", "toggle_adapter", "Adapter", id="judge-adapter"),
         Binding("f", "fuse", "Fuse", id="ship-fuse"),
         Binding("l", "export_lmstudio", "LM Studio", id="ship-lmstudio"),
         Binding("g", "export_gguf", "GGUF", id="ship-gguf"),
+        Binding("o", "choose_lmstudio_root", "LM folder", id="ship-lmstudio-root", show=False),
         Binding("x", "cancel_job", "Cancel", id="judge-cancel"),
         Binding("escape", "close", "Back", id="judge-back"),
         # Hides the step screens' "n Next" (no next step from here: Esc goes back),
@@ -94,6 +111,7 @@ class ResultsScreen(StepScreen):
         super().__init__()
         self.job = None
         self.rows: dict[str, dict] = {}
+        self.choice = "last"  # which of the run's adapters is judged and fused: last | best
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -113,18 +131,125 @@ class ResultsScreen(StepScreen):
     def on_mount(self) -> None:
         table = self.query_one("#table", DataTable)
         table.add_columns(*COLUMNS)
+        self.refresh_subject()
+        if not self.show_saved(announce=True):
+            self.log_line("Press e to compare the base and tuned models on the test split.")
+
+    # -- what is judged and shipped -----------------------------------------
+    def run_dir(self) -> Path | None:
+        session = self.app.session
+        if session.run_dir:
+            return Path(session.run_dir)
+        return adapter_run(session.adapter_path) if session.adapter_path else None
+
+    def adapter_for(self, choice: str) -> str | None:
+        """The run's last adapter (the session's) or its best/ one."""
+        from core.runs import BEST
+
+        if choice == "last":
+            return self.app.session.adapter_path
+        run = self.run_dir()
+        return str(run / BEST) if run is not None else None
+
+    def adapter(self) -> str | None:
+        return self.adapter_for(self.choice)
+
+    def lmstudio_target(self) -> Path | None:
+        from core.export import lmstudio_target
+
+        source = self.fused()
+        if source is None:
+            return None
+        try:
+            return lmstudio_target(source, self.app.session.lmstudio_root)
+        except Exception:  # a name that cannot be a folder: the export job explains it
+            return None
+
+    def freshness(self):
+        from core.provenance import check_fused
+
+        out = self.fused()
+        return check_fused(out) if out is not None and out.is_dir() else None
+
+    def _adapter_line(self) -> str:
+        adapter = self.adapter()
+        if not adapter:
+            return "adapter none yet (train on step 4)"
+        it = adapter_iteration(adapter)
+        line = f"adapter {self.choice}: {describe_adapter(adapter)}" + (f" (iteration {it})" if it else "")
+        other = "best" if self.choice == "last" else "last"
+        other_path = self.adapter_for(other)
+        if other_path and (Path(other_path) / "adapters.safetensors").is_file():
+            other_it = adapter_iteration(other_path)
+            line += f" · a: {other}" + (f" (iteration {other_it})" if other_it else "")
+        return line
+
+    def _fused_line(self) -> Text:
+        out = self.fused()
+        if out is None:
+            return Text("fused: nothing to fuse yet")
+        if not out.exists():
+            return Text(f"fused: not yet (f fuses the {self.choice} adapter into {short(out)})")
+        fresh = self.freshness()
+        if fresh is None:
+            return Text(f"fused: {short(out)} is not a TuneDeck fused model (f will not replace it)",
+                        style="yellow")
+        if fresh.stale:
+            return Text(f"fused: OUT OF DATE: {fresh.reason} · f fuses again", style="bold yellow")
+        if fresh.state == "unknown":
+            return Text(f"fused: {fresh.reason}", style="yellow")
+        text = Text(f"fused: up to date, from the {fresh.source()}", style="green")
+        if fresh.choice and fresh.choice != self.choice:
+            text.append(f" · f fuses the {self.choice} one instead")
+        return text
+
+    def _lmstudio_line(self) -> str:
+        from core.export import lmstudio_root
+
+        target = self.lmstudio_target()
+        root = lmstudio_root(self.app.session.lmstudio_root)
+        where = short(target) if target is not None else short(root)
+        missing = "" if root.is_dir() else " (made on export)"
+        return f"LM Studio: {where}{missing} · o: folder"
+
+    def refresh_subject(self) -> None:
         session = self.app.session
         model = Path(session.model_path).name if session.model_path else "none (choose one on step 2)"
-        adapter = session.adapter_path or "none yet (train on step 4)"
-        self.query_one("#subject", Static).update(f"model {model} · data {session.data_dir or 'none'}\n"
-                                                  f"adapter {adapter}")
-        saved = load_results(session.adapter_path)
-        if saved and saved.get("model") == session.model_path:
-            self.show_rows(saved["rows"])
-            self.log_line(f"last evaluation ({saved.get('created', '?')}, N={saved.get('task_examples')}); "
-                          "e runs it again")
-        else:
-            self.log_line("Press e to compare the base and tuned models on the test split.")
+        text = Text(f"model {model} · data {short(session.data_dir) if session.data_dir else 'none'}\n"
+                    f"{self._adapter_line()}\n")
+        text.append_text(self._fused_line())
+        text.append(f"\n{self._lmstudio_line()}")
+        self.query_one("#subject", Static).update(text)
+
+    def show_saved(self, announce: bool = False) -> bool:
+        """Show the saved evaluation of the chosen adapter (if any), saying
+        when the adapter has changed since it was judged."""
+        adapter = self.adapter()
+        saved = load_results(adapter)
+        if not saved or saved.get("model") != self.app.session.model_path:
+            self.show_rows([])
+            return False
+        self.show_rows(saved["rows"])
+        if announce:
+            record = saved.get("adapter_record")
+            it = saved.get("adapter_iteration")
+            of = f" of the {self.choice} adapter" + (f" at iteration {it}" if it else "")
+            changed = ""
+            if isinstance(record, dict) and not same_adapter(record, adapter):
+                now = adapter_iteration(adapter)
+                changed = f"; the adapter has changed since{f' (now at iteration {now})' if now else ''}"
+            self.log_line(f"last evaluation{of} ({saved.get('created', '?')}, N={saved.get('task_examples')})"
+                          f"{changed}; e runs it again")
+        return True
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        # x only while a job runs, a only while none does: one footer slot at 80 columns.
+        running = self.job is not None and not self.job.done
+        if action == "cancel_job":
+            return running
+        if action == "toggle_adapter":
+            return not running
+        return True
 
     # -- helpers ------------------------------------------------------------
     def log_line(self, text: str) -> None:
@@ -143,8 +268,7 @@ class ResultsScreen(StepScreen):
         """After an evaluation that did not finish, show the last saved one
         again (eval.json is only replaced by a complete evaluation)."""
         if job_name == "evaluate":
-            saved = load_results(self.app.session.adapter_path)
-            self.show_rows(saved["rows"] if saved and saved.get("model") == self.app.session.model_path else [])
+            self.show_saved()
         else:
             self.query_one("#verdict", Static).update(verdict(self.rows))
 
@@ -159,6 +283,7 @@ class ResultsScreen(StepScreen):
         self.query_one("#judge-progress", ProgressBar).update(total=None, progress=0)
         self.log_line(what)
         self.set_focus(None)
+        self.refresh_bindings()
 
     def fused(self) -> Path | None:
         adapter = self.app.session.adapter_path
@@ -190,34 +315,111 @@ class ResultsScreen(StepScreen):
             return
         if n is not None and n < 0:
             n = None
+        adapter = self.adapter()
+        if adapter and not (Path(adapter) / "adapters.safetensors").is_file():
+            self.notify(f"No {self.choice} adapter in this run yet; a switches back.", severity="warning")
+            return
         settings = EvalSettings(model=session.model_path, data=session.data_dir,
-                                adapter=session.adapter_path, task_examples=n)
+                                adapter=adapter, task_examples=n)
         self.show_rows([])
         scope = "all" if n is None else n
+        tuned = f"base and tuned ({self.choice} adapter {describe_adapter(adapter)})" if adapter else ""
         self.start(self.app.engine.evaluate(settings),
-                   f"evaluating {'base and tuned' if session.adapter_path else 'the base model'} "
-                   f"(task score on {scope} examples)")
+                   f"evaluating {tuned or 'the base model'} (task score on {scope} examples)")
+
+    def action_toggle_adapter(self) -> None:
+        if self.busy():
+            return
+        other = "best" if self.choice == "last" else "last"
+        path = self.adapter_for(other)
+        if not path or not (Path(path) / "adapters.safetensors").is_file():
+            self.notify("This run has no best/ adapter: it is saved when a validation loss improves "
+                        "(set steps per eval below the iterations on the Train screen).", severity="warning")
+            return
+        self.choice = other
+        self.refresh_subject()
+        if not self.show_saved(announce=True):
+            self.log_line(f"judging the {other} adapter: e evaluates it, f fuses it")
+
+    def action_choose_lmstudio_root(self) -> None:
+        import os
+
+        from core.export import lmstudio_root
+        from tui.screens.results_dialogs import LMStudioFolderDialog
+
+        if self.busy():
+            return
+        env = os.environ.get("LMSTUDIO_MODELS_DIR")
+        note = (f"LMSTUDIO_MODELS_DIR is set ({env}): it wins over this setting when TuneDeck starts."
+                if env else "Saved in TuneDeck's settings for next time.")
+        self.app.push_screen(LMStudioFolderDialog(lmstudio_root(self.app.session.lmstudio_root), note),
+                             self._lmstudio_root_chosen)
+
+    def _lmstudio_root_chosen(self, root: Path | None) -> None:
+        if root is None:
+            return
+        self.app.session.lmstudio_root = str(root)
+        self.app.config = app_config.update(lmstudio_models_dir=str(root))
+        self.refresh_subject()
+        self.log_line(f"LM Studio folder: {root} (saved in the settings)")
 
     def action_fuse(self) -> None:
         session = self.app.session
         if self.busy():
             return
-        if not session.adapter_path or not session.model_path:
+        adapter = self.adapter()
+        if not adapter or not session.model_path:
             self.notify("Train an adapter first (step 4).", severity="warning")
             return
         out = self.fused()
-        if out.exists():
-            self.log_line(f"already fused: {out} (delete it to fuse again); l/g export it")
+        if not out.exists():
+            self._start_fuse(adapter, out, overwrite=False)
             return
-        self.start(self.app.engine.fuse(session.model_path, session.adapter_path, str(out),
-                                        data=session.data_dir),
-                   f"fusing into {out}")
+        fresh = self.freshness()
+        if fresh is None:  # not TuneDeck's: never replaced from here
+            self.log_line(f"{out} exists and is not a TuneDeck fused model: move it away to fuse here")
+            return
+        same = fresh.adapter is not None and fresh.adapter.resolve() == Path(adapter).resolve()
+        if fresh.state == "fresh" and same:
+            self.log_line(f"already fused and up to date ({fresh.reason}); l/g export it")
+            return
+        from tui.screens.results_dialogs import ConfirmDialog
+
+        if fresh.state == "fresh":
+            why = f"not the chosen adapter: fused from the {fresh.source()}"
+        else:
+            why = f"{'out of date' if fresh.stale else 'unchecked'}: {fresh.reason}"
+        it = adapter_iteration(adapter)
+        new = f"the {self.choice} adapter {describe_adapter(adapter)}" + (f" (iteration {it})" if it else "")
+
+        def answered(yes: bool) -> None:
+            if yes:
+                self._start_fuse(adapter, out, overwrite=True)
+            else:
+                self.log_line("kept the fused model as it is")
+
+        self.app.push_screen(ConfirmDialog(
+            "Fuse again?", f"{short(out)} is {why}.\n\nReplace it (TuneDeck's own fused model; nothing "
+            f"else is touched) with a new fuse of {new}?"), answered)
+
+    def _start_fuse(self, adapter: str, out: Path, overwrite: bool) -> None:
+        session = self.app.session
+        self.start(self.app.engine.fuse(session.model_path, adapter, str(out), data=session.data_dir,
+                                        overwrite=overwrite),
+                   f"{'fusing again' if overwrite else 'fusing'} the {self.choice} adapter into {out}")
 
     def _export_source(self) -> Path | None:
         out = self.fused()
         if out is None or not out.is_dir():
             self.notify("Fuse first (press f): exports take the fused model.", severity="warning")
             return None
+        fresh = self.freshness()
+        if fresh is not None and fresh.stale:  # never ship a stale model silently
+            self.log_line(f"not exported: the fused model is out of date ({fresh.reason}). "
+                          "Press f to fuse again, then export.")
+            return None
+        if fresh is not None and fresh.state == "unknown":
+            self.log_line(f"note: {fresh.reason}")
         return out
 
     def action_export_lmstudio(self) -> None:
@@ -226,8 +428,9 @@ class ResultsScreen(StepScreen):
         if self.busy() or (source := self._export_source()) is None:
             return
         name = default_name(source)
-        self.start(self.app.engine.export_lmstudio(str(source), name=name),
-                   f"exporting {name} for LM Studio")
+        root = self.app.session.lmstudio_root
+        self.start(self.app.engine.export_lmstudio(str(source), root=root, name=name),
+                   f"exporting {name} for LM Studio to {self.lmstudio_target() or '?'}")
 
     def action_export_gguf(self) -> None:
         from core.export import default_name, gguf_alternative_steps, gguf_unsupported
@@ -271,6 +474,9 @@ class ResultsScreen(StepScreen):
             self.log_line(f"{event.name} failed: {event.located}")
             if event.hint:
                 self.log_line(f"fix: {event.hint}")
+        if isinstance(event, ev.TERMINAL):  # the fused line and the footer follow the job
+            self.refresh_subject()
+            self.refresh_bindings()
 
     def finished(self, name: str, result) -> None:
         if name == "evaluate":
