@@ -9,6 +9,7 @@ the target. A rename within one filesystem is atomic on POSIX, so a reader
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -77,3 +78,31 @@ def _fsync_file(path: Path) -> None:
             os.fsync(fh.fileno())
     except OSError:
         pass  # not all filesystems support fsync; the rename is still atomic
+
+
+def write_new_text(target: str | Path, text: str) -> None:
+    """Write a file that must not exist yet, whole or not at all.
+
+    The temp file is hard-linked to the name, which fails when anything is
+    there (even something that appeared a moment ago): nothing is replaced.
+    Raises FileExistsError.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp_path = Path(tmp)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        tmp_path.chmod(0o644)
+        _fsync_file(tmp_path)
+        try:
+            os.link(tmp_path, target)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links here (FAT, some network shares): check, then rename
+            if os.path.lexists(target):
+                raise FileExistsError(errno.EEXIST, "file exists", str(target)) from None
+            os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)

@@ -65,10 +65,12 @@ def adapter_choice(adapter: str | Path) -> str | None:
     run = adapter_run(adapter)
     if run is None:
         return None
+    from core.runs import ADAPTERS, BEST
+
     folder = Path(adapter).resolve()
-    if folder == (run / "best").resolve():
+    if folder == (run / BEST).resolve():
         return "best"
-    return "last" if folder == run_adapter(run, "last").resolve() else None
+    return "last" if folder in ((run / ADAPTERS).resolve(), run_adapter(run, "last").resolve()) else None
 
 
 def adapter_iteration(adapter: str | Path) -> int | None:

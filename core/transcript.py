@@ -1,5 +1,7 @@
 """A chat saved as Markdown: model, adapter, sampling, system prompt, turns
-and the statistics of every answer. Written atomically."""
+and the statistics of every answer. Written atomically, and never over an
+existing file: a new name for the default ones, and a named file is
+replaced only when it is a TuneDeck transcript and the caller says so."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import paths
-from core.atomic import write_text
+from core.atomic import write_new_text, write_text
 from core.errors import TuneDeckError
 from core.generation import Sampling, describe_stop
 
@@ -66,10 +68,22 @@ def _fence(text: str) -> str:
     return f"{ticks}text\n{text}\n{ticks}"
 
 
+HEADING = "# TuneDeck chat transcript"
+
+
+def is_transcript(path: str | Path) -> bool:
+    """Whether ``path`` is a transcript TuneDeck wrote (its first line says so)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.readline().rstrip("\n") == HEADING
+    except OSError:
+        return False
+
+
 def to_markdown(t: Transcript, saved_at: str | None = None) -> str:
     saved_at = saved_at or time.strftime("%Y-%m-%d %H:%M:%S")
     lines = [
-        "# TuneDeck chat transcript",
+        HEADING,
         "",
         f"- saved: {saved_at}",
         f"- model: `{t.model or 'none'}`",
@@ -106,15 +120,34 @@ def default_path(folder: Path | None = None) -> Path:
     return target
 
 
-def save(t: Transcript, path: str | Path | None = None) -> Path:
+def save(t: Transcript, path: str | Path | None = None, overwrite: bool = False) -> Path:
     """Write the transcript (never half a file); returns where it went.
-    ``path`` may be a file or an existing folder (a new name goes in it)."""
-    target = Path(path).expanduser() if path else default_path()
-    if target.is_dir():
-        target = default_path(target)
+    ``path`` may be a file or an existing folder (a new name goes in it).
+    An existing file is replaced only with ``overwrite`` and only when it is
+    a TuneDeck transcript; anything else there is refused, never touched."""
+    named = Path(path).expanduser() if path else None
+    target = named if named is not None and not named.is_dir() else default_path(named)
+    text = to_markdown(t)
     try:
-        write_text(target, to_markdown(t))
+        if named is target and target.exists():
+            if not is_transcript(target):
+                raise TuneDeckError(f"{target} already exists and is not a TuneDeck transcript, so it is "
+                                    "never replaced", "give --save another file name (or a folder)")
+            if not overwrite:
+                raise TuneDeckError(f"{target} already exists",
+                                    "give --save another file name, or add --overwrite to replace it")
+            write_text(target, text)
+            return target
+        for _ in range(100):
+            try:
+                write_new_text(target, text)
+                return target
+            except FileExistsError:
+                if named is target:  # appeared since the caller checked: the caller decides
+                    raise TuneDeckError(f"{target} already exists",
+                                        "give --save another file name, or add --overwrite to replace it")
+                target = default_path(target.parent)  # two saves in one second: the next name
+        raise TuneDeckError(f"could not find a free file name in {target.parent}", "remove old transcripts")
     except OSError as exc:
         raise TuneDeckError(f"could not write the transcript to {target}: {exc.strerror or exc}",
                             "choose a file in a folder you can write to") from exc
-    return target

@@ -35,7 +35,10 @@ def register(sub) -> None:
     p.add_argument("--base", help="with --compare and no --adapter: the base model (--model is the tuned one)")
     p.add_argument("--stats", action="store_true", help="print tokens, tok/s and first-token time to stderr")
     p.add_argument("--save", nargs="?", const="", metavar="FILE",
-                   help="save a Markdown transcript (default: under $TUNEDECK_HOME/transcripts/)")
+                   help="save a Markdown transcript (default: under $TUNEDECK_HOME/transcripts/); "
+                        "an existing FILE is never replaced without asking")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --save FILE: replace FILE if it is an earlier TuneDeck transcript")
     p.set_defaults(func=run)
 
 
@@ -69,8 +72,7 @@ def run(args) -> int:
                         repetition_penalty=args.repetition_penalty, seed=args.seed,
                         stop=tuple(s.replace("\\n", "\n") for s in args.stop)).check()
     sides = _sides(args)
-    if args.save:
-        _check_writable(args.save)
+    replace = _check_save_target(args.save, args.overwrite) if args.save else False
     streaming: set[int] = set()  # the job whose tokens print now
 
     def stream(event):  # on the MLX thread: only prints
@@ -143,16 +145,33 @@ def run(args) -> int:
                 ask(text)
     finally:  # also after Ctrl-C or a failed answer: what was answered is saved
         if args.save is not None and log.turns:
-            path = tx.save(log, args.save or None)
-            print(f"transcript: {path}", file=sys.stderr)
+            _save(tx, log, args.save or None, replace)
     return 0
 
 
-def _check_writable(path: str) -> None:
-    """Fail before the answers, not after them, when --save cannot be written."""
+def _save(tx, log, path: str | None, replace: bool) -> None:
+    from pathlib import Path
+
+    from core.errors import TuneDeckError
+
+    try:
+        saved = tx.save(log, path, overwrite=replace)
+    except TuneDeckError:
+        if path is None or not Path(path).expanduser().exists():
+            raise
+        # The file appeared while we chatted: keep the answers under a new name beside it.
+        saved = tx.save(log, tx.default_path(Path(path).expanduser().parent))
+        print(f"note: {path} appeared meanwhile and was left as it is", file=sys.stderr)
+    print(f"transcript: {saved}", file=sys.stderr)
+
+
+def _check_save_target(path: str, overwrite: bool) -> bool:
+    """Before any answer: whether ``--save FILE`` may replace FILE (asked in a
+    terminal, refused otherwise). Raises when it cannot be written."""
     import os
     from pathlib import Path
 
+    from core import transcript as tx
     from core.errors import TuneDeckError
 
     target = Path(path).expanduser()
@@ -162,3 +181,22 @@ def _check_writable(path: str) -> None:
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise TuneDeckError(f"cannot write the transcript to {target}: {folder} is not a writable folder",
                             "give --save a file in a folder you can write to")
+    if target.is_file():
+        if not tx.is_transcript(target):
+            raise TuneDeckError(f"{target} already exists and is not a TuneDeck transcript, so it is never "
+                                "replaced", "give --save another file name (or a folder: a new name goes in it)")
+        if overwrite:
+            return True
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            raise TuneDeckError(f"{target} already exists",
+                                "give --save another file name, or add --overwrite to replace it")
+        print(f"{target} already exists (a transcript saved earlier). Replace it? [y/N] ",
+              end="", file=sys.stderr, flush=True)
+        try:
+            answer = input()
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            raise TuneDeckError(f"kept {target} as it is", "give --save another file name")
+        return True
+    return False

@@ -80,7 +80,7 @@ class ResultsScreen(StepScreen):
     GUIDE = ("Judge & ship. e: base vs tuned on the test split; a: judge the best or last adapter. "
              "f: fuse and verify. l: export for LM Studio (o: its folder), g: GGUF. x cancels, Esc back.")
     DEFAULT_CSS = """
-    ResultsScreen #subject { padding: 0 1; height: auto; max-height: 5; color: $text-muted; }
+    ResultsScreen #subject { padding: 0 1; height: auto; max-height: 7; color: $text-muted; }
     ResultsScreen #task-row { height: 1; padding: 0 1; }
     ResultsScreen #task-row Label { padding: 0 1 0 0; }
     ResultsScreen #task-n { width: 8; height: 1; border: none; padding: 0 1; background: $boost; }
@@ -195,7 +195,10 @@ class ResultsScreen(StepScreen):
             return Text(f"fused: {short(out)} is not a TuneDeck fused model (f will not replace it)",
                         style="yellow")
         if fresh.stale:
-            return Text(f"fused: OUT OF DATE: {fresh.reason} · f fuses again", style="bold yellow")
+            its = (fresh.fused_iteration, fresh.now_iteration)
+            why = (f"fused at iteration {its[0]}, adapter now at {its[1]}" if all(its) and its[0] != its[1]
+                   else fresh.reason)
+            return Text(f"fused: OUT OF DATE, {why} · f fuses again", style="bold yellow")
         if fresh.state == "unknown":
             return Text(f"fused: {fresh.reason}", style="yellow")
         text = Text(f"fused: up to date, from the {fresh.source()}", style="green")
