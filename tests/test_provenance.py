@@ -92,7 +92,7 @@ def test_refusals_before_any_model_load(demo_model, stale_run, tmp_path, capsys)
     assert main(["eval", str(run), "--adapter", "first"]) == 1
     assert "--adapter is last or best" in capsys.readouterr().err
     assert main(["eval", "--model", demo_model, "--data", str(tmp_path), "--adapter", "best"]) == 1
-    assert f"tunedeck eval RUN --adapter best" in capsys.readouterr().err
+    assert "tunedeck eval RUN --adapter best" in capsys.readouterr().err
     assert main(["export", "--model", str(run / "fused"), "--lmstudio", "--allow-stale",
                  "--lmstudio-root", str(tmp_path / "missing")]) == 1
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "missing").exists()
@@ -190,7 +190,7 @@ def test_judge_screen_shows_stale_refuses_export_and_fuses_again(stale_run, demo
             screen = app.screen
             assert isinstance(screen, ResultsScreen)
             text = screen_text(app)
-            assert "adapter last: sql-run/adapters (iteration 6) · a: best" in text
+            assert "run sql-run · adapter last (iteration 6) · a: best" in text
             assert "fused: OUT OF DATE, fused at iteration 4, adapter now at 6 · f fuses again" in text
             assert "LM Studio: " in text and "o: folder" in text and "a Adapter" in text
 
@@ -221,16 +221,17 @@ def test_judge_screen_shows_stale_refuses_export_and_fuses_again(stale_run, demo
             assert screen.job is None and provenance.check_fused(run / "fused").stale
             await pilot.press("f", "y")
             await wait_for(pilot, lambda: screen.job and screen.job.done and "fused model in" in log_text(screen))
-            await pilot.pause()
-            assert "fused: up to date, from the last adapter sql-run/adapters at iteration 6" in screen_text(app)
-            assert "x Cancel" not in screen_text(app)  # the footer gives a back once the job ended
+            await wait_for(pilot, lambda: "a Adapter" in screen_text(app))  # the footer follows the job
+            assert "fused: up to date (last adapter, iteration 6)" in screen_text(app)
+            assert "x Cancel" not in screen_text(app)
 
             await pilot.press("l")
             await wait_for(pilot, lambda: screen.job.done and "exported to" in log_text(screen))
             assert (lms / "tunedeck" / "sql-run" / "config.json").is_file()
 
             await pilot.press("a")  # the best adapter: fusing it asks to replace the last one's
-            assert "adapter best: sql-run/best" in screen_text(app)
+            best_it = provenance.adapter_iteration(run / "best")
+            assert f"adapter best (iteration {best_it}) · a: last" in screen_text(app)
             assert "f fuses the best one instead" in text_of(screen, "#subject")
             await pilot.press("f")
             await pilot.pause()

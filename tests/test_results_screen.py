@@ -48,12 +48,14 @@ def test_judge_and_ship_from_the_keyboard(engine, demo_model, sample_data, tmp_p
             screen.query_one("#task-n").value = "2"
             await pilot.press("e")
             await wait_for(pilot, lambda: screen.job and screen.job.done and "saved" in log_text(screen))
+            # The footer recomposes when the job ends (x Cancel gives way to a Adapter).
+            await wait_for(pilot, lambda: "a Adapter" in screen_text(app))
             table = screen.query_one("#table", DataTable)
             assert table.row_count == 2
             assert [str(c) for c in table.get_row("tuned")][-1] == "2"  # N
             text = screen_text(app)
             assert "test loss" in text and "valid SQL" in text and "✓ tuned is better" in text
-            assert "tuned  " in text and "base   " in text  # both table rows are on screen
+            assert "tuned (last)  " in text and "base   " in text  # both rows, and which adapter judged
             assert "Evaluate" in text and "Fuse" in text  # footer keys visible at 80 columns
             assert (run / "eval.json").is_file()
 

@@ -71,7 +71,7 @@ def _from_run(args, command: str) -> tuple[str | None, str | None, str | None]:
     choice = args.adapter or "last"
     if choice not in CHOICES:
         raise TuneDeckError(f"with a run folder, --adapter is last or best (got {args.adapter!r})",
-                            f"use `--adapter best` or `--adapter last`, or drop RUN and give --model and --adapter")
+                            "use `--adapter best` or `--adapter last`, or drop RUN and give --model and --adapter")
     config = load_yaml(run / CONFIG)
     adapter = run_adapter(run, choice)
     if not (adapter / "adapters.safetensors").is_file():

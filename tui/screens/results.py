@@ -52,9 +52,13 @@ def _pct(value) -> str:
 
 
 def row_cells(row: dict) -> tuple:
+    from core.provenance import adapter_choice
+
     task = row.get("task") or {}
     ppl = row["test_ppl"]
-    return (row["label"], f"{row['test_loss']:.3f}", f"{ppl:,.2f}" if ppl < 1e6 else f"{ppl:.2e}",
+    choice = adapter_choice(row["adapter"]) if row.get("adapter") else None
+    label = f"{row['label']} ({choice})" if choice else row["label"]  # which adapter it judged
+    return (label, f"{row['test_loss']:.3f}", f"{ppl:,.2f}" if ppl < 1e6 else f"{ppl:.2e}",
             _pct(task.get("exact_match")), _pct(task.get("valid_sql")),
             _pct(task.get("execution_match")), str(task.get("n", "–")))
 
@@ -176,12 +180,13 @@ class ResultsScreen(StepScreen):
         if not adapter:
             return "adapter none yet (train on step 4)"
         it = adapter_iteration(adapter)
-        line = f"adapter {self.choice}: {describe_adapter(adapter)}" + (f" (iteration {it})" if it else "")
+        run = adapter_run(adapter)
+        where = f"run {run.name} · adapter {self.choice}" if run is not None else f"adapter {short(adapter)}"
+        line = where + (f" (iteration {it})" if it else "")
         other = "best" if self.choice == "last" else "last"
         other_path = self.adapter_for(other)
         if other_path and (Path(other_path) / "adapters.safetensors").is_file():
-            other_it = adapter_iteration(other_path)
-            line += f" · a: {other}" + (f" (iteration {other_it})" if other_it else "")
+            line += f" · a: {other}"
         return line
 
     def _fused_line(self) -> Text:
@@ -201,7 +206,9 @@ class ResultsScreen(StepScreen):
             return Text(f"fused: OUT OF DATE, {why} · f fuses again", style="bold yellow")
         if fresh.state == "unknown":
             return Text(f"fused: {fresh.reason}", style="yellow")
-        text = Text(f"fused: up to date, from the {fresh.source()}", style="green")
+        at = f", iteration {fresh.fused_iteration}" if fresh.fused_iteration else ""
+        origin = f"{fresh.choice} adapter{at}" if fresh.choice else fresh.source()
+        text = Text(f"fused: up to date ({origin})", style="green")
         if fresh.choice and fresh.choice != self.choice:
             text.append(f" · f fuses the {self.choice} one instead")
         return text
