@@ -120,6 +120,28 @@ def test_a_fused_folder_from_before_provenance(tmp_path):
     assert provenance.check_fused(tmp_path) is None  # no record: not TuneDeck's
 
 
+def test_a_changed_base_makes_it_stale(tmp_path):
+    """No MLX: a hand-made run, base and record."""
+    base = tmp_path / "hub" / "models--org--tiny" / "snapshots" / "abc123"
+    base.mkdir(parents=True)
+    (base / "config.json").write_text('{"model_type": "qwen2"}')
+    (base / "model.safetensors").write_bytes(b"w" * 10)
+    run = tmp_path / "run"
+    (run / "adapters").mkdir(parents=True)
+    (run / "config.yaml").write_text("model: x\n")
+    for name in provenance.ADAPTER_FILES:
+        (run / "adapters" / name).write_text(name)
+    (run / "fused").mkdir()
+    record = provenance.fused_record(str(base), str(run / "adapters"), run / "fused", False, False)
+    assert (record["base"]["hub_id"], record["base"]["revision"]) == ("org/tiny", "abc123")
+    (run / "fused" / provenance.RECORD).write_text(json.dumps(record))
+    assert provenance.check_fused(run / "fused").state == "fresh"
+    (base / "model.safetensors").write_bytes(b"w" * 11)
+    fresh = provenance.check_fused(run / "fused")
+    assert fresh.stale and "the base model" in fresh.reason
+    assert fresh.refuse_command() == f"tunedeck fuse {run} --overwrite"
+
+
 def test_eval_judges_best_or_last_and_says_which(stale_run, capsys):
     from core.judge import load_results
 
