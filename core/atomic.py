@@ -88,7 +88,10 @@ def write_new_text(target: str | Path, text: str) -> None:
     Raises FileExistsError.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:  # a file where a folder should be: not "the name is taken"
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(exc.filename or target.parent)) from exc
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     tmp_path = Path(tmp)
     try:
