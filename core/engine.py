@@ -69,10 +69,10 @@ def _export_lmstudio(ctx: JobContext, fused, root, publisher, name) -> dict:
     return export_lmstudio(ctx, fused, root=root, publisher=publisher, name=name)
 
 
-def _export_gguf(ctx: JobContext, fused, out) -> dict:
-    from core.export import export_gguf
+def _export_gguf(ctx: JobContext, fused, out, gguf_type, replace) -> dict:
+    from core.gguf_export import export_gguf
 
-    return export_gguf(ctx, fused, out)
+    return export_gguf(ctx, fused, out, gguf_type=gguf_type, replace=replace)
 
 
 def _build_dataset(ctx: JobContext, spec, source) -> dict:
@@ -220,5 +220,6 @@ class Engine:
                         name: str | None = None) -> Job:
         return self.worker.submit("export", _export_lmstudio, fused, root, publisher, name)
 
-    def export_gguf(self, fused: str, out: str) -> Job:
-        return self.worker.submit("export", _export_gguf, fused, out)
+    def export_gguf(self, fused: str, out: str, gguf_type: str = "f16", replace: bool = False) -> Job:
+        """Write and verify a GGUF file (``core.gguf_export``); the job is named "export"."""
+        return self.worker.submit("export", _export_gguf, fused, out, gguf_type, replace)
