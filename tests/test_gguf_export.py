@@ -114,7 +114,8 @@ def _hf(folder):
 
 
 @pytest.mark.parametrize("gguf_type", ["f16", "q8_0"])
-def test_fused_demo_exports_and_reads_back(engine, fused_demo, tmp_path, gguf_type):
+def test_fused_demo_exports_and_reads_back(engine, fused_demo, sample_data, tmp_path, gguf_type):
+    from core.gguf_export import runtime_prompts
     from core.gguf_export.verify import tokenizer_from_gguf
 
     out = tmp_path / f"demo-{gguf_type}.gguf"
@@ -122,6 +123,8 @@ def test_fused_demo_exports_and_reads_back(engine, fused_demo, tmp_path, gguf_ty
     assert result["path"] == str(out) and all(c["ok"] for c in result["checks"]) and len(result["checks"]) == 6
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temp file left
     assert result["runtime"]["ran"] is False and "pip install llama-cpp-python" in result["runtime"]["how"]
+    prompts = runtime_prompts(fused_demo)  # what llama.cpp would be compared on: the adapter's test prompts
+    assert len(prompts) == 3 and json.dumps(prompts[0][-1]["content"])[1:-1] in (Path(sample_data) / "test.jsonl").read_text()
 
     reader, meta = _reader(out)
     config = json.loads((fused_demo / "config.json").read_text())

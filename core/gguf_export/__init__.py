@@ -21,13 +21,9 @@ from pathlib import Path
 
 from core.atomic import atomic_path
 from core.errors import TuneDeckError
+
 TYPES = ("f16", "bf16", "q8_0", "q4_0")  # tensor types a file can be written in
 DEFAULT_TYPE = "f16"
-RUNTIME_PROMPTS = [
-    [{"role": "user", "content": "How many heads of the departments are older than 56 ?"}],
-    [{"role": "user", "content": "List the name, born state and age of the heads of departments."}],
-    [{"role": "user", "content": "Name the city with the largest population."}],
-]
 
 
 def converter_steps(fused: str | Path, out: str | Path) -> list[str]:
@@ -110,6 +106,18 @@ def _disk_full(exc: OSError, folder: Path) -> bool:
         return False
 
 
+def runtime_prompts(source: Path) -> list[list[dict]]:
+    """The prompts fuse verified with (the adapter's first test prompts, from
+    the fused folder's marker), else fuse's built-in ones."""
+    from core.fuse import FALLBACK_PROMPTS, FUSED_MARKER, verify_prompts
+
+    try:
+        adapter = json.loads((source / FUSED_MARKER).read_text(encoding="utf-8"))["adapter"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return FALLBACK_PROMPTS
+    return verify_prompts(adapter)
+
+
 def _write_error(exc: OSError, out: Path, full: bool = False) -> TuneDeckError:
     if full:
         return TuneDeckError(f"the disk is full while writing {out}; nothing was kept",
@@ -154,7 +162,7 @@ def export_gguf(ctx, fused: str, out: str, gguf_type: str = DEFAULT_TYPE, replac
             ctx.check_cancelled()
     except OSError as exc:  # making the folder, or the final rename
         raise _write_error(exc, out_path, exc.errno == errno.ENOSPC) from exc
-    runtime = verify.runtime_parity(ctx, out_path, model, hf_tokenizer, RUNTIME_PROMPTS)
+    runtime = verify.runtime_parity(ctx, out_path, model, hf_tokenizer, runtime_prompts(source))
     notes = []
     if dequantized:
         notes.append(f"the fused model has MLX-quantized weights: they were dequantized to full precision "
