@@ -51,6 +51,11 @@ LLAMA_CPP_HASHES = {
     "3ce83efda5659b07b1ad37ca97ca5797ea4285d9b9ab0dc679e4a720c9da7454": "gpt-2",  # openai-community/gpt2
 }
 
+# Names for which llama.cpp's BPE takes a word that is itself a token as is,
+# without merging (``ignore_merges = true`` in src/llama-vocab.cpp), as the
+# Hugging Face tokenizers of those models do (``"ignore_merges": true``).
+IGNORE_MERGES = {"llama-bpe", "tekken"}
+
 # Split rules of llama.cpp pre-tokenizers, as their reference tokenizers'
 # tokenizer.json spells them. "qwen2": Qwen2/Qwen2.5's (the regex llama.cpp
 # quotes as "original regex from tokenizer.json" for LLAMA_VOCAB_PRE_TYPE_QWEN2).
@@ -89,7 +94,8 @@ def llama_cpp_hash(hf_tokenizer) -> str:
     return sha256(str(hf_tokenizer.encode(CHECK_TEXT)).encode()).hexdigest()
 
 
-def reference_tokenizer(layout: dict, vocab: dict | None = None, merges: list | None = None):
+def reference_tokenizer(layout: dict, vocab: dict | None = None, merges: list | None = None,
+                        ignore_merges: bool = False):
     """A ``tokenizers.Tokenizer`` with a layout's split rules (``normalizer``,
     ``pre_tokenizer``) and a byte-level BPE over ``vocab``/``merges`` (empty:
     just the split rules)."""
@@ -102,7 +108,7 @@ def reference_tokenizer(layout: dict, vocab: dict | None = None, merges: list | 
         "decoder": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
         "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
                   "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
-                  "ignore_merges": False, "vocab": vocab or {}, "merges": merges or []},
+                  "ignore_merges": ignore_merges, "vocab": vocab or {}, "merges": merges or []},
     }))
 
 

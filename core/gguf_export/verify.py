@@ -25,6 +25,7 @@ import numpy as np
 
 from core.errors import TuneDeckError
 from core.gguf_export import pretokenizer
+from core.gguf_export.vocab import adds_bos
 from core.gguf_export.writer import Written, source_array
 
 # Relative to a tensor's largest magnitude: the worst rounding each type allows
@@ -130,7 +131,7 @@ def tokenizer_from_gguf(reader, source_split_rules: dict | None = None):
     vocab = {t: i for i, (t, kind) in enumerate(zip(tokens, types)) if kind != gguf.TokenType.UNUSED}
     layout = pretokenizer.LAYOUTS.get(pre) or {k: (source_split_rules or {}).get(k)
                                                  for k in ("normalizer", "pre_tokenizer")}
-    tok = pretokenizer.reference_tokenizer(layout, vocab, merges)
+    tok = pretokenizer.reference_tokenizer(layout, vocab, merges, ignore_merges=pre in pretokenizer.IGNORE_MERGES)
     control = [AddedToken(t, special=True, normalized=False)
                for t, kind in zip(tokens, types) if kind == gguf.TokenType.CONTROL]
     user = [AddedToken(t, special=False, normalized=False)
@@ -163,9 +164,7 @@ def check_tokenization(reader, hf_tokenizer, source_split_rules: dict | None = N
         got = tok.encode(text, add_special_tokens=False).ids
         if got != want:
             differing.append(f"{text[:30]!r}: file {got[:8]}…, tokenizer {want[:8]}…")
-    plain = hf_tokenizer.encode("a", add_special_tokens=False)
-    full = hf_tokenizer.encode("a")
-    hf_bos = len(full) > len(plain) and full[0] == hf_tokenizer.bos_token_id
+    hf_bos = adds_bos(hf_tokenizer)
     file_bos = bool(_value(reader, "tokenizer.ggml.add_bos_token"))
     if hf_bos != file_bos:
         differing.append(f"BOS: the tokenizer {'adds' if hf_bos else 'does not add'} one, the file says "

@@ -8,7 +8,8 @@ converter writes (``get_vocab_base``): ids up to ``vocab_size`` in order,
 ids the tokenizer does not use as ``[PAD<id>]`` (UNUSED), added tokens as
 CONTROL when special (or shaped like ``<|...|>``), else USER_DEFINED;
 merges, special ids, add-BOS/EOS flags and the chat template come from
-gguf-py's ``SpecialVocab``, as there.
+gguf-py's ``SpecialVocab``, as there; add-BOS is always written (from what
+the tokenizer does when SpecialVocab found no setting).
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ class Vocab:
 
 def _looks_special(token: str) -> bool:
     return token.startswith("<|") and token.endswith("|>")
+
+
+def adds_bos(tokenizer) -> bool:
+    """Whether the tokenizer puts a BOS token in front of what it encodes."""
+    plain = tokenizer.encode("a", add_special_tokens=False)
+    full = tokenizer.encode("a")
+    return len(full) > len(plain) and full[0] == tokenizer.bos_token_id
 
 
 def load_hf_tokenizer(folder: Path):
@@ -100,6 +108,8 @@ def read_vocab(folder: Path, vocab_size: int, tokenizer) -> Vocab:
     special = gguf.SpecialVocab(folder, load_merges=True, n_vocab=vocab_size)
     if not special.merges:
         raise TuneDeckError(f"the tokenizer in {folder} has no merges", "re-fuse the model so tokenizer.json is complete")
+    # Always explicit: without the key llama.cpp picks a default per pre-tokenizer.
+    special.add_special_token.setdefault("bos", adds_bos(tokenizer))
     return Vocab(tokens, types, pre, special)
 
 
