@@ -271,3 +271,44 @@ def test_llama_cpp_runs_the_file_like_mlx(engine, fused_demo, tmp_path):
     assert runtime["ran"] and len(runtime["prompts"]) == 3
     assert all(p["same_tokens"] for p in runtime["prompts"]), runtime  # llama.cpp's tokenizer = HF's
     assert runtime["all_match"], runtime  # greedy text from the f16 file = MLX's
+
+
+def test_mistral_is_written_as_llama_with_permuted_q_and_k(engine, demo_model, tmp_path):
+    """llama.cpp runs Mistral as llama, whose rope pairs rows differently
+    from Hugging Face: q and k rows are permuted per head, v is not."""
+    import shutil
+
+    import gguf
+    import numpy as np
+
+    def build():
+        import mlx.core as mx
+        from mlx.utils import tree_flatten
+        from mlx_lm.models import llama
+
+        folder = tmp_path / "mistral"
+        shutil.copytree(demo_model, folder)
+        config = {**json.loads((folder / "config.json").read_text()), "model_type": "mistral",
+                  "architectures": ["MistralForCausalLM"]}
+        (folder / "config.json").write_text(json.dumps(config))
+        mx.random.seed(2)
+        weights = dict(tree_flatten(llama.Model(llama.ModelArgs.from_dict(config)).parameters()))
+        mx.save_safetensors(str(folder / "model.safetensors"), weights)
+        return config, {k: np.array(v) for k, v in weights.items() if k.startswith("model.layers.0.self_attn")}
+
+    config, source = engine.worker.call(build)
+    result = engine.export_gguf(str(tmp_path / "mistral"), str(tmp_path / "m.gguf")).result(timeout=120)
+    assert result["architecture"] == "llama" and all(c["ok"] for c in result["checks"])
+    reader, meta = _reader(tmp_path / "m.gguf")
+    assert meta["general.architecture"] == "llama" and meta["llama.rope.dimension_count"] == 64 // 4
+    tensors = {t.name: gguf.quants.dequantize(t.data, t.tensor_type) for t in reader.tensors}
+
+    def permuted(w, heads):
+        return w.reshape(heads, 2, w.shape[0] // heads // 2, w.shape[1]).swapaxes(1, 2).reshape(w.shape)
+
+    for name, heads in (("q_proj", config["num_attention_heads"]), ("k_proj", config["num_key_value_heads"])):
+        want = permuted(source[f"model.layers.0.self_attn.{name}.weight"], heads)
+        got = tensors[f"blk.0.attn_{name[0]}.weight"].reshape(want.shape)
+        assert np.allclose(got, want, atol=1e-3) and not np.allclose(got, source[f"model.layers.0.self_attn.{name}.weight"], atol=1e-3)
+    v = source["model.layers.0.self_attn.v_proj.weight"]
+    assert np.allclose(tensors["blk.0.attn_v.weight"].reshape(v.shape), v, atol=1e-3)
