@@ -120,7 +120,7 @@ def test_fused_demo_exports_and_reads_back(engine, fused_demo, sample_data, tmp_
 
     out = tmp_path / f"demo-{gguf_type}.gguf"
     result = engine.export_gguf(str(fused_demo), str(out), gguf_type).result(timeout=300)
-    assert result["path"] == str(out) and all(c["ok"] for c in result["checks"]) and len(result["checks"]) == 6
+    assert result["path"] == str(out) and all(c["ok"] for c in result["checks"]) and len(result["checks"]) == 7
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temp file left
     assert result["runtime"]["ran"] is False and "pip install llama-cpp-python" in result["runtime"]["how"]
     prompts = runtime_prompts(fused_demo)  # what llama.cpp would be compared on: the adapter's test prompts

@@ -9,7 +9,8 @@
 3. **Tokenization**: a tokenizer rebuilt from the file's own tokens, merges
    and token types (with the split rules its ``tokenizer.ggml.pre`` names)
    encodes a set of strings to exactly the ids the model's Hugging Face
-   tokenizer gives, and adds a BOS token exactly when it does.
+   tokenizer gives, and adds a BOS token exactly when it does; the chat
+   template is the tokenizer's.
 4. **Runtime** (only when ``llama_cpp`` is importable): llama.cpp loads the
    file, tokenizes chat prompts like the HF tokenizer, and its greedy
    continuation is compared with MLX's (reported as match / differ).
@@ -182,6 +183,10 @@ def verify(path: Path, arch_name: str, hparams: dict, written, plans, params, vo
     checks = check_structure(reader, arch_name, hparams, written, vocab)
     checks.append(check_values(reader, plans, params))
     checks.append(check_tokenization(reader, hf_tokenizer, source_split_rules))
+    template = getattr(hf_tokenizer, "chat_template", None)
+    if isinstance(template, str):  # the one chat programs apply to prompts
+        checks.append(Check("chat template", _value(reader, "tokenizer.chat_template") == template,
+                            "missing or different from the tokenizer's"))
     failed = [c for c in checks if not c.ok]
     if failed:
         raise TuneDeckError("the written GGUF does not match the model: " +
