@@ -70,10 +70,10 @@ def _export_lmstudio(ctx: JobContext, fused, root, publisher, name, allow_stale)
     return export_lmstudio(ctx, fused, root=root, publisher=publisher, name=name, allow_stale=allow_stale)
 
 
-def _export_gguf(ctx: JobContext, fused, out, allow_stale) -> dict:
-    from core.export import export_gguf
+def _export_gguf(ctx: JobContext, fused, out, gguf_type, replace, allow_stale) -> dict:
+    from core.gguf_export import export_gguf
 
-    return export_gguf(ctx, fused, out, allow_stale=allow_stale)
+    return export_gguf(ctx, fused, out, gguf_type=gguf_type, replace=replace, allow_stale=allow_stale)
 
 
 def _build_dataset(ctx: JobContext, spec, source) -> dict:
@@ -224,5 +224,8 @@ class Engine:
         unless ``allow_stale`` (``core.provenance.check_fused``)."""
         return self.worker.submit("export", _export_lmstudio, fused, root, publisher, name, allow_stale)
 
-    def export_gguf(self, fused: str, out: str, allow_stale: bool = False) -> Job:
-        return self.worker.submit("export", _export_gguf, fused, out, allow_stale)
+    def export_gguf(self, fused: str, out: str, gguf_type: str = "f16", replace: bool = False,
+                    allow_stale: bool = False) -> Job:
+        """Write and verify a GGUF file (``core.gguf_export``); the job is named "export".
+        A stale fused model is refused unless ``allow_stale``."""
+        return self.worker.submit("export", _export_gguf, fused, out, gguf_type, replace, allow_stale)

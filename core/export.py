@@ -1,4 +1,4 @@
-"""Ship a fused model: an LM Studio models folder, or GGUF where mlx-lm can.
+"""Ship a fused model into an LM Studio models folder.
 
 LM Studio finds MLX models laid out as ``<root>/<publisher>/<name>/`` (the
 model folder's files directly inside); the root is ``~/.lmstudio/models``
@@ -8,29 +8,20 @@ copy is written under a temp name and renamed. A fused model that no longer
 matches its run's adapter (``core.provenance.check_fused``: the run was
 resumed after the fuse) is refused, so a stale model is never shipped
 silently; ``allow_stale`` is the explicit request to ship it anyway.
-
-GGUF: mlx-lm's converter (``mlx_lm.gguf.convert_to_gguf``) handles only the
-architectures ``mlx_lm.fuse --export-gguf`` allows, and no quantized
-weights. For anything else we explain and give llama.cpp's converter
-command instead of failing with a traceback.
+GGUF files are written by ``core.gguf_export``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import os
 import re
 import shutil
 from pathlib import Path
 
-from core.atomic import atomic_dir, atomic_path
+from core.atomic import atomic_dir
 from core.errors import TuneDeckError
 from core.model_folder import check_model_folder
 
-# The model types mlx_lm.fuse accepts for --export-gguf (mlx-lm 0.32).
-GGUF_MODEL_TYPES = ("llama", "mixtral", "mistral")
 DEFAULT_PUBLISHER = "tunedeck"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -115,17 +106,6 @@ def default_name(fused: str | Path) -> str:
     return folder.name
 
 
-def gguf_unsupported(fused: str | Path) -> str | None:
-    """Why mlx-lm cannot write GGUF for this folder's architecture, or None."""
-    try:
-        model_type = json.loads((Path(fused) / "config.json").read_text(encoding="utf-8")).get("model_type", "?")
-    except (OSError, ValueError, AttributeError):
-        return None  # export_gguf reports the broken folder itself
-    if model_type in GGUF_MODEL_TYPES:
-        return None
-    return f"mlx-lm cannot write GGUF for {model_type} models (it supports {', '.join(GGUF_MODEL_TYPES)})"
-
-
 def export_lmstudio(ctx, fused: str, root: str | None = None, publisher: str = DEFAULT_PUBLISHER,
                     name: str | None = None, allow_stale: bool = False) -> dict:
     source = check_export_source(fused, allow_stale)
@@ -141,49 +121,3 @@ def export_lmstudio(ctx, fused: str, root: str | None = None, publisher: str = D
             shutil.copy2(path, tmp / path.name)
     ctx.progress("copied", len(files), len(files))
     return {"path": str(target), "files": len(files)}
-
-
-def gguf_alternative_steps(fused: str | Path, out: str | Path) -> list[str]:
-    """llama.cpp's documented route from a (dequantized) HF-layout folder."""
-    return ["git clone https://github.com/ggml-org/llama.cpp",
-            "pip install -r llama.cpp/requirements.txt",
-            f"python llama.cpp/convert_hf_to_gguf.py {fused} --outfile {out} --outtype f16"]
-
-
-def gguf_alternative(fused: str | Path, out: str | Path) -> str:
-    return " && ".join(gguf_alternative_steps(fused, out))
-
-
-def export_gguf(ctx, fused: str, out: str, allow_stale: bool = False) -> dict:
-    from mlx.utils import tree_flatten
-    from mlx_lm import load
-    from mlx_lm.gguf import convert_to_gguf
-
-    source = check_export_source(fused, allow_stale)
-    out_path = Path(out)
-    if out_path.suffix != ".gguf":
-        raise TuneDeckError(f"{out} does not end in .gguf", "name the output file like model.gguf")
-    if out_path.exists():
-        raise TuneDeckError(f"{out} already exists", "choose a new file name so nothing is overwritten")
-    try:
-        config = json.loads((source / "config.json").read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise TuneDeckError(f"{source / 'config.json'} is not valid JSON: {exc}", "repair or re-fuse the model") from exc
-    unsupported = gguf_unsupported(source)
-    if unsupported:
-        raise TuneDeckError(
-            unsupported,
-            "use llama.cpp's converter on the fused folder (fuse with --dequantize if the base was "
-            f"quantized): {gguf_alternative(source, out_path)}")
-    if "quantization" in config or "quantization_config" in config:
-        raise TuneDeckError("mlx-lm cannot write GGUF from quantized weights",
-                            "fuse again with --dequantize (`tunedeck fuse ... --dequantize`), then export that folder")
-    ctx.progress(f"loading {source.name}")
-    model, _ = load(str(source))
-    weights = dict(tree_flatten(model.parameters()))
-    ctx.check_cancelled()
-    ctx.progress("writing GGUF")
-    # convert_to_gguf prints progress naming the temp file; we report ourselves.
-    with atomic_path(out_path, suffix=".gguf") as tmp, contextlib.redirect_stdout(io.StringIO()):
-        convert_to_gguf(source, weights, config, str(tmp))
-    return {"path": str(out_path), "bytes": out_path.stat().st_size}

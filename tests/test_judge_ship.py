@@ -1,5 +1,5 @@
 """Judge and ship on the demo model: eval vs the real mlx_lm CLI, fuse +
-verify, atomic fuse, LM Studio layout, GGUF (supported and not)."""
+verify, atomic fuse, LM Studio layout (with a GGUF beside it), GGUF for llama."""
 
 import json
 import re
@@ -166,10 +166,11 @@ def _llama_folder(demo_model: str, dst: Path) -> str:
     return str(dst)
 
 
-def test_gguf_for_a_supported_architecture(engine, demo_model, tmp_path):
+def test_gguf_for_a_llama_model(engine, demo_model, tmp_path):
     folder = engine.worker.call(_llama_folder, demo_model, tmp_path / "llama")
     result = engine.export_gguf(folder, str(tmp_path / "out.gguf")).result(timeout=120)
-    assert result["bytes"] > 0
+    assert result["bytes"] > 0 and all(c["ok"] for c in result["checks"])
+    assert result["pre_tokenizer"] == "gpt-2"  # the demo tokenizer's own split rules, loaded as-is for llama
 
     def read():
         import mlx.core as mx
@@ -177,7 +178,7 @@ def test_gguf_for_a_supported_architecture(engine, demo_model, tmp_path):
         weights, meta = mx.load(str(tmp_path / "out.gguf"), return_metadata=True)
         return sorted(weights), meta["general.architecture"]
 
-    names, arch = engine.worker.call(read)
+    names, arch = engine.worker.call(read)  # MLX reads the file too
     assert arch == "llama" and "blk.0.attn_q.weight" in names
     assert sorted(p.name for p in tmp_path.iterdir()) == ["llama", "out.gguf"]  # no temp left
 
@@ -194,10 +195,16 @@ def test_cli_eval_fuse_export(demo_model, sample_data, tuned, fused, tmp_path):
     assert "\x1b[" not in proc.stdout
 
     out, _ = fused
-    proc = tunedeck("export", "--model", out, "--gguf", str(tmp_path / "m.gguf"))
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "cannot write GGUF for qwen2" in proc.stderr and "convert_hf_to_gguf.py" in proc.stderr
-    assert not (tmp_path / "m.gguf").exists()
+    (tmp_path / "lms").mkdir()  # a chosen LM Studio folder must exist
+    proc = tunedeck("export", "--model", out, "--lmstudio", "--lmstudio-root", str(tmp_path / "lms"),
+                    "--name", "sql", "--with-gguf", "--gguf-type", "q8_0")
+    assert proc.returncode == 0, proc.stderr
+    gguf_file = tmp_path / "lms" / "tunedeck" / "sql-GGUF" / "sql-q8_0.gguf"  # beside the MLX layout
+    assert (tmp_path / "lms" / "tunedeck" / "sql" / "config.json").is_file() and gguf_file.is_file()
+    assert f"wrote {gguf_file}" in proc.stdout and "pre-tokenizer 'qwen2'" in proc.stdout
+    assert "checked: tokenization of" in proc.stdout and "runtime check skipped" in proc.stdout
+    proc = tunedeck("export", "--model", out, "--gguf", str(gguf_file))
+    assert proc.returncode == 1 and "already exists" in proc.stderr and "--overwrite" in proc.stderr
 
     proc = tunedeck("fuse", "--model", demo_model, "--adapter", tuned, "--out", out)
     assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "already exists" in proc.stderr
@@ -231,14 +238,15 @@ def test_export_name_and_bad_eval_input(engine, demo_model, sample_data, tuned, 
     """Every run's fused folder is called fused: the export is named after
     the run. Nonsense eval numbers and a run folder given as the adapter are
     refused with a fix before anything loads."""
-    from core.export import default_name, gguf_unsupported
+    from core.export import default_name
+    from core.gguf_export import unsupported
 
     (tmp_path / "run1" / "fused").mkdir(parents=True)
     assert default_name(tmp_path / "run1" / "fused") == "fused"  # not a run folder (yet)
     (tmp_path / "run1" / "events.jsonl").write_text("")
     assert default_name(tmp_path / "run1" / "fused") == "run1"
     assert default_name(tmp_path / "run1") == "run1"
-    assert "qwen2" in gguf_unsupported(demo_model) and gguf_unsupported(tmp_path) is None
+    assert unsupported(demo_model) is None and unsupported(tmp_path) is None  # qwen2; no config: export says
 
     for kw, match in (({"batch_size": 0}, "batch size must be at least 1"),
                       ({"test_batches": 0}, "test batches must be -1")):

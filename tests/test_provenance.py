@@ -230,10 +230,12 @@ def test_judge_screen_shows_stale_refuses_export_and_fuses_again(stale_run, demo
                 assert "fix: choose" in screen_text(app)  # shown in the dialog at 80x24
             dialog.query_one("#lmstudio-root", Input).value = str(lms)
             await pilot.press("enter")
+            await pilot.pause()
             assert app.screen is screen and config.load()["lmstudio_models_dir"] == str(lms)
             assert f"LM Studio: {lms}/tunedeck/sql-run · o: folder" in text_of(screen, "#subject")
             text = screen_text(app)  # on screen before l is pressed (long paths wrap)
-            assert "LM Studio:" in text and "lms/tunedeck/sql" in text
+            unwrapped = "".join(line.strip() for line in text.splitlines())
+            assert "LM Studio:" in text and "lms/tunedeck/sql-run" in unwrapped
 
             await pilot.press("f")  # stale: asks first; n keeps it
             await pilot.pause()

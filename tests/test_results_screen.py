@@ -64,9 +64,19 @@ def test_judge_and_ship_from_the_keyboard(engine, demo_model, sample_data, tmp_p
             assert "verified: all 3 answers match" in log_text(screen)
             assert fused_dir(str(adapters)) == run / "fused" and (run / "fused" / "config.json").is_file()
 
-            await pilot.press("g")  # Qwen2: explained in the log with llama.cpp's route, no failing job
-            assert "cannot write GGUF for qwen2" in log_text(screen)
-            assert "convert_hf_to_gguf.py" in log_text(screen) and screen.job.name == "fuse"
+            await pilot.press("g")  # the GGUF dialog: q8_0 (two to the right), beside the fused model
+            await pilot.press("right", "right", "space")
+            text = screen_text(app)
+            assert "ctrl+s writes" in text and "q8_0" in text and "near-lossless" in text
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: screen.job.name == "export" and screen.job.done
+                           and "checked: tokenization" in log_text(screen))
+            assert (run / "run-q8_0.gguf").is_file() and "pre-tokenizer 'qwen2'" in log_text(screen)
+            await pilot.press("g", "right", "right", "space")  # q8_0 again: the file exists
+            await pilot.press("ctrl+s")
+            assert "tick 'replace'" in screen_text(app)  # refused in the dialog until 'replace' is ticked
+            await pilot.press("escape")
+            assert screen.job.name == "export" and app.screen is screen
             log = screen.query_one("#judge-log", RichLog)
             assert max(len(line.text) for line in log.lines) <= log.scrollable_content_region.width  # none cropped
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.gguf_export import TYPES as GGUF_TYPES
 from tui.commands.common import wait
 
 
@@ -38,7 +39,13 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="fused model folder")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--lmstudio", action="store_true", help="copy into LM Studio's models folder")
-    where.add_argument("--gguf", metavar="OUT.gguf", help="write a GGUF file (llama/mistral/mixtral)")
+    where.add_argument("--gguf", metavar="OUT.gguf", help="write a verified GGUF file (qwen2/llama/mistral)")
+    p.add_argument("--gguf-type", choices=GGUF_TYPES, default="f16",
+                   help="GGUF tensor type (default f16; q8_0/q4_0 are quantized by gguf-py)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing OUT.gguf written by TuneDeck")
+    p.add_argument("--with-gguf", action="store_true",
+                   help="with --lmstudio: also write a GGUF into LM Studio's folder (PUBLISHER/NAME-GGUF/)")
     p.add_argument("--lmstudio-root", "--lmstudio-dir", dest="lmstudio_root", metavar="DIR",
                    help="LM Studio models folder (default: $LMSTUDIO_MODELS_DIR, the app setting, "
                    "or ~/.lmstudio/models)")
@@ -183,9 +190,13 @@ def run_fuse(args) -> int:
 
 
 def run_export(args) -> int:
+    from core.errors import TuneDeckError
     from core.export import check_export_source, check_lmstudio_root, lmstudio_target
+    from core.gguf_export import lmstudio_gguf_path, summary_lines
     from core.provenance import check_fused
 
+    if args.with_gguf and not args.lmstudio:
+        raise TuneDeckError("--with-gguf goes with --lmstudio", "for a GGUF file alone use --gguf OUT.gguf")
     check_export_source(args.model, args.allow_stale)  # before anything loads or is written
     fresh = check_fused(args.model)
     if fresh is not None:
@@ -195,15 +206,24 @@ def run_export(args) -> int:
             print(f"warning: {args.model} {'is out of date' if fresh.stale else 'cannot be checked'}: "
                   f"{fresh.reason}", flush=True)
     engine = _engine()
+    out = args.gguf
     if args.lmstudio:
+        from core.export import default_name
+
         root = str(check_lmstudio_root(args.lmstudio_root)) if args.lmstudio_root else None
         print(f"exporting to {lmstudio_target(args.model, root, args.publisher, args.name)}", flush=True)
         result = wait(engine.export_lmstudio(args.model, root=root, publisher=args.publisher,
                                              name=args.name, allow_stale=args.allow_stale))
         print(f"exported {result['files']} files to {result['path']}")
         print("LM Studio lists it under My Models (restart LM Studio if it is open)")
-    else:
-        result = wait(engine.export_gguf(args.model, args.gguf, allow_stale=args.allow_stale))
-        print(f"wrote {result['path']} ({result['bytes']:,} bytes)")
+        if not args.with_gguf:
+            return 0
+        out = str(lmstudio_gguf_path(args.name or default_name(args.model), args.gguf_type,
+                                     root=root, publisher=args.publisher))
+    print(f"writing {out}", flush=True)
+    result = wait(engine.export_gguf(args.model, out, gguf_type=args.gguf_type, replace=args.overwrite,
+                                     allow_stale=args.allow_stale))
+    for line in summary_lines(result):
+        print(line)
     return 0
 

@@ -443,18 +443,28 @@ class ResultsScreen(StepScreen):
                    f"exporting {name} for LM Studio to {self.lmstudio_target() or '?'}")
 
     def action_export_gguf(self) -> None:
-        from core.export import default_name, gguf_alternative_steps, gguf_unsupported
+        from core.export import default_name
+        from core.gguf_export import converter_steps, lmstudio_gguf_path, unsupported
+        from tui.screens.gguf_dialog import GGUFDialog
 
         if self.busy() or (source := self._export_source()) is None:
             return
-        out = source.parent / f"{default_name(source)}.gguf"
-        unsupported = gguf_unsupported(source)
-        if unsupported:  # the expected answer for Qwen2, not a failure: explain in the log
-            self.log_line(f"GGUF: {unsupported}. Convert the fused folder with llama.cpp instead:")
-            for step in gguf_alternative_steps(source, out):
+        name = default_name(source)
+        reason = unsupported(source)
+        if reason:  # an architecture TuneDeck does not write: explain, give llama.cpp's route
+            self.log_line(f"GGUF: {reason}. Convert the fused folder with llama.cpp instead:")
+            for step in converter_steps(source, source.parent / f"{name}.gguf"):
                 self.query_one("#judge-log", RichLog).write(f"  {step}")
             return
-        self.start(self.app.engine.export_gguf(str(source), str(out)), f"writing GGUF to {out}")
+
+        def write(request) -> None:
+            if request is not None:
+                self.start(self.app.engine.export_gguf(str(source), request.path, request.gguf_type,
+                                                       request.replace),
+                           f"writing {request.gguf_type} GGUF to {request.path}")
+
+        lms = lmstudio_gguf_path(name, "f16", root=self.app.session.lmstudio_root).parent
+        self.app.push_screen(GGUFDialog(name, source.parent, lms), write)
 
     # -- events -------------------------------------------------------------
     def handle_event(self, event: ev.Event) -> None:
@@ -501,5 +511,10 @@ class ResultsScreen(StepScreen):
                 self.log_line(f"verified: all {len(result['checks'])} answers match. l/g to export.")
             elif result["verified"]:
                 self.log_line("warning: some fused answers differ from the adapter-on-base ones (above)")
+        elif name == "export" and "checks" in result:  # a GGUF file: what was checked
+            from core.gguf_export import summary_lines
+
+            for line in summary_lines(result):
+                self.log_line(line)
         elif name == "export":
             self.log_line(f"exported to {result['path']}")
