@@ -4,7 +4,7 @@
 - local files: JSONL, JSON, CSV/TSV, Parquet
 - a folder in mlx-lm's layout (train/valid/test.jsonl), rows taken as they are
 - a ``datasets`` dataset saved with ``save_to_disk``
-- a Hugging Face hub id (``datasets.load_dataset``; needs the network)
+- a Hugging Face hub id (``core.hub_datasets``: through ``datasets``, with progress and cancel)
 
 A source is a random-access table: ``columns``, ``len()``, ``row(i)`` and
 ``where(i)`` (``file:line`` for files, so a bad row can be pointed to).

@@ -20,6 +20,7 @@ restart. Every call that reads them runs on that one queue.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import threading
@@ -29,7 +30,7 @@ from typing import Callable
 
 from core import events as ev
 from core.errors import Cancelled, TuneDeckError
-from core.hub import (check_repo_id, explain, fetch_files, friendly, hub_cache, resolve_endpoint, run_cancellable,
+from core.hub import (_chain, check_repo_id, explain, fetch_files, friendly, hub_cache, resolve_endpoint, run_cancellable,
                       unreachable)
 
 # Streaming reads only the rows asked for. It is used when a sample is asked
@@ -43,11 +44,9 @@ ROW_TICK = 500  # streamed rows between progress reports / cancel checks
 
 # The fixes that name a flag or a key, in the words of the interface in use.
 WORDS = {
-    "cli": {"config": "choose one with --config NAME", "split": "choose one with --hf-split NAME",
-            "sample": "--sample N"},
+    "cli": {"config": "choose one with --config NAME", "split": "choose one with --hf-split NAME"},
     "tui": {"config": "choose one in the config list under the id (↓ from the id, Enter), or type it",
-            "split": "choose one in the split list under the id (Enter loads it), or type it",
-            "sample": "the sample rows field"},
+            "split": "choose one in the split list under the id (Enter loads it), or type it"},
 }
 
 
@@ -161,6 +160,11 @@ def _datasets_failure(repo_id: str, exc: BaseException, endpoint: str, ui: str) 
     from datasets.data_files import EmptyDatasetError
     from datasets.exceptions import DataFilesNotFoundError
 
+    for e in _chain(exc):
+        if isinstance(e, OSError) and (e.errno == errno.ENOSPC or "Not enough disk space" in str(e)):
+            return TuneDeckError(f"the disk is full while datasets prepares {repo_id} in {datasets_cache()}",
+                                 "free disk space, or set HF_DATASETS_CACHE to a folder on a larger disk; "
+                                 "the downloaded files are kept")
     if isinstance(exc, (DataFilesNotFoundError, EmptyDatasetError)):
         return TuneDeckError(f"{repo_id} holds no data files datasets can read ({_first_lines(exc)})",
                              "pick a dataset with Parquet, JSON or CSV files")

@@ -8,6 +8,7 @@ import asyncio
 import json
 import threading
 
+import pytest
 from textual.widgets import Input, OptionList
 
 import hub_standin
@@ -29,6 +30,7 @@ def options(screen, selector) -> list[str]:
     return [str(found.get_option_at_index(i).id) for i in range(found.option_count)]
 
 
+@pytest.mark.slow
 def test_hub_dataset_on_the_data_screen(dataset_hub, tmp_path):
     add_two_configs(dataset_hub)
     release = dataset_hub.state.hold[SQL_FILE] = threading.Event()

@@ -315,6 +315,11 @@ class DatasetScreen(ChoiceScreen):
         hub_id = self.query_one("#hub-id", Input).value.strip().strip("/")
         if len(hub_id) < 3 or not REPO_ID.match(hub_id):
             return
+        if self.app.session.hub_reachable is False:  # each lookup would wait for a time-out
+            self.set_status(f"{self._endpoint()} was unreachable at the environment check, so configs and "
+                            "splits cannot be listed. Enter loads (a copy prepared earlier works offline); "
+                            "e on the Environment screen switches the endpoint.")
+            return
         self._focus_splits = focus_splits
         self.set_status(f"Asking {self._endpoint()} for the configs and splits of {hub_id}…")
         self._lookup_job = self.track(self.app.engine.hub_dataset_choices(hub_id, config, self._endpoint()))
