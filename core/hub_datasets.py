@@ -267,7 +267,9 @@ def load(spec: str, config: str | None = None, split: str | None = None, *, endp
     if cancel is not None and cancel.is_set():
         raise Cancelled()
     progress(f"preparing {repo_id} (datasets converts it to Arrow in {datasets_cache()})")
-    ds = _prepare(builder, repo_id, used_split, token, endpoint, ui)
+    ds = _prepare(builder, repo_id, used_split, token, endpoint, ui)  # not cancellable: seconds, local
+    if cancel is not None and cancel.is_set():  # asked meanwhile: the prepared copy stays in the cache
+        raise Cancelled()
     return Source(repo_id, "hub", list(ds.column_names), ds, details=details | {"streamed": False})
 
 

@@ -31,15 +31,17 @@ def options(screen, selector) -> list[str]:
 
 
 @pytest.mark.slow
-def test_hub_dataset_on_the_data_screen(dataset_hub, tmp_path):
+def test_hub_dataset_on_the_data_screen(dataset_hub, tmp_path, monkeypatch):
     add_two_configs(dataset_hub)
     release = dataset_hub.state.hold[SQL_FILE] = threading.Event()
     out = tmp_path / "sql"
+    monkeypatch.setenv("HF_ENDPOINT", dataset_hub.url)  # the endpoint a mirror user sets
 
     async def run():
         app = make_app()
         async with app.run_test(size=(80, 24)) as pilot:
-            app.config["hf_endpoint"] = dataset_hub.url  # the Environment screen's endpoint setting
+            await wait_for(pilot, lambda: app.session.hub_reachable is not None, 60)  # the environment check
+            assert app.session.hub_reachable
             app.go("data")
             await pilot.pause(0.2)
             screen = app.screen

@@ -129,7 +129,8 @@ class DatasetScreen(ChoiceScreen):
         self._job = None  # the running engine job (cancel with escape)
         self._tokens_for: str | None = None
         self._lookup_timer = None
-        self._lookup_job = None
+        self._lookup_job = None  # the latest configs/splits lookup (older answers are ignored)
+        self._focus_splits = False  # move to the split list when the lookup answers (a config was chosen)
         self.choices = None  # core.hub_datasets.Choices for the id typed, once the hub answered
 
     # -- layout ----------------------------------------------------------
@@ -350,7 +351,7 @@ class DatasetScreen(ChoiceScreen):
                                  f"{'s' if len(choices.configs) != 1 else ''}), {where}.\n", style="green")
                             .append("Enter loads; ↓ chooses another config or split (Enter on a split loads it).",
                                     style=""))
-        if getattr(self, "_focus_splits", False) and choices.splits:
+        if self._focus_splits and choices.splits:
             splits.focus()
 
     def action_hub_lists(self) -> None:
@@ -505,6 +506,8 @@ class DatasetScreen(ChoiceScreen):
                 self.show_tokens(event.result)
         elif isinstance(event, ev.JobFailed):
             if event.name == "hub-choices":
+                if event.job_id != getattr(self._lookup_job, "id", None):
+                    return  # for an id typed before: a newer lookup answers
                 self.query_one("#hub-lists").display = False
             else:
                 progress.stop()
