@@ -345,6 +345,21 @@ def _columns(rows: list[dict]) -> list[str]:
     return list(cols)
 
 
+def search_datasets(text: str, *, endpoint: str | None = None, limit: int = 10, token: str | None = None) -> list[str]:
+    """Hub dataset ids matching ``text``, most downloaded first (to complete a typed id).
+    Only huggingface_hub, with the endpoint passed: safe on any thread."""
+    from huggingface_hub import HfApi
+
+    from core.hub import _quiet
+
+    _quiet()
+    endpoint = endpoint or resolve_endpoint()[0]
+    with friendly(text, endpoint, f"search for {text.strip()!r}", repo_type="dataset"):
+        found = HfApi(endpoint=endpoint, token=token).list_datasets(search=text.strip(), sort="downloads",
+                                                                    limit=limit)
+        return [d.id for d in found]
+
+
 def choices(spec: str, config: str | None = None, *, endpoint: str | None = None, token: str | None = None,
             ui: str = "tui", cancel: threading.Event | None = None) -> Choices:
     """The configs of hub dataset ``spec`` and the splits of one of them (the

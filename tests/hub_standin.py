@@ -19,6 +19,7 @@ are listed in tests/test_hub_datasets.py):
 - ``GET /api/datasets/{repo}[/revision/{rev}]``: ``sha``, ``siblings`` (sizes)
 - ``GET /api/datasets/{repo}/tree/{rev}[/{folder}][?recursive=True]``: files and folders
 - ``POST /api/datasets/{repo}/paths-info/{rev}``: the entries for ``paths``
+- ``GET /api/datasets?search=``: ids containing the text, most downloaded first
 - ``HEAD|GET /datasets/{repo}/resolve/{rev}/{file}``: as for models (a file in a
   folder keeps its path); a file the repo lacks is 404 ``EntryNotFound``
 
@@ -202,6 +203,12 @@ def _handler(hub: Hub):
                     self._json([{"type": "file", "path": n, "size": len(b),
                                  "oid": hashlib.sha1(b).hexdigest()} for n, b in repo.files.items()])
                 return
+            if path == "/api/datasets":
+                text = query.get("search", [""])[0].lower()
+                found = sorted(((rid, r) for rid, r in hub.datasets.items() if text in rid.lower() and not r.private),
+                               key=lambda item: -item[1].downloads)
+                return self._json([{"id": rid, "downloads": r.downloads, "private": False,
+                                    "gated": "manual" if r.gated else False} for rid, r in found])
             if path.startswith("/api/datasets/"):
                 return self._dataset_api(path[len("/api/datasets/"):], query)
             m = re.fullmatch(r"/datasets/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)

@@ -1,6 +1,7 @@
 """The Data screen's hub source at 80x24, by keyboard, against the stand-in
-hub: configs and splits listed as the id is typed, progress, cancel, a
-failure in TUI words, and the seed's 100/25/25 build."""
+hub: the id completed from the hub's search, configs and splits listed as
+it is typed, progress, cancel, a failure in TUI words, and the seed's
+100/25/25 build."""
 
 from __future__ import annotations
 
@@ -74,9 +75,13 @@ def test_hub_dataset_on_the_data_screen(dataset_hub, tmp_path, monkeypatch):
             screen.show_tab("tab-source")
             await pilot.pause(0.1)
             screen.query_one("#hub-config", Input).value = ""
-            screen.query_one("#hub-id", Input).value = SQL_DATASET
-            screen.query_one("#hub-id", Input).focus()
-            await pilot.press("enter")
+            hub_id = screen.query_one("#hub-id", Input)
+            hub_id.value = ""
+            hub_id.focus()
+            await pilot.press(*"b-mc2/sq")  # the hub's search completes the id; → takes it
+            await wait_for(pilot, lambda: hub_id._suggestion == SQL_DATASET, 30)
+            await pilot.press("right", "enter")
+            assert hub_id.value == SQL_DATASET
             await wait_for(pilot, lambda: "0/1 files" in text_of(screen, "#build-progress .progress-line"), 60)
             assert dataset_hub.state.holding.is_set() and fits(screen, "#build-progress")
             assert "escape or x cancels" in text_of(screen, "#status")

@@ -10,6 +10,7 @@ Loading, building and tokenizing run as engine jobs, so the UI stays live.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from rich.text import Text
@@ -18,6 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
+from textual.suggester import Suggester
 from textual.widgets import Checkbox, DataTable, Input, Label, OptionList, Select, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
@@ -38,6 +40,7 @@ KEEP = "keep"  # format option: the rows' own (preset as-is)
 JOB_NAMES = {"open-data": "opening the source", "build-data": "the build", "data-tokens": "tokenizing",
              "sample-data": "writing the sample"}
 LOOKUP_DELAY = 0.6  # seconds after the last keystroke in the id before the hub is asked for its configs
+SUGGEST_DELAY = 0.3  # seconds of no typing before the hub is searched to complete the id
 STYLE = {"prompt": "dim italic", "trained-prompt": "bold", "trained": "bold green", "cut": "red strike"}
 
 
@@ -45,6 +48,31 @@ class Checked(Message):
     def __init__(self, folder: str, report: CheckReport, example: dict | None) -> None:
         super().__init__()
         self.folder, self.report, self.example = folder, report, example
+
+
+class HubIdSuggester(Suggester):
+    """Completes a typed dataset id with the hub's most downloaded match (→ accepts it)."""
+
+    def __init__(self, screen: "DatasetScreen") -> None:
+        super().__init__(use_cache=False, case_sensitive=True)  # cached here, per search text
+        self.screen = screen
+        self.found: dict[str, list[str]] = {}
+
+    async def get_suggestion(self, value: str) -> str | None:
+        text = value.strip()
+        if len(text) < 3 or self.screen.app.session.hub_reachable is False:
+            return None
+        await asyncio.sleep(SUGGEST_DELAY)
+        if self.screen.query_one("#hub-id", Input).value != value:
+            return None  # typing went on: only the latest text is searched
+        if text not in self.found:
+            from core.hub_datasets import search_datasets
+
+            try:  # network: on a thread (huggingface_hub only, endpoint passed: no shared state)
+                self.found[text] = await asyncio.to_thread(search_datasets, text, endpoint=self.screen._endpoint())
+            except Exception:  # a completion is a convenience (a failure here must not stop the app):
+                return None  # loading the id says what is wrong
+        return next((i for i in self.found[text] if i.lower().startswith(text.lower()) and i != text), None)
 
 
 def render_example(example: dict | None) -> Text:
@@ -147,7 +175,8 @@ class DatasetScreen(ChoiceScreen):
                 )
                 yield Input(placeholder="path: data.csv, rows.jsonl, a folder…  (Enter loads)", id="folder")
                 with Horizontal(id="hub-row", classes="row"):
-                    yield Input(placeholder="b-mc2/sql-create-context (Enter loads)", id="hub-id")
+                    yield Input(placeholder="b-mc2/sql-create-context (Enter loads)", id="hub-id",
+                                suggester=HubIdSuggester(self))
                     yield Input(placeholder="config", id="hub-config", classes="short")
                     yield Input(placeholder="split: train", id="hub-split", classes="short")
                 with Horizontal(id="hub-lists"):  # what the hub reports, once the id is typed
