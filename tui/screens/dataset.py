@@ -538,6 +538,10 @@ class DatasetScreen(ChoiceScreen):
                 if event.job_id != getattr(self._lookup_job, "id", None):
                     return  # for an id typed before: a newer lookup answers
                 self.query_one("#hub-lists").display = False
+                if "was not found" in event.message:  # most likely typing is not done: no alarm
+                    self.set_status(Text(f"{event.message}: keep typing (→ takes the completion shown)",
+                                         style="dim"))
+                    return
             else:
                 progress.stop()
             if event.name == "open-data":
