@@ -220,10 +220,9 @@ def _saved_dataset(path: Path, split: str | None) -> Source:
     except Exception as exc:
         raise TuneDeckError(f"cannot load the saved dataset: {exc}",
                             "the folder must come from Dataset.save_to_disk", where=str(path)) from exc
-    used = None
+    used = None  # the split read, recorded in the manifest
     if isinstance(ds, datasets.DatasetDict):
-        used = split or ("train" if "train" in ds else next(iter(ds), None))
-        ds = _pick_split(ds, split, str(path))
+        used, ds = _pick_split(ds, split, str(path))
     if len(ds) == 0:
         raise TuneDeckError(f"{path}: the dataset has no rows", "pick another split or source")
     return Source(str(path), "saved-dataset", list(ds.column_names), ds, details={"split": used})
@@ -234,7 +233,7 @@ def _pick_split(dd, split: str | None, what: str):
         split = "train" if "train" in dd else next(iter(dd))
     if split not in dd:
         raise TuneDeckError(f"{what} has no split {split!r}", f"choose one of: {', '.join(dd)} (--hf-split)")
-    return dd[split]
+    return split, dd[split]
 
 
 def _hub(spec: str, config: str | None, split: str | None, progress, hub: dict) -> Source:
