@@ -4,7 +4,7 @@
 - local files: JSONL, JSON, CSV/TSV, Parquet
 - a folder in mlx-lm's layout (train/valid/test.jsonl), rows taken as they are
 - a ``datasets`` dataset saved with ``save_to_disk``
-- a Hugging Face hub id (``datasets.load_dataset``; needs the network)
+- a Hugging Face hub id (``core.hub_datasets``: through ``datasets``, with progress and cancel)
 
 A source is a random-access table: ``columns``, ``len()``, ``row(i)`` and
 ``where(i)`` (``file:line`` for files, so a bad row can be pointed to).
@@ -55,8 +55,11 @@ class Source:
 
 
 def open_source(spec: str, config: str | None = None, split: str | None = None,
-                progress=None) -> Source:
-    """Open SOURCE: 'sample', a file, a folder, or a hub dataset id."""
+                progress=None, **hub) -> Source:
+    """Open SOURCE: 'sample', a file, a folder, or a hub dataset id.
+
+    ``hub``: options for a hub id (``core.hub_datasets.load``: endpoint,
+    token, ui, sample, seed, stream, emit, cancel)."""
     spec = str(spec).strip()
     if not spec:
         raise TuneDeckError("no source given", "give a file, a folder, a hub dataset id or 'sample'")
@@ -80,7 +83,7 @@ def open_source(spec: str, config: str | None = None, split: str | None = None,
                                 "use .jsonl, .json, .csv, .tsv or .parquet")
         reader = {"jsonl": _jsonl, "json": _json, "csv": _csv, "parquet": _parquet}[kind]
         return reader(path)
-    return _hub(spec, config, split, progress)
+    return _hub(spec, config, split, progress, hub)
 
 
 def _columns(rows: list[dict]) -> list[str]:
@@ -217,11 +220,12 @@ def _saved_dataset(path: Path, split: str | None) -> Source:
     except Exception as exc:
         raise TuneDeckError(f"cannot load the saved dataset: {exc}",
                             "the folder must come from Dataset.save_to_disk", where=str(path)) from exc
+    used = None  # the split read, recorded in the manifest
     if isinstance(ds, datasets.DatasetDict):
-        ds = _pick_split(ds, split, str(path))
+        used, ds = _pick_split(ds, split, str(path))
     if len(ds) == 0:
         raise TuneDeckError(f"{path}: the dataset has no rows", "pick another split or source")
-    return Source(str(path), "saved-dataset", list(ds.column_names), ds)
+    return Source(str(path), "saved-dataset", list(ds.column_names), ds, details={"split": used})
 
 
 def _pick_split(dd, split: str | None, what: str):
@@ -229,23 +233,13 @@ def _pick_split(dd, split: str | None, what: str):
         split = "train" if "train" in dd else next(iter(dd))
     if split not in dd:
         raise TuneDeckError(f"{what} has no split {split!r}", f"choose one of: {', '.join(dd)} (--hf-split)")
-    return dd[split]
+    return split, dd[split]
 
 
-def _hub(spec: str, config: str | None, split: str | None, progress) -> Source:
-    import datasets  # heavy (pyarrow, pandas, fsspec): imported only for hub sources
+def _hub(spec: str, config: str | None, split: str | None, progress, hub: dict) -> Source:
+    from core import hub_datasets  # datasets, huggingface_hub: imported only for hub sources
 
-    if progress:
-        progress(f"loading {spec} from the Hugging Face hub")
-    try:
-        ds = datasets.load_dataset(spec, config, split=split or "train")
-    except Exception as exc:  # network, auth, missing config/split: all worth one clear line
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TuneDeckError(
-            f"cannot load hub dataset {spec!r}: {text}",
-            "check the id, --config and --hf-split, and the network (HF_HUB_OFFLINE=1 blocks the hub); "
-            "a local file or folder works as SOURCE too") from exc
-    return Source(spec, "hub", list(ds.column_names), ds, details={"config": config, "split": split or "train"})
+    return hub_datasets.load(spec, config, split, progress=progress, **hub)
 
 
 def _mlx_folder(path: Path) -> Source:

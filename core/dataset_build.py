@@ -36,6 +36,7 @@ class BuildSpec:
     system: str | None = None  # template overrides ("{column}" style)
     user: str | None = None
     assistant: str | None = None
+    stream: bool | None = None  # hub sources: stream only the sample (None: for big splits, see core.hub_datasets)
 
 
 def parse_split(text: str) -> tuple[str, list[float]]:
@@ -129,8 +130,11 @@ def render_rows(source: Source, preset: Preset, fmt: str, indices) -> list[tuple
 
 
 def build(spec: BuildSpec, progress: Callable | None = None,
-          check_cancelled: Callable[[], None] | None = None, source: Source | None = None) -> dict:
-    """Write the folder; returns the manifest (counts, skipped rows, …)."""
+          check_cancelled: Callable[[], None] | None = None, source: Source | None = None,
+          hub: dict | None = None) -> dict:
+    """Write the folder; returns the manifest (counts, skipped rows, …).
+
+    ``hub``: options for opening a hub source (``core.hub_datasets.load``)."""
     progress = progress or (lambda *a, **k: None)
     check_cancelled = check_cancelled or (lambda: None)
     if spec.format is not None and spec.format not in FORMATS:
@@ -139,7 +143,10 @@ def build(spec: BuildSpec, progress: Callable | None = None,
     check_out(spec.out)
     if source is None:
         progress(f"opening {spec.source}")
-        source = open_source(spec.source, spec.config, spec.hf_split, progress)
+        # How many rows the build takes: lets a big hub split stream just those.
+        rows = spec.sample or (int(sum(values)) if kind == "counts" else None)
+        source = open_source(spec.source, spec.config, spec.hf_split, progress,
+                             **(hub or {}), sample=rows, seed=spec.seed, stream=spec.stream)
     check_cancelled()
     preset = resolve_preset(spec, source.columns)
     fmt = spec.format or ("" if preset.name == "as-is" else "chat")
@@ -186,7 +193,10 @@ def build(spec: BuildSpec, progress: Callable | None = None,
 
     manifest = {
         "source": source.spec, "source_kind": source.kind, "source_rows": total,
-        "config": spec.config, "hf_split": spec.hf_split,
+        # What was read (a hub or saved dataset's default config/split resolved), so
+        # the same build from the TUI and the CLI records the same.
+        "config": source.details.get("config", spec.config), "hf_split": source.details.get("split", spec.hf_split),
+        **{k: source.details[k] for k in ("revision", "streamed") if k in source.details},
         "preset": preset.name,
         "templates": {"system": preset.system, "user": preset.user, "assistant": preset.assistant},
         "format": fmt or next(iter(_formats(records)), "as-is"),

@@ -76,17 +76,25 @@ def _export_gguf(ctx: JobContext, fused, out, gguf_type, replace, allow_stale) -
     return export_gguf(ctx, fused, out, gguf_type=gguf_type, replace=replace, allow_stale=allow_stale)
 
 
-def _build_dataset(ctx: JobContext, spec, source) -> dict:
+def _build_dataset(ctx: JobContext, spec, source, hub: dict) -> dict:
     from core.dataset_build import build
 
-    return build(spec, progress=ctx.progress, check_cancelled=ctx.check_cancelled, source=source)
+    return build(spec, progress=ctx.progress, check_cancelled=ctx.check_cancelled, source=source,
+                 hub=dict(hub, emit=ctx.emit, cancel=ctx.cancel_event))
 
 
-def _open_source(ctx: JobContext, spec, config, split):
+def _open_source(ctx: JobContext, spec, config, split, hub: dict):
     from core.data_sources import open_source
 
     ctx.progress(f"opening {spec}")
-    return open_source(spec, config, split, ctx.progress)
+    return open_source(spec, config, split, ctx.progress, **hub, emit=ctx.emit, cancel=ctx.cancel_event)
+
+
+def _hub_dataset_choices(ctx: JobContext, repo_id, config, endpoint):
+    from core.hub_datasets import choices
+
+    ctx.progress(f"asking the hub about {repo_id}")
+    return choices(repo_id, config, endpoint=endpoint, cancel=ctx.cancel_event)
 
 
 def _data_tokens(ctx: JobContext, folder, model, max_seq_length, mask_prompt, limit):
@@ -186,15 +194,21 @@ class Engine:
                                      str(cache_dir) if cache_dir else None)
 
     # -- datasets (issue 5: build from any source, token statistics) --------
-    def build_dataset(self, spec, source=None) -> Job:
+    def build_dataset(self, spec, source=None, **hub) -> Job:
         """Build an mlx-lm folder from ``core.dataset_build.BuildSpec``; result: the manifest.
 
-        ``source``: an already opened ``Source`` (saves a second hub download)."""
-        return self.downloads.submit("build-data", _build_dataset, spec, source)
+        ``source``: an already opened ``Source`` (saves a second hub download);
+        ``hub``: options for a hub source (endpoint, token, ui: see ``core.hub_datasets.load``)."""
+        return self.downloads.submit("build-data", _build_dataset, spec, source, hub)
 
-    def open_data_source(self, spec: str, config: str | None = None, split: str | None = None) -> Job:
-        """Open a source (file, folder, hub id, 'sample'); result: ``core.data_sources.Source``."""
-        return self.downloads.submit("open-data", _open_source, spec, config, split)
+    def open_data_source(self, spec: str, config: str | None = None, split: str | None = None, **hub) -> Job:
+        """Open a source (file, folder, hub id, 'sample'); result: ``core.data_sources.Source``.
+        A hub id reports DownloadProgress and stops on cancel (``core.hub_datasets``)."""
+        return self.downloads.submit("open-data", _open_source, spec, config, split, hub)
+
+    def hub_dataset_choices(self, repo_id: str, config: str | None = None, endpoint: str | None = None) -> Job:
+        """A hub dataset's configs and one config's splits (``core.hub_datasets.Choices``)."""
+        return self.downloads.submit("hub-choices", _hub_dataset_choices, repo_id, config, endpoint)
 
     def data_tokens(self, folder: str, model: str, max_seq_length: int = 2048,
                     mask_prompt: bool = False, limit: int | None = None) -> Job:

@@ -39,7 +39,7 @@ def model_patterns() -> list[str]:
 
     return list(mlx_lm_constant("DEFAULT_ALLOW_PATTERNS") or _FALLBACK_PATTERNS)
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-CHUNK_BYTES = 1 << 20  # read size for downloads: progress and cancel granularity
+CHUNK_BYTES = 256 * 1024  # read size for downloads: progress and cancel granularity
 LOGIN_HINT = "log in with `hf auth login`, or set HF_TOKEN=<a read token from huggingface.co/settings/tokens>"
 
 
@@ -68,11 +68,14 @@ def normalize_endpoint(text: str) -> str:
 
 
 def _quiet() -> None:
-    """huggingface_hub's retry warnings go to stderr, which would draw over
-    the TUI; progress events and the final message say what happened."""
+    """huggingface_hub's retry warnings and progress bars go to stderr, which
+    would draw over the TUI; progress events and the final message say what
+    happened."""
+    from huggingface_hub.utils import disable_progress_bars
     from huggingface_hub.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    disable_progress_bars()  # its own bars (datasets' card downloads); TuneDeck's tqdm_class still reports
 
 
 def _endpoint(endpoint: str | None) -> str:
@@ -109,19 +112,46 @@ def _is_network_error(exc: BaseException) -> bool:
                          "TimeoutError", "ConnectError"})
 
 
-def explain(exc: BaseException, repo_id: str, endpoint: str, action: str | None = None) -> TuneDeckError:
+# The fixes that name a key or a flag, in the words of the interface in use.
+SWITCH_ENDPOINT = {"tui": "switch the endpoint (e on the Environment screen, e.g. https://hf-mirror.com)",
+                   "cli": "use a mirror with --endpoint https://hf-mirror.com (or set HF_ENDPOINT)"}
+FIND_MODEL = {"tui": "search the hub from the Model screen (/)", "cli": "tunedeck models search TEXT lists them"}
+
+
+def repo_page(repo_id: str, endpoint: str, repo_type: str = "model") -> str:
+    """Where a person asks for access, on the endpoint in use (a mirror has its own pages)."""
+    return f"{endpoint}/datasets/{repo_id}" if repo_type == "dataset" else f"{endpoint}/{repo_id}"
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether the hub could not be reached at all (no network, offline mode, a dead endpoint)."""
+    return any(_is_network_error(e) or type(e).__name__ == "LocalEntryNotFoundError" for e in _chain(exc))
+
+
+def explain(exc: BaseException, repo_id: str, endpoint: str, action: str | None = None, *,
+            repo_type: str = "model", ui: str = "tui") -> TuneDeckError:
     """Turn what huggingface_hub raised into a message a person can act on.
-    ``action``: what was being done, for the messages (default: download REPO_ID)."""
+    ``action``: what was being done, for the messages (default: download REPO_ID);
+    ``repo_type``: model or dataset (its page and wording); ``ui``: tui or cli
+    (which keys or flags the fixes name)."""
     action = action or f"download {repo_id}"
     from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, RepositoryNotFoundError,
                                         RevisionNotFoundError)
 
+    page = repo_page(repo_id, endpoint, repo_type)
+    find = (FIND_MODEL[ui] if repo_type == "model"
+            else f"hub datasets are listed at {endpoint}/datasets, e.g. b-mc2/sql-create-context")
     for e in _chain(exc):
         if isinstance(e, TuneDeckError):
             return e
         if isinstance(e, GatedRepoError):
-            return TuneDeckError(f"{repo_id} is gated: accept its licence on the model page, then log in",
-                                 f"open {endpoint}/{repo_id}, accept the terms; then {LOGIN_HINT}")
+            status = getattr(getattr(e, "response", None), "status_code", None)
+            if status == 403:  # logged in, but this account was not granted access
+                return TuneDeckError(f"{repo_id} is gated and your account has no access to it yet (HTTP 403)",
+                                     f"open {page}, accept the terms / ask for access (some owners approve "
+                                     "requests by hand), then try again with the same login")
+            return TuneDeckError(f"{repo_id} is gated: ask for access on its {repo_type} page, then log in",
+                                 f"open {page}, accept the terms; then {LOGIN_HINT}")
         if isinstance(e, RevisionNotFoundError):
             return TuneDeckError(f"{repo_id} has no such revision", "leave the revision empty to use main")
         if isinstance(e, RepositoryNotFoundError):
@@ -129,9 +159,11 @@ def explain(exc: BaseException, repo_id: str, endpoint: str, action: str | None 
             if status == 401:
                 return TuneDeckError(f"{endpoint} wants a login for {repo_id} (HTTP 401): it is private "
                                      "or gated, or does not exist",
-                                     f"check the name (owner/name); for a private or gated model {LOGIN_HINT}")
+                                     f"check the name (owner/name); for a private or gated {repo_type} "
+                                     f"{LOGIN_HINT}")
             return TuneDeckError(f"{repo_id} was not found on {endpoint} (HTTP {status or 404})",
-                                 "check the spelling (owner/name), or search the hub from the Model screen (/)")
+                                 f"check the spelling (owner/name), or {find}; a private {repo_type} of "
+                                 "another account looks the same: log in as its owner")
         if isinstance(e, HfHubHTTPError):
             status = getattr(getattr(e, "response", None), "status_code", None)
             if status == 401:
@@ -139,26 +171,30 @@ def explain(exc: BaseException, repo_id: str, endpoint: str, action: str | None 
                                      f"the token is invalid or expired: {LOGIN_HINT}")
             if status == 403:
                 return TuneDeckError(f"access to {repo_id} was refused (HTTP 403)",
-                                     f"accept the model's licence at {endpoint}/{repo_id} and use a token "
+                                     f"accept the {repo_type}'s licence at {page} and use a token "
                                      f"with read access: {LOGIN_HINT}")
             if status == 429:
                 return TuneDeckError(f"{endpoint} is rate-limiting downloads (HTTP 429)",
                                      "wait a few minutes and try again (it resumes), or log in for higher limits")
             if status and status >= 500:
                 return TuneDeckError(f"{endpoint} had a server error (HTTP {status})",
-                                     "try again later (it resumes), or switch the endpoint on the Environment screen")
+                                     f"try again later (it resumes), or {SWITCH_ENDPOINT[ui]}")
             return TuneDeckError(f"the hub refused to {action}: {str(e).splitlines()[0]}",
                                  "check the endpoint and your token")
         if isinstance(e, OSError) and e.errno == errno.ENOSPC:
             return TuneDeckError(f"the disk is full while saving {repo_id}",
                                  "free disk space (or set HF_HUB_CACHE to a larger disk), then download "
                                  "again: finished files are kept")
-    for e in _chain(exc):
-        if _is_network_error(e) or type(e).__name__ == "LocalEntryNotFoundError":
-            reason = "HF_HUB_OFFLINE is set" if type(e).__name__ == "OfflineModeIsEnabled" else str(e).splitlines()[0][:120]
-            return TuneDeckError(f"cannot reach {endpoint} to {action} ({reason})",
-                                 "check the network, or switch the endpoint (e on the Environment screen, "
-                                 "e.g. https://hf-mirror.com); the offline demo model needs no network")
+    if unreachable(exc):
+        if any(type(e).__name__ == "OfflineModeIsEnabled" for e in _chain(exc)):
+            return TuneDeckError(f"cannot reach {endpoint} to {action} (HF_HUB_OFFLINE is set)",
+                                 "unset HF_HUB_OFFLINE (it turns the hub off for every program); the offline "
+                                 "demo model needs no network")
+        reason = next(str(e).splitlines()[0][:120] for e in _chain(exc)
+                      if _is_network_error(e) or type(e).__name__ == "LocalEntryNotFoundError")
+        return TuneDeckError(f"cannot reach {endpoint} to {action} ({reason})",
+                             f"check the network, or {SWITCH_ENDPOINT[ui]}; the offline demo model "
+                             "needs no network")
     if isinstance(exc, OSError):
         return TuneDeckError(f"could not {action}: {exc}",
                              "check the disk and HF_HUB_CACHE, then try again")
@@ -167,13 +203,15 @@ def explain(exc: BaseException, repo_id: str, endpoint: str, action: str | None 
 
 
 @contextmanager
-def _friendly(repo_id: str, endpoint: str, action: str | None = None):
+def friendly(repo_id: str, endpoint: str, action: str | None = None, **how):
+    """Hub failures inside become ``explain``'s messages (``how``: its repo_type, ui)."""
     try:
         yield
     except (Cancelled, TuneDeckError):
         raise
     except Exception as exc:
-        raise explain(exc, repo_id, endpoint, action) from exc
+        raise explain(exc, repo_id, endpoint, action, **how) from exc
+
 
 
 # -- progress --------------------------------------------------------------------------
@@ -295,12 +333,84 @@ def free_bytes(folder: Path) -> int:
     return shutil.disk_usage(probe).free
 
 
-def check_repo_id(repo_id: str) -> str:
+def check_repo_id(repo_id: str, repo_type: str = "model") -> str:
     repo_id = repo_id.strip().strip("/")
     if not REPO_ID.match(repo_id):
-        raise TuneDeckError(f"{repo_id!r} is not a model name",
-                            "use the hub's owner/name form, e.g. Qwen/Qwen2.5-0.5B-Instruct")
+        example = "b-mc2/sql-create-context" if repo_type == "dataset" else "Qwen/Qwen2.5-0.5B-Instruct"
+        raise TuneDeckError(f"{repo_id!r} is not a {repo_type} name", f"use the hub's owner/name form, e.g. {example}")
     return repo_id
+
+
+def run_cancellable(fn: Callable[[], object], cancel: threading.Event | None, poll: float = 0.1):
+    """``fn()``, on a helper thread, so that a cancel returns within ``poll``
+    seconds even while a read waits on a stalled connection (progress
+    callbacks only run when bytes arrive). The helper is left to stop at its
+    next progress update or time-out; huggingface_hub's per-file locks make a
+    retry that starts meanwhile wait for it, then resume."""
+    if cancel is None:
+        return fn()
+    outcome: dict = {}
+    finished = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome["result"] = fn()
+        except BaseException as exc:  # carried back to the caller
+            outcome["error"] = exc
+        finally:
+            finished.set()
+
+    threading.Thread(target=target, name="tunedeck-hub-call", daemon=True).start()
+    while not finished.wait(poll):
+        if cancel.is_set():
+            raise Cancelled()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def fetch_files(repo_id: str, sizes: dict[str, int | None], *, repo_type: str, commit: str,
+                revision: str | None, endpoint: str, cache: Path, token: str | None,
+                on_progress: Callable[[ev.Event], None] | None, cancel: threading.Event | None) -> Path:
+    """Download exactly these files (name: size in bytes) of ``commit`` (asked
+    for as ``revision``: a branch name keeps the cache's refs/ up to date) into
+    the Hugging Face cache with ``snapshot_download``: byte progress as
+    ``DownloadProgress`` events, cancel, resume. Models and datasets share it.
+
+    Files already in the snapshot are not fetched again; a file is only linked
+    into the snapshot once complete, so a cancel or failure registers nothing
+    half-written (the partial blob stays beside it, for the Range resume).
+    Returns the snapshot folder. Call inside ``friendly``.
+    """
+    import glob
+
+    import huggingface_hub.constants as hf_constants
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.file_download import repo_folder_name
+
+    from core.model_info import format_size
+
+    # huggingface_hub reads a file in 10 MiB chunks and reports (its download
+    # threads' only chance to stop) once per chunk: on a 1 MB/s link that is a
+    # frozen bar, and a CLI that exits 10 s after Ctrl-C (Python joins those
+    # threads at exit). 256 KiB chunks cost nothing next to the network.
+    hf_constants.DOWNLOAD_CHUNK_SIZE = min(hf_constants.DOWNLOAD_CHUNK_SIZE, CHUNK_BYTES)
+    snapshot = cache / repo_folder_name(repo_id=repo_id, repo_type=repo_type) / "snapshots" / commit
+    todo = [n for n in sizes if not (snapshot / n).is_file()]
+    total = sum(sizes[n] or 0 for n in todo)
+    free = free_bytes(cache)
+    if total > free:
+        raise TuneDeckError(f"not enough disk space for {repo_id}: it needs {format_size(total)}, "
+                            f"{format_size(free)} is free in {cache}",
+                            "free some space, or set HF_HUB_CACHE to a folder on a larger disk")
+    reporter = _Reporter(repo_id, total, len(sizes), on_progress, cancel)
+    bar = type("_DownloadBar", (_Bar,), {"reporter": reporter})
+    # glob.escape: the names are exact paths, not patterns ("[" is legal in a file name).
+    path = run_cancellable(lambda: snapshot_download(
+        repo_id, repo_type=repo_type, revision=revision, cache_dir=str(cache), endpoint=endpoint, token=token,
+        allow_patterns=[glob.escape(n) for n in sizes], tqdm_class=bar, max_workers=4), cancel)
+    reporter.updated(force=True)
+    return Path(path)
 
 
 def download_model(repo_id: str, *, endpoint: str | None = None, cache_dir: str | Path | None = None,
@@ -314,24 +424,19 @@ def download_model(repo_id: str, *, endpoint: str | None = None, cache_dir: str 
     an interruption resumes; a connection dropped mid-file is resumed by
     huggingface_hub with an HTTP Range request.
     """
-    import huggingface_hub.constants as hf_constants
-    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub import HfApi
     from huggingface_hub.utils import filter_repo_objects
 
     from core.model_folder import check_model_folder
-    from core.model_info import mlx_lm_supports, repo_folder
+    from core.model_info import mlx_lm_supports
 
     _quiet()
-    # huggingface_hub reads a file in 10 MiB chunks and reports (our only
-    # chance to cancel) once per chunk: on a 1 MB/s link that is a frozen bar
-    # and a 10 s wait after x. 1 MiB chunks cost nothing next to the network.
-    hf_constants.DOWNLOAD_CHUNK_SIZE = min(hf_constants.DOWNLOAD_CHUNK_SIZE, CHUNK_BYTES)
     repo_id = check_repo_id(repo_id)
     endpoint = _endpoint(endpoint)
     cache = Path(cache_dir) if cache_dir else hub_cache()
     if cancel is not None and cancel.is_set():
         raise Cancelled()
-    with _friendly(repo_id, endpoint):
+    with friendly(repo_id, endpoint):
         info = HfApi(endpoint=endpoint, token=token).model_info(repo_id, revision=revision, files_metadata=True)
         siblings = {s.rfilename: s for s in info.siblings or []}
         wanted = list(filter_repo_objects(list(siblings), allow_patterns=model_patterns()))
@@ -342,22 +447,9 @@ def download_model(repo_id: str, *, endpoint: str | None = None, cache_dir: str 
         if model_type and not mlx_lm_supports(model_type):
             raise TuneDeckError(f"{repo_id} is a {model_type!r} model, which this mlx-lm cannot load",
                                 "pick another model, or upgrade mlx-lm")
-        snapshot = cache / repo_folder(repo_id) / "snapshots" / (info.sha or "")
-        todo = [n for n in wanted if not (snapshot / n).is_file()]
-        total = sum(siblings[n].size or 0 for n in todo)
-        free = free_bytes(cache)
-        if total > free:
-            from core.model_info import format_size
-
-            raise TuneDeckError(f"not enough disk space for {repo_id}: it needs {format_size(total)}, "
-                                f"{format_size(free)} is free in {cache}",
-                                "free some space, or set HF_HUB_CACHE to a folder on a larger disk")
-        reporter = _Reporter(repo_id, total, len(wanted), on_progress, cancel)
-        bar = type("_DownloadBar", (_Bar,), {"reporter": reporter})
-        path = Path(snapshot_download(repo_id, revision=revision, cache_dir=str(cache), endpoint=endpoint,
-                                      token=token, allow_patterns=model_patterns(), tqdm_class=bar,
-                                      max_workers=4))
-        reporter.updated(force=True)
+        path = fetch_files(repo_id, {n: siblings[n].size for n in wanted}, repo_type="model",
+                           commit=info.sha or "", revision=revision, endpoint=endpoint, cache=cache, token=token,
+                           on_progress=on_progress, cancel=cancel)
     check_model_folder(path)  # complete and loadable, or a clear message (nothing is selected)
     return path
 
@@ -401,7 +493,7 @@ def search_models(text: str, *, endpoint: str | None = None, limit: int = 20,
 
     _quiet()
     endpoint = _endpoint(endpoint)
-    with _friendly(text, endpoint, f"search for {text.strip()!r}"):
+    with friendly(text, endpoint, f"search for {text.strip()!r}"):
         found = HfApi(endpoint=endpoint, token=token).list_models(
             search=text.strip(), pipeline_tag="text-generation", sort="downloads", limit=limit * 3,
             expand=["downloads", "config", "safetensors", "gated", "pipeline_tag"])
@@ -415,6 +507,6 @@ def whoami(*, endpoint: str | None = None, token: str | None = None) -> str:
 
     _quiet()
     endpoint = _endpoint(endpoint)
-    with _friendly("your account", endpoint, "check whose token this is"):
+    with friendly("your account", endpoint, "check whose token this is"):
         info = HfApi(endpoint=endpoint, token=token).whoami()
     return str(info.get("name") or "?")

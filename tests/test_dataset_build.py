@@ -240,7 +240,8 @@ def test_unreachable_hub_dataset_is_one_clear_error(tmp_path):
     # conftest sets HF_HUB_OFFLINE=1: datasets fails at once instead of retrying.
     with pytest.raises(TuneDeckError) as err:
         open_source("b-mc2/sql-create-context", None, "train")
-    assert "b-mc2/sql-create-context" in err.value.message and "--config" in err.value.hint
+    assert "b-mc2/sql-create-context" in err.value.message and "HF_HUB_OFFLINE is set" in err.value.message
+    assert "unset HF_HUB_OFFLINE" in err.value.hint
 
 
 def test_an_output_folder_with_other_files_is_refused_not_replaced(tmp_path):

@@ -5,12 +5,59 @@ from __future__ import annotations
 import sys
 
 
+class ByteProgressLine:
+    """Download progress (models and hub datasets) as a plain line: rewritten in
+    place on a terminal, one line per 10% (and at the end) when piped, so logs
+    stay readable."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stdout.isatty()
+        self.step = (-1, False)
+        self.last = 0.0
+        self.open = False  # a terminal line is waiting for its newline
+
+    def show(self, event) -> None:
+        import time
+
+        from core.model_info import format_size
+
+        frac = (event.done or 0) / event.total if event.total else 1.0
+        eta = f", ETA {int(event.eta_seconds) // 60}:{int(event.eta_seconds) % 60:02d}" \
+            if event.eta_seconds is not None and frac < 1 else ""
+        line = (f"{event.repo_id}: {format_size(event.done) if event.done else '0 B'} / "
+                f"{format_size(event.total)} ({frac:.0%}), {format_size(event.bytes_per_second)}/s{eta}, "
+                f"files {event.files_done}/{event.files_total}")
+        if self.tty:
+            now = time.monotonic()
+            if now - self.last >= 0.2 or frac >= 1:
+                self.last = now
+                print("\r" + line.ljust(79), end="", flush=True)
+                self.open = True
+        else:
+            # (10% step, all files in): the last line then says files N/N
+            step = (int(frac * 10), frac >= 1 and event.files_done == event.files_total)
+            if step > self.step:
+                self.step = step
+                print(line, flush=True)
+
+    def end(self) -> None:
+        if self.open:
+            print(flush=True)
+            self.open = False
+
+
 def engine_printing():
     """An engine whose progress and training events print as plain lines."""
     from core import events as ev
     from core.engine import Engine
 
+    bytes_line = ByteProgressLine()
+
     def show(event):
+        if isinstance(event, ev.DownloadProgress):
+            bytes_line.show(event)
+            return
+        bytes_line.end()  # anything else starts on its own line
         if isinstance(event, ev.Progress):
             print(f"... {event.message}", flush=True)
         elif isinstance(event, ev.TrainStarted):

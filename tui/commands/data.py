@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 SPLIT_HELP = "train,valid,test as counts (100,25,25) or ratios (80%%,10%%,10%% or 0.8,0.1,0.1)"
 
 
@@ -34,6 +36,9 @@ def register(sub) -> None:
     build.add_argument("--system", help="system prompt template, e.g. 'Schema: {context}'")
     build.add_argument("--user", help="user turn template, e.g. '{question}'")
     build.add_argument("--assistant", help="assistant turn template, e.g. '{answer}'")
+    build.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                       help="hub source: read only the rows the build takes instead of downloading the split "
+                            "(default: streams a sample of a split over 256 MB in Parquet, JSON Lines or CSV)")
     build.set_defaults(func=run_build)
 
     check = data_sub.add_parser("check", help="check every line of a data folder")
@@ -48,8 +53,11 @@ def register(sub) -> None:
 def _source_args(p) -> None:
     p.add_argument("source", help="'sample', a .jsonl/.json/.csv/.tsv/.parquet file, an mlx-lm folder, "
                                   "a saved datasets folder, or a hub id such as b-mc2/sql-create-context")
-    p.add_argument("--config", help="hub dataset config (name)")
+    p.add_argument("--config", help="hub dataset config (name; needed when the dataset has several "
+                                    "and no default)")
     p.add_argument("--hf-split", help="hub / saved-dataset split to read (default: train)")
+    p.add_argument("--endpoint", help="hub URL for a hub source, e.g. https://hf-mirror.com "
+                                      "(default: the app setting, HF_ENDPOINT, or huggingface.co)")
 
 
 def run_sample(args) -> int:
@@ -69,13 +77,24 @@ def run_presets(args) -> int:
     return 0
 
 
+def _hub_options(args) -> dict:
+    """How a hub source is opened from the command line (its fixes name these flags)."""
+    from core.hub import normalize_endpoint
+
+    return {"endpoint": normalize_endpoint(args.endpoint) if args.endpoint else None, "ui": "cli"}
+
+
 def run_inspect(args) -> int:
     import json
 
-    from core.data_sources import open_source
     from core.presets import suggest_preset
+    from tui.commands.common import engine_printing, wait
 
-    source = open_source(args.source, args.config, args.hf_split, progress=lambda m, *a: print(f"... {m}"))
+    engine = engine_printing()
+    try:
+        source = wait(engine.open_data_source(args.source, args.config, args.hf_split, **_hub_options(args)))
+    finally:
+        engine.shutdown()
     print(source.describe())
     for i, row in enumerate(source.head(args.rows)):
         print(f"{source.where(i)}: {json.dumps(row, ensure_ascii=False, default=str)[:300]}")
@@ -89,10 +108,11 @@ def run_build(args) -> int:
 
     spec = BuildSpec(source=args.source, out=args.out, preset=args.preset, format=args.format,
                      sample=args.sample, split=args.split, seed=args.seed, config=args.config,
-                     hf_split=args.hf_split, system=args.system, user=args.user, assistant=args.assistant)
+                     hf_split=args.hf_split, system=args.system, user=args.user, assistant=args.assistant,
+                     stream=args.stream)
     engine = engine_printing()
     try:
-        manifest = wait(engine.build_dataset(spec))
+        manifest = wait(engine.build_dataset(spec, **_hub_options(args)))
     finally:
         engine.shutdown()
     counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -81,54 +79,8 @@ def run_list(args) -> int:
     return 0
 
 
-def _progress_printer():
-    """A plain progress line: rewritten in place on a terminal, one line per
-    10% (and at the end) when piped, so logs stay readable."""
-    from core import events as ev
-    from core.model_info import format_size
-
-    tty = sys.stdout.isatty()
-    state = {"step": (-1, False), "last": 0.0}
-
-    def show(event):
-        if not isinstance(event, ev.DownloadProgress):
-            if isinstance(event, ev.Progress):
-                print(f"... {event.message}", flush=True)
-            return
-        frac = (event.done or 0) / event.total if event.total else 1.0
-        eta = f", ETA {int(event.eta_seconds) // 60}:{int(event.eta_seconds) % 60:02d}" \
-            if event.eta_seconds is not None and frac < 1 else ""
-        line = (f"{event.repo_id}: {format_size(event.done) if event.done else '0 B'} / "
-                f"{format_size(event.total)} ({frac:.0%}), {format_size(event.bytes_per_second)}/s{eta}, "
-                f"files {event.files_done}/{event.files_total}")
-        if tty:
-            now = time.monotonic()
-            if now - state["last"] >= 0.2 or frac >= 1:
-                state["last"] = now
-                print("\r" + line.ljust(79), end="", flush=True)
-        else:
-            # (10% step, all files in): the last line then says files N/N
-            step = (int(frac * 10), frac >= 1 and event.files_done == event.files_total)
-            if step > state["step"]:
-                state["step"] = step
-                print(line, flush=True)
-
-    def finish():
-        if tty:
-            print(flush=True)
-
-    return show, finish
-
-
 def run_download(args) -> int:
-    from core.engine import Engine
-
-    show, finish = _progress_printer()
-    engine = Engine(show)
-    try:
-        path = wait(engine.download_model(args.repo_id, endpoint=args.endpoint))
-    finally:
-        finish()
+    path = wait(engine_printing().download_model(args.repo_id, endpoint=args.endpoint))
     print(path)
     return 0
 

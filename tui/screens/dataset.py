@@ -10,6 +10,7 @@ Loading, building and tokenizing run as engine jobs, so the UI stays live.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from rich.text import Text
@@ -18,17 +19,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import (Checkbox, DataTable, Input, Label, OptionList, ProgressBar, Select, Static,
-                             TabbedContent, TabPane)
+from textual.suggester import Suggester
+from textual.widgets import Checkbox, DataTable, Input, Label, OptionList, Select, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
 from core import events as ev
 from core import paths
 from core.data_check import CheckReport, check_folder
 from core.errors import TuneDeckError
+from core.hub import REPO_ID, resolve_endpoint
 from core.jsonl import read_manifest, read_rows
 from core.presets import FORMATS, PRESETS, check_columns, custom_preset, suggest_preset
 from tui.screens.base import ChoiceScreen
+from tui.widgets.download_progress import DownloadProgressRow
 
 SAMPLE, SAMPLE_ROWS, FOLDER, HUB = "sample", "sample-rows", "folder", "hub"
 TABS = ("tab-source", "tab-map", "tab-split", "tab-check")
@@ -36,6 +39,8 @@ CUSTOM = "custom"
 KEEP = "keep"  # format option: the rows' own (preset as-is)
 JOB_NAMES = {"open-data": "opening the source", "build-data": "the build", "data-tokens": "tokenizing",
              "sample-data": "writing the sample"}
+LOOKUP_DELAY = 0.6  # seconds after the last keystroke in the id before the hub is asked for its configs
+SUGGEST_DELAY = 0.3  # seconds of no typing before the hub is searched to complete the id
 STYLE = {"prompt": "dim italic", "trained-prompt": "bold", "trained": "bold green", "cut": "red strike"}
 
 
@@ -43,6 +48,31 @@ class Checked(Message):
     def __init__(self, folder: str, report: CheckReport, example: dict | None) -> None:
         super().__init__()
         self.folder, self.report, self.example = folder, report, example
+
+
+class HubIdSuggester(Suggester):
+    """Completes a typed dataset id with the hub's most downloaded match (→ accepts it)."""
+
+    def __init__(self, screen: "DatasetScreen") -> None:
+        super().__init__(use_cache=False, case_sensitive=True)  # cached here, per search text
+        self.screen = screen
+        self.found: dict[str, list[str]] = {}
+
+    async def get_suggestion(self, value: str) -> str | None:
+        text = value.strip()
+        if len(text) < 3 or self.screen.app.session.hub_reachable is False:
+            return None
+        await asyncio.sleep(SUGGEST_DELAY)
+        if self.screen.query_one("#hub-id", Input).value != value:
+            return None  # typing went on: only the latest text is searched
+        if text not in self.found:
+            from core.hub_datasets import search_datasets
+
+            try:  # network: on a thread (huggingface_hub only, endpoint passed: no shared state)
+                self.found[text] = await asyncio.to_thread(search_datasets, text, endpoint=self.screen._endpoint())
+            except Exception:  # a completion is a convenience (a failure here must not stop the app):
+                return None  # loading the id says what is wrong
+        return next((i for i in self.found[text] if i.lower().startswith(text.lower()) and i != text), None)
 
 
 def render_example(example: dict | None) -> Text:
@@ -91,6 +121,8 @@ class DatasetScreen(ChoiceScreen):
         Binding("ctrl+r", "write", "Write", id="data-write"),
         Binding("ctrl+g", "tokens", "Tokens", id="data-tokens"),
         Binding("escape", "cancel_job", "Cancel", id="data-cancel", show=False),
+        Binding("x", "cancel_job", "Cancel", id="data-cancel-x", show=False),
+        Binding("down", "hub_lists", "Configs/splits", id="data-hub-lists", show=False),
         Binding("ctrl+n", "tab(1)", "Next tab", id="data-next-tab"),
         Binding("ctrl+p", "tab(-1)", "Prev tab", id="data-prev-tab", show=False),
     ]
@@ -107,6 +139,8 @@ class DatasetScreen(ChoiceScreen):
     DatasetScreen .row Checkbox { border: none; height: 1; padding: 0; background: transparent; }
     DatasetScreen #hub-row { display: none; }
     DatasetScreen OptionList { border: none; max-height: 4; }
+    DatasetScreen #hub-lists { height: auto; display: none; }
+    DatasetScreen #hub-lists OptionList { width: 1fr; margin: 0 1; }
     DatasetScreen Input#folder { height: 1; border: none; padding: 0 1; margin: 0 1; background: $boost; }
     DatasetScreen #raw { height: 1fr; }
     DatasetScreen #rendered, DatasetScreen #split-info, DatasetScreen #token-info,
@@ -114,8 +148,6 @@ class DatasetScreen(ChoiceScreen):
     DatasetScreen #token-preview { margin: 0 0 1 0; }
     DatasetScreen #check-body { height: 1fr; }
     DatasetScreen #token-plot { height: 12; display: none; }
-    DatasetScreen #build-progress { height: 1; padding: 0 1; display: none; }
-    DatasetScreen #build-progress Bar { width: 1fr; }
     DatasetScreen #status { max-height: 4; }
     """
 
@@ -124,6 +156,10 @@ class DatasetScreen(ChoiceScreen):
         self.source = None  # core.data_sources.Source, once loaded
         self._job = None  # the running engine job (cancel with escape)
         self._tokens_for: str | None = None
+        self._lookup_timer = None
+        self._lookup_job = None  # the latest configs/splits lookup (older answers are ignored)
+        self._focus_splits = False  # move to the split list when the lookup answers (a config was chosen)
+        self.choices = None  # core.hub_datasets.Choices for the id typed, once the hub answered
 
     # -- layout ----------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -139,9 +175,13 @@ class DatasetScreen(ChoiceScreen):
                 )
                 yield Input(placeholder="path: data.csv, rows.jsonl, a folder…  (Enter loads)", id="folder")
                 with Horizontal(id="hub-row", classes="row"):
-                    yield Input(placeholder="b-mc2/sql-create-context", id="hub-id")
+                    yield Input(placeholder="b-mc2/sql-create-context (Enter loads)", id="hub-id",
+                                suggester=HubIdSuggester(self))
                     yield Input(placeholder="config", id="hub-config", classes="short")
                     yield Input(placeholder="split: train", id="hub-split", classes="short")
+                with Horizontal(id="hub-lists"):  # what the hub reports, once the id is typed
+                    yield OptionList(id="hub-configs")
+                    yield OptionList(id="hub-splits")
                 yield DataTable(id="raw", zebra_stripes=True, cursor_type="row")
             with TabPane("2 Map", id="tab-map"):
                 with Horizontal(classes="row"):
@@ -172,8 +212,6 @@ class DatasetScreen(ChoiceScreen):
                     yield Input(placeholder="output folder", id="out")
                 yield Static("Enter or ctrl+r writes the folder (built aside, renamed when complete).",
                              id="split-info")
-                with Horizontal(id="build-progress"):
-                    yield ProgressBar(id="build-bar", show_eta=False)
             with TabPane("4 Check", id="tab-check"):
                 with Horizontal(classes="row"):
                     yield Label("max_seq_length")
@@ -183,6 +221,7 @@ class DatasetScreen(ChoiceScreen):
                     yield Static("", id="token-info")
                     yield Static("", id="token-preview")
                     yield Static("", id="preview", classes="detail")
+        yield DownloadProgressRow(id="build-progress")  # downloads and build steps, on any tab
         yield Static("No dataset chosen yet.", id="status", classes="status")
         yield from self.compose_bottom()
 
@@ -209,7 +248,25 @@ class DatasetScreen(ChoiceScreen):
 
     # -- source ----------------------------------------------------------
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_list.id != "sources":
+            event.prevent_default()  # not a source: the base screen's handler must not see it
+            return
         self.query_one("#hub-row").display = event.option.id == HUB
+        self.query_one("#hub-lists").display = event.option.id == HUB and self.choices is not None
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        which = event.option_list.id
+        if which == "sources":
+            return  # the base screen chooses the source
+        event.prevent_default()
+        if which == "hub-configs":
+            config = str(event.option.id)
+            self.query_one("#hub-config", Input).value = config
+            self.query_one("#hub-split", Input).value = ""
+            self.lookup_hub(config, focus_splits=True)
+        elif which == "hub-splits":
+            self.query_one("#hub-split", Input).value = str(event.option.id)
+            self.load_hub()
 
     def choose(self, which: str) -> None:
         if which == SAMPLE:
@@ -224,6 +281,8 @@ class DatasetScreen(ChoiceScreen):
         elif which == HUB:
             self.query_one("#hub-row").display = True
             self.query_one("#hub-id", Input).focus()
+            self.set_status("Type a hub dataset id (owner/name): its configs and splits are listed below it; "
+                            "Enter loads.")
         else:
             self.ask_for_folder()
 
@@ -241,12 +300,7 @@ class DatasetScreen(ChoiceScreen):
             else:
                 self.load_source(str(path))
         elif field.startswith("hub-"):
-            hub_id = self.query_one("#hub-id", Input).value.strip()
-            if not hub_id:
-                self.set_status("Type a dataset id such as b-mc2/sql-create-context.")
-                return
-            self.load_source(hub_id, self.query_one("#hub-config", Input).value.strip() or None,
-                             self.query_one("#hub-split", Input).value.strip() or None)
+            self.load_hub()
         elif field.startswith("tpl-"):
             self.show_tab("tab-split")
         elif field in ("sample", "split", "seed", "out"):
@@ -254,9 +308,88 @@ class DatasetScreen(ChoiceScreen):
         elif field == "max-seq":
             self.action_tokens()
 
-    def load_source(self, spec: str, config: str | None = None, split: str | None = None) -> None:
+    def load_source(self, spec: str, config: str | None = None, split: str | None = None, **hub) -> None:
         self.set_status(f"Opening {spec}…")
-        self._job = self.track(self.app.engine.open_data_source(spec, config, split))
+        self._job = self.track(self.app.engine.open_data_source(spec, config, split, **hub))
+
+    # -- hub datasets ----------------------------------------------------
+    def _endpoint(self) -> str:
+        return resolve_endpoint(self.app.config)[0]
+
+    def load_hub(self) -> None:
+        hub_id = self.query_one("#hub-id", Input).value.strip()
+        if not hub_id:
+            self.set_status("Type a dataset id such as b-mc2/sql-create-context.")
+            return
+        if self._lookup_timer is not None:
+            self._lookup_timer.stop()
+        endpoint = self._endpoint()
+        self.load_source(hub_id, self.query_one("#hub-config", Input).value.strip() or None,
+                         self.query_one("#hub-split", Input).value.strip() or None, endpoint=endpoint, ui="tui")
+        self.query_one("#build-progress", DownloadProgressRow).start(f"asking {endpoint}…")
+        self.set_status(f"Opening {hub_id} from {endpoint}… (escape or x cancels)")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        field = event.input.id or ""
+        if field.startswith("tpl-"):
+            self.render_preview()
+        elif field == "hub-id":
+            # Ask the hub once typing pauses; a newer id replaces the answer (see on "hub-choices").
+            if self._lookup_timer is not None:
+                self._lookup_timer.stop()
+            self.choices = None
+            self.query_one("#hub-lists").display = False
+            self._lookup_timer = self.set_timer(LOOKUP_DELAY, self.lookup_hub)
+
+    def lookup_hub(self, config: str | None = None, focus_splits: bool = False) -> None:
+        hub_id = self.query_one("#hub-id", Input).value.strip().strip("/")
+        if len(hub_id) < 3 or not REPO_ID.match(hub_id):
+            return
+        if self.app.session.hub_reachable is False:  # each lookup would wait for a time-out
+            self.set_status(f"{self._endpoint()} was unreachable at the environment check, so configs and "
+                            "splits cannot be listed. Enter loads (a copy prepared earlier works offline); "
+                            "e on the Environment screen switches the endpoint.")
+            return
+        self._focus_splits = focus_splits
+        self.set_status(f"Asking {self._endpoint()} for the configs and splits of {hub_id}…")
+        self._lookup_job = self.track(self.app.engine.hub_dataset_choices(hub_id, config, self._endpoint()))
+
+    def show_choices(self, choices) -> None:
+        if choices.repo_id != self.query_one("#hub-id", Input).value.strip().strip("/"):
+            return  # the id was changed since: a newer answer is on its way
+        self.choices = choices
+        configs = self.query_one("#hub-configs", OptionList)
+        configs.clear_options()
+        configs.add_options([Option(name, id=name) for name in choices.configs])
+        if choices.config in choices.configs:
+            configs.highlighted = choices.configs.index(choices.config)
+        splits = self.query_one("#hub-splits", OptionList)
+        splits.clear_options()
+        splits.add_options([Option(f"{name}  ({choices.rows[name]:,} rows)" if name in choices.rows else name,
+                                   id=name) for name in choices.splits])
+        if choices.splits:
+            splits.highlighted = choices.splits.index("train") if "train" in choices.splits else 0
+        self.query_one("#hub-config", Input).placeholder = choices.config or "config"
+        self.query_one("#hub-lists").display = True
+        if choices.config is None:
+            self.set_status(Text(f"{choices.repo_id} has {len(choices.configs)} configs and no default: "
+                                 "↓ and Enter choose one.", style="yellow"))
+        else:
+            where = f"config {choices.config}: splits {', '.join(choices.splits) or '?'}"
+            self.set_status(Text(f"✓ {choices.repo_id} ({len(choices.configs)} config"
+                                 f"{'s' if len(choices.configs) != 1 else ''}), {where}.\n", style="green")
+                            .append("Enter loads; ↓ chooses another config or split (Enter on a split loads it).",
+                                    style=""))
+        if self._focus_splits and choices.splits:
+            splits.focus()
+
+    def action_hub_lists(self) -> None:
+        """↓ from the hub fields goes to the configs the hub listed (or the splits)."""
+        focused = self.app.focused
+        if focused is None or not (focused.id or "").startswith("hub-") or self.choices is None:
+            return
+        target = "#hub-splits" if focused.id == "hub-split" or len(self.choices.configs) <= 1 else "#hub-configs"
+        self.query_one(target, OptionList).focus()
 
     def show_source(self, source) -> None:
         self.source = source
@@ -300,10 +433,6 @@ class DatasetScreen(ChoiceScreen):
             if preset is not None:
                 box.value = getattr(preset, role).replace("\n", "\\n")
         self.render_preview()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if (event.input.id or "").startswith("tpl-"):
-            self.render_preview()
 
     def templates(self) -> dict[str, str]:
         return {role: self.query_one(f"#tpl-{role}", Input).value.replace("\\n", "\n")
@@ -371,7 +500,7 @@ class DatasetScreen(ChoiceScreen):
                          config=self.source.details.get("config"), hf_split=self.source.details.get("split"),
                          system=t.get("system"), user=t.get("user"), assistant=t.get("assistant"))
         self.show_tab("tab-split")
-        self.query_one("#build-progress").display = True
+        self.query_one("#build-progress", DownloadProgressRow).start()
         self.set_status(f"Building {spec.out}… (escape cancels)")
         self._job = self.track(self.app.engine.build_dataset(spec, self.source))
 
@@ -382,22 +511,39 @@ class DatasetScreen(ChoiceScreen):
 
     # -- engine events ---------------------------------------------------
     def handle_event(self, event: ev.Event) -> None:
-        if isinstance(event, ev.Progress):
-            self.set_status(f"… {event.message}")
+        progress = self.query_one("#build-progress", DownloadProgressRow)
+        if isinstance(event, ev.DownloadProgress):
+            progress.show(event)
+            self.set_status(f"Downloading {event.repo_id}… escape or x cancels; finished files are kept.")
+        elif isinstance(event, ev.Progress):
+            if event.job_id != getattr(self._lookup_job, "id", None):  # a lookup's steps stay off the status
+                self.set_status(f"… {event.message}")
             if event.total:
-                self.query_one("#build-bar", ProgressBar).update(total=event.total, progress=event.done or 0)
+                progress.show(event)
         elif isinstance(event, ev.JobFinished):
-            if event.name == "sample-data":
+            if event.name == "hub-choices":
+                self.show_choices(event.result)
+            elif event.name == "sample-data":
                 self.check(str(paths.sample_data_dir()))
             elif event.name == "open-data":
+                progress.stop()
                 self.show_source(event.result)
             elif event.name == "build-data":
-                self.query_one("#build-progress").display = False
+                progress.stop()
                 self.check(event.result["out"])
             elif event.name == "data-tokens":
                 self.show_tokens(event.result)
         elif isinstance(event, ev.JobFailed):
-            self.query_one("#build-progress").display = False
+            if event.name == "hub-choices":
+                if event.job_id != getattr(self._lookup_job, "id", None):
+                    return  # for an id typed before: a newer lookup answers
+                self.query_one("#hub-lists").display = False
+                if "was not found" in event.message:  # most likely typing is not done: no alarm
+                    self.set_status(Text(f"{event.message}: keep typing (→ takes the completion shown)",
+                                         style="dim"))
+                    return
+            else:
+                progress.stop()
             if event.name == "open-data":
                 self.forget_source()
             status = Text(f"✗ {event.located}", style="bold red")
@@ -407,10 +553,13 @@ class DatasetScreen(ChoiceScreen):
             if event.name == "build-data":
                 self.query_one("#split-info", Static).update(
                     Text("✗ The build stopped (below); nothing was written.", style="red"))
-        elif isinstance(event, ev.JobCancelled):
-            self.query_one("#build-progress").display = False
+        elif isinstance(event, ev.JobCancelled) and event.name != "hub-choices":
+            progress.stop()
             what = JOB_NAMES.get(event.name, event.name)
-            self.set_status(f"Stopped {what}." + (" Nothing was written." if event.name == "build-data" else ""))
+            more = {"build-data": " Nothing was written.",
+                    "open-data": " Nothing half-downloaded was kept; files that finished are in the Hugging Face "
+                                 "cache, so Enter loads again from there."}.get(event.name, "")
+            self.set_status(f"Stopped {what}.{more}")
 
     # -- checking --------------------------------------------------------
     def check(self, folder: str) -> None:

@@ -24,6 +24,7 @@ from core.model_folder import check_model_folder
 from core.memory_estimate import FITS, TIGHT, total_memory
 from core.model_info import ModelInfo, format_params, format_size, inspect_folder
 from tui.screens.base import StepScreen
+from tui.widgets.download_progress import download_text
 
 DEMO, FOLDER = "demo", "folder"
 FIT_STYLE = {FITS: "green", TIGHT: "yellow"}
@@ -395,13 +396,7 @@ class ModelScreen(StepScreen):
         bar = self.query_one("#dl-bar", ProgressBar)
         if event.total:
             bar.update(total=event.total, progress=event.done or 0)
-        eta = ""
-        if event.eta_seconds is not None and (event.done or 0) < (event.total or 0):
-            eta = f" · ETA {int(event.eta_seconds) // 60}:{int(event.eta_seconds) % 60:02d}"
-        # Fits beside the bar at 80 columns even for GB sizes and an hour-long ETA.
-        self.download_line = (f"{format_size(event.done) if event.done else '0 B'}/{format_size(event.total)}"
-                              f" · {format_size(event.bytes_per_second)}/s{eta}"
-                              f" · {event.files_done}/{event.files_total} files")
+        self.download_line = download_text(event)
         self.query_one("#dl-line", Static).update(self.download_line)
 
     def _download_over(self) -> None:
