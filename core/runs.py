@@ -27,6 +27,7 @@ from pathlib import Path
 
 from core import paths
 from core.atomic import write_json
+from core.errors import writing
 
 CONFIG = "config.yaml"
 EVENTS = "events.jsonl"
@@ -73,8 +74,9 @@ class EventLog:
 
     def write(self, kind: str, **data) -> None:
         record = {"type": kind, "time": round(time.time(), 3), **data}
-        self._fh.write(json.dumps(record) + "\n")
-        self._fh.flush()
+        with writing(self.path):
+            self._fh.write(json.dumps(record) + "\n")
+            self._fh.flush()
 
     def close(self) -> None:
         self._fh.close()

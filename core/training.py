@@ -91,16 +91,12 @@ def demo_settings(model: str, data: str, adapter_path: str, **overrides) -> Trai
 def _validate(s: TrainSettings, resuming: bool = False) -> None:
     from core.train_config import check_settings
 
-    check_settings(s)
-    if s.fine_tune_type not in ("lora", "dora", "full"):
-        raise TuneDeckError(f"unknown fine-tune type {s.fine_tune_type!r}", "use lora, dora or full")
-    if s.optimizer not in OPTIMIZERS:
-        raise TuneDeckError(f"unknown optimizer {s.optimizer!r}", f"use one of {', '.join(OPTIMIZERS)}")
+    check_settings(s, deep=True)
     check_model_folder(s.model)
     if not resuming and (Path(s.adapter_path) / ADAPTER_FILE).exists():
         raise TuneDeckError(f"{s.adapter_path} already holds a trained adapter",
                             "choose a new adapter folder (or delete that one) so it is not overwritten")
-    report = check_folder(s.data)
+    report = check_folder(s.data, mask_prompt=s.mask_prompt)
     if not report.ok:
         first = next(p for p in report.problems if p.severity == "error")
         more = f" (and {report.errors - 1} more; run `tunedeck data check {s.data}`)" if report.errors > 1 else ""
@@ -150,14 +146,18 @@ def reseed(seed: int, iteration: int) -> None:
     mx.random.seed((seed * 1_000_003 + iteration) % 2**32)
 
 
-def build_optimizer(s: TrainSettings):
+def optimizer_class(name: str):
     import mlx.optimizers as optim
+
+    return {"adam": optim.Adam, "adamw": optim.AdamW, "muon": optim.Muon, "sgd": optim.SGD,
+            "adafactor": optim.Adafactor}[name]
+
+
+def build_optimizer(s: TrainSettings):
     from mlx_lm.tuner.utils import build_schedule
 
-    classes = {"adam": optim.Adam, "adamw": optim.AdamW, "muon": optim.Muon, "sgd": optim.SGD,
-               "adafactor": optim.Adafactor}
     lr = build_schedule(s.lr_schedule) if s.lr_schedule else s.learning_rate
-    return classes[s.optimizer](learning_rate=lr, **s.optimizer_config.get(s.optimizer, {}))
+    return optimizer_class(s.optimizer)(learning_rate=lr, **s.optimizer_config.get(s.optimizer, {}))
 
 
 def prepare_model(ctx, s: TrainSettings):
@@ -283,7 +283,7 @@ def resume_training(ctx, run_dir: str | Path, iters: int | None = None) -> dict:
     if info.status == "running":
         raise TuneDeckError(f"{run_dir.name} is still training (another process holds it)",
                             "stop it first, or wait for it")
-    s = TrainSettings.from_dict(load_yaml(run_dir / CONFIG))
+    s = TrainSettings.from_dict(load_yaml(run_dir / CONFIG, deep=True))  # on the worker: mlx may be used
     if iters is not None:
         s.iters = iters
     s.adapter_path = s.adapter_path or str(run_dir / "adapters")

@@ -20,43 +20,18 @@ import logging
 import queue
 import threading
 import time
-import traceback
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any, Callable, Iterator
 
 from core import events as ev
-from core import paths
-from core.errors import Cancelled, TuneDeckError
+from core.errors import Cancelled, TuneDeckError, explain
+from core.log import log_exception
 
 THREAD_NAME = "tunedeck-mlx"
 
 log = logging.getLogger("tunedeck")
-
-
-def _log_file() -> str:
-    """Unexpected failures go to a log file with the traceback; the screen
-    gets one readable line and this path."""
-    path = paths.logs_dir() / "tunedeck.log"
-    if not any(getattr(h, "baseFilename", None) == str(path) for h in log.handlers):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-    return str(path)
-
-
-def log_exception(what: str) -> str:
-    """Log the current exception's traceback; returns the log path ('' if
-    the log cannot be written, which must not hide the original error)."""
-    try:
-        path = _log_file()
-        log.error("%s:\n%s", what, traceback.format_exc())
-        return path
-    except Exception:
-        return ""
 
 
 @dataclass
@@ -182,6 +157,10 @@ class MLXWorker:
                 ctx.emit(ev.JobFailed(name=name, message=exc.message, hint=exc.hint, where=exc.where))
                 raise
             except Exception as exc:
+                known = explain(exc)  # a full disk, a missing path…: said as such, no traceback
+                if known is not None:
+                    ctx.emit(ev.JobFailed(name=name, message=known.message, hint=known.hint, where=known.where))
+                    raise
                 path = log_exception(f"job {name} failed")
                 ctx.emit(ev.JobFailed(
                     name=name,
