@@ -30,7 +30,7 @@ from core.atomic import atomic_dir, atomic_path, write_json
 from core.batching import length_grouped_batches
 from core.data_check import check_folder
 from core.errors import Cancelled, TuneDeckError
-from core.model_folder import check_model_folder
+from core.model_folder import check_model_folder, load_model
 
 ADAPTER_FILE = "adapters.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
@@ -165,14 +165,13 @@ def prepare_model(ctx, s: TrainSettings):
     Returns (model, tokenizer, train_set, valid_set)."""
     import mlx.core as mx
     import numpy as np
-    from mlx_lm import load
     from mlx_lm.tuner.datasets import ChatDataset, CompletionsDataset, load_local_dataset
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
     ctx.progress("loading model")
     np.random.seed(s.seed)
     mx.random.seed(s.seed)
-    model, tokenizer = load(s.model)
+    model, tokenizer = load_model(s.model)
     ctx.check_cancelled()
     ctx.progress("loading data")
     try:
@@ -363,8 +362,8 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
     trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
     emit(ev.TrainStarted(run_dir=str(run_dir), iters=s.iters, start_iteration=start,
                          trainable_parameters=int(trainable), total_parameters=int(total),
-                         train_examples=len(train_set)),
-         "start", model=s.model, data=s.data, adapter_path=str(adapter_dir))
+                         train_examples=len(train_set), model=s.model, data=s.data),
+         "start", adapter_path=str(adapter_dir))
 
     state = {"completed": start, "diverged": None, "last_saved": start if checkpoint else 0,
              "stopped_at": None, "trained_tokens": int(saved.get("trained_tokens", 0)),
@@ -486,10 +485,11 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
     if not stopped and state["last_saved"] != iterations:
         save_checkpoint(iterations)  # lets a finished run be extended later
     kind = "stopped" if stopped else "finished"
-    emit(ev.TrainFinished(adapter_path=str(adapter_dir), iterations=iterations, stopped_early=stopped), kind,
-         iteration=iterations)
+    emit(ev.TrainFinished(adapter_path=str(adapter_dir), iterations=iterations, stopped_early=stopped,
+                          model=s.model, data=s.data), kind, iteration=iterations)
     best = run_dir / BEST
     return {"adapter_path": str(adapter_dir), "iterations": iterations, "stopped_early": stopped,
+            "model": s.model, "data": s.data,
             "seconds": time.perf_counter() - started, "run_dir": str(run_dir),
             "best_path": str(best) if best.is_dir() else None, "best_val_loss": state["best"],
             "start_iteration": start}
