@@ -50,6 +50,28 @@ class QuietRotatingHandler(logging.handlers.RotatingFileHandler):
         import sys
 
         self.failed = sys.exc_info()[1]
+        self._drop_stream()  # its buffer would fail again at every flush; the next record reopens
+
+    def _drop_stream(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            try:
+                stream.close()  # closes even when its final flush fails
+            except OSError:
+                pass
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as exc:  # the record did not reach the disk
+            self.failed = exc
+            self._drop_stream()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            pass
 
 
 def log_path():
