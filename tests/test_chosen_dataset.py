@@ -53,11 +53,23 @@ def test_a_failed_check_unchooses_the_earlier_dataset(demo_model, sample_data, t
             app.go("train")  # and s has nothing to train on: it says so
             await pilot.pause(0.3)
             train = app.screen
+            assert " 3 Data " in str(train.query_one("StepBar").render())  # not "✓ Data"
             assert "Choose a model (step 2) and a dataset (step 3) first" in text_of(train, "#subject")
             await pilot.press("s")
             await pilot.pause(0.2)
             assert train.job is None
             assert any("dataset (step 3)" in n.message for n in app._notifications)
+
+            app.go("data")  # the sample again: a bar drawn before shows it done when seen again
+            await pilot.pause(0.2)
+            screen.show_tab("tab-source")
+            screen.query_one("#sources").highlighted = 0
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.session.data_dir == sample_data)
+            app.go("train")
+            await pilot.pause(0.3)
+            assert "✓ Data" in str(train.query_one("StepBar").render())
+            assert text_of(train, "#subject").startswith("s trains tunedeck-demo on ")
 
     asyncio.run(run())
 
