@@ -218,6 +218,11 @@ def load_yaml(path: str | Path, deep: bool = False) -> dict:
             if bad:
                 raise TuneDeckError(f"unknown lora_parameters key {_short(sorted(map(str, bad))[0])}",
                                     "use rank, scale, dropout (mlx-lm calls alpha 'scale')", where=where)
+            keys = value.get("keys")
+            if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
+                raise TuneDeckError(f"lora_parameters keys should be a list of layer names, not {_short(keys)}",
+                                    "e.g. keys: [self_attn.q_proj, self_attn.v_proj], or leave it out",
+                                    where=where)
             for name, kind in LORA_TYPES.items():
                 if name in value and not _type_ok(value[name], kind):
                     raise TuneDeckError(f"lora_parameters {name} should be {kind.__name__}, not "

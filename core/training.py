@@ -29,7 +29,7 @@ from core import events as ev
 from core.atomic import atomic_dir, atomic_path, write_json
 from core.batching import length_grouped_batches
 from core.data_check import check_folder
-from core.errors import Cancelled, TuneDeckError
+from core.errors import Cancelled, TuneDeckError, writing
 from core.model_folder import check_model_folder, load_model
 
 ADAPTER_FILE = "adapters.safetensors"
@@ -463,7 +463,7 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
     ctx.check_cancelled()  # a stop pressed while loading: no untrained adapter
     ctx.progress("training")
     started = time.perf_counter()
-    with _KeepLayerCall(model):
+    with _KeepLayerCall(model), writing(adapter_dir):  # mlx-lm's own final save: a full disk named
         train(model=model, optimizer=optimizer, train_dataset=CacheDataset(train_set),
               val_dataset=CacheDataset(valid_set) if len(valid_set) else None, args=args,
               iterate_batches=batches, training_callback=Reporter())

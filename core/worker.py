@@ -16,7 +16,6 @@ exception"), which ``ThreadPoolExecutor``'s join-at-exit triggers.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 import time
@@ -30,8 +29,6 @@ from core.errors import Cancelled, TuneDeckError, explain
 from core.log import log_exception
 
 THREAD_NAME = "tunedeck-mlx"
-
-log = logging.getLogger("tunedeck")
 
 
 @dataclass
@@ -128,7 +125,7 @@ class MLXWorker:
             try:
                 fn(event)
             except Exception:  # a broken listener must not kill the job
-                log.exception("event listener failed")
+                log_exception("event listener failed")
 
     def on_worker_thread(self) -> bool:
         return threading.current_thread() is self._thread

@@ -47,6 +47,7 @@ CONFIGS = [
     ("unknown schedule key", "lr_schedule:\n  name: cosine_decay\n  arguments: [1e-5, 100]\n  warm_up: 5\n",
      "unknown lr_schedule key 'warm_up'", 1),
     ("huge integer", "iters: " + "9" * 5000 + "\n", "a number of more than 4300 digits", None),
+    ("lora keys", "lora_parameters:\n  keys: 5\n", "lora_parameters keys should be a list of layer names", 1),
     ("remote code", "trust_remote_code: true\n", "TuneDeck never runs a model's own Python code", 1),
     ("python tag", "model: !!python/object/apply:os.system ['touch /tmp/pwned']\n",
      "could not determine a constructor", 1),
