@@ -197,8 +197,6 @@ def test_a_truncated_safetensors_is_called_cut_short(demo_model, tmp_path):
 
 
 def test_an_adapter_that_does_not_fit_gets_the_adapter_hint(demo_model, engine, tmp_path):
-    import mlx.core as mx  # noqa: F401 -- safetensors written by the worker below
-
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({
@@ -244,3 +242,58 @@ def test_remote_code_never_runs(demo_model, engine, tmp_path):
     except TuneDeckError as exc:  # refusing is fine; running the code is not
         assert "Traceback" not in str(exc)
     assert not marker.exists()
+
+
+# -- counts: positive whole numbers (or all), said in the interface's words -----------
+@pytest.mark.parametrize("argv,flag", [
+    (["eval", "--model", "m", "--data", "d", "--task-score", "-2"], "--task-score"),
+    (["train", "--iters", "-5"], "--iters"),
+    (["train", "--val-batches", "0"], "--val-batches"),
+    (["data", "build", "sample", "--out", "o", "--sample", "0"], "--sample"),
+    (["data", "inspect", "x.csv", "--rows", "abc"], "--rows"),
+    (["chat", "--model", "m", "--max-tokens", "0"], "--max-tokens"),
+], ids=lambda v: v if isinstance(v, str) else v[0])
+def test_cli_counts_are_checked_and_the_flag_named(capsys, argv, flag):
+    from tui.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"argument {flag}: must be a whole number of at least" in err
+
+
+def test_tui_counts_are_refused_with_the_fields_name(demo_model, sample_data, tmp_path):
+    import asyncio
+
+    from core.data_sources import open_source
+    from tui.app import make_app
+    from tui.screens.results import ResultsScreen
+
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.session.model_path, app.session.data_dir = demo_model, sample_data
+            app.go("train")
+            await pilot.pause()
+            await pilot.press("j")
+            screen = app.screen
+            assert isinstance(screen, ResultsScreen)
+            screen.query_one("#task-n").value = "-2"
+            await pilot.press("e")
+            await pilot.pause(0.1)
+            assert screen.job is None  # not "all examples", silently
+            assert any("Task score: '-2' is not a count" in n.message for n in app._notifications)
+            app.pop_screen()
+            app.go("data")
+            await pilot.pause(0.2)
+            data = app.screen
+            csv = tmp_path / "qa.csv"
+            csv.write_text("question,answer\nq1,a1\nq2,a2\n")
+            data.source = open_source(str(csv))  # the fields are checked before any build starts
+            data.query_one("#sample").value = "-3"
+            data.action_write()
+            await pilot.pause(0.1)
+            assert any("sample rows: '-3' is not a count" in n.message for n in app._notifications)
+            assert "Building" not in str(data.query_one("#status").content)
+
+    asyncio.run(run())
