@@ -156,7 +156,7 @@ def jsonl_files(draw):
         elif action == "no-final-newline":
             data = data.rstrip(b"\n")
         elif action == "huge-line":
-            size = draw(st.sampled_from([70_000, 300_000]))
+            size = draw(st.sampled_from([40_000, 120_000]))  # mlx-lm tokenizes it: the fuzzer's main cost
             row = {"text": "x " * (size // 2)} if first_kind == "text" else \
                 {"messages": [{"role": "user", "content": "q " * (size // 2)},
                               {"role": "assistant", "content": "a"}]}
