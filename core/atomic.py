@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from core.errors import writing
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
@@ -31,9 +33,10 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     tmp_path.chmod(0o644)  # mkstemp makes it 0600; results are ordinary files
     try:
-        yield tmp_path
-        _fsync_file(tmp_path)
-        os.replace(tmp_path, target)
+        with writing(target):  # a full disk is named as such, with the target
+            yield tmp_path
+            _fsync_file(tmp_path)
+            os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -59,7 +62,8 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     tmp.chmod(0o755)  # mkdtemp makes it 0700; the result is an ordinary folder
     try:
-        yield tmp
+        with writing(target):
+            yield tmp
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")

@@ -10,6 +10,7 @@ reports each problem as ``file:line``, what is wrong, and how to fix it.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,21 +82,42 @@ def record_format(obj: dict) -> str | None:
     return None
 
 
-def _check_chat(messages) -> tuple[str, ...] | None:
+def _has_format(obj: dict, fmt: str) -> bool:
+    """Whether mlx-lm's dataset class for ``fmt`` finds its keys in ``obj``
+    (it reads only those: a chat file's row may carry other keys too)."""
+    return all(key in obj for key in FORMAT_KEYS[fmt])
+
+
+FORMAT_KEYS = {"chat": ("messages",), "completions": ("prompt", "completion"), "text": ("text",)}
+
+
+def _short(value, width: int = 40) -> str:
+    """A value for a message: its repr, cut (a 1 MB role must not fill the screen)."""
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _kind(value) -> str:
+    return {list: "a list", dict: "an object", str: "a string", bool: "a boolean",
+            type(None): "null", int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _check_chat(messages, mask_prompt: bool = False) -> tuple[str, ...] | None:
     """(message, fix) for an error, (message, fix, "warning") for a warning."""
     if not isinstance(messages, list) or not messages:
         return "'messages' must be a non-empty list", 'write "messages": [{"role": "user", "content": "..."}, ...]'
     roles = []
     for i, m in enumerate(messages):
         if not isinstance(m, dict):
-            return f"message {i + 1} is not an object", 'each message is {"role": ..., "content": ...}'
+            return f"message {i + 1} is {_kind(m)}, not an object", 'each message is {"role": ..., "content": ...}'
         role = m.get("role")
-        if role not in ROLES:
-            return (f"message {i + 1} has role {role!r}",
+        if not isinstance(role, str) or role not in ROLES:
+            what = _short(role) if isinstance(role, str) or role is None else f"{_kind(role)} {_short(role)}"
+            return (f"message {i + 1} has role {what}",
                     "use one of system, user, assistant (tool for tool results)")
         content = m.get("content")
         if not isinstance(content, str):
-            kind = "missing" if content is None else f"a {type(content).__name__}"
+            kind = "missing" if content is None else _kind(content)
             return f"message {i + 1} ({role}) content is {kind}, not a string", "make every content a string"
         if role != "system" and not content.strip():
             return f"message {i + 1} ({role}) has empty content", "fill it in or drop the example"
@@ -104,6 +126,10 @@ def _check_chat(messages) -> tuple[str, ...] | None:
         return "no assistant turn: nothing to learn from", "add the answer as a final assistant message"
     if "system" in roles[1:]:
         return "a system message appears after the first message", "put the system message first"
+    if mask_prompt and len(messages) == 1:
+        # mlx-lm's prompt mask renders messages[:-1]: an empty conversation it refuses.
+        return ("a single message: with prompt masking there is no prompt before the answer",
+                "add the user turn before the answer, or train without prompt masking")
     turns = [r for r in roles if r in ("user", "assistant")]
     if turns and turns[0] != "user":
         return ("the first turn is the assistant's, not the user's",
@@ -119,26 +145,78 @@ def _check_chat(messages) -> tuple[str, ...] | None:
     return None
 
 
-def check_record(obj) -> tuple[str, ...] | None:
+def check_record(obj, mask_prompt: bool = False) -> tuple[str, ...] | None:
     """The first problem with one record (as in ``_check_chat``), or None."""
     if not isinstance(obj, dict):
         return f"a JSON {_json_kind(obj)}, not an object", "write one JSON object per line"
     fmt = record_format(obj)
     if fmt is None:
         return "unknown format", "use 'messages', 'prompt'+'completion' or 'text'"
-    return _check_fields(obj, fmt)
+    return _check_values(obj, fmt) or _check_fields(obj, fmt, mask_prompt)
 
 
-def _check_fields(obj: dict, fmt: str) -> tuple[str, ...] | None:
+def _check_fields(obj: dict, fmt: str, mask_prompt: bool = False) -> tuple[str, ...] | None:
+    if fmt != "text":
+        # mlx-lm passes a row's "tools" to the chat template, which takes a list
+        # of tool schemas (objects); anything else fails mid-run.
+        tools = obj.get("tools")
+        if tools is not None and not (isinstance(tools, list) and all(isinstance(t, dict) for t in tools)):
+            what = _kind(tools) if not isinstance(tools, list) else "a list holding " + next(
+                _kind(t) for t in tools if not isinstance(t, dict))
+            return (f"'tools' is {what}, not a list of tool definitions (objects)",
+                    'write "tools": [{"type": "function", "function": {...}}], or drop the key')
     if fmt == "chat":
-        return _check_chat(obj["messages"])
-    keys = ("prompt", "completion") if fmt == "completions" else ("text",)
+        return _check_chat(obj["messages"], mask_prompt)
+    keys = FORMAT_KEYS[fmt]
     for key in keys:
         value = obj[key]
         if not isinstance(value, str):
-            return f"'{key}' is a {type(value).__name__}, not a string", f"make '{key}' a string"
+            return f"'{key}' is {_kind(value)}, not a string", f"make '{key}' a string"
         if not value.strip():
             return f"'{key}' is empty", "fill it in or drop the example"
+    return None
+
+
+MAX_DEPTH = 64  # deeper than any real record; mlx-lm's template code recurses per level
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _check_values(obj: dict, fmt: str, text: str | None = None) -> tuple[str, str] | None:
+    """Values no chat template or tokenizer survives, in the fields mlx-lm
+    reads for ``fmt``: nesting deeper than ``MAX_DEPTH`` and lone UTF-16
+    surrogates (JSON's ``"\\ud800"`` escape gives one; the tokenizer cannot
+    encode it). Walked without recursion. ``text``, the line it came from,
+    skips the walk when it cannot hold either (most lines)."""
+    if text is not None:
+        deep = text.count("[") + text.count("{") > MAX_DEPTH
+        if not deep and not ("\\u" in text and _SURROGATE_ESCAPE.search(text)):
+            return None
+    read = FORMAT_KEYS[fmt] + (("tools",) if fmt != "text" else ())
+    stack = [(obj[key], 2, key) for key in read if key in obj]
+    while stack:
+        value, depth, where = stack.pop()
+        where = where if len(where) <= 60 else where[:59] + "…"
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    half = f"\\u{ord(value[exc.start]):04x}"
+                    return (f"{where} holds a lone surrogate ({half}, half of a UTF-16 pair): "
+                            "the tokenizer cannot encode it",
+                            "write the character itself, or both halves of its \\uXXXX\\uXXXX pair")
+            continue
+        if not isinstance(value, (dict, list)):
+            continue
+        if depth > MAX_DEPTH:
+            return (f"nested more than {MAX_DEPTH} levels deep ({where})",
+                    "flatten the record: keep only messages/prompt/completion/text as plain strings")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                stack.append((key, depth, f"{where}.{key}" if where else key))
+                stack.append((item, depth + 1, f"{where}.{key}" if where else key))
+        else:
+            stack.extend((item, depth + 1, f"{where}[{i}]") for i, item in enumerate(value))
     return None
 
 
@@ -162,9 +240,21 @@ def _lines(path: Path):
             yield lineno, line, bad_byte
 
 
-def check_file(path: Path, report: CheckReport, label: str) -> SplitSummary:
-    """Stream one JSONL file into ``report``; returns its summary."""
+def check_file(path: Path, report: CheckReport, label: str, mask_prompt: bool = False) -> SplitSummary:
+    """Stream one JSONL file into ``report``; returns its summary.
+
+    ``mask_prompt``: as training will run (mlx-lm's prompt mask refuses text
+    data and a chat of one message)."""
     summary = SplitSummary(name=path.stem, path=str(path))
+    try:
+        _check_lines(path, report, label, summary, mask_prompt)
+    except OSError as exc:  # unreadable, or gone while reading: a problem, not a crash
+        report.add(Problem(label, 0, f"cannot be read ({exc.strerror or exc})",
+                           "check the file exists and you may read it (ls -l)"))
+    return summary
+
+
+def _check_lines(path: Path, report: CheckReport, label: str, summary: SplitSummary, mask_prompt: bool) -> None:
     first_fmt_line = 0
     ends_cr = False  # did this line end on a bare \r (so the next one continues a record)?
     for lineno, text, bad_byte in _lines(path):
@@ -195,36 +285,53 @@ def check_file(path: Path, report: CheckReport, label: str) -> SplitSummary:
                 bad(json_error(exc, text),
                     "each line must be one complete JSON object; check quotes, commas and brackets")
             continue
+        except RecursionError:  # json's own nesting limit (about a thousand levels)
+            bad("nested too deeply for a JSON reader (hundreds of [ or { levels)",
+                "flatten the record: keep only messages/prompt/completion/text as plain strings")
+            continue
+        except ValueError as exc:  # Python refuses integers of more than 4300 digits
+            huge = "digits" in str(exc)
+            bad("holds a number too long to read (more than 4300 digits)" if huge else f"invalid JSON: {exc}",
+                "write such a number as a string, or drop it" if huge else
+                "each line must be one complete JSON object")
+            continue
         if not isinstance(obj, dict):
             bad(f"a JSON {_json_kind(obj)}, not an object",
                 'wrap it as {"messages": [...]}, {"prompt": ..., "completion": ...} or {"text": ...}')
             continue
         fmt = record_format(obj)
         if fmt is None:
-            keys = ", ".join(sorted(obj)[:5]) or "none"
+            keys = ", ".join(_short(k, 24) for k in sorted(obj)[:5]) or "none"
             bad(f"unknown format (keys: {keys})",
                 "use 'messages' (chat), 'prompt'+'completion' (completions) or 'text'")
             continue
         if summary.format is None:
             summary.format, first_fmt_line = fmt, lineno
-        elif fmt != summary.format:
+            if mask_prompt and fmt == "text":
+                bad("prompt masking is on but this is text data: it has no prompt to mask",
+                    "train without prompt masking, or use chat or completions data")
+                continue
+        elif not _has_format(obj, summary.format):
+            # mlx-lm picks one dataset class from the first record and reads
+            # only that format's keys from every later one.
             bad(f"{fmt} record in a {summary.format} file (line {first_fmt_line} set the format)",
                 "mlx-lm picks the format from the first line; convert every line to one format")
             continue
-        issue = _check_fields(obj, fmt)
+        issue = _check_values(obj, summary.format, text) or _check_fields(obj, summary.format, mask_prompt)
         if issue:
             bad(*issue)
             if len(issue) < 3:  # warnings still leave a usable row
                 continue
         summary.rows += 1
-    return summary
 
 
 def _json_kind(obj) -> str:
     return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(obj), "number")
 
 
-def check_folder(folder: str | Path) -> CheckReport:
+def check_folder(folder: str | Path, mask_prompt: bool = False) -> CheckReport:
+    """Check every split of an mlx-lm data folder. Never raises: every
+    problem, the folder's own included, is a ``Problem`` in the report."""
     folder = Path(folder)
     report = CheckReport(folder=str(folder))
     if not folder.is_dir():
@@ -235,6 +342,10 @@ def check_folder(folder: str | Path) -> CheckReport:
     for name in SPLITS:
         path = folder / f"{name}.jsonl"
         label = f"{folder.name}/{name}.jsonl"
+        if path.exists() and not path.is_file():  # mlx-lm would open (or block on) it
+            report.add(Problem(label, 0, "is not a regular file (a folder, link or device)",
+                               f"make {name}.jsonl a JSONL file, or move it away"))
+            continue
         if not path.is_file():
             if name == "train":
                 report.add(Problem(label, 0, "missing", "every data folder needs train.jsonl"))
@@ -246,7 +357,7 @@ def check_folder(folder: str | Path) -> CheckReport:
                                    "split some examples off into test.jsonl", "warning"))
             continue
         errors_before = report.errors
-        summary = check_file(path, report, label)
+        summary = check_file(path, report, label, mask_prompt)
         report.splits[name] = summary
         if summary.rows == 0 and report.errors == errors_before:
             # mlx-lm reads the first record of every split file that exists.

@@ -254,6 +254,18 @@ def model_for(path: str | None):
     return inspect_folder(path)
 
 
+def check_model(path: str) -> Check:
+    """The chosen model folder itself: a missing or broken one fails (it
+    cannot be trained, however much memory there is)."""
+    from core.model_folder import check_model_folder
+
+    try:
+        check_model_folder(path)
+    except TuneDeckError as exc:
+        return Check("model", "Model folder", "fail", exc.message, exc.hint)
+    return Check("model", "Model folder", "pass", f"{path} loads with mlx-lm")
+
+
 def run_checks(network: bool = True, model_path: str | None = None, device: Check | None = None) -> list[Check]:
     """``device``: check_mlx_device()'s result, made on the MLX thread by a
     caller that is not on it (the TUI); else it is made here."""
@@ -261,6 +273,8 @@ def run_checks(network: bool = True, model_path: str | None = None, device: Chec
     blas = check_blas()
     if blas:
         checks.append(blas)
+    if model_path:
+        checks.append(check_model(model_path))
     model = model_for(model_path)
     checks += [check_memory(model), check_disk(model)]
     endpoint, source = resolve_endpoint()

@@ -43,6 +43,8 @@ class TrainStarted(Event):
     trainable_parameters: int
     total_parameters: int
     train_examples: int
+    model: str = ""  # the base model folder and the data folder this run trains on
+    data: str = ""
 
 
 @dataclass(kw_only=True)
@@ -73,6 +75,8 @@ class TrainFinished(Event):
     adapter_path: str
     iterations: int
     stopped_early: bool
+    model: str = ""
+    data: str = ""
 
 
 @dataclass(kw_only=True)

@@ -26,7 +26,7 @@ from core import events as ev
 from core.atomic import atomic_dir
 from core.errors import TuneDeckError
 from core.judge import check_adapter
-from core.model_folder import check_model_folder
+from core.model_folder import check_model_folder, load_model
 from core.provenance import RECORD as FUSED_MARKER
 from core.provenance import fused_record
 VERIFY_TOKENS = 32
@@ -95,7 +95,6 @@ def check_fuse_target(out: str | Path, overwrite: bool = False) -> None:
 def run_fuse(ctx, model_path: str, adapter: str, out: str, dequantize: bool = False,
              verify: bool = True, data: str | None = None, overwrite: bool = False) -> dict:
     from mlx.utils import tree_unflatten
-    from mlx_lm import load
     from mlx_lm.utils import dequantize_model, save
 
     check_model_folder(model_path)
@@ -105,11 +104,7 @@ def run_fuse(ctx, model_path: str, adapter: str, out: str, dequantize: bool = Fa
     ctx.progress("reading the adapter's fingerprint")
     record = fused_record(model_path, adapter, out_dir, dequantize, quantized_base=False)
     ctx.progress("loading base + adapter")
-    try:
-        model, tokenizer, config = load(model_path, adapter_path=adapter, return_config=True)
-    except ValueError as exc:
-        raise TuneDeckError(f"the adapter in {adapter} does not fit {Path(model_path).name}: {exc}",
-                            "fuse the adapter with the base model it was trained on") from exc
+    model, tokenizer, config = load_model(model_path, adapter, return_config=True)
     quantized = "quantization" in config or "quantization_config" in config
     record["quantized_base"] = quantized
     prompts = verify_prompts(adapter, data) if verify else []
@@ -134,7 +129,7 @@ def run_fuse(ctx, model_path: str, adapter: str, out: str, dequantize: bool = Fa
     checks = []
     if verify:
         ctx.progress("loading the fused model")
-        fused_model, fused_tok = load(str(out_dir))
+        fused_model, fused_tok = load_model(out_dir)
         got = _answers(ctx, fused_model, fused_tok, prompts, "fused-model answers")
         for i, (messages, want, have) in enumerate(zip(prompts, expected, got)):
             event = ev.FuseVerified(index=i, prompt=messages[-1]["content"], expected=want,

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from core import events as ev
 from core.errors import TuneDeckError
-from core.model_folder import check_model_folder
+from core.model_folder import load_model
 
 TOKEN_EVENT_SECONDS = 0.02  # at most ~50 Token events a second, whatever the model's speed
 
@@ -163,20 +162,8 @@ class ChatModel:
 
 def load_chat_model(model_path: str, adapter_path: str | None = None) -> ChatModel:
     from mlx.utils import tree_flatten
-    from mlx_lm import load
 
-    check_model_folder(model_path)
-    if adapter_path is not None:
-        adapter = Path(adapter_path)
-        if not (adapter / "adapters.safetensors").is_file() or not (adapter / "adapter_config.json").is_file():
-            raise TuneDeckError(f"no trained adapter in {adapter_path}",
-                                "train first, or point at a folder with adapters.safetensors and adapter_config.json")
-    try:
-        model, tokenizer = load(model_path, adapter_path=adapter_path)
-    except ValueError as exc:  # e.g. an adapter trained for another model
-        raise TuneDeckError(f"could not load {Path(model_path).name}"
-                            + (f" with the adapter in {adapter_path}" if adapter_path else "") + f": {exc}",
-                            "use the adapter with the base model it was trained on") from exc
+    model, tokenizer = load_model(model_path, adapter_path)
     params = sum(v.size for _, v in tree_flatten(model.parameters()))
     return ChatModel(model_path, adapter_path, model, tokenizer, int(params))
 

@@ -91,10 +91,10 @@ def _row(ctx, label, model, tokenizer, test_set, examples, s: EvalSettings, adap
 
 
 def run_eval(ctx, s: EvalSettings) -> dict:
-    from mlx_lm import load
     from mlx_lm.tuner.utils import load_adapters
 
     from core.evaluate import load_test_split
+    from core.model_folder import load_model
     from core.task_score import read_examples
 
     if s.batch_size < 1:
@@ -102,6 +102,9 @@ def run_eval(ctx, s: EvalSettings) -> dict:
     if s.test_batches == 0 or s.test_batches < -1:
         raise TuneDeckError(f"test batches must be -1 (all) or at least 1 (got {s.test_batches})",
                             "use -1 to score the whole test split")
+    if s.task_examples is not None and (isinstance(s.task_examples, bool) or s.task_examples < 0):
+        raise TuneDeckError(f"the task-score count must be 0 (none), a whole number of examples, or all "
+                            f"(got {s.task_examples})", "give a count such as 50, or all for the whole test split")
     check_model_folder(s.model)
     judged = None
     if s.adapter:
@@ -118,7 +121,7 @@ def run_eval(ctx, s: EvalSettings) -> dict:
     # Read the task examples first: a data problem should fail before loading.
     examples = read_examples(s.data, s.task_examples) if s.task_examples != 0 else []
     ctx.progress(f"loading {Path(s.model).name}")
-    model, tokenizer = load(s.model)
+    model, tokenizer = load_model(s.model)
     test_set = load_test_split(tokenizer, s.data)
     ctx.check_cancelled()
     rows = []

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from core import paths
 from core.atomic import write_json
+from core.errors import writing
 
 CONFIG = "config.yaml"
 EVENTS = "events.jsonl"
@@ -73,8 +74,9 @@ class EventLog:
 
     def write(self, kind: str, **data) -> None:
         record = {"type": kind, "time": round(time.time(), 3), **data}
-        self._fh.write(json.dumps(record) + "\n")
-        self._fh.flush()
+        with writing(self.path):
+            self._fh.write(json.dumps(record) + "\n")
+            self._fh.flush()
 
     def close(self) -> None:
         self._fh.close()
@@ -202,6 +204,7 @@ class RunInfo:
     model: str
     started: str
     message: str = ""
+    data: str = ""  # the data folder it trains on
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -210,13 +213,13 @@ class RunInfo:
 def run_info(run_dir: str | Path) -> RunInfo:
     run_dir = Path(run_dir)
     events = read_events(run_dir)
-    status, message, iters, model, started = "new", "", 0, "", ""
+    status, message, iters, model, started, data = "new", "", 0, "", "", ""
     iteration = 0
     for e in events:
         kind = e["type"]
         if kind == "start":
             status, message = "running", ""
-            iters, model = e.get("iters", iters), e.get("model", model)
+            iters, model, data = e.get("iters", iters), e.get("model", model), e.get("data", data)
             started = started or time.strftime("%Y-%m-%d %H:%M", time.localtime(e["time"]))
             iteration = e.get("start_iteration", iteration)
         elif kind in ("train", "checkpoint"):
@@ -233,7 +236,7 @@ def run_info(run_dir: str | Path) -> RunInfo:
     return RunInfo(path=str(run_dir), name=run_dir.name, status=status, iteration=iteration, iters=iters,
                    last_val_loss=vals[-1] if vals else None, best_val_loss=min(trained) if trained else None,
                    last_train_loss=c.train[-1][1] if c.train else None, model=model, started=started,
-                   message=message)
+                   message=message, data=data)
 
 
 def list_runs(root: str | Path | None = None) -> list[RunInfo]:

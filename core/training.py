@@ -29,8 +29,8 @@ from core import events as ev
 from core.atomic import atomic_dir, atomic_path, write_json
 from core.batching import length_grouped_batches
 from core.data_check import check_folder
-from core.errors import Cancelled, TuneDeckError
-from core.model_folder import check_model_folder
+from core.errors import Cancelled, TuneDeckError, writing
+from core.model_folder import check_model_folder, load_model
 
 ADAPTER_FILE = "adapters.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
@@ -91,16 +91,12 @@ def demo_settings(model: str, data: str, adapter_path: str, **overrides) -> Trai
 def _validate(s: TrainSettings, resuming: bool = False) -> None:
     from core.train_config import check_settings
 
-    check_settings(s)
-    if s.fine_tune_type not in ("lora", "dora", "full"):
-        raise TuneDeckError(f"unknown fine-tune type {s.fine_tune_type!r}", "use lora, dora or full")
-    if s.optimizer not in OPTIMIZERS:
-        raise TuneDeckError(f"unknown optimizer {s.optimizer!r}", f"use one of {', '.join(OPTIMIZERS)}")
+    check_settings(s, deep=True)
     check_model_folder(s.model)
     if not resuming and (Path(s.adapter_path) / ADAPTER_FILE).exists():
         raise TuneDeckError(f"{s.adapter_path} already holds a trained adapter",
                             "choose a new adapter folder (or delete that one) so it is not overwritten")
-    report = check_folder(s.data)
+    report = check_folder(s.data, mask_prompt=s.mask_prompt)
     if not report.ok:
         first = next(p for p in report.problems if p.severity == "error")
         more = f" (and {report.errors - 1} more; run `tunedeck data check {s.data}`)" if report.errors > 1 else ""
@@ -150,14 +146,18 @@ def reseed(seed: int, iteration: int) -> None:
     mx.random.seed((seed * 1_000_003 + iteration) % 2**32)
 
 
-def build_optimizer(s: TrainSettings):
+def optimizer_class(name: str):
     import mlx.optimizers as optim
+
+    return {"adam": optim.Adam, "adamw": optim.AdamW, "muon": optim.Muon, "sgd": optim.SGD,
+            "adafactor": optim.Adafactor}[name]
+
+
+def build_optimizer(s: TrainSettings):
     from mlx_lm.tuner.utils import build_schedule
 
-    classes = {"adam": optim.Adam, "adamw": optim.AdamW, "muon": optim.Muon, "sgd": optim.SGD,
-               "adafactor": optim.Adafactor}
     lr = build_schedule(s.lr_schedule) if s.lr_schedule else s.learning_rate
-    return classes[s.optimizer](learning_rate=lr, **s.optimizer_config.get(s.optimizer, {}))
+    return optimizer_class(s.optimizer)(learning_rate=lr, **s.optimizer_config.get(s.optimizer, {}))
 
 
 def prepare_model(ctx, s: TrainSettings):
@@ -165,14 +165,13 @@ def prepare_model(ctx, s: TrainSettings):
     Returns (model, tokenizer, train_set, valid_set)."""
     import mlx.core as mx
     import numpy as np
-    from mlx_lm import load
     from mlx_lm.tuner.datasets import ChatDataset, CompletionsDataset, load_local_dataset
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
     ctx.progress("loading model")
     np.random.seed(s.seed)
     mx.random.seed(s.seed)
-    model, tokenizer = load(s.model)
+    model, tokenizer = load_model(s.model)
     ctx.check_cancelled()
     ctx.progress("loading data")
     try:
@@ -283,7 +282,7 @@ def resume_training(ctx, run_dir: str | Path, iters: int | None = None) -> dict:
     if info.status == "running":
         raise TuneDeckError(f"{run_dir.name} is still training (another process holds it)",
                             "stop it first, or wait for it")
-    s = TrainSettings.from_dict(load_yaml(run_dir / CONFIG))
+    s = TrainSettings.from_dict(load_yaml(run_dir / CONFIG, deep=True))  # on the worker: mlx may be used
     if iters is not None:
         s.iters = iters
     s.adapter_path = s.adapter_path or str(run_dir / "adapters")
@@ -363,8 +362,8 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
     trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
     emit(ev.TrainStarted(run_dir=str(run_dir), iters=s.iters, start_iteration=start,
                          trainable_parameters=int(trainable), total_parameters=int(total),
-                         train_examples=len(train_set)),
-         "start", model=s.model, data=s.data, adapter_path=str(adapter_dir))
+                         train_examples=len(train_set), model=s.model, data=s.data),
+         "start", adapter_path=str(adapter_dir))
 
     state = {"completed": start, "diverged": None, "last_saved": start if checkpoint else 0,
              "stopped_at": None, "trained_tokens": int(saved.get("trained_tokens", 0)),
@@ -464,7 +463,7 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
     ctx.check_cancelled()  # a stop pressed while loading: no untrained adapter
     ctx.progress("training")
     started = time.perf_counter()
-    with _KeepLayerCall(model):
+    with _KeepLayerCall(model), writing(adapter_dir):  # mlx-lm's own final save: a full disk named
         train(model=model, optimizer=optimizer, train_dataset=CacheDataset(train_set),
               val_dataset=CacheDataset(valid_set) if len(valid_set) else None, args=args,
               iterate_batches=batches, training_callback=Reporter())
@@ -486,10 +485,11 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
     if not stopped and state["last_saved"] != iterations:
         save_checkpoint(iterations)  # lets a finished run be extended later
     kind = "stopped" if stopped else "finished"
-    emit(ev.TrainFinished(adapter_path=str(adapter_dir), iterations=iterations, stopped_early=stopped), kind,
-         iteration=iterations)
+    emit(ev.TrainFinished(adapter_path=str(adapter_dir), iterations=iterations, stopped_early=stopped,
+                          model=s.model, data=s.data), kind, iteration=iterations)
     best = run_dir / BEST
     return {"adapter_path": str(adapter_dir), "iterations": iterations, "stopped_early": stopped,
+            "model": s.model, "data": s.data,
             "seconds": time.perf_counter() - started, "run_dir": str(run_dir),
             "best_path": str(best) if best.is_dir() else None, "best_val_loss": state["best"],
             "start_iteration": start}

@@ -16,47 +16,19 @@ exception"), which ``ThreadPoolExecutor``'s join-at-exit triggers.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 import time
-import traceback
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any, Callable, Iterator
 
 from core import events as ev
-from core import paths
-from core.errors import Cancelled, TuneDeckError
+from core.errors import Cancelled, TuneDeckError, explain
+from core.log import log_exception
 
 THREAD_NAME = "tunedeck-mlx"
-
-log = logging.getLogger("tunedeck")
-
-
-def _log_file() -> str:
-    """Unexpected failures go to a log file with the traceback; the screen
-    gets one readable line and this path."""
-    path = paths.logs_dir() / "tunedeck.log"
-    if not any(getattr(h, "baseFilename", None) == str(path) for h in log.handlers):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-    return str(path)
-
-
-def log_exception(what: str) -> str:
-    """Log the current exception's traceback; returns the log path ('' if
-    the log cannot be written, which must not hide the original error)."""
-    try:
-        path = _log_file()
-        log.error("%s:\n%s", what, traceback.format_exc())
-        return path
-    except Exception:
-        return ""
 
 
 @dataclass
@@ -153,7 +125,7 @@ class MLXWorker:
             try:
                 fn(event)
             except Exception:  # a broken listener must not kill the job
-                log.exception("event listener failed")
+                log_exception("event listener failed")
 
     def on_worker_thread(self) -> bool:
         return threading.current_thread() is self._thread
@@ -182,6 +154,10 @@ class MLXWorker:
                 ctx.emit(ev.JobFailed(name=name, message=exc.message, hint=exc.hint, where=exc.where))
                 raise
             except Exception as exc:
+                known = explain(exc)  # a full disk, a missing path…: said as such, no traceback
+                if known is not None:
+                    ctx.emit(ev.JobFailed(name=name, message=known.message, hint=known.hint, where=known.where))
+                    raise
                 path = log_exception(f"job {name} failed")
                 ctx.emit(ev.JobFailed(
                     name=name,

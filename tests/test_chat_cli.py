@@ -45,8 +45,8 @@ def test_clear_errors_for_missing_model_and_bad_options(demo_model, tmp_path):
     assert proc.returncode == 1 and "model folder not found" in proc.stderr and "Traceback" not in proc.stderr
     proc = tunedeck("--model", demo_model, "--compare", "--prompt", "hi")
     assert proc.returncode == 1 and "--compare needs a tuned side" in proc.stderr
-    proc = tunedeck("--model", demo_model, "--max-tokens", "0", "--prompt", "hi")
-    assert proc.returncode == 1 and "max tokens must be at least 1" in proc.stderr
+    proc = tunedeck("--model", demo_model, "--max-tokens", "0", "--prompt", "hi")  # refused as parsed
+    assert proc.returncode == 2 and "argument --max-tokens: must be a whole number of at least 1" in proc.stderr
 
 
 def test_save_that_cannot_be_written_fails_before_any_answer(demo_model, tmp_path):

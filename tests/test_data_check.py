@@ -133,3 +133,110 @@ def test_every_problem_in_a_file_is_found(tmp_path):
     report = check_folder(folder(tmp_path, lines))
     assert [p.where for p in report.problems] == ["d/train.jsonl:3", "d/train.jsonl:6", "d/train.jsonl:9"]
     assert report.splits["train"].rows == 7
+
+
+# -- inputs that used to crash the checker, and rows mlx-lm refuses mid-run ----
+def msgs(content="q", **extra):
+    return json.dumps({"messages": [{"role": "user", "content": content},
+                                    {"role": "assistant", "content": "a"}], **extra})
+
+
+NEVER_CRASH = [
+    ("nested 10,000 deep", '{"text": "t", "x": ' + "[" * 10_000 + "]" * 10_000 + "}", "nested too deeply"),
+    ("huge integer", '{"text": "t", "n": ' + "9" * 5000 + "}", "number too long to read"),
+    ("list as a role", json.dumps({"messages": [{"role": ["user"], "content": "q"},
+                                                {"role": "assistant", "content": "a"}]}), "role a list"),
+    ("object as a role", json.dumps({"messages": [{"role": {"a": 1}, "content": "q"},
+                                                  {"role": "assistant", "content": "a"}]}), "role an object"),
+    ("tools a string", msgs(tools="get_weather"), "'tools' is a string, not a list"),
+    ("tools of numbers", msgs(tools=[1, 2]), "'tools' is a list holding a number"),
+    ("lone surrogate", msgs("caf\\ud800e").replace("\\\\ud800", "\\ud800"), "messages[0].content holds a lone surrogate"),
+    ("deep tools", msgs(tools=[json.loads("[" * 80 + "]" * 80)]), "nested more than 64 levels"),
+    ("huge role", json.dumps({"messages": [{"role": "r" * 100_000, "content": "q"}]}), "has role 'rrrr"),
+]
+
+
+@pytest.mark.parametrize("name,line,message", NEVER_CRASH, ids=[c[0] for c in NEVER_CRASH])
+def test_hostile_lines_are_problems_not_crashes(tmp_path, name, line, message):
+    report = check_folder(folder(tmp_path, [GOOD, line]))
+    assert not report.ok
+    problem = report.problems[0]
+    assert problem.where == "d/train.jsonl:2" and message in problem.message and problem.fix
+    assert len(str(problem)) < 400  # a 100 kB value is cut, not echoed
+
+
+def test_mask_prompt_is_checked_as_mlx_lm_applies_it(tmp_path):
+    text = folder(tmp_path, [json.dumps({"text": "t"})])
+    assert check_folder(text).ok
+    report = check_folder(text, mask_prompt=True)
+    assert not report.ok and "prompt masking" in report.problems[0].message
+    lone = folder(tmp_path, [json.dumps({"messages": [{"role": "assistant", "content": "a"}]})])
+    assert check_folder(lone).ok  # a warning: the first turn is the assistant's
+    report = check_folder(lone, mask_prompt=True)
+    assert not report.ok and "single message" in report.problems[0].message
+
+
+def test_a_split_that_is_not_a_file_is_refused_without_opening_it(tmp_path):
+    import os
+
+    d = folder(tmp_path, [GOOD])
+    (d / "valid.jsonl").unlink()
+    (d / "valid.jsonl").mkdir()
+    (d / "test.jsonl").unlink()
+    os.mkfifo(d / "test.jsonl")  # opening a FIFO would block: mlx-lm does
+    report = check_folder(d)
+    assert not report.ok
+    assert [p.where for p in report.problems] == ["d/valid.jsonl", "d/test.jsonl"]
+    assert all("not a regular file" in p.message for p in report.problems)
+
+
+def test_a_later_row_is_read_as_the_first_rows_format(tmp_path):
+    # mlx-lm picks the dataset class from the first record and reads only its
+    # keys: a chat row that also has prompt/completion is still a chat row.
+    both = json.dumps({"messages": json.loads(GOOD)["messages"], "prompt": "p", "completion": "c"})
+    assert check_folder(folder(tmp_path, [GOOD, both])).ok
+    report = check_folder(folder(tmp_path, [GOOD, json.dumps({"prompt": "p", "completion": "c"})]))
+    assert "completions record in a chat file" in report.problems[0].message
+
+
+@pytest.fixture(scope="module")
+def demo_tokenizer(demo_model):
+    from core.token_stats import load_tokenizer
+
+    return load_tokenizer(demo_model)
+
+
+# Rows the checker used to pass and mlx-lm then refused mid-run; each is
+# checked against mlx-lm's own loader, so the rule is mlx-lm's, not a copy.
+MLX_LM_REFUSES = [
+    ("tools a string", [msgs(tools="get_weather")], False),
+    ("tools a number", [msgs(tools=3)], False),
+    ("tools of strings", [msgs(tools=["weather"])], False),
+    ("lone surrogate", [msgs("x").replace('"x"', '"\\ud800"')], False),
+    ("lone low surrogate in text", ['{"text": "a\\udfffb"}'], False),
+    ("text with prompt masking", [json.dumps({"text": "t"})], True),
+    ("one message with prompt masking", [json.dumps({"messages": [{"role": "assistant", "content": "a"}]})], True),
+]
+MLX_LM_ACCEPTS = [
+    ("tools a list of objects", [msgs(tools=[{"type": "function", "function": {"name": "f"}}])], True),
+    ("tools null", [msgs(tools=None)], True),
+    ("surrogate pair escape", [msgs("x").replace('"x"', '"\\ud83d\\ude00"')], True),
+    ("deep nesting mlx-lm never reads", ['{"text": "t", "x": ' + "[" * 200 + "]" * 200 + "}"], False),
+]
+
+
+@pytest.mark.parametrize("name,lines,mask", MLX_LM_REFUSES + MLX_LM_ACCEPTS,
+                         ids=[c[0] for c in MLX_LM_REFUSES + MLX_LM_ACCEPTS])
+def test_checker_agrees_with_mlx_lm_loader(tmp_path, demo_tokenizer, name, lines, mask):
+    from jsonl_fuzz import mlx_lm_loads
+
+    d = folder(tmp_path, lines)
+    try:
+        mlx_lm_loads(d, demo_tokenizer, mask)
+        mlx_lm_ok = True
+    except Exception:
+        mlx_lm_ok = False
+    report = check_folder(d, mask_prompt=mask)
+    assert report.ok == mlx_lm_ok == ((name, lines, mask) in MLX_LM_ACCEPTS)
+    if not report.ok:
+        assert report.problems[0].where == "d/train.jsonl:1"

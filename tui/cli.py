@@ -55,8 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         print("stopped", file=sys.stderr)
         return 130
     except Exception as exc:  # unexpected: one line here, the traceback in the log
-        from core.worker import log_exception
+        from core.errors import explain
+        from core.log import log_exception
 
+        known = explain(exc)  # a full disk, a missing path…: said as such
+        if known is not None:
+            print(f"error: {known}", file=sys.stderr)
+            return 1
         path = log_exception(f"tunedeck {args.command} failed")
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         if path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from tui.commands.common import wait
+from tui.commands.common import SEED, count, wait
 
 REPL_HELP = "/reset starts over, /system TEXT sets the system prompt, /quit exits"
 
@@ -25,9 +25,9 @@ def register(sub) -> None:
     p.add_argument("--system", help="system prompt")
     p.add_argument("--temp", type=float, default=0.0, help="temperature (0 = greedy, the default)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (1 = off)")
-    p.add_argument("--max-tokens", type=int, default=256, help="stop a run-away answer after N tokens")
+    p.add_argument("--max-tokens", type=count(), default=256, help="stop a run-away answer after N tokens")
     p.add_argument("--repetition-penalty", type=float, help="e.g. 1.1 (off by default)")
-    p.add_argument("--seed", type=int, help="make sampling repeatable")
+    p.add_argument("--seed", type=SEED, help="make sampling repeatable")
     p.add_argument("--stop", action="append", default=[], metavar="TEXT",
                    help="stop at this text (not printed); repeatable; \\n means a newline")
     p.add_argument("--compare", action="store_true",

@@ -2,7 +2,34 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+
+_NO_ALL = object()
+
+
+def count(minimum: int = 1, all_value=_NO_ALL):
+    """An argparse ``type``: a whole number of at least ``minimum``, or (when
+    ``all_value`` is given) ``all`` / ``-1``, which give ``all_value``.
+    argparse puts the flag's name in front of the message."""
+    def parse(text: str):
+        word = text.strip().lower()
+        if all_value is not _NO_ALL and word in ("all", "-1"):
+            return all_value
+        try:
+            n = int(word)
+        except ValueError:
+            n = None
+        if n is None or n < minimum:
+            rule = f"a whole number of at least {minimum}" + (", or all" if all_value is not _NO_ALL else "")
+            raise argparse.ArgumentTypeError(f"must be {rule} (got {text!r})")
+        return n
+
+    parse.__name__ = "count"
+    return parse
+
+
+SEED = count(0)  # numpy's seeds are 0 … 2**32-1; the upper bound is checked with the other settings
 
 
 class ByteProgressLine:
@@ -61,6 +88,7 @@ def engine_printing():
         if isinstance(event, ev.Progress):
             print(f"... {event.message}", flush=True)
         elif isinstance(event, ev.TrainStarted):
+            print(f"training {event.model} on {event.data}", flush=True)
             print(f"training {event.trainable_parameters:,}/{event.total_parameters:,} parameters, "
                   f"{event.train_examples} examples, {event.iters} iterations", flush=True)
         elif isinstance(event, ev.TrainReport):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from tui.commands.common import SEED, count
+
 SPLIT_HELP = "train,valid,test as counts (100,25,25) or ratios (80%%,10%%,10%% or 0.8,0.1,0.1)"
 
 
@@ -13,12 +15,12 @@ def register(sub) -> None:
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")
     sample = data_sub.add_parser("sample", help="write the sample text-to-SQL dataset into OUT_DIR")
     sample.add_argument("out_dir")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=SEED, default=0)
     sample.set_defaults(func=run_sample)
 
     inspect = data_sub.add_parser("inspect", help="show a source's columns, first rows and the suggested preset")
     _source_args(inspect)
-    inspect.add_argument("--rows", type=int, default=3)
+    inspect.add_argument("--rows", type=count(), default=3)
     inspect.set_defaults(func=run_inspect)
 
     presets = data_sub.add_parser("presets", help="list the column-mapping presets")
@@ -30,9 +32,9 @@ def register(sub) -> None:
     build.add_argument("--preset", default="auto", help="a preset name (tunedeck data presets), default: suggested")
     build.add_argument("--format", choices=("chat", "completions", "text"),
                        help="default chat (preset as-is: the rows' own format)")
-    build.add_argument("--sample", type=int, help="keep N shuffled rows (default: all)")
+    build.add_argument("--sample", type=count(all_value=None), help="keep N shuffled rows (default: all)")
     build.add_argument("--split", default="80%,10%,10%", help=SPLIT_HELP)
-    build.add_argument("--seed", type=int, default=0, help="shuffle seed")
+    build.add_argument("--seed", type=SEED, default=0, help="shuffle seed")
     build.add_argument("--system", help="system prompt template, e.g. 'Schema: {context}'")
     build.add_argument("--user", help="user turn template, e.g. '{question}'")
     build.add_argument("--assistant", help="assistant turn template, e.g. '{answer}'")
@@ -44,9 +46,9 @@ def register(sub) -> None:
     check = data_sub.add_parser("check", help="check every line of a data folder")
     check.add_argument("folder")
     check.add_argument("--model", help="also measure token lengths with this model folder's tokenizer")
-    check.add_argument("--max-seq-length", type=int, default=2048)
+    check.add_argument("--max-seq-length", type=count(), default=2048)
     check.add_argument("--mask-prompt", action="store_true", help="as in training: prompt tokens not trained on")
-    check.add_argument("--limit", type=int, help="tokenize at most N examples per split")
+    check.add_argument("--limit", type=count(all_value=None), help="tokenize at most N examples per split")
     check.set_defaults(func=run_check)
 
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from tui.commands.common import engine_printing, wait
+from tui.commands.common import count, engine_printing, wait
 
 
 def register(sub) -> None:
@@ -29,7 +29,7 @@ def register(sub) -> None:
     dl.set_defaults(func=run_download)
     se = actions.add_parser("search", help="search the hub for text-generation models mlx-lm can load")
     se.add_argument("text")
-    se.add_argument("--limit", type=int, default=20)
+    se.add_argument("--limit", type=count(), default=20)
     se.add_argument("--endpoint", help="hub URL")
     se.add_argument("--json", action="store_true", help="machine-readable output")
     se.set_defaults(func=run_search)

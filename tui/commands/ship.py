@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.gguf_export import TYPES as GGUF_TYPES
-from tui.commands.common import wait
+from tui.commands.common import count, wait
 
 
 def register(sub) -> None:
@@ -15,10 +15,11 @@ def register(sub) -> None:
     p.add_argument("--adapter", help="with RUN: last (adapters/, the default) or best (best/); "
                    "else an adapter folder (omit to score the base model only)")
     p.add_argument("--data", help="folder with test.jsonl (default with RUN: the run's)")
-    p.add_argument("--task-score", type=int, default=0, metavar="N",
-                   help="also generate answers for the first N test examples and grade them (-1 = all)")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--test-batches", type=int, default=-1, help="-1 = all (as mlx_lm.lora --test-batches)")
+    p.add_argument("--task-score", type=count(0, all_value=None), default=0, metavar="N",
+                   help="also generate answers for the first N test examples and grade them (all = every one)")
+    p.add_argument("--batch-size", type=count(), default=4)
+    p.add_argument("--test-batches", type=count(all_value=-1), default=-1,
+                   help="-1 or all = all (as mlx_lm.lora --test-batches)")
     p.add_argument("--no-base", action="store_true", help="score the tuned model only")
     p.set_defaults(func=run_eval)
 
@@ -148,9 +149,8 @@ def run_eval(args) -> int:
     if args.no_base and not adapter:
         raise TuneDeckError("--no-base needs --adapter", "give the adapter to score")
     _say_adapter(adapter, "judging")
-    n = args.task_score
     settings = EvalSettings(model=model, data=data, adapter=adapter,
-                            task_examples=None if n < 0 else n, batch_size=args.batch_size,
+                            task_examples=args.task_score, batch_size=args.batch_size,
                             test_batches=args.test_batches, include_base=not args.no_base)
     result = wait(_engine().evaluate(settings))
     rows = {r["label"]: r for r in result["rows"]}

@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from tui.commands.common import engine_printing, wait
+from tui.commands.common import SEED, count, engine_printing, wait
 
-# (flag, settings key, type) for the mlx_lm.lora-named options.
+# (flag, settings key, type) for the mlx_lm.lora-named options. Counts are
+# checked as they are parsed, so a message names the flag (-1 = all, as in mlx-lm).
 FLAGS = [
     ("--model", "model", str), ("--data", "data", str), ("--adapter-path", "adapter_path", str),
     ("--fine-tune-type", "fine_tune_type", str), ("--optimizer", "optimizer", str),
-    ("--num-layers", "num_layers", int), ("--batch-size", "batch_size", int), ("--iters", "iters", int),
-    ("--val-batches", "val_batches", int), ("--learning-rate", "learning_rate", float),
-    ("--steps-per-report", "steps_per_report", int), ("--steps-per-eval", "steps_per_eval", int),
-    ("--grad-accumulation-steps", "grad_accumulation_steps", int), ("--save-every", "save_every", int),
-    ("--max-seq-length", "max_seq_length", int), ("--seed", "seed", int),
+    ("--num-layers", "num_layers", count(all_value=-1)), ("--batch-size", "batch_size", count()),
+    ("--iters", "iters", count()),
+    ("--val-batches", "val_batches", count(all_value=-1)), ("--learning-rate", "learning_rate", float),
+    ("--steps-per-report", "steps_per_report", count()), ("--steps-per-eval", "steps_per_eval", count()),
+    ("--grad-accumulation-steps", "grad_accumulation_steps", count()), ("--save-every", "save_every", count()),
+    ("--max-seq-length", "max_seq_length", count()), ("--seed", "seed", SEED),
 ]
 SWITCHES = [("--mask-prompt", "mask_prompt"), ("--grad-checkpoint", "grad_checkpoint")]
-LORA = [("--rank", "rank", int), ("--scale", "scale", float), ("--dropout", "dropout", float)]
+LORA = [("--rank", "rank", count()), ("--scale", "scale", float), ("--dropout", "dropout", float)]
 
 
 def register(sub) -> None:
@@ -112,7 +115,8 @@ def run(args) -> int:
 
 def _finished(result: dict) -> int:
     how = "stopped" if result["stopped_early"] else "finished"
-    print(f"{how} after {result['iterations']} iterations; adapter in {result['adapter_path']}")
+    print(f"{how} after {result['iterations']} iterations of {result['model']} on {result['data']}; "
+          f"adapter in {result['adapter_path']}")
     if result.get("best_path"):
         print(f"best validation loss {result['best_val_loss']:.3f}: {result['best_path']}")
     print(f"run folder: {result['run_dir']}")
@@ -130,8 +134,9 @@ def list_runs(args) -> int:
     if not runs:
         print("no runs yet (tunedeck train ... starts one)")
         return 0
-    print(f"{'run':<40} {'status':<9} {'iters':>11} {'val loss':>8}")
+    print(f"{'run':<32} {'status':<9} {'iters':>11} {'val loss':>8} data")
     for r in runs:
         val = f"{r.last_val_loss:.3f}" if r.last_val_loss is not None else "-"
-        print(f"{r.name[:40]:<40} {r.status:<9} {f'{r.iteration}/{r.iters}':>11} {val:>8}")
+        data = Path(r.data).name if r.data else "-"
+        print(f"{r.name[:32]:<32} {r.status:<9} {f'{r.iteration}/{r.iters}':>11} {val:>8} {data[:16]}")
     return 0

@@ -44,6 +44,10 @@ class StepScreen(Screen):
     def on_unmount(self) -> None:
         self.app.engine.remove_listener(self._forward)
 
+    def on_screen_resume(self) -> None:
+        # Another step may have chosen or unchosen something since this bar was drawn.
+        self.refresh_stepbar()
+
     def _forward(self, event: ev.Event) -> None:
         # Called on the MLX worker thread: only post (thread-safe), never touch widgets.
         if event.job_id in self._jobs:

@@ -45,9 +45,11 @@ STYLE = {"prompt": "dim italic", "trained-prompt": "bold", "trained": "bold gree
 
 
 class Checked(Message):
-    def __init__(self, folder: str, report: CheckReport, example: dict | None) -> None:
+    """A check's outcome: its report, or ``error`` (a TuneDeckError) when the check itself failed."""
+
+    def __init__(self, folder: str, report: CheckReport | None, example: dict | None, error=None) -> None:
         super().__init__()
-        self.folder, self.report, self.example = folder, report, example
+        self.folder, self.report, self.example, self.error = folder, report, example, error
 
 
 class HubIdSuggester(Suggester):
@@ -104,6 +106,14 @@ def render_tokens(report) -> Text:
     for seg in report.preview:
         text.append(seg.text, style=STYLE[seg.kind])
     return text
+
+
+def _whole(text: str) -> int:
+    """The whole number typed; -1 (never a valid count or seed) for anything else."""
+    try:
+        return int(text)
+    except ValueError:
+        return -1
 
 
 def _cell(value, width: int = 40) -> str:
@@ -483,11 +493,15 @@ class DatasetScreen(ChoiceScreen):
         from core.dataset_build import BuildSpec
 
         value = lambda wid: self.query_one(f"#{wid}", Input).value.strip()  # noqa: E731
-        try:
-            sample = int(value("sample")) if value("sample") else None
-            seed = int(value("seed") or 0)
-        except ValueError:
-            self.notify("sample and seed must be whole numbers", severity="error")
+        sample = _whole(value("sample")) if value("sample").lower() not in ("", "all") else None
+        seed = _whole(value("seed") or "0")
+        if sample is not None and sample < 1:
+            self.notify(f"sample rows: {value('sample')!r} is not a count. Type a whole number of at least 1, "
+                        "or leave it blank for all rows.", severity="error")
+            return
+        if not 0 <= seed < 2**32:
+            self.notify(f"seed: {value('seed')!r} is not a seed. Type a whole number from 0 to 4294967295.",
+                        severity="error")
             return
         if not value("out"):
             self.notify("Give the output folder.", severity="warning")
@@ -549,6 +563,8 @@ class DatasetScreen(ChoiceScreen):
             status = Text(f"✗ {event.located}", style="bold red")
             if event.hint:
                 status.append(f"\n  fix: {event.hint}", style="")
+            if self.app.session.data_dir:  # say which dataset n would go on with
+                status.append(f"\nStill chosen: {self.app.session.data_dir}", style="")
             self.set_status(status)
             if event.name == "build-data":
                 self.query_one("#split-info", Static).update(
@@ -563,6 +579,11 @@ class DatasetScreen(ChoiceScreen):
 
     # -- checking --------------------------------------------------------
     def check(self, folder: str) -> None:
+        # The folder being checked replaces the chosen one at once: until it
+        # passes, no dataset is chosen, so n cannot go on with another one.
+        self._replaced = self.app.session.data_dir if self.app.session.data_dir != folder else None
+        self.app.session.data_dir = None
+        self.refresh_stepbar()
         self._checking = folder
         self.show_tab("tab-check")
         for plot in self.query("#token-plot"):
@@ -574,10 +595,22 @@ class DatasetScreen(ChoiceScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def run_check(self, folder: str) -> None:
-        report = check_folder(folder)  # pure Python streaming: fine on a plain thread
-        example = None
-        if report.ok:
-            example = (read_rows(Path(folder) / "train.jsonl", limit=1) or [None])[0]
+        try:
+            report = check_folder(folder)  # pure Python streaming: fine on a plain thread
+            example = None
+            if report.ok:
+                example = (read_rows(Path(folder) / "train.jsonl", limit=1) or [None])[0]
+        except Exception as exc:  # the tab must never stay on "Checking…"
+            from core.errors import explain
+            from core.log import log_exception
+
+            error = explain(exc)
+            if error is None:
+                path = log_exception(f"checking {folder} failed")
+                error = TuneDeckError(f"the check stopped: {type(exc).__name__}: {exc}",
+                                      f"this looks like a bug; details are in {path or 'no log'}")
+            self.post_message(Checked(folder, None, None, error))
+            return
         self.post_message(Checked(folder, report, example))
 
     def on_checked(self, message: Checked) -> None:
@@ -585,7 +618,9 @@ class DatasetScreen(ChoiceScreen):
             return  # a newer check was asked for since
         report = message.report
         preview = self.query_one("#preview", Static)
-        if report.ok:
+        if report is None or not report.ok:
+            self.show_check_failed(message)
+        else:
             self.app.session.data_dir = message.folder
             status = Text(f"✓ {report.summary()}\n", style="bold green")
             status.append(f"{message.folder}   n: train · ctrl+g: token lengths", style="")
@@ -594,15 +629,28 @@ class DatasetScreen(ChoiceScreen):
             for p in report.problems[:3]:
                 text.append(f"{p}\n", style="yellow")
             preview.update(text)
+        self.refresh_stepbar()
+
+    def show_check_failed(self, message: Checked) -> None:
+        """The status says why, and that no dataset is chosen now."""
+        self.app.session.data_dir = None
+        report, status = message.report, Text()
+        if report is None:
+            status.append(f"✗ {message.error.where + ': ' if message.error.where else ''}{message.error.message}",
+                          style="bold red")
+            if message.error.hint:
+                status.append(f"\n  fix: {message.error.hint}")
+            self.query_one("#preview", Static).update("")
         else:
-            if self.app.session.data_dir == message.folder:
-                self.app.session.data_dir = None
-            self.set_status(Text(f"✗ {report.summary()}", style="bold red"))
+            status.append(f"✗ {report.summary()}", style="bold red")
             lines = [str(p) for p in report.problems[:12]]
             if report.errors + report.warnings > 12:
                 lines.append(f"… run `tunedeck data check {message.folder}` for all of them")
-            preview.update("\n".join(lines))
-        self.refresh_stepbar()
+            self.query_one("#preview", Static).update("\n".join(lines))
+        earlier = getattr(self, "_replaced", None)
+        status.append("\nNo dataset is chosen" + (f" (not {Path(earlier).name} either)" if earlier else "")
+                      + ": fix this one and load it again, or choose another.")
+        self.set_status(status)
 
     # -- tokens ----------------------------------------------------------
     def action_tokens(self) -> None:

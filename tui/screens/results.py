@@ -319,12 +319,13 @@ class ResultsScreen(StepScreen):
             return
         raw = self.query_one("#task-n", Input).value.strip()
         try:
-            n = None if raw == "" else int(raw)
+            n = None if raw.lower() in ("", "all") else int(raw)
         except ValueError:
-            self.notify("The number of task examples must be a whole number.", severity="error")
-            return
+            n = -1
         if n is not None and n < 0:
-            n = None
+            self.notify(f"Task score: {raw!r} is not a count. Type a whole number of examples "
+                        "(0 = loss only), or leave the box blank for all.", severity="error")
+            return
         adapter = self.adapter()
         if adapter and not (Path(adapter) / "adapters.safetensors").is_file():
             self.notify(f"No {self.choice} adapter in this run yet; a switches back.", severity="warning")

@@ -38,6 +38,12 @@ from core.training import TrainSettings
 from tui.screens.base import StepScreen
 
 
+def _shown_path(path: str) -> str:
+    """A folder as people read it: ~ for the home folder."""
+    home = str(Path.home())
+    return "~" + path[len(home):] if path.startswith(home + "/") else path
+
+
 def _fmt_time(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     return f"{seconds // 60:02d}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
@@ -103,6 +109,7 @@ class TrainingScreen(StepScreen):
     TrainingScreen TabPane { padding: 0; }
     TrainingScreen #plot { height: 1fr; min-height: 6; }
     TrainingScreen #stats { height: 2; padding: 0 1; }
+    TrainingScreen #subject { height: 1; padding: 0 1; color: $text-muted; }
     TrainingScreen #progress { height: 1; padding: 0 1; }
     TrainingScreen #progress Bar { width: 1fr; }
     TrainingScreen #log { height: 3; padding: 0 1; background: $surface; scrollbar-gutter: stable; }
@@ -154,6 +161,7 @@ class TrainingScreen(StepScreen):
         yield from self.compose_top()
         with TabbedContent(id="tabs"):
             with TabPane("Run", id="tab-run"):
+                yield Static("", id="subject")  # the model and data in use: never a surprise
                 yield PlotextPlot(id="plot")
                 yield Static("Press s to start training (Config tab for the knobs).", id="stats")
                 yield ProgressBar(id="progress", total=1, show_eta=False)  # idle: empty, not pulsing
@@ -195,8 +203,21 @@ class TrainingScreen(StepScreen):
         # PlotextPlot follows the theme itself; redraw so our colours follow too.
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.redraw_all())
 
+    def show_subject(self, model: str | None, data: str | None, running: bool = False) -> None:
+        """One line naming what a run trains: this run's pair while one runs,
+        else the pair s would start with (the session's choices)."""
+        line = self.query_one("#subject", Static)
+        if not (model and data):
+            line.update(self.NO_PAIR)
+            return
+        lead = "training" if running else "s trains"
+        text = f"{lead} {Path(model).name} on {_shown_path(data)}"
+        line.update(text if len(text) <= 78 else text[:40] + "…" + text[-37:])
+
     def on_screen_resume(self) -> None:
         session = self.app.session
+        if self.job is None or self.job.done:
+            self.show_subject(session.model_path, session.data_dir)
         if (self.job is None or self.job.done) and session.model_path and session.data_dir:
             key = (session.model_path, session.data_dir)
             if self._defaults_for != key:  # keep the user's edits for the same pair
@@ -405,6 +426,10 @@ class TrainingScreen(StepScreen):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.shown_path = event.row_key.value
+        info = run_info(self.shown_path)
+        if info.model or info.data:
+            self.query_one("#runs-info", Static).update(
+                f"{Path(info.model).name or '?'} on {_shown_path(info.data or '?')} · o overlay · r resume")
         self.show_runs_plot()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -534,6 +559,8 @@ class TrainingScreen(StepScreen):
             self.log_line(f"iter {event.iteration}: best validation loss so far → best/")
 
     def handle_end(self, event: ev.Event, stats: Static) -> None:
+        session = self.app.session
+        self.show_subject(session.model_path, session.data_dir)  # what s would train next
         if isinstance(event, ev.TrainFinished):
             self.on_finished(event, stats)
         elif isinstance(event, ev.JobCancelled):
@@ -560,6 +587,7 @@ class TrainingScreen(StepScreen):
             self.log_line(f"memory check failed: {event.message}" + (f" (fix: {event.hint})" if event.hint else ""))
 
     def on_train_started(self, event: ev.TrainStarted) -> None:
+        self.show_subject(event.model, event.data, running=True)
         self.run_dir = event.run_dir
         self.app.session.run_dir = event.run_dir
         self.start_iteration = event.start_iteration
@@ -575,6 +603,7 @@ class TrainingScreen(StepScreen):
         self.redraw()
         self.query_one("#progress", ProgressBar).update(total=event.iters, progress=event.start_iteration)
         self.log_line(f"run folder: {event.run_dir}")
+        self.log_line(f"model {event.model}; data {event.data}")
         self.log_line(f"training {event.trainable_parameters:,} of {event.total_parameters:,} "
                       f"parameters on {event.train_examples} examples")
         self.refresh_runs()
@@ -634,7 +663,8 @@ class TrainingScreen(StepScreen):
             session.run_dir = self.run_dir
         self.query_one("#progress", ProgressBar).update(progress=event.iterations)
         how = "stopped" if event.stopped_early else "finished"
-        self.log_line(f"{how} at iter {event.iterations}; adapter: {event.adapter_path}")
+        self.log_line(f"{how} at iter {event.iterations} ({Path(event.model).name} on {Path(event.data).name}); "
+                      f"adapter: {event.adapter_path}")
         first = self.train_pts[0][1] if self.train_pts else None
         last = self.train_pts[-1][1] if self.train_pts else None
         change = f" Loss {first:.2f} → {last:.2f}." if first is not None else ""
