@@ -64,7 +64,8 @@ def test_the_token_never_leaves_the_environment(hub, demo_model, tmp_path, monke
     tunedeck("eval", "--model", demo_model, "--adapter", str(run / "adapters"), "--data", str(data),
              "--task-score", "2", "--test-batches", "2")
     tunedeck("fuse", "--model", demo_model, "--adapter", str(run / "adapters"), "--out", str(fused))
-    tunedeck("export", "--model", str(fused), "--lmstudio", "--lmstudio-dir", str(studio))
+    studio.mkdir()  # a chosen LM Studio folder must exist
+    tunedeck("export", "--model", str(fused), "--lmstudio", "--lmstudio-root", str(studio))
     tunedeck("chat", "--model", demo_model, "--adapter", str(run / "adapters"), "--prompt", "hi",
              "--max-tokens", "4", "--save")
     tunedeck("train", "-c", str(tmp_path / "missing.yaml"), ok=False)
