@@ -15,18 +15,18 @@ from core import paths
 from core.worker import Job, JobContext, MLXWorker
 
 
-def _build_demo(ctx: JobContext, out_dir: str, size: str) -> str:
+def _build_demo(ctx: JobContext, out_dir: str, size: str, overwrite: bool = False) -> str:
     from core import demo_model
 
-    demo_model.build(out_dir, size, progress=ctx.progress)
+    demo_model.build(out_dir, size, progress=ctx.progress, overwrite=overwrite)
     return out_dir
 
 
-def _write_sample(ctx: JobContext, out_dir: str, seed: int) -> dict:
+def _write_sample(ctx: JobContext, out_dir: str, seed: int, overwrite: bool = False) -> dict:
     from core import sample_data
 
     ctx.progress("generating the text-to-SQL sample")
-    return sample_data.write_sample(out_dir, seed=seed)
+    return sample_data.write_sample(out_dir, seed=seed, overwrite=overwrite)
 
 
 def _train(ctx: JobContext, settings, run_dir=None) -> dict:
@@ -57,16 +57,17 @@ def _evaluate(ctx: JobContext, settings) -> dict:
     return run_eval(ctx, settings)
 
 
-def _fuse(ctx: JobContext, model, adapter, out, dequantize, verify, data) -> dict:
+def _fuse(ctx: JobContext, model, adapter, out, dequantize, verify, data, overwrite=False) -> dict:
     from core.fuse import run_fuse
 
-    return run_fuse(ctx, model, adapter, out, dequantize=dequantize, verify=verify, data=data)
+    return run_fuse(ctx, model, adapter, out, dequantize=dequantize, verify=verify, data=data,
+                    overwrite=overwrite)
 
 
-def _export_lmstudio(ctx: JobContext, fused, root, publisher, name) -> dict:
+def _export_lmstudio(ctx: JobContext, fused, root, publisher, name, overwrite=False) -> dict:
     from core.export import export_lmstudio
 
-    return export_lmstudio(ctx, fused, root=root, publisher=publisher, name=name)
+    return export_lmstudio(ctx, fused, root=root, publisher=publisher, name=name, overwrite=overwrite)
 
 
 def _export_gguf(ctx: JobContext, fused, out) -> dict:
@@ -108,13 +109,16 @@ class Engine:
         self.worker.remove_listener(fn)
 
     # -- set-up -----------------------------------------------------------
-    def build_demo_model(self, out_dir: str | Path | None = None, size: str = "tiny") -> Job:
+    # ``overwrite``: the user asked that an earlier TuneDeck output of the same
+    # kind at the target be replaced (core.targets); anything else is refused.
+    def build_demo_model(self, out_dir: str | Path | None = None, size: str = "tiny",
+                         overwrite: bool = False) -> Job:
         out = str(out_dir or paths.demo_model_dir())
-        return self.worker.submit("demo-model", _build_demo, out, size)
+        return self.worker.submit("demo-model", _build_demo, out, size, overwrite)
 
-    def write_sample_data(self, out_dir: str | Path | None = None, seed: int = 0) -> Job:
+    def write_sample_data(self, out_dir: str | Path | None = None, seed: int = 0, overwrite: bool = False) -> Job:
         out = str(out_dir or paths.sample_data_dir())
-        return self.worker.submit("sample-data", _write_sample, out, seed)
+        return self.worker.submit("sample-data", _write_sample, out, seed, overwrite)
 
     # -- training ----------------------------------------------------------
     def train(self, settings, run_dir: str | Path | None = None) -> Job:
@@ -126,14 +130,14 @@ class Engine:
         return _train(ctx, settings, run_dir)
 
     # -- run lifecycle: resume and memory check (issue 6a) -----------------
-    def resume(self, run_dir: str | Path, iters: int | None = None) -> Job:
-        return self.worker.submit("train", self._resume, str(run_dir), iters)
+    def resume(self, run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> Job:
+        return self.worker.submit("train", self._resume, str(run_dir), iters, adapter_path)
 
-    def _resume(self, ctx: JobContext, run_dir: str, iters: int | None) -> dict:
+    def _resume(self, ctx: JobContext, run_dir: str, iters: int | None, adapter_path: str | None = None) -> dict:
         from core.training import resume_training
 
         self._chat_models = {k: v for k, v in self._chat_models.items() if k[1] is None}
-        return resume_training(ctx, run_dir, iters)
+        return resume_training(ctx, run_dir, iters, adapter_path)
 
     def memory_check(self, settings) -> Job:
         return self.worker.submit("memory-check", _memory_check, settings)
@@ -201,10 +205,12 @@ class Engine:
         return self.worker.submit("data-tokens", _data_tokens, folder, model, max_seq_length,
                                   mask_prompt, limit)
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float | None = 10.0, reason: str = "") -> None:
+        """Stop what runs (``reason`` goes into a run's stop record) and wait
+        up to ``timeout`` seconds (None: until a training run's clean stop is done)."""
         if self._downloads is not None:
-            self._downloads.shutdown(timeout=5)
-        self.worker.shutdown()
+            self._downloads.shutdown(timeout=5, reason=reason)
+        self.worker.shutdown(timeout, reason=reason)
 
     # -- judge and ship: evaluate, fuse, export (issue 6) -------------------
     def evaluate(self, settings) -> Job:
@@ -212,13 +218,13 @@ class Engine:
         return self.worker.submit("evaluate", _evaluate, settings)
 
     def fuse(self, model: str, adapter: str, out: str, dequantize: bool = False,
-             verify: bool = True, data: str | None = None) -> Job:
+             verify: bool = True, data: str | None = None, overwrite: bool = False) -> Job:
         """Fuse into a standalone folder (atomic), then verify against base + adapter."""
-        return self.worker.submit("fuse", _fuse, model, adapter, out, dequantize, verify, data)
+        return self.worker.submit("fuse", _fuse, model, adapter, out, dequantize, verify, data, overwrite)
 
     def export_lmstudio(self, fused: str, root: str | None = None, publisher: str = "tunedeck",
-                        name: str | None = None) -> Job:
-        return self.worker.submit("export", _export_lmstudio, fused, root, publisher, name)
+                        name: str | None = None, overwrite: bool = False) -> Job:
+        return self.worker.submit("export", _export_lmstudio, fused, root, publisher, name, overwrite)
 
     def export_gguf(self, fused: str, out: str) -> Job:
         return self.worker.submit("export", _export_gguf, fused, out)

@@ -21,9 +21,9 @@ import re
 import shutil
 from pathlib import Path
 
-from core.atomic import atomic_dir, atomic_path
 from core.errors import TuneDeckError
 from core.model_folder import check_model_folder
+from core.targets import GGUF, LMSTUDIO_EXPORT, check_name, claim, file_draft, write_folder
 
 # The model types mlx_lm.fuse accepts for --export-gguf (mlx-lm 0.32).
 GGUF_MODEL_TYPES = ("llama", "mixtral", "mistral")
@@ -57,6 +57,7 @@ def _check_name(what: str, value: str) -> str:
     if not _NAME.match(value or ""):
         raise TuneDeckError(f"{what} {value!r} cannot be a folder name",
                             "use letters, digits, '.', '_' and '-' only (no slashes or spaces)")
+    check_name(value)  # not longer than a folder name may be
     return value
 
 
@@ -83,20 +84,18 @@ def gguf_unsupported(fused: str | Path) -> str | None:
 
 
 def export_lmstudio(ctx, fused: str, root: str | None = None, publisher: str = DEFAULT_PUBLISHER,
-                    name: str | None = None) -> dict:
+                    name: str | None = None, overwrite: bool = False) -> dict:
     source = _check_fused(fused)
     name = _check_name("name", name or default_name(source))
     publisher = _check_name("publisher", publisher)
     target = lmstudio_root(root) / publisher / name
-    if target.exists():
-        raise TuneDeckError(f"{target} already exists",
-                            "pick another name (--name), or delete the old export in LM Studio first")
+    claim(target, LMSTUDIO_EXPORT, overwrite)  # new, or (overwrite) an earlier export of ours
     files = [p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")]
-    with atomic_dir(target) as tmp:
+    with write_folder(target, LMSTUDIO_EXPORT, overwrite, marker={"source": str(source.resolve())}) as draft:
         for i, path in enumerate(files):
             ctx.progress(f"copying {path.name}", i, len(files))
             ctx.check_cancelled()
-            shutil.copy2(path, tmp / path.name)
+            shutil.copy2(path, draft.path / path.name)
     ctx.progress("copied", len(files), len(files))
     return {"path": str(target), "files": len(files)}
 
@@ -121,8 +120,7 @@ def export_gguf(ctx, fused: str, out: str) -> dict:
     out_path = Path(out)
     if out_path.suffix != ".gguf":
         raise TuneDeckError(f"{out} does not end in .gguf", "name the output file like model.gguf")
-    if out_path.exists():
-        raise TuneDeckError(f"{out} already exists", "choose a new file name so nothing is overwritten")
+    claim(out_path, GGUF)  # never over an existing file
     try:
         config = json.loads((source / "config.json").read_text(encoding="utf-8"))
     except ValueError as exc:
@@ -142,6 +140,6 @@ def export_gguf(ctx, fused: str, out: str) -> dict:
     ctx.check_cancelled()
     ctx.progress("writing GGUF")
     # convert_to_gguf prints progress naming the temp file; we report ourselves.
-    with atomic_path(out_path, suffix=".gguf") as tmp, contextlib.redirect_stdout(io.StringIO()):
+    with file_draft(out_path, GGUF, suffix=".gguf") as tmp, contextlib.redirect_stdout(io.StringIO()):
         convert_to_gguf(source, weights, config, str(tmp))
     return {"path": str(out_path), "bytes": out_path.stat().st_size}

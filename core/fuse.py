@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 
 from core import events as ev
-from core.atomic import atomic_dir
 from core.errors import TuneDeckError
 from core.judge import check_adapter
 from core.model_folder import check_model_folder
+from core.targets import FUSED_MODEL, claim, write_folder
 
-FUSED_MARKER = "tunedeck_fused.json"
+FUSED_MARKER = FUSED_MODEL.marker
 VERIFY_TOKENS = 32
 
 # Used when no test/valid split is at hand (e.g. the adapter's data moved).
@@ -67,7 +67,7 @@ def _answers(ctx, model, tokenizer, prompts, what: str) -> list[str]:
 
 
 def run_fuse(ctx, model_path: str, adapter: str, out: str, dequantize: bool = False,
-             verify: bool = True, data: str | None = None) -> dict:
+             verify: bool = True, data: str | None = None, overwrite: bool = False) -> dict:
     from mlx.utils import tree_unflatten
     from mlx_lm import load
     from mlx_lm.utils import dequantize_model, save
@@ -75,9 +75,7 @@ def run_fuse(ctx, model_path: str, adapter: str, out: str, dequantize: bool = Fa
     check_model_folder(model_path)
     check_adapter(adapter)
     out_dir = Path(out)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise TuneDeckError(f"{out_dir} already exists", "choose a new folder for the fused model "
-                            "(or delete that one) so nothing is overwritten")
+    claim(out_dir, FUSED_MODEL, overwrite)  # a new or empty folder, or (overwrite) an earlier fused model
     ctx.progress("loading base + adapter")
     try:
         model, tokenizer, config = load(model_path, adapter_path=adapter, return_config=True)
@@ -97,13 +95,13 @@ def run_fuse(ctx, model_path: str, adapter: str, out: str, dequantize: bool = Fa
         model = dequantize_model(model)
         config.pop("quantization", None)
         config.pop("quantization_config", None)
-    with atomic_dir(out_dir) as tmp:
+    with write_folder(out_dir, FUSED_MODEL, overwrite) as draft:
         ctx.progress(f"writing {out_dir.name}")
-        save(tmp, model_path, model, tokenizer, config, donate_model=False)
-        (tmp / FUSED_MARKER).write_text(json.dumps({
+        save(draft.path, model_path, model, tokenizer, config, donate_model=False)
+        draft.marker.update({
             "base_model": str(Path(model_path).resolve()), "adapter": str(Path(adapter).resolve()),
             "dequantized": dequantize, "quantized_base": quantized,
-            "created": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2) + "\n")
+            "created": time.strftime("%Y-%m-%d %H:%M:%S")})
         ctx.check_cancelled()  # a cancel here still leaves no folder
     del model
 

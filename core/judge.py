@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import events as ev
-from core.atomic import write_json
 from core.errors import TuneDeckError
 from core.model_folder import check_model_folder
+from core.targets import EVAL_RECORD, claim, write_file
 
 EVAL_FILE = "eval.json"
 
@@ -100,6 +100,8 @@ def run_eval(ctx, s: EvalSettings) -> dict:
     if not (Path(s.data) / "test.jsonl").is_file():  # before the (slow) model load
         raise TuneDeckError(f"{s.data} has no test.jsonl, so there is nothing to evaluate on",
                             "add a test split (the Data screen's split option makes one)")
+    if s.adapter:  # replaces only an earlier record of ours, never someone's eval.json
+        claim(results_dir(s.adapter) / EVAL_FILE, EVAL_RECORD, overwrite=True)
     # Read the task examples first: a data problem should fail before loading.
     examples = read_examples(s.data, s.task_examples) if s.task_examples != 0 else []
     ctx.progress(f"loading {Path(s.model).name}")
@@ -123,6 +125,7 @@ def run_eval(ctx, s: EvalSettings) -> dict:
               "task_examples": len(examples), "rows": rows}
     if s.adapter:
         path = results_dir(s.adapter) / EVAL_FILE
-        write_json(path, result)
+        write_file(path, EVAL_RECORD, json.dumps({"kind": EVAL_RECORD.name, **result}, indent=2,
+                                                 ensure_ascii=False) + "\n", overwrite=True)
         result["saved_to"] = str(path)
     return result

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import paths
-from core.atomic import write_text
 from core.errors import TuneDeckError
 from core.generation import Sampling, describe_stop
+from core.targets import TRANSCRIPT, write_file
 
 
 def transcripts_dir() -> Path:
@@ -69,7 +69,7 @@ def _fence(text: str) -> str:
 def to_markdown(t: Transcript, saved_at: str | None = None) -> str:
     saved_at = saved_at or time.strftime("%Y-%m-%d %H:%M:%S")
     lines = [
-        "# TuneDeck chat transcript",
+        TRANSCRIPT.header,
         "",
         f"- saved: {saved_at}",
         f"- model: `{t.model or 'none'}`",
@@ -106,14 +106,15 @@ def default_path(folder: Path | None = None) -> Path:
     return target
 
 
-def save(t: Transcript, path: str | Path | None = None) -> Path:
+def save(t: Transcript, path: str | Path | None = None, overwrite: bool = False) -> Path:
     """Write the transcript (never half a file); returns where it went.
-    ``path`` may be a file or an existing folder (a new name goes in it)."""
+    ``path`` may be a file or an existing folder (a new name goes in it); an
+    existing file is replaced only if it is a transcript and ``overwrite``."""
     target = Path(path).expanduser() if path else default_path()
     if target.is_dir():
         target = default_path(target)
     try:
-        write_text(target, to_markdown(t))
+        write_file(target, TRANSCRIPT, to_markdown(t), overwrite)
     except OSError as exc:
         raise TuneDeckError(f"could not write the transcript to {target}: {exc.strerror or exc}",
                             "choose a file in a folder you can write to") from exc

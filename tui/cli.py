@@ -30,6 +30,16 @@ def run_tui() -> int:
     return 0
 
 
+def _in_cli_words(exc: TuneDeckError, args) -> TuneDeckError:
+    """A refused write of TuneDeck's own earlier output says how to replace
+    it with this command's flag (core's hint names no interface)."""
+    from core.targets import TargetRefused
+
+    if isinstance(exc, TargetRefused) and exc.replaceable and hasattr(args, "overwrite"):
+        exc.hint = f"pass --overwrite to replace it, or choose another {'folder' if exc.folder else 'file name'}"
+    return exc
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # a real process start (not a test calling main): before mlx loads
         from core.blas import maybe_preload
@@ -42,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_tui()
         return args.func(args)
     except TuneDeckError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_in_cli_words(exc, args)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -52,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
     except Cancelled:
+        from tui.commands.common import stop_exit_code
+
         print("stopped", file=sys.stderr)
-        return 130
+        return stop_exit_code()
     except Exception as exc:  # unexpected: one line here, the traceback in the log
         from core.worker import log_exception
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui.commands.common import wait
+from tui.commands.common import OVERWRITE_HELP, wait
 
 
 def register(sub) -> None:
@@ -21,6 +21,7 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="base model folder")
     p.add_argument("--adapter", required=True, help="adapter folder")
     p.add_argument("--out", required=True, help="new folder for the fused model")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP.format(what="fused model"))
     p.add_argument("--dequantize", action="store_true", help="write full-precision weights")
     p.add_argument("--no-verify", action="store_true", help="skip the fused-vs-adapter check")
     p.add_argument("--data", help="data folder whose first test prompts verify (default: the adapter's)")
@@ -36,6 +37,8 @@ def register(sub) -> None:
     p.add_argument("--publisher", default="tunedeck")
     p.add_argument("--name", help="model name in LM Studio (default: the run folder's name for RUN/fused, "
                    "else the folder's name)")
+    p.add_argument("--overwrite", action="store_true",
+                   help=OVERWRITE_HELP.format(what="LM Studio export") + "; a GGUF file is never replaced")
     p.set_defaults(func=run_export)
 
 
@@ -101,7 +104,7 @@ def run_eval(args) -> int:
 
 def run_fuse(args) -> int:
     result = wait(_engine().fuse(args.model, args.adapter, args.out, dequantize=args.dequantize,
-                                 verify=not args.no_verify, data=args.data))
+                                 verify=not args.no_verify, data=args.data, overwrite=args.overwrite))
     print(f"fused model in {result['out']}")
     if result["note"]:
         print(f"note: {result['note']}")
@@ -119,7 +122,8 @@ def run_export(args) -> int:
     engine = _engine()
     if args.lmstudio:
         result = wait(engine.export_lmstudio(args.model, root=args.lmstudio_dir,
-                                             publisher=args.publisher, name=args.name))
+                                             publisher=args.publisher, name=args.name,
+                                             overwrite=args.overwrite))
         print(f"exported {result['files']} files to {result['path']}")
         print("LM Studio lists it under My Models (restart LM Studio if it is open)")
     else:
