@@ -29,14 +29,22 @@ from typing import Callable, Iterator
 from core.errors import TuneDeckError
 
 TMP = ".tmp"
-_STEM = 64  # temp names keep at most this much of the target's name (names are capped at 255 bytes)
+_STEM = 64  # bytes of the target's name its temp names keep (a name may have at most 255)
 _TEMP = re.compile(r"^\.(?P<stem>.+)\.[a-z0-9_]{8}\.tmp(?P<suffix>.*)$")
 _ASIDE = re.compile(r"^\.(?P<stem>.+)\.old-\d+$")
 FULL_BELOW = 1 << 20  # a failed write with less free space than this is a full disk
 
 
+def _stem(name: str) -> str:
+    """The part of a name its temp names keep (at most _STEM bytes, whole characters)."""
+    stem = name[:_STEM]
+    while len(os.fsencode(stem)) > _STEM:
+        stem = stem[:-1]
+    return stem
+
+
 def _prefix(name: str) -> str:
-    return f".{name[:_STEM]}."
+    return f".{_stem(name)}."
 
 
 def temp_target(entry: str, names) -> tuple[str, str] | None:
@@ -46,7 +54,7 @@ def temp_target(entry: str, names) -> tuple[str, str] | None:
         m = pattern.match(entry)
         if m:
             for name in names:
-                if m["stem"] == name[:_STEM] and (what == "aside" or m["suffix"] in ("", Path(name).suffix)):
+                if m["stem"] == _stem(name) and (what == "aside" or m["suffix"] in ("", Path(name).suffix)):
                     return name, what
     return None
 
@@ -76,7 +84,7 @@ def disk_full(exc: BaseException, target: str | Path) -> TuneDeckError | None:
 def free_bytes(path: str | Path) -> int:
     """Free bytes on the filesystem that holds ``path`` (or its nearest existing parent)."""
     path = Path(path)
-    while not path.exists() and path != path.parent:
+    while not os.path.lexists(path) and path != path.parent:
         path = path.parent
     try:
         st = os.statvfs(path)

@@ -101,7 +101,7 @@ class Draft:
 # -- names -----------------------------------------------------------------
 def _limit(path: Path, name: str) -> int:
     probe = path
-    while not probe.exists() and probe != probe.parent:
+    while not os.path.lexists(probe) and probe != probe.parent:  # lexists: never raises on a long name
         probe = probe.parent
     try:
         return os.pathconf(probe, name)
@@ -145,6 +145,10 @@ def _listing(folder: Path, kind: Kind) -> dict[str, int]:
             if rel != kind.marker and name not in LOOSE:
                 out[rel] = os.lstat(os.path.join(root, name)).st_size
     return out
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "aeiouAEIOU" else f"a {noun}"
 
 
 def _few(names) -> str:
@@ -194,7 +198,7 @@ def _inspect_folder(path: Path, kind: Kind) -> Found:
         return Found(path, "other", f"holds other files ({_few(extra)})")
     for other in FOLDER_KINDS:
         if other is not kind and read_marker(path, other) is not None:
-            return Found(path, "other", f"holds a TuneDeck {other.noun}, not a {kind.noun}")
+            return Found(path, "other", f"holds a TuneDeck {other.noun}, not {_a(kind.noun)}")
     return Found(path, "other", f"holds other files ({_few(p.name + ('/' if p.is_dir() else '') for p in entries)})")
 
 
@@ -241,9 +245,12 @@ def refusal(found: Found, kind: Kind) -> TargetRefused:
         return TargetRefused(f"{path} already exists: an earlier TuneDeck {kind.noun}{detail}",
                              f"choose another {place}, or confirm that it may be replaced", path,
                              replaceable=True, folder=kind.folder)
-    if kind.folder and found.detail.startswith("holds"):
+    if "changed since" in found.detail:
+        hint = "choose another folder (replacing this one would lose those changes)"
+        what = f" and {found.detail}"
+    elif kind.folder and found.detail.startswith("holds"):
         hint = "choose a new or empty folder, or move those files out of it first"
-        what = f" and {found.detail}; TuneDeck writes a {kind.noun} only into a new or empty folder"
+        what = f" and {found.detail}; TuneDeck writes {_a(kind.noun)} only into a new or empty folder"
     elif kind.folder:
         hint, what = "choose a new folder", f" and {found.detail}"
     elif found.detail.startswith("is"):

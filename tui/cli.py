@@ -26,8 +26,12 @@ def _parser() -> argparse.ArgumentParser:
 def run_tui() -> int:
     from tui.app import make_app
 
-    make_app().run()
-    return 0
+    app = make_app()
+    app.run()
+    # A job still stopping (a training run writing the checkpoint of its
+    # last step) finishes before the process ends, however the app ended.
+    app.engine.shutdown(timeout=None, reason="the app closed")
+    return app.return_code or 0
 
 
 def _in_cli_words(exc: TuneDeckError, args) -> TuneDeckError:
