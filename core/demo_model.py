@@ -17,7 +17,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.targets import DEMO_MODEL, write_folder
+from core.targets import DEMO_MODEL, claim, write_folder
 
 DEMO_NAME = "tunedeck-demo"
 MARKER = DEMO_MODEL.marker  # written into the folder; identifies a demo build
@@ -101,6 +101,7 @@ def build(out_dir: str | Path, size: str = "tiny", progress=None, overwrite: boo
     """Build the demo model into ``out_dir`` under the write rule
     (``core.targets``): a new or empty folder, or (``overwrite``) an earlier
     demo model, replaced atomically."""
+    claim(out_dir, DEMO_MODEL, overwrite)  # refuse at once, not after the imports and the build
     import mlx.core as mx
     from mlx.utils import tree_flatten
     from mlx_lm.models import qwen2

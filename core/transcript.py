@@ -3,6 +3,7 @@ and the statistics of every answer. Written atomically."""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,7 +112,7 @@ def save(t: Transcript, path: str | Path | None = None, overwrite: bool = False)
     ``path`` may be a file or an existing folder (a new name goes in it); an
     existing file is replaced only if it is a transcript and ``overwrite``."""
     target = Path(path).expanduser() if path else default_path()
-    if target.is_dir():
+    if os.path.isdir(target):  # (never raises, whatever the name)
         target = default_path(target)
     try:
         write_file(target, TRANSCRIPT, to_markdown(t), overwrite)
