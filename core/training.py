@@ -126,9 +126,15 @@ def _quiet_mlx_lm_console() -> None:
     # mlx-lm's trainer draws a rich progress bar on its shared console. In the
     # TUI that would paint over the screen, and headless we print our own
     # lines, so silence that console (rich's documented ``quiet`` switch).
+    # Its file must not be the terminal either: a live display on a terminal
+    # takes over sys.stdout/stderr, and a quiet one would swallow every line
+    # we print (progress, "stopping…") for the whole run.
     from mlx_lm.cli_ui import make_console
 
-    make_console().quiet = True
+    console = make_console()
+    console.quiet = True
+    if console.file.isatty():
+        console.file = open(os.devnull, "w", encoding="utf-8")
 
 
 def save_adapter(model, path: Path) -> None:
