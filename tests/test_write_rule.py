@@ -408,3 +408,55 @@ def test_names_that_become_paths_stay_in_their_folder(engine, demo_model, sample
     proc = tunedeck("train", "--model", demo_model, "--data", sample_data, "--out", str(tmp_path / ("r" * 300)))
     assert proc.returncode == 1 and "is 300 bytes long" in proc.stderr and "Traceback" not in proc.stderr
 
+
+
+def test_the_tui_asks_before_replacing_its_own_output_and_never_replaces_yours(tmp_path):
+    import asyncio
+
+    from textual.widgets import Input
+
+    from tui.app import make_app
+    from tui.screens.confirm import ConfirmReplace
+    from ui_helpers import text_of, wait_for
+
+    src = tmp_path / "qa.jsonl"
+    src.write_text("".join(json.dumps({"question": f"How many rows have id {i}?", "context": "CREATE TABLE t (id)",
+                                       "answer": f"SELECT {i}"}) + "\n" for i in range(60)))
+    out, mine = tmp_path / "built", users_folder(tmp_path / "mine")
+    before = snapshot(mine)
+
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go("data")
+            await pilot.pause(0.2)
+            screen = app.screen
+            await pilot.press("down", "enter")
+            screen.query_one("#folder", Input).value = str(src)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.source is not None)
+            screen.query_one("#split", Input).value = "40,10,10"
+            screen.query_one("#out", Input).value = str(out)
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: app.session.data_dir == str(out))
+            first = (out / "train.jsonl").read_bytes()
+
+            screen.query_one("#seed", Input).value = "5"
+            await pilot.press("ctrl+r")  # the same folder again: an earlier build of ours
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmReplace))
+            assert "an earlier TuneDeck dataset" in text_of(app.screen, "#confirm-what")
+            await pilot.press("n")
+            await pilot.pause(0.3)
+            assert (out / "train.jsonl").read_bytes() == first  # kept
+            await pilot.press("ctrl+r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmReplace))
+            await pilot.press("y")
+            await wait_for(pilot, lambda: (out / "train.jsonl").read_bytes() != first)
+
+            screen.query_one("#out", Input).value = str(mine)
+            await pilot.press("ctrl+r")  # someone's folder: refused, never asked about
+            await wait_for(pilot, lambda: "holds other files" in text_of(screen, "#status"))
+            assert not isinstance(app.screen, ConfirmReplace) and "fix: " in text_of(screen, "#status")
+
+    asyncio.run(run())
+    assert snapshot(mine) == before

@@ -59,13 +59,16 @@ def _detach_terminal(ttys: list[int]) -> None:
     os.close(devnull)
 
 
-def wait(job):
+def wait(job, last: bool = False):
     """The job's result; a TuneDeckError propagates.
 
     Ctrl-C, SIGTERM and SIGHUP ask the job to stop cleanly (a training run
     finishes its step and saves a checkpoint) and wait for it; another one
     meanwhile only says "already stopping": leaving mid-step would abort the
     MLX thread. The handlers only note the signal; this loop acts on it.
+    ``last``: the command ends after this job (training), so once a stop was
+    asked for the handlers stay, and a late Ctrl-C cannot cut its closing
+    lines short.
     """
     if threading.current_thread() is not threading.main_thread():
         return job.result()
@@ -73,23 +76,30 @@ def wait(job):
     previous = {sig: signal.signal(sig, lambda signum, _frame: received.append(signum)) for sig in STOP_SIGNALS}
     ttys = [fd for fd in (1, 2) if os.isatty(fd)]  # now: a hung-up terminal no longer says it is one
     handled = 0
+
+    def act() -> None:
+        nonlocal handled
+        while handled < len(received):
+            signum, handled = received[handled], handled + 1
+            name = signal.Signals(signum).name
+            if signum == signal.SIGHUP:
+                _detach_terminal(ttys)
+            if handled == 1:
+                _stopped_by.append(signum)
+                job.cancel(name)
+                _say(f"stopping ({name}): the current step finishes and is saved first…")
+            else:
+                _say(f"already stopping ({name} again): waiting for the current step to be saved…")
+
     try:
         while True:
             try:
                 return job.result(timeout=0.1)
             except FutureTimeout:
                 pass
-            while handled < len(received):
-                signum, handled = received[handled], handled + 1
-                name = signal.Signals(signum).name
-                if signum == signal.SIGHUP:
-                    _detach_terminal(ttys)
-                if handled == 1:
-                    _stopped_by.append(signum)
-                    job.cancel(name)
-                    _say(f"stopping ({name}): the current step finishes and is saved first…")
-                else:
-                    _say(f"already stopping ({name} again): waiting for the current step to be saved…")
+            finally:
+                act()  # also when the job has just ended: what came meanwhile is answered
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        if not (last and received):
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

@@ -96,7 +96,7 @@ def run(args) -> int:
     engine = engine_printing()
     engine.add_listener(_extra_lines)
     if args.resume:
-        result = wait(engine.resume(args.resume, iters=args.iters, adapter_path=args.adapter_path))
+        result = wait(engine.resume(args.resume, iters=args.iters, adapter_path=args.adapter_path), last=True)
         return _finished(result)
     settings = settings_from_args(args)
     if args.save_config:
@@ -109,7 +109,7 @@ def run(args) -> int:
         report = wait(engine.memory_check(settings))
         print(f"memory check: {report.summary()}")
         return 0 if report.fits else 2
-    result = wait(engine.train(settings, args.out))
+    result = wait(engine.train(settings, args.out), last=True)
     return _finished(result)
 
 

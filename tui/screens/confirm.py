@@ -38,7 +38,7 @@ class ConfirmReplace(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("Replace it?", classes="title")
-            yield Static(self.refused.message)
+            yield Static(self.refused.message, id="confirm-what")
             yield Static("y replaces it (the new one is written first, then swapped in) · "
                          "n or escape keeps it and writes nothing", classes="hint")
 
@@ -68,19 +68,21 @@ def write_checked(screen: Screen, target: str | Path, kind: Kind, start: Callabl
     try:
         claim(target, kind)
     except TargetRefused as exc:
-        if not exc.replaceable:
-            show(exc)
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                start(True)
-            else:
-                screen.notify(f"Kept {exc.path}; nothing was written.", timeout=6)
-
-        screen.app.push_screen(ConfirmReplace(exc), answered)
-        return
+        refused = exc
     except TuneDeckError as exc:  # a name no filesystem takes
         show(exc)
         return
-    start(False)
+    else:
+        start(False)
+        return
+    if not refused.replaceable:
+        show(refused)
+        return
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            start(True)
+        else:
+            screen.notify(f"Kept {refused.path}; nothing was written.", timeout=6)
+
+    screen.app.push_screen(ConfirmReplace(refused), answered)
