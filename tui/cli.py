@@ -39,8 +39,10 @@ def _in_cli_words(exc: TuneDeckError, args) -> TuneDeckError:
     it with this command's flag (core's hint names no interface)."""
     from core.targets import TargetRefused
 
-    if isinstance(exc, TargetRefused) and exc.replaceable and hasattr(args, "overwrite"):
-        exc.hint = f"pass --overwrite to replace it, or choose another {'folder' if exc.folder else 'file name'}"
+    if isinstance(exc, TargetRefused) and exc.replaceable:
+        place = "folder" if exc.folder else "file name"
+        exc.hint = (f"pass --overwrite to replace it, or choose another {place}" if hasattr(args, "overwrite")
+                    else f"choose another {place} (this command never replaces one)")
     return exc
 
 

@@ -155,7 +155,11 @@ def _check_writable(path: str) -> None:
 
     from core.errors import TuneDeckError
 
+    from core.targets import TRANSCRIPT, claim
+
     target = Path(path).expanduser()
+    if not os.path.isdir(target):
+        claim(target, TRANSCRIPT)  # an existing file is never replaced
     folder = target if target.is_dir() else target.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent  # missing folders are created: check the first one that exists
