@@ -113,7 +113,8 @@ def _cut_torn_line(path: Path) -> None:
                 return
             cut = tail.rfind(b"\n")
             if cut < 0 and size > len(tail):
-                return  # one huge line with no end: leave it; read_events skips it
+                fh.write(b"\n")  # one huge unfinished line: end it (read_events skips it)
+                return
             fh.truncate(size - len(tail) + cut + 1)
     except FileNotFoundError:
         pass
@@ -176,8 +177,12 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> "RunLock":
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise TuneDeckError(f"cannot lock the run folder {self.run_dir}: {exc.strerror or exc}",
+                                "check that the folder exists and you can write to it") from exc
         deadline = time.monotonic() + self.WAIT
         while True:
             try:

@@ -305,7 +305,8 @@ def run_training(ctx, s: TrainSettings, run_dir: str | Path | None = None) -> di
         if is_run_dir(run_dir):
             raise TuneDeckError(f"{run_dir} already holds a run",
                                 f"resume it (`tunedeck train --resume {run_dir}`) or choose a new folder")
-        if run_dir.exists() and (not run_dir.is_dir() or any(p.name not in (LOCK, STATUS) for p in run_dir.iterdir())):
+        ours = (LOCK, STATUS)  # what taking the lock itself writes
+        if run_dir.exists() and (not run_dir.is_dir() or any(p.name not in ours for p in run_dir.iterdir())):
             # A run writes config.yaml, adapters/, ... there: never over someone's files.
             raise TuneDeckError(f"{run_dir} already exists and is not a run folder",
                                 "give --out a new (or empty) folder")
@@ -356,7 +357,7 @@ def resume_training(ctx, run_dir: str | Path, iters: int | None = None, adapter_
 
     run_dir = Path(_absolute(str(run_dir)))
     if not (run_dir / CONFIG).is_file() or not is_run_dir(run_dir):
-        raise TuneDeckError(f"{run_dir} is not a TuneDeck run folder (no {CONFIG} and events.jsonl)",
+        raise TuneDeckError(f"{run_dir} is not a TuneDeck run folder (a run has {CONFIG} and events.jsonl)",
                             "pass a folder from `tunedeck runs`")
     with RunLock(run_dir):  # refuses while another process trains it
         s = TrainSettings.from_dict(load_yaml(run_dir / CONFIG))

@@ -176,7 +176,8 @@ def test_sigkill_and_signals_at_random_moments_lose_nothing(engine, demo_model, 
             proc.p.wait(30)
         finally:
             proc.kill()
-        if trial % 5 == 4 and not check_run(run)["torn"]:  # a kill mid-line is rare: make one every 5th trial
+        made = trial % 5 == 4 and not check_run(run)["torn"]  # a kill mid-line is rare: make one every 5th trial
+        if made:
             with open(run / "events.jsonl", "a") as fh:
                 fh.write('{"type": "train", "iteration": 99')
         state = check_run(run)
@@ -187,7 +188,7 @@ def test_sigkill_and_signals_at_random_moments_lose_nothing(engine, demo_model, 
         assert run_info(run).status in ("crashed", "finished"), where  # never "still training"
         assert not lost_files(mine), where
         trials.append({"phase": phase, "delay": round(delay, 3), "from": before, "to": state["latest"],
-                       "torn_line": state["torn"]})
+                       "torn_line": state["torn"], "torn_by_test": made})
 
     # The clean stops, on the same run: each leaves a checkpoint of exactly
     # its last step and a stop record, and the next resume goes on from it.
@@ -252,6 +253,7 @@ def test_sigkill_and_signals_at_random_moments_lose_nothing(engine, demo_model, 
     _report("sigkill", {"seed": SEED, "trials": len(trials), "survived": len(trials),
                         "start_up_kills": sum(t["phase"] == "start-up" for t in trials),
                         "torn_last_lines": sum(t["torn_line"] for t in trials),
+                        "torn_by_the_test": sum(t["torn_by_test"] for t in trials),
                         "checkpoints_lost": 0, "user_files_lost": len(lost_files(mine)),
                         "final_iteration": final, "stops": stops, "trials_detail": trials,
                         "seconds": round(time.monotonic() - started, 1)})

@@ -154,15 +154,14 @@ def _check_writable(path: str) -> None:
     from pathlib import Path
 
     from core.errors import TuneDeckError
-
     from core.targets import TRANSCRIPT, claim
 
     target = Path(path).expanduser()
-    if not os.path.isdir(target):
-        claim(target, TRANSCRIPT)  # an existing file is never replaced
     folder = target if target.is_dir() else target.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent  # missing folders are created: check the first one that exists
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise TuneDeckError(f"cannot write the transcript to {target}: {folder} is not a writable folder",
                             "give --save a file in a folder you can write to")
+    if not os.path.isdir(target):
+        claim(target, TRANSCRIPT)  # an existing file is never replaced
