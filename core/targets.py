@@ -274,7 +274,8 @@ def _replace_now(target: Path, kind: Kind, overwrite: bool):
     while the new content was being written."""
     def decide() -> bool:
         found = claim(target, kind, overwrite)
-        return found.state == "own"
+        # "empty" may still hold Finder's .DS_Store, which a rename cannot replace.
+        return found.state == "own" or (found.state == "empty" and target.is_dir() and any(target.iterdir()))
     return decide
 
 

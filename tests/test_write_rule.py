@@ -93,6 +93,17 @@ def test_a_folder_is_written_new_replaced_only_when_own_and_asked(tmp_path):
     assert not err.value.replaceable
 
 
+def test_an_empty_folder_or_one_with_only_finders_metadata_is_written(tmp_path):
+    for name, files in (("empty", []), ("finder", [".DS_Store"])):
+        (tmp_path / name).mkdir()
+        for f in files:
+            (tmp_path / name / f).write_text("x")
+        with write_folder(tmp_path / name, DATASET) as draft:
+            (draft.path / "train.jsonl").write_text("{}\n")
+        assert (tmp_path / name / "train.jsonl").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "finder"]
+
+
 def test_a_failed_or_cancelled_write_leaves_the_old_target_as_it_was(tmp_path):
     out = tmp_path / "out"
     with write_folder(out, DATASET) as draft:
