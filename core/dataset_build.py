@@ -7,6 +7,7 @@ is renamed into place, so a failed or cancelled build leaves nothing behind
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Callable
 from core.data_check import check_folder, check_record
 from core.data_sources import Source, open_source
 from core.errors import TuneDeckError
-from core.jsonl import MANIFEST, SPLITS, write_splits
+from core.jsonl import SPLITS, write_splits
 from core.presets import FORMATS, Preset, check_columns, custom_preset, get_preset, render, suggest_preset
 
 DEFAULT_SPLIT = "80%,10%,10%"
@@ -37,6 +38,7 @@ class BuildSpec:
     user: str | None = None
     assistant: str | None = None
     stream: bool | None = None  # hub sources: stream only the sample (None: for big splits, see core.hub_datasets)
+    overwrite: bool = False  # the user asked that an earlier TuneDeck dataset at ``out`` be replaced
 
 
 def parse_split(text: str) -> tuple[str, list[float]]:
@@ -70,31 +72,24 @@ def split_sizes(kind: str, values: list[float], total: int) -> list[int]:
     return [train, valid, test]
 
 
-# What a build writes: a folder holding only these may be replaced by a rebuild.
-# (.DS_Store: Finder's metadata, which macOS drops into any folder it shows.)
-DATASET_FILES = {f"{name}.jsonl" for name in SPLITS} | {MANIFEST, ".DS_Store"}
-
-
-def check_out(out: str | Path) -> None:
+def check_out(spec: BuildSpec) -> None:
     """Refuse an output folder whose replacement would lose anything.
 
-    A build replaces its folder whole, so ``--out ~`` or a folder with the
-    user's own files in it must be refused, not swapped away. An empty folder
-    or an earlier build (only split files and the manifest) is fine.
+    A build replaces its folder whole, so ``--out ~``, a folder with the
+    user's own files in it, or a hand-made dataset must be refused, not
+    swapped away: only a new or empty folder, or (``overwrite``) an earlier
+    TuneDeck build, unchanged since (``core.targets``). Nor may a build read
+    from the folder it replaces (it would shrink to a sample of itself).
     """
-    out = Path(out).expanduser()
-    hint = "choose a new folder for the dataset, or move those files out of it first"
-    if out.exists() and not out.is_dir():
-        raise TuneDeckError(f"{out} exists and is a file, not a folder", hint)
-    if out.is_dir():
-        try:
-            others = sorted(p.name for p in out.iterdir() if p.name not in DATASET_FILES)
-        except OSError as exc:
-            raise TuneDeckError(f"cannot read {out}: {exc.strerror}", hint) from exc
-        if others:
-            listed = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-            raise TuneDeckError(f"{out} already exists and holds other files ({listed}); "
-                                "a build replaces the folder whole", hint)
+    from core.targets import DATASET, claim
+
+    out = claim(spec.out, DATASET, spec.overwrite).path
+    source = Path(spec.source).expanduser()
+    if source.exists():
+        src, dst = os.path.realpath(source), os.path.realpath(out)
+        if src == dst or src.startswith(dst + os.sep):
+            raise TuneDeckError(f"the source {spec.source} is inside {out}, the folder this build would replace",
+                                "write the build to another folder")
 
 
 def resolve_preset(spec: BuildSpec, columns: list[str]) -> Preset:
@@ -140,7 +135,7 @@ def build(spec: BuildSpec, progress: Callable | None = None,
     if spec.format is not None and spec.format not in FORMATS:
         raise TuneDeckError(f"unknown format {spec.format!r}", "use chat, completions or text")
     kind, values = parse_split(spec.split)
-    check_out(spec.out)
+    check_out(spec)
     if source is None:
         progress(f"opening {spec.source}")
         # How many rows the build takes: lets a big hub split stream just those.
@@ -216,8 +211,8 @@ def build(spec: BuildSpec, progress: Callable | None = None,
         check_cancelled()
         progress(f"writing {spec.out}", done, total_rows)
 
-    check_out(spec.out)  # again: the folder may have changed during a long build
-    write_splits(spec.out, splits, manifest, tick=tick, verify=verify)
+    check_out(spec)  # again: the folder may have changed during a long build
+    write_splits(spec.out, splits, manifest, tick=tick, verify=verify, overwrite=spec.overwrite)
     manifest["counts"] = {k: len(v) for k, v in splits.items()}
     manifest["out"] = str(spec.out)
     return manifest

@@ -17,10 +17,10 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.atomic import atomic_dir
+from core.targets import DEMO_MODEL, claim, write_folder
 
 DEMO_NAME = "tunedeck-demo"
-MARKER = "tunedeck_demo.json"  # written into the folder; identifies a demo build
+MARKER = DEMO_MODEL.marker  # written into the folder; identifies a demo build
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
@@ -97,8 +97,11 @@ def _model_config(spec: DemoSpec, vocab_size: int, eos_id: int, bos_id: int) -> 
     }
 
 
-def build(out_dir: str | Path, size: str = "tiny", progress=None) -> Path:
-    """Build the demo model into ``out_dir`` (replaced atomically)."""
+def build(out_dir: str | Path, size: str = "tiny", progress=None, overwrite: bool = False) -> Path:
+    """Build the demo model into ``out_dir`` under the write rule
+    (``core.targets``): a new or empty folder, or (``overwrite``) an earlier
+    demo model, replaced atomically."""
+    claim(out_dir, DEMO_MODEL, overwrite)  # refuse at once, not after the imports and the build
     import mlx.core as mx
     from mlx.utils import tree_flatten
     from mlx_lm.models import qwen2
@@ -108,7 +111,8 @@ def build(out_dir: str | Path, size: str = "tiny", progress=None) -> Path:
     spec = SIZES[size]
     report = progress or (lambda _msg: None)
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
+    with write_folder(out_dir, DEMO_MODEL, overwrite) as draft:
+        tmp = draft.path
         report("training the tokenizer on the sample data")
         tok = _train_tokenizer(spec)
         vocab = tok.get_vocab_size()
@@ -142,8 +146,7 @@ def build(out_dir: str | Path, size: str = "tiny", progress=None) -> Path:
         mx.eval(weights)
         mx.save_safetensors(str(tmp / "model.safetensors"), weights, metadata={"format": "mlx"})
         n_params = sum(v.size for v in weights.values())
-        (tmp / MARKER).write_text(json.dumps(
-            {"size": size, "parameters": n_params, **asdict(spec)}, indent=2) + "\n")
+        draft.marker.update({"size": size, "parameters": n_params, **asdict(spec)})
         (tmp / "README.md").write_text(
             f"# {DEMO_NAME} ({size})\n\nA randomly initialised Qwen2 model with "
             f"{n_params:,} parameters and a BPE tokenizer trained on TuneDeck's\n"

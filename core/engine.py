@@ -15,18 +15,18 @@ from core import paths
 from core.worker import Job, JobContext, MLXWorker
 
 
-def _build_demo(ctx: JobContext, out_dir: str, size: str) -> str:
+def _build_demo(ctx: JobContext, out_dir: str, size: str, overwrite: bool = False) -> str:
     from core import demo_model
 
-    demo_model.build(out_dir, size, progress=ctx.progress)
+    demo_model.build(out_dir, size, progress=ctx.progress, overwrite=overwrite)
     return out_dir
 
 
-def _write_sample(ctx: JobContext, out_dir: str, seed: int) -> dict:
+def _write_sample(ctx: JobContext, out_dir: str, seed: int, overwrite: bool = False) -> dict:
     from core import sample_data
 
     ctx.progress("generating the text-to-SQL sample")
-    return sample_data.write_sample(out_dir, seed=seed)
+    return sample_data.write_sample(out_dir, seed=seed, overwrite=overwrite)
 
 
 def _train(ctx: JobContext, settings, run_dir=None) -> dict:
@@ -57,17 +57,18 @@ def _evaluate(ctx: JobContext, settings) -> dict:
     return run_eval(ctx, settings)
 
 
-def _fuse(ctx: JobContext, model, adapter, out, dequantize, verify, data, overwrite) -> dict:
+def _fuse(ctx: JobContext, model, adapter, out, dequantize, verify, data, overwrite=False) -> dict:
     from core.fuse import run_fuse
 
     return run_fuse(ctx, model, adapter, out, dequantize=dequantize, verify=verify, data=data,
                     overwrite=overwrite)
 
 
-def _export_lmstudio(ctx: JobContext, fused, root, publisher, name, allow_stale) -> dict:
+def _export_lmstudio(ctx: JobContext, fused, root, publisher, name, allow_stale=False, overwrite=False) -> dict:
     from core.export import export_lmstudio
 
-    return export_lmstudio(ctx, fused, root=root, publisher=publisher, name=name, allow_stale=allow_stale)
+    return export_lmstudio(ctx, fused, root=root, publisher=publisher, name=name, allow_stale=allow_stale,
+                           overwrite=overwrite)
 
 
 def _export_gguf(ctx: JobContext, fused, out, gguf_type, replace, allow_stale) -> dict:
@@ -117,13 +118,16 @@ class Engine:
         self.worker.remove_listener(fn)
 
     # -- set-up -----------------------------------------------------------
-    def build_demo_model(self, out_dir: str | Path | None = None, size: str = "tiny") -> Job:
+    # ``overwrite``: the user asked that an earlier TuneDeck output of the same
+    # kind at the target be replaced (core.targets); anything else is refused.
+    def build_demo_model(self, out_dir: str | Path | None = None, size: str = "tiny",
+                         overwrite: bool = False) -> Job:
         out = str(out_dir or paths.demo_model_dir())
-        return self.worker.submit("demo-model", _build_demo, out, size)
+        return self.worker.submit("demo-model", _build_demo, out, size, overwrite)
 
-    def write_sample_data(self, out_dir: str | Path | None = None, seed: int = 0) -> Job:
+    def write_sample_data(self, out_dir: str | Path | None = None, seed: int = 0, overwrite: bool = False) -> Job:
         out = str(out_dir or paths.sample_data_dir())
-        return self.worker.submit("sample-data", _write_sample, out, seed)
+        return self.worker.submit("sample-data", _write_sample, out, seed, overwrite)
 
     # -- training ----------------------------------------------------------
     def train(self, settings, run_dir: str | Path | None = None) -> Job:
@@ -135,14 +139,14 @@ class Engine:
         return _train(ctx, settings, run_dir)
 
     # -- run lifecycle: resume and memory check (issue 6a) -----------------
-    def resume(self, run_dir: str | Path, iters: int | None = None) -> Job:
-        return self.worker.submit("train", self._resume, str(run_dir), iters)
+    def resume(self, run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> Job:
+        return self.worker.submit("train", self._resume, str(run_dir), iters, adapter_path)
 
-    def _resume(self, ctx: JobContext, run_dir: str, iters: int | None) -> dict:
+    def _resume(self, ctx: JobContext, run_dir: str, iters: int | None, adapter_path: str | None = None) -> dict:
         from core.training import resume_training
 
         self._chat_models = {k: v for k, v in self._chat_models.items() if k[1] is None}
-        return resume_training(ctx, run_dir, iters)
+        return resume_training(ctx, run_dir, iters, adapter_path)
 
     def memory_check(self, settings) -> Job:
         return self.worker.submit("memory-check", _memory_check, settings)
@@ -216,10 +220,12 @@ class Engine:
         return self.worker.submit("data-tokens", _data_tokens, folder, model, max_seq_length,
                                   mask_prompt, limit)
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float | None = 10.0, reason: str = "") -> None:
+        """Stop what runs (``reason`` goes into a run's stop record) and wait
+        up to ``timeout`` seconds (None: until a training run's clean stop is done)."""
         if self._downloads is not None:
-            self._downloads.shutdown(timeout=5)
-        self.worker.shutdown()
+            self._downloads.shutdown(timeout=5, reason=reason)
+        self.worker.shutdown(timeout, reason=reason)
 
     # -- judge and ship: evaluate, fuse, export (issue 6) -------------------
     def evaluate(self, settings) -> Job:
@@ -233,10 +239,12 @@ class Engine:
         return self.worker.submit("fuse", _fuse, model, adapter, out, dequantize, verify, data, overwrite)
 
     def export_lmstudio(self, fused: str, root: str | None = None, publisher: str = "tunedeck",
-                        name: str | None = None, allow_stale: bool = False) -> Job:
+                        name: str | None = None, allow_stale: bool = False, overwrite: bool = False) -> Job:
         """Copy a fused model into LM Studio's folder; a stale one is refused
-        unless ``allow_stale`` (``core.provenance.check_fused``)."""
-        return self.worker.submit("export", _export_lmstudio, fused, root, publisher, name, allow_stale)
+        unless ``allow_stale`` (``core.provenance.check_fused``); ``overwrite``
+        replaces only an earlier TuneDeck export there."""
+        return self.worker.submit("export", _export_lmstudio, fused, root, publisher, name, allow_stale,
+                                  overwrite)
 
     def export_gguf(self, fused: str, out: str, gguf_type: str = "f16", replace: bool = False,
                     allow_stale: bool = False) -> Job:

@@ -18,9 +18,9 @@ import re
 import shutil
 from pathlib import Path
 
-from core.atomic import atomic_dir
 from core.errors import TuneDeckError
 from core.model_folder import check_model_folder
+from core.targets import GGUF, LMSTUDIO_EXPORT, check_name, claim, file_draft, write_folder
 
 DEFAULT_PUBLISHER = "tunedeck"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -92,6 +92,7 @@ def _check_name(what: str, value: str) -> str:
     if not _NAME.match(value or ""):
         raise TuneDeckError(f"{what} {value!r} cannot be a folder name",
                             "use letters, digits, '.', '_' and '-' only (no slashes or spaces)")
+    check_name(value)  # not longer than a folder name may be
     return value
 
 
@@ -107,17 +108,15 @@ def default_name(fused: str | Path) -> str:
 
 
 def export_lmstudio(ctx, fused: str, root: str | None = None, publisher: str = DEFAULT_PUBLISHER,
-                    name: str | None = None, allow_stale: bool = False) -> dict:
+                    name: str | None = None, allow_stale: bool = False, overwrite: bool = False) -> dict:
     source = check_export_source(fused, allow_stale)
     target = lmstudio_target(source, root, publisher, name)
-    if target.exists():
-        raise TuneDeckError(f"{target} already exists",
-                            "pick another name (--name), or delete the old export in LM Studio first")
+    claim(target, LMSTUDIO_EXPORT, overwrite)  # new, or (overwrite) an earlier export of ours
     files = [p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")]
-    with atomic_dir(target) as tmp:
+    with write_folder(target, LMSTUDIO_EXPORT, overwrite, marker={"source": str(source.resolve())}) as draft:
         for i, path in enumerate(files):
             ctx.progress(f"copying {path.name}", i, len(files))
             ctx.check_cancelled()
-            shutil.copy2(path, tmp / path.name)
+            shutil.copy2(path, draft.path / path.name)
     ctx.progress("copied", len(files), len(files))
     return {"path": str(target), "files": len(files)}

@@ -23,12 +23,13 @@ import json
 from pathlib import Path
 
 from core import events as ev
-from core.atomic import atomic_dir
 from core.errors import TuneDeckError
 from core.judge import check_adapter
 from core.model_folder import check_model_folder, load_model
-from core.provenance import RECORD as FUSED_MARKER
 from core.provenance import fused_record
+from core.targets import FUSED_MODEL, claim, write_folder
+
+FUSED_MARKER = FUSED_MODEL.marker  # the fused folder's record (core.provenance reads it)
 VERIFY_TOKENS = 32
 
 # Used when no test/valid split is at hand (e.g. the adapter's data moved).
@@ -68,28 +69,20 @@ def _answers(ctx, model, tokenizer, prompts, what: str) -> list[str]:
     return out
 
 
-def check_fuse_target(out: str | Path, overwrite: bool = False) -> None:
-    """Refuse an output that holds anything but TuneDeck's own fused model,
-    and that one too unless ``overwrite`` asks to replace it."""
-    out_dir = Path(out)
-    if not out_dir.exists():
-        return
-    if not out_dir.is_dir():
-        raise TuneDeckError(f"{out_dir} already exists and is a file",
-                            "choose a new folder for the fused model (--out) so nothing is overwritten")
-    if not any(out_dir.iterdir()):
-        return
-    if not (out_dir / FUSED_MARKER).is_file():
-        raise TuneDeckError(f"{out_dir} already exists and is not a TuneDeck fused model",
-                            "choose a new folder for the fused model (--out) so nothing is overwritten")
-    if not overwrite:
-        from core.provenance import check_fused
+def _refuse_target(out_dir: Path, overwrite: bool) -> None:
+    """The write rule (``core.targets.claim``), with what an earlier fused
+    model there was fused from when it refuses one of ours."""
+    from core.provenance import check_fused
+    from core.targets import TargetRefused
 
-        fresh = check_fused(out_dir)
-        state = {"fresh": "up to date", "stale": "out of date", "unknown": "cannot be checked"}
-        how = f"; {state[fresh.state]}: {fresh.reason}" if fresh is not None else ""
-        raise TuneDeckError(f"{out_dir} already exists (a model fused earlier{how})",
-                            "add --overwrite to replace it with a new fuse, or choose another --out folder")
+    try:
+        claim(out_dir, FUSED_MODEL, overwrite)
+    except TargetRefused as exc:
+        fresh = check_fused(out_dir) if exc.replaceable else None
+        if fresh is not None:
+            state = {"fresh": "up to date", "stale": "out of date", "unknown": "cannot be checked"}
+            exc.message = f"{exc.message} ({state[fresh.state]}: {fresh.reason})"
+        raise
 
 
 def run_fuse(ctx, model_path: str, adapter: str, out: str, dequantize: bool = False,
@@ -100,7 +93,7 @@ def run_fuse(ctx, model_path: str, adapter: str, out: str, dequantize: bool = Fa
     check_model_folder(model_path)
     check_adapter(adapter)
     out_dir = Path(out)
-    check_fuse_target(out_dir, overwrite)
+    _refuse_target(out_dir, overwrite)
     ctx.progress("reading the adapter's fingerprint")
     record = fused_record(model_path, adapter, out_dir, dequantize, quantized_base=False)
     ctx.progress("loading base + adapter")
@@ -119,10 +112,10 @@ def run_fuse(ctx, model_path: str, adapter: str, out: str, dequantize: bool = Fa
         model = dequantize_model(model)
         config.pop("quantization", None)
         config.pop("quantization_config", None)
-    with atomic_dir(out_dir) as tmp:
+    with write_folder(out_dir, FUSED_MODEL, overwrite) as draft:
         ctx.progress(f"writing {out_dir.name}")
-        save(tmp, model_path, model, tokenizer, config, donate_model=False)
-        (tmp / FUSED_MARKER).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        save(draft.path, model_path, model, tokenizer, config, donate_model=False)
+        draft.marker.update(record)  # provenance: which adapter and base (core.provenance)
         ctx.check_cancelled()  # a cancel here still leaves no folder
     del model
 

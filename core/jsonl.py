@@ -6,24 +6,27 @@ import json
 import time
 from pathlib import Path
 
-from core.atomic import atomic_dir
-
 SPLITS = ("train", "valid", "test")
 MANIFEST = "tunedeck.json"
 
 
 def write_splits(out_dir: str | Path, splits: dict[str, list[dict]], manifest: dict,
-                 tick=None, verify=None) -> Path:
-    """Write one JSONL per split plus a manifest, replacing ``out_dir`` whole.
+                 tick=None, verify=None, overwrite: bool = False) -> Path:
+    """Write one JSONL per split plus a manifest as one folder, under the
+    write rule (``core.targets``): a new or empty folder, or (``overwrite``)
+    an earlier TuneDeck dataset, replaced whole.
 
     ``tick(done, total)`` is called every 1000 rows (it may raise to cancel);
     ``verify(tmp_dir)`` runs before the rename (it may raise to reject). Either
     way an exception leaves no folder behind.
     """
+    from core.targets import DATASET, write_folder
+
     out_dir = Path(out_dir)
     total = sum(len(rows) for rows in splits.values())
     done = 0
-    with atomic_dir(out_dir) as tmp:
+    with write_folder(out_dir, DATASET, overwrite, marker=manifest) as draft:
+        tmp = draft.path
         for name, rows in splits.items():
             with open(tmp / f"{name}.jsonl", "w", encoding="utf-8") as fh:
                 for row in rows:
@@ -35,10 +38,8 @@ def write_splits(out_dir: str | Path, splits: dict[str, list[dict]], manifest: d
                     done += 1
         if verify is not None:
             verify(tmp)
-        info = dict(manifest)
-        info["counts"] = {k: len(v) for k, v in splits.items()}
-        info["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        (tmp / MANIFEST).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        draft.marker["counts"] = {k: len(v) for k, v in splits.items()}
+        draft.marker["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return out_dir
 
 

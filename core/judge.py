@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import events as ev
-from core.atomic import write_json
 from core.errors import TuneDeckError
 from core.model_folder import check_model_folder
+from core.targets import EVAL_RECORD, claim, write_file
 
 EVAL_FILE = "eval.json"
 EVAL_BEST_FILE = "eval-best.json"  # a run's best/ adapter, judged beside its last one
@@ -118,6 +118,8 @@ def run_eval(ctx, s: EvalSettings) -> dict:
     if not (Path(s.data) / "test.jsonl").is_file():  # before the (slow) model load
         raise TuneDeckError(f"{s.data} has no test.jsonl, so there is nothing to evaluate on",
                             "add a test split (the Data screen's split option makes one)")
+    if s.adapter:  # replaces only an earlier record of ours, never someone's eval.json
+        claim(results_path(s.adapter), EVAL_RECORD, overwrite=True)
     # Read the task examples first: a data problem should fail before loading.
     examples = read_examples(s.data, s.task_examples) if s.task_examples != 0 else []
     ctx.progress(f"loading {Path(s.model).name}")
@@ -143,6 +145,8 @@ def run_eval(ctx, s: EvalSettings) -> dict:
               "test_batches": s.test_batches, "task_examples": len(examples), "rows": rows}
     if s.adapter:
         path = results_path(s.adapter)
-        write_json(path, result)
+        write_file(path, EVAL_RECORD, json.dumps({"kind": EVAL_RECORD.name, **result}, indent=2,
+                                                 ensure_ascii=False) + "
+", overwrite=True)
         result["saved_to"] = str(path)
     return result

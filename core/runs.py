@@ -2,9 +2,13 @@
 
 Layout of ``RUN_DIR`` (default ``$TUNEDECK_HOME/runs/<timestamp>-<model>/``)::
 
+    tunedeck_run.json    marks the folder as a TuneDeck run (core.targets)
     config.yaml          the settings, as ``mlx_lm.lora -c`` accepts them
+                         (adapter_path relative to the run folder: run it from there)
     data_manifest.json   a copy of the dataset's tunedeck.json (may be {})
-    run.json             who is training it now: {"pid", "host", "started"}
+    run.lock             the OS lock (flock) the training process holds for
+                         the whole run; the kernel releases it when it dies
+    run.json             who holds it: {"pid", "host", "started"}, for display
     events.jsonl         append-only log of every reported metric
     adapters/            adapter_config.json + adapters.safetensors (last
                          completed step; ``mlx_lm.generate --adapter-path``)
@@ -14,44 +18,55 @@ Layout of ``RUN_DIR`` (default ``$TUNEDECK_HOME/runs/<timestamp>-<model>/``)::
 
 Every file is written atomically (``core.atomic``); a checkpoint folder is
 renamed into place whole, so a kill at any moment leaves the previous one.
+Nothing inside names the folder itself, so a copied or moved run resumes
+into itself.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import paths
-from core.atomic import write_json
-from core.errors import writing
+from core.atomic import temp_target, write_json
+from core.errors import TuneDeckError, writing
+from core.targets import RUN
 
 CONFIG = "config.yaml"
 EVENTS = "events.jsonl"
-LOCK = "run.json"
+LOCK = "run.lock"
+STATUS = "run.json"
 MANIFEST_COPY = "data_manifest.json"
 ADAPTERS = "adapters"
 BEST = "best"
 CHECKPOINTS = "checkpoints"
+FUSED = "fused"
+EVAL = "eval.json"
 KEEP_CHECKPOINTS = 2  # the newest two: one may be mid-write when killed
+NAME_STEM = 80  # characters of the model name kept in a new run's folder name
 
 # Terminal event types in events.jsonl and the run status each one means.
 TERMINAL_STATUS = {"finished": "finished", "stopped": "stopped", "failed": "failed"}
 
 
 def is_run_dir(folder: str | Path) -> bool:
-    """A TuneDeck run folder (it has the run's log or config)."""
+    """A TuneDeck run folder: its marker, or (older runs) its event log."""
     folder = Path(folder)
-    return (folder / EVENTS).is_file() or (folder / CONFIG).is_file()
+    return (folder / RUN.marker).is_file() or (folder / EVENTS).is_file()
 
 
 def new_run_dir(model: str, root: str | Path | None = None) -> Path:
-    """A fresh, not yet existing ``<timestamp>-<model name>`` folder."""
+    """A fresh, not yet existing ``<timestamp>-<model name>`` folder (the
+    name shortened and made safe: it comes from a folder name, not a person)."""
     root = Path(root) if root else paths.runs_dir()
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{Path(model).name or 'model'}"
+    name = "".join(c if c.isalnum() or c in "._-" else "-" for c in Path(model).name).strip(".-")
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{name[:NAME_STEM] or 'model'}"
     candidate, n = root / stem, 1
     while candidate.exists():
         n += 1
@@ -67,12 +82,12 @@ class EventLog:
     def __init__(self, run_dir: str | Path):
         self.path = Path(run_dir) / EVENTS
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _cut_torn_line(self.path)  # a killed writer's half record would glue onto ours
         self._fh = open(self.path, "a", encoding="utf-8")
-        # A torn line from a killed run would glue onto ours: start fresh.
-        if self._fh.tell() and not self.path.read_bytes().endswith(b"\n"):
-            self._fh.write("\n")
 
     def write(self, kind: str, **data) -> None:
+        from core.atomic import disk_full
+
         record = {"type": kind, "time": round(time.time(), 3), **data}
         with writing(self.path):
             self._fh.write(json.dumps(record) + "\n")
@@ -80,6 +95,27 @@ class EventLog:
 
     def close(self) -> None:
         self._fh.close()
+
+
+def _cut_torn_line(path: Path) -> None:
+    """Drop the unfinished last record a SIGKILL can leave (only the bytes
+    after the last newline: the log stays whole lines)."""
+    try:
+        with open(path, "rb+") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if not size:
+                return
+            fh.seek(max(0, size - 65536))
+            tail = fh.read()
+            if tail.endswith(b"\n"):
+                return
+            cut = tail.rfind(b"\n")
+            if cut < 0 and size > len(tail):
+                fh.write(b"\n")  # one huge unfinished line: end it (read_events skips it)
+                return
+            fh.truncate(size - len(tail) + cut + 1)
+    except FileNotFoundError:
+        pass
 
 
 def read_events(run_dir: str | Path) -> list[dict]:
@@ -123,30 +159,87 @@ def curve(events: list[dict]) -> Curve:
     return c
 
 
-# -- the "who is running it" lock -----------------------------------------
-def write_lock(run_dir: Path) -> None:
-    write_json(run_dir / LOCK, {"pid": os.getpid(), "host": socket.gethostname(),
-                                "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+# -- the run lock ------------------------------------------------------------
+class RunLock:
+    """An OS file lock (``flock``) on ``RUN_DIR/run.lock``, held by the one
+    process that trains the run, for the whole run. The kernel drops it when
+    that process ends, however it ends, so a crashed run never reads as
+    "still training", and a pid or host name in ``run.json`` (display only)
+    never decides anything. ``run.lock`` itself is never deleted: removing a
+    lock file while others may open it would let two processes lock two files."""
+
+    WAIT = 1.0  # seconds to retry: ``is_locked`` probes it for an instant
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self._fd: int | None = None
+
+    def acquire(self) -> "RunLock":
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise TuneDeckError(f"cannot lock the run folder {self.run_dir}: {exc.strerror or exc}",
+                                "check that the folder exists and you can write to it") from exc
+        deadline = time.monotonic() + self.WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise TuneDeckError(f"{self.run_dir} is being trained by another process{holder(self.run_dir)}",
+                                        "wait for that run to finish, or stop it where it runs; then resume it") \
+                        from None
+                time.sleep(0.05)
+        self._fd = fd
+        write_json(self.run_dir / STATUS, {"pid": os.getpid(), "host": socket.gethostname(),
+                                           "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            (self.run_dir / STATUS).unlink(missing_ok=True)
+        except OSError:
+            pass
+        os.close(self._fd)  # closing the last descriptor releases the flock
+        self._fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
-def clear_lock(run_dir: Path) -> None:
-    (run_dir / LOCK).unlink(missing_ok=True)
-
-
-def _lock_alive(run_dir: Path) -> bool:
+def is_locked(run_dir: str | Path) -> bool:
+    """Whether a live process holds the run's lock (a shared probe: it never
+    blocks the holder, and ``RunLock.acquire`` retries past a probe)."""
     try:
-        lock = json.loads((run_dir / LOCK).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        fd = os.open(Path(run_dir) / LOCK, os.O_RDONLY)
+    except OSError:
         return False
-    if lock.get("host") != socket.gethostname():
-        return True  # another machine's run (a shared folder): assume it lives
     try:
-        os.kill(int(lock["pid"]), 0)
-    except (ProcessLookupError, ValueError, KeyError, TypeError):
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return False
-    except PermissionError:
+    except BlockingIOError:
         return True
-    return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def holder(run_dir: str | Path) -> str:
+    """" (pid 123 on host, since ...)" from run.json, for messages."""
+    try:
+        info = json.loads((Path(run_dir) / STATUS).read_text(encoding="utf-8"))
+        return f" (pid {info['pid']} on {info['host']}, since {info['started']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 # -- checkpoints -----------------------------------------------------------
@@ -164,28 +257,38 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
-def sweep_leftovers(run_dir: str | Path, adapter_dir: str | Path) -> list[Path]:
-    """Undo what a killed process left mid-write (call only while no process
-    trains the run): temp files and folders (``.NAME.*.tmp*``) are deleted,
-    and a folder caught between "old moved aside" and "new renamed in" by
-    ``atomic_dir`` (``.best.old-PID`` with no ``best/``) is put back."""
-    import shutil
+# The names TuneDeck writes in each folder of a run: only their temporary
+# names (core.atomic.temp_target) are ever cleaned up.
+RUN_FILES = (CONFIG, MANIFEST_COPY, STATUS, EVAL, RUN.marker, BEST, FUSED)
+ADAPTER_FILES = ("adapters.safetensors", "adapter_config.json", "tunedeck_adapter.json")
+FINAL_TMP = ".final.tmp.safetensors"  # the trainer's own save, renamed in at a clean finish
 
+
+def sweep_leftovers(run_dir: str | Path, adapter_dir: str | Path) -> list[Path]:
+    """Undo what a killed process left mid-write (call only while holding
+    the run's lock): the temporary names ``core.atomic`` makes for the files
+    a run writes are deleted, and a folder caught between "old moved aside"
+    and "new renamed in" (``.best.old-PID`` with no ``best/``) is put back.
+    Nothing else is touched, in the run folder or in its adapter folder."""
     run_dir, removed = Path(run_dir), []
-    for folder in (run_dir, run_dir / CHECKPOINTS, Path(adapter_dir)):
+    ckpts = run_dir / CHECKPOINTS
+    names = {run_dir: RUN_FILES, Path(adapter_dir): ADAPTER_FILES}
+    if ckpts.is_dir():  # checkpoint NNNNNNN: its temp folder is .NNNNNNN.XXXXXXXX.tmp
+        names[ckpts] = {p.name[1:8] for p in ckpts.iterdir() if p.name[1:8].isdigit() and p.name[8:9] == "."}
+    for folder, known in names.items():
         if not folder.is_dir():
             continue
         for p in sorted(folder.iterdir()):
-            if not p.name.startswith("."):
+            hit = temp_target(p.name, known)
+            if folder == Path(adapter_dir) and p.name == FINAL_TMP:
+                hit = ("adapters.safetensors", "temp")
+            if hit is None:
                 continue
-            if ".old-" in p.name:
-                original = folder / p.name[1:].split(".old-")[0]
-                if not original.exists():
-                    p.rename(original)
-                    continue
-            elif ".tmp" not in p.name:
+            original = folder / hit[0]
+            if hit[1] == "aside" and not os.path.lexists(original):
+                p.rename(original)
                 continue
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
             removed.append(p)
     return removed
 
@@ -228,8 +331,10 @@ def run_info(run_dir: str | Path) -> RunInfo:
             status = TERMINAL_STATUS[kind]
             message = e.get("message", "")
             iteration = e.get("iteration", iteration)
-    if status == "running" and not _lock_alive(run_dir):
-        status = "crashed"
+    if is_locked(run_dir):
+        status = "running"
+    elif status == "running":
+        status = "crashed"  # it never wrote how it ended, and no process holds it
     c = curve(events)
     vals = [v for _, v in c.val]
     trained = [v for it, v in c.val if it > 0]  # iteration 0 is the untouched base, as for best/

@@ -299,12 +299,14 @@ def generate(counts: dict | None = None, seed: int = 0) -> dict[str, list[dict]]
     return splits
 
 
-def write_sample(out_dir: str | Path, counts: dict | None = None, seed: int = 0) -> dict[str, int]:
-    """Write train/valid/test.jsonl (chat format) atomically; returns counts."""
+def write_sample(out_dir: str | Path, counts: dict | None = None, seed: int = 0,
+                 overwrite: bool = False) -> dict[str, int]:
+    """Write train/valid/test.jsonl (chat format) atomically; returns counts.
+    ``overwrite``: an earlier TuneDeck dataset there may be replaced."""
     splits = generate(counts, seed)
     manifest = {"source": "tunedeck sample (generated text-to-SQL)", "format": "chat",
                 "preset": "text-to-sql", "seed": seed}
-    write_splits(out_dir, splits, manifest)
+    write_splits(out_dir, splits, manifest, overwrite=overwrite)
     return {k: len(v) for k, v in splits.items()}
 
 

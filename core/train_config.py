@@ -17,9 +17,9 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-from core.atomic import write_text
 from core.errors import TuneDeckError
 from core.memory_estimate import total_memory
+from core.targets import CONFIG_YAML, write_file
 from core.training import TrainSettings, demo_settings
 
 # mlx-lm keys that do not change how TuneDeck trains: accepted, not used.
@@ -251,13 +251,14 @@ def dump_yaml(settings: TrainSettings) -> str:
     cfg = settings.mlx_lm_config()
     if not cfg.get("adapter_path"):
         del cfg["adapter_path"]  # mlx-lm: ./adapters; TuneDeck: RUN_DIR/adapters
-    return "# TuneDeck training config; also runs with `mlx_lm.lora -c <this file>`\n" + \
+    return f"{CONFIG_YAML.header}; also runs with `mlx_lm.lora -c <this file>`\n" + \
         yaml.safe_dump(cfg, sort_keys=False, default_flow_style=False)
 
 
-def save_yaml(settings: TrainSettings, path: str | Path) -> Path:
-    write_text(path, dump_yaml(settings))
-    return Path(path)
+def save_yaml(settings: TrainSettings, path: str | Path, overwrite: bool = False) -> Path:
+    """Save a config where the user asked: an existing file is replaced only
+    if it is a config TuneDeck wrote and ``overwrite`` (``core.targets``)."""
+    return write_file(path, CONFIG_YAML, dump_yaml(settings), overwrite)
 
 
 def _number(value, low: float | None = None, high: float | None = None, high_open: bool = False) -> bool:

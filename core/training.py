@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 import types
@@ -93,9 +94,8 @@ def _validate(s: TrainSettings, resuming: bool = False) -> None:
 
     check_settings(s, deep=True)
     check_model_folder(s.model)
-    if not resuming and (Path(s.adapter_path) / ADAPTER_FILE).exists():
-        raise TuneDeckError(f"{s.adapter_path} already holds a trained adapter",
-                            "choose a new adapter folder (or delete that one) so it is not overwritten")
+    if not resuming:
+        _check_new_adapter_folder(s.adapter_path)
     report = check_folder(s.data, mask_prompt=s.mask_prompt)
     if not report.ok:
         first = next(p for p in report.problems if p.severity == "error")
@@ -122,9 +122,15 @@ def _quiet_mlx_lm_console() -> None:
     # mlx-lm's trainer draws a rich progress bar on its shared console. In the
     # TUI that would paint over the screen, and headless we print our own
     # lines, so silence that console (rich's documented ``quiet`` switch).
+    # Its file must not be the terminal either: a live display on a terminal
+    # takes over sys.stdout/stderr, and a quiet one would swallow every line
+    # we print (progress, "stopping…") for the whole run.
     from mlx_lm.cli_ui import make_console
 
-    make_console().quiet = True
+    console = make_console()
+    console.quiet = True
+    if console.file.isatty():
+        console.file = open(os.devnull, "w", encoding="utf-8")
 
 
 def save_adapter(model, path: Path) -> None:
@@ -214,15 +220,16 @@ class _KeepLayerCall:
         self.cls.__call__ = self.call
 
 
-def _write_adapter_folder(model, folder: Path, s: TrainSettings, extra: dict | None = None) -> None:
+def _write_adapter_folder(model, folder: Path, config: dict, extra: dict | None = None) -> None:
     """adapters.safetensors + adapter_config.json (+ optimizer state and
-    state.json for a checkpoint), renamed into place as one folder."""
+    state.json for a checkpoint), renamed into place as one folder (the run's
+    own best/ or checkpoint, so an older one there is replaced)."""
     import mlx.core as mx
     from mlx.utils import tree_flatten
 
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, replace=True) as tmp:
         mx.save_safetensors(str(tmp / ADAPTER_FILE), dict(tree_flatten(model.trainable_parameters())))
-        (tmp / "adapter_config.json").write_text(json.dumps(s.mlx_lm_config(), indent=2) + "\n")
+        (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
         if extra:
             mx.save_safetensors(str(tmp / OPTIMIZER_FILE), dict(tree_flatten(extra["optimizer"].state)))
             (tmp / "state.json").write_text(json.dumps(extra["state"], indent=2) + "\n")
@@ -249,82 +256,168 @@ def _restore_optimizer(optimizer, model, path: Path) -> None:
                             where=str(path))
 
 
+def _check_new_adapter_folder(path: str) -> None:
+    """A new run's adapter folder must be new or empty: training writes
+    adapter_config.json and adapters.safetensors there, and a user's own
+    must never be overwritten."""
+    from core.targets import ADAPTER, inspect, refusal
+
+    found = inspect(path, ADAPTER)
+    if found.state in ("missing", "empty"):
+        return
+    if (Path(path) / ADAPTER_FILE).exists():
+        raise TuneDeckError(f"{path} already holds a trained adapter",
+                            "choose a new adapter folder (or delete that one) so it is not overwritten")
+    err = refusal(found, ADAPTER)
+    err.hint = "give the adapter path a new or empty folder (or leave it out: the run folder gets one)"
+    raise err
+
+
+def _absolute(path: str) -> str:
+    """A path as given, made absolute against the current folder (no link
+    resolving), so a resume from any folder finds the same files."""
+    return os.path.abspath(os.path.expanduser(path)) if path else path
+
+
+def portable(s: TrainSettings, run_dir: Path) -> TrainSettings:
+    """The settings as stored inside the run: an adapter path inside the run
+    folder relative to it, so a copied or moved run resumes into itself (and
+    ``mlx_lm.lora -c config.yaml`` run from the run folder writes there too)."""
+    out = TrainSettings.from_dict(asdict(s))
+    try:
+        out.adapter_path = Path(s.adapter_path).relative_to(run_dir).as_posix()
+    except ValueError:
+        pass  # an adapter folder outside the run (--adapter-path): kept absolute
+    return out
+
+
 def run_training(ctx, s: TrainSettings, run_dir: str | Path | None = None) -> dict:
     """Start a new run in ``run_dir`` (default: a new folder under the runs
     folder). The adapter goes to ``s.adapter_path`` (default RUN_DIR/adapters)."""
-    from core.runs import EVENTS, new_run_dir
+    from core.runs import ADAPTERS, LOCK, STATUS, RunLock, is_run_dir, new_run_dir
+    from core.targets import check_name
 
-    run_dir = Path(run_dir) if run_dir else new_run_dir(s.model)
-    if (run_dir / EVENTS).exists():
-        raise TuneDeckError(f"{run_dir} already holds a run",
-                            f"resume it (`tunedeck train --resume {run_dir}`) or choose a new folder")
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        # A run writes config.yaml, adapters/, ... there: never over someone's files.
-        raise TuneDeckError(f"{run_dir} already exists and is not a run folder",
-                            "give --out a new (or empty) folder")
-    if not s.adapter_path:
-        s.adapter_path = str(run_dir / "adapters")
+    run_dir = Path(_absolute(str(run_dir))) if run_dir else new_run_dir(s.model)
+    check_name(run_dir)
+
+    def refuse_taken() -> None:
+        if is_run_dir(run_dir):
+            raise TuneDeckError(f"{run_dir} already holds a run",
+                                f"resume it (`tunedeck train --resume {run_dir}`) or choose a new folder")
+        ours = (LOCK, STATUS)  # what taking the lock itself writes
+        if run_dir.exists() and (not run_dir.is_dir() or any(p.name not in ours for p in run_dir.iterdir())):
+            # A run writes config.yaml, adapters/, ... there: never over someone's files.
+            raise TuneDeckError(f"{run_dir} already exists and is not a run folder",
+                                "give --out a new (or empty) folder")
+
+    refuse_taken()
+    s.model, s.data = _absolute(s.model), _absolute(s.data)
+    s.adapter_path = _absolute(s.adapter_path) or str(run_dir / ADAPTERS)
     _validate(s)
-    return _run(ctx, s, run_dir, None)
+    with RunLock(run_dir):
+        refuse_taken()  # again, holding the lock: another process may have started it meanwhile
+        return _run(ctx, s, run_dir, None)
 
 
-def resume_training(ctx, run_dir: str | Path, iters: int | None = None) -> dict:
+def _resume_adapter_folder(run_dir: Path, stored: str, given: str | None) -> str:
+    """Where a resumed run writes its adapter: never into another run's."""
+    from core.runs import ADAPTERS, is_run_dir
+    from core.targets import ADAPTER, read_marker
+
+    if given:
+        given = _absolute(given)
+        _check_new_adapter_folder(given)
+        return given
+    if not stored:
+        return str(run_dir / ADAPTERS)
+    path = Path(stored)
+    if not path.is_absolute():
+        return str(run_dir / path)
+    if path.parent != run_dir and path.name == ADAPTERS and (is_run_dir(path.parent) or not path.parent.exists()):
+        # Stored absolute by an older TuneDeck: the adapters of the run this
+        # one was copied or moved from. This run has its own.
+        return str(run_dir / ADAPTERS)
+    marker = read_marker(path, ADAPTER) or {}
+    owner = marker.get("run")
+    if owner and is_run_dir(owner) and not os.path.samefile(owner, run_dir):
+        raise TuneDeckError(f"{run_dir.name} writes its adapter to {path}, which belongs to the run {owner} "
+                            "(this run looks like a copy of it)",
+                            f"give this copy its own adapter folder: `tunedeck train --resume {run_dir} "
+                            "--adapter-path NEW_FOLDER`")
+    return str(path)
+
+
+def resume_training(ctx, run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> dict:
     """Continue a stopped, crashed or failed run from its latest checkpoint
-    (or extend a finished one with a larger ``iters``)."""
-    from core.runs import CONFIG, latest_checkpoint, run_info, sweep_leftovers
+    (or extend a finished one with a larger ``iters``). ``adapter_path``: a
+    new adapter folder (for a copied run whose adapter folder is elsewhere)."""
+    from core.runs import CONFIG, RunLock, is_run_dir, latest_checkpoint, sweep_leftovers
     from core.train_config import load_yaml
 
-    run_dir = Path(run_dir)
-    if not (run_dir / CONFIG).is_file():
-        raise TuneDeckError(f"{run_dir} is not a TuneDeck run folder (no {CONFIG})",
+    run_dir = Path(_absolute(str(run_dir)))
+    if not (run_dir / CONFIG).is_file() or not is_run_dir(run_dir):
+        raise TuneDeckError(f"{run_dir} is not a TuneDeck run folder (a run has {CONFIG} and events.jsonl)",
                             "pass a folder from `tunedeck runs`")
-    info = run_info(run_dir)
-    if info.status == "running":
-        raise TuneDeckError(f"{run_dir.name} is still training (another process holds it)",
-                            "stop it first, or wait for it")
-    s = TrainSettings.from_dict(load_yaml(run_dir / CONFIG, deep=True))  # on the worker: mlx may be used
-    if iters is not None:
-        s.iters = iters
-    s.adapter_path = s.adapter_path or str(run_dir / "adapters")
-    _validate(s, resuming=True)
-    sweep_leftovers(run_dir, s.adapter_path)  # what a killed writer left half-written
-    ckpt = latest_checkpoint(run_dir)
-    if ckpt is None:  # it ended before its first save: nothing to keep, so start it over
-        ctx.progress("no checkpoint yet: starting again from iteration 0")
-        return _run(ctx, s, run_dir, None)
-    done = int(ckpt.name)
-    if done >= s.iters:
-        raise TuneDeckError(f"{run_dir.name} already completed {done} of {s.iters} iterations",
-                            f"pass a larger iteration count to train longer (e.g. --iters {done * 2})")
-    return _run(ctx, s, run_dir, ckpt)
+    with RunLock(run_dir):  # refuses while another process trains it
+        s = TrainSettings.from_dict(load_yaml(run_dir / CONFIG, deep=True))  # on the worker: mlx may be used
+        if iters is not None:
+            s.iters = iters
+        s.adapter_path = _resume_adapter_folder(run_dir, s.adapter_path, adapter_path)
+        _validate(s, resuming=True)
+        sweep_leftovers(run_dir, s.adapter_path)  # what a killed writer left half-written
+        ckpt = latest_checkpoint(run_dir)
+        if ckpt is None:  # it ended before its first save: nothing to keep, so start it over
+            ctx.progress("no checkpoint yet: starting again from iteration 0")
+            return _run(ctx, s, run_dir, None)
+        done = int(ckpt.name)
+        if done >= s.iters:
+            raise TuneDeckError(f"{run_dir.name} already completed {done} of {s.iters} iterations",
+                                f"pass a larger iteration count to train longer (e.g. --iters {done * 2})")
+        return _run(ctx, s, run_dir, ckpt)
+
+
+def _record(log, kind: str, **data) -> None:
+    """An end record; a full disk must not hide the error being recorded."""
+    try:
+        log.write(kind, **data)
+    except (OSError, TuneDeckError):
+        pass
 
 
 def _run(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None) -> dict:
+    """Train (holding the run's lock: callers take it)."""
+    from core.atomic import write_text
     from core.jsonl import read_manifest
-    from core.runs import CONFIG, MANIFEST_COPY, EventLog, clear_lock, write_lock
-    from core.train_config import save_yaml
+    from core.runs import CONFIG, MANIFEST_COPY, EventLog
+    from core.targets import RUN
+    from core.train_config import dump_yaml
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_yaml(s, run_dir / CONFIG)  # on resume: records a changed iteration total
+    if not (run_dir / RUN.marker).is_file():  # new, or a run from before runs had a marker
+        write_json(run_dir / RUN.marker, {"kind": RUN.name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    write_text(run_dir / CONFIG, dump_yaml(portable(s, run_dir)))  # on resume: records a changed total
     if checkpoint is None:
         write_json(run_dir / MANIFEST_COPY, read_manifest(s.data))
     log = EventLog(run_dir)
-    write_lock(run_dir)
     try:
         return _train(ctx, s, run_dir, checkpoint, log)
     except Cancelled:
-        log.write("stopped", iteration=int(checkpoint.name) if checkpoint else 0,
-                  message="stopped before the first step")
+        _record(log, "stopped", iteration=int(checkpoint.name) if checkpoint else 0,
+                message="stopped before the first step", reason=stop_reason(ctx))
         raise
     except TuneDeckError as exc:
-        log.write("failed", message=exc.message, hint=exc.hint)
+        _record(log, "failed", message=exc.message, hint=exc.hint)
         raise
     except Exception as exc:
-        log.write("failed", message=f"{type(exc).__name__}: {exc}")
+        _record(log, "failed", message=f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        clear_lock(run_dir)
         log.close()
+
+
+def stop_reason(ctx) -> str:
+    """Why the job was asked to stop ("SIGTERM", ...), for the stop record."""
+    return ctx.state.get("cancel_reason") or "stop requested"
 
 
 def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -> dict:
@@ -340,7 +433,14 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
     adapter_dir.mkdir(parents=True, exist_ok=True)
     adapter_file = adapter_dir / ADAPTER_FILE
     model, _, train_set, valid_set = prepare_model(ctx, s)
-    write_json(adapter_dir / "adapter_config.json", s.mlx_lm_config())
+    config = portable(s, run_dir).mlx_lm_config()
+    write_json(adapter_dir / "adapter_config.json", config)
+    try:
+        adapter_dir.relative_to(run_dir)
+    except ValueError:  # an adapter folder of its own: it records whose it is (see _resume_adapter_folder)
+        from core.targets import ADAPTER
+
+        write_json(adapter_dir / ADAPTER.marker, {"kind": ADAPTER.name, "run": str(run_dir)})
     optimizer = build_optimizer(s)
 
     start, saved = 0, {}
@@ -375,7 +475,7 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
             state["diverged"] = it
             return False
         folder = run_dir / CHECKPOINTS / f"{it:07d}"
-        _write_adapter_folder(model, folder, s, {"optimizer": optimizer, "state": {
+        _write_adapter_folder(model, folder, config, {"optimizer": optimizer, "state": {
             "iteration": it, "trained_tokens": state["trained_tokens"], "seed": s.seed,
             "best_val_loss": state["best"], "best_iteration": state["best_iteration"],
             "time": time.strftime("%Y-%m-%dT%H:%M:%S")}})
@@ -413,7 +513,7 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
             # iteration ``it``. Iteration 0 is the untouched base: not a result.
             if it > 0 and (state["best"] is None or loss < state["best"]):
                 state["best"], state["best_iteration"] = loss, it
-                _write_adapter_folder(model, run_dir / BEST, s)
+                _write_adapter_folder(model, run_dir / BEST, config)
                 emit(ev.BestAdapterSaved(iteration=it, val_loss=loss, path=str(run_dir / BEST)), "best")
 
     def batches(dataset, batch_size, max_seq_length, loop=False, seed=None, comm_group=None):
@@ -486,7 +586,8 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
         save_checkpoint(iterations)  # lets a finished run be extended later
     kind = "stopped" if stopped else "finished"
     emit(ev.TrainFinished(adapter_path=str(adapter_dir), iterations=iterations, stopped_early=stopped,
-                          model=s.model, data=s.data), kind, iteration=iterations)
+                          model=s.model, data=s.data), kind,
+         iteration=iterations, **({"reason": stop_reason(ctx)} if stopped else {}))
     best = run_dir / BEST
     return {"adapter_path": str(adapter_dir), "iterations": iterations, "stopped_early": stopped,
             "model": s.model, "data": s.data,

@@ -5,14 +5,15 @@ replaced only when it is a TuneDeck transcript and the caller says so."""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import paths
-from core.atomic import write_new_text, write_text
 from core.errors import TuneDeckError
 from core.generation import Sampling, describe_stop
+from core.targets import TRANSCRIPT, write_file
 
 
 def transcripts_dir() -> Path:
@@ -68,7 +69,7 @@ def _fence(text: str) -> str:
     return f"{ticks}text\n{text}\n{ticks}"
 
 
-HEADING = "# TuneDeck chat transcript"
+HEADING = TRANSCRIPT.header  # the first line that makes a file ours
 
 
 def is_transcript(path: str | Path) -> bool:
@@ -83,7 +84,7 @@ def is_transcript(path: str | Path) -> bool:
 def to_markdown(t: Transcript, saved_at: str | None = None) -> str:
     saved_at = saved_at or time.strftime("%Y-%m-%d %H:%M:%S")
     lines = [
-        HEADING,
+        TRANSCRIPT.header,
         "",
         f"- saved: {saved_at}",
         f"- model: `{t.model or 'none'}`",
@@ -122,32 +123,13 @@ def default_path(folder: Path | None = None) -> Path:
 
 def save(t: Transcript, path: str | Path | None = None, overwrite: bool = False) -> Path:
     """Write the transcript (never half a file); returns where it went.
-    ``path`` may be a file or an existing folder (a new name goes in it).
-    An existing file is replaced only with ``overwrite`` and only when it is
-    a TuneDeck transcript; anything else there is refused, never touched."""
-    named = Path(path).expanduser() if path else None
-    target = named if named is not None and not named.is_dir() else default_path(named)
-    text = to_markdown(t)
+    ``path`` may be a file or an existing folder (a new name goes in it); an
+    existing file is replaced only if it is a transcript and ``overwrite``."""
+    target = Path(path).expanduser() if path else default_path()
+    if os.path.isdir(target):  # (never raises, whatever the name)
+        target = default_path(target)
     try:
-        if named is target and target.exists():
-            if not is_transcript(target):
-                raise TuneDeckError(f"{target} already exists and is not a TuneDeck transcript, so it is "
-                                    "never replaced", "give --save another file name (or a folder)")
-            if not overwrite:
-                raise TuneDeckError(f"{target} already exists",
-                                    "give --save another file name, or add --overwrite to replace it")
-            write_text(target, text)
-            return target
-        for _ in range(100):
-            try:
-                write_new_text(target, text)
-                return target
-            except FileExistsError:
-                if named is target:  # appeared since the caller checked: the caller decides
-                    raise TuneDeckError(f"{target} already exists",
-                                        "give --save another file name, or add --overwrite to replace it")
-                target = default_path(target.parent)  # two saves in one second: the next name
-        raise TuneDeckError(f"could not find a free file name in {target.parent}", "remove old transcripts")
+        write_file(target, TRANSCRIPT, to_markdown(t), overwrite)
     except OSError as exc:
         raise TuneDeckError(f"could not write the transcript to {target}: {exc.strerror or exc}",
                             "choose a file in a folder you can write to") from exc

@@ -63,8 +63,13 @@ class Job:
     name: str
     cancel_event: threading.Event
     future: Future
+    state: dict = field(default_factory=dict)  # shared with the job's JobContext
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str = "") -> None:
+        """Ask the job to stop; ``reason`` (e.g. "SIGTERM") is what a run's
+        stop record says (the first one given wins)."""
+        if reason:
+            self.state.setdefault("cancel_reason", reason)
         self.cancel_event.set()
 
     @property
@@ -169,7 +174,7 @@ class MLXWorker:
             ctx.emit(ev.JobFinished(name=name, result=result))
             return result
 
-        job = Job(job_id, name, cancel, self._submit(run))
+        job = Job(job_id, name, cancel, self._submit(run), ctx.state)
         self._jobs = [j for j in self._jobs if not j.done] + [job]
         return job
 
@@ -179,13 +184,13 @@ class MLXWorker:
             return fn(*args, **kwargs)
         return self._submit(fn, *args, **kwargs).result()
 
-    def shutdown(self, timeout: float | None = 10.0) -> None:
+    def shutdown(self, timeout: float | None = 10.0, reason: str = "") -> None:
         """Refuse new jobs, ask the running one to stop, and wait for it.
 
         The thread itself is left parked (see the module docstring)."""
         self._closed = True
         for job in self._jobs:
-            job.cancel()
+            job.cancel(reason)
         deadline = None if timeout is None else time.monotonic() + timeout
         for job in self._jobs:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -153,5 +153,5 @@ def test_transcript_records_a_changed_system_prompt_and_saves_into_a_folder(tmp_
     text = path.read_text()
     assert text.count("**System prompt:**") == 1 and "```text\nsecond\n```" in text
     (tmp_path / "file").write_text("x")
-    with pytest.raises(TuneDeckError, match="could not write the transcript"):
+    with pytest.raises(TuneDeckError, match="cannot write .* is a file, not a folder"):
         tx.save(t, tmp_path / "file" / "t.md")

@@ -13,6 +13,7 @@ from core.data_sources import open_source
 from core.dataset_build import BuildSpec, build, parse_split
 from core.errors import Cancelled, TuneDeckError
 from core.jsonl import read_manifest, read_rows
+from core.targets import TargetRefused
 
 COLUMNS = ["question", "context", "answer"]
 
@@ -168,7 +169,7 @@ def test_cancelled_build_leaves_nothing_and_keeps_the_old_folder(tmp_path):
     before = (old / "train.jsonl").read_bytes()
     calls["n"] = 0
     with pytest.raises(Cancelled):
-        build(BuildSpec(str(src), str(old), seed=9), check_cancelled=cancel_while_writing)
+        build(BuildSpec(str(src), str(old), seed=9, overwrite=True), check_cancelled=cancel_while_writing)
     assert (old / "train.jsonl").read_bytes() == before and leftovers(tmp_path) == []
 
 
@@ -255,10 +256,13 @@ def test_an_output_folder_with_other_files_is_refused_not_replaced(tmp_path):
     assert (mine / "notes.txt").read_text() == "keep me" and not (mine / "train.jsonl").exists()
     with pytest.raises(TuneDeckError, match="is a file"):
         build(BuildSpec(source=str(src), out=str(src), split="16,2,2"))
-    # An earlier build (split files + manifest only) is replaced whole by a rebuild.
+    # An earlier build is replaced whole by a rebuild, when asked to.
     out = tmp_path / "built"
     build(BuildSpec(source=str(src), out=str(out), split="16,2,2"))
-    build(BuildSpec(source=str(src), out=str(out), split="10,5,5", seed=3))
+    with pytest.raises(TargetRefused, match="an earlier TuneDeck dataset") as err:
+        build(BuildSpec(source=str(src), out=str(out), split="10,5,5", seed=3))
+    assert err.value.replaceable
+    build(BuildSpec(source=str(src), out=str(out), split="10,5,5", seed=3, overwrite=True))
     assert read_manifest(out)["counts"] == {"train": 10, "valid": 5, "test": 5}
 
 

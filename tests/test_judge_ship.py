@@ -68,7 +68,10 @@ def test_eval_matches_mlx_lm_lora_test(engine, demo_model, sample_data, tuned, r
 def test_eval_results_go_beside_a_bare_adapter(tmp_path):
     (tmp_path / "ad").mkdir()
     assert results_dir(tmp_path / "ad") == tmp_path / "ad"
+    # A config.yaml of the user's own (an mlx-lm project) does not make a run folder.
     (tmp_path / "config.yaml").write_text("model: x\n")
+    assert results_dir(tmp_path / "ad") == tmp_path / "ad"
+    (tmp_path / "tunedeck_run.json").write_text('{"kind": "run"}\n')
     assert results_dir(tmp_path / "ad") == tmp_path
 
 

@@ -28,7 +28,7 @@ def test_judge_and_ship_from_the_keyboard(engine, demo_model, sample_data, tmp_p
     adapters = run / "adapters"
     engine.train(demo_settings(demo_model, sample_data, str(adapters), iters=10, steps_per_eval=100,
                                save_every=100)).result(timeout=300)
-    (run / "config.yaml").write_text("model: demo\n")  # marks a run folder
+    (run / "tunedeck_run.json").write_text('{"kind": "run"}\n')  # marks a run folder
     monkeypatch.setenv("LMSTUDIO_MODELS_DIR", str(tmp_path / "lms"))
 
     async def run_app():

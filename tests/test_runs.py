@@ -14,7 +14,7 @@ from core import events as ev
 from core.errors import Cancelled, TuneDeckError
 from core.runs import curve, list_runs, read_events, run_info
 from core.train_config import load_yaml, save_yaml
-from core.training import TrainSettings, demo_settings
+from core.training import TrainSettings, demo_settings, portable
 
 
 def test_run_folder_files_and_events(engine, demo_model, sample_data, recorder, tmp_path):
@@ -47,8 +47,9 @@ def test_run_folder_files_and_events(engine, demo_model, sample_data, recorder, 
     assert best["val_loss"] == min(v for i, v in vals.items() if i > 0)
     assert len(recorder.of(ev.TrainReport, job)) == 4  # the log holds every reported metric
 
-    loaded = load_yaml(run / "config.yaml")  # the run's config reads back as the settings
-    assert TrainSettings.from_dict(loaded).mlx_lm_config() == s.mlx_lm_config()
+    loaded = load_yaml(run / "config.yaml")  # the run's config reads back as the settings,
+    assert loaded["adapter_path"] == "adapters"  # with the adapter path relative to the run
+    assert TrainSettings.from_dict(loaded).mlx_lm_config() == portable(s, run).mlx_lm_config()
     info = list_runs(tmp_path / "runs")[0]
     assert (info.status, info.iteration, info.iters) == ("finished", 12, 12)
     assert info.last_val_loss == pytest.approx(list(vals.values())[-1])
@@ -197,22 +198,29 @@ def test_config_values_are_checked_with_file_and_line(tmp_path):
     assert err.value.hint == "did you mean iters?"
 
 
-def test_sweep_puts_back_what_a_kill_left_mid_rename(tmp_path):
+def test_sweep_puts_back_what_a_kill_left_mid_rename_and_touches_nothing_else(tmp_path):
     from core.runs import sweep_leftovers
 
     run = tmp_path / "run"
-    for folder in (".best.old-123", "checkpoints/0000010", "checkpoints/.0000020.ab12.tmp", "adapters"):
+    for folder in (".best.old-123", "checkpoints/0000010", "checkpoints/.0000020.ab12cd34.tmp", "adapters",
+                   ".session.tmp", "adapters/.cache.tmp"):
         (run / folder).mkdir(parents=True)
     (run / ".best.old-123" / "adapters.safetensors").write_text("w")
     (run / "checkpoints/0000010/state.json").write_text("{}")
     (run / "adapters" / ".final.tmp.safetensors").write_text("half")
-    (run / "adapters" / ".adapters.safetensors.x1.tmp.safetensors").write_text("half")
-    (run / ".config.yaml.zz.tmp").write_text("half")
+    (run / "adapters" / ".adapters.safetensors.x1y2z3w4.tmp.safetensors").write_text("half")
+    (run / ".config.yaml.q9r8s7t6.tmp").write_text("half")
+    # The user's own hidden files, whatever they look like, stay as they are.
+    mine = {".notes.tmp.txt": "n", ".bashrc.old-2023": "b", ".session.tmp/x": "s", "adapters/.cache.tmp/y": "c",
+            ".config.yaml.bak.tmp": "k", "checkpoints/.0000030.old.tmp": "o"}
+    for name, text in mine.items():
+        (run / name).write_text(text)
     removed = sweep_leftovers(run, run / "adapters")
     assert len(removed) == 4
     assert (run / "best" / "adapters.safetensors").read_text() == "w"  # restored, not lost
-    assert sorted(p.name for p in run.rglob("*")) == sorted(
-        ["best", "adapters.safetensors", "checkpoints", "0000010", "state.json", "adapters"])
+    assert not (run / "bashrc").exists()
+    for name, text in mine.items():
+        assert (run / name).read_text() == text, name
 
 
 def test_out_folder_and_resume_without_a_checkpoint(engine, demo_model, sample_data, tmp_path):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import signal
+import threading
 from typing import TYPE_CHECKING
 
 from textual.app import App
@@ -57,6 +59,8 @@ class TuneDeckApp(App):
 
             engine = Engine()
         self.engine = engine
+        self.stopped_by: int | None = None  # SIGHUP or SIGTERM, once one arrived
+        self._previous_handlers: dict = {}
         self.session = Session()
         self.config = app_config.load()
         self._theme_problems: list[str] = []
@@ -68,6 +72,7 @@ class TuneDeckApp(App):
         self.theme = wanted if wanted in names else ("tunedeck-dark" if "tunedeck-dark" in names else FALLBACK)
 
     def on_mount(self) -> None:
+        self._catch_stop_signals()
         for problem in self._theme_problems:
             self.notify(f"{problem}\nUsing the default theme instead.", title="Theme file skipped",
                         severity="warning", timeout=10)
@@ -90,12 +95,37 @@ class TuneDeckApp(App):
         if self.engine.worker.busy:
             self.notify("Stopping the running job before quitting (a training run saves its adapter)…",
                         title="Quitting", timeout=30)
-            await asyncio.to_thread(self.engine.shutdown)
+            await asyncio.to_thread(self.engine.shutdown, 10.0, "quit")
         self.exit()
+
+    # A hang-up (the SSH link dropped, the tmux session killed) or a SIGTERM:
+    # stop what runs cleanly (a training run saves a checkpoint of its last
+    # step, resumable with r) and leave. The handler only notes the signal;
+    # the event loop does the rest.
+    def _catch_stop_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set there
+        loop = asyncio.get_running_loop()
+
+        def note(signum, _frame) -> None:
+            loop.call_soon_threadsafe(self._stop_for_signal, signum)
+
+        self._previous_handlers = {sig: signal.signal(sig, note) for sig in (signal.SIGHUP, signal.SIGTERM)}
+
+    def _stop_for_signal(self, signum: int) -> None:
+        if self.stopped_by is None:
+            self.stopped_by = signum
+            self.run_worker(self._leave_after_stop(signal.Signals(signum).name), group="stop-signal")
+
+    async def _leave_after_stop(self, reason: str) -> None:
+        await asyncio.to_thread(self.engine.shutdown, None, reason)
+        self.exit(return_code=128 + (self.stopped_by or 0))
 
     def on_unmount(self) -> None:
         # Any other way out (tests, signals): stop what still runs.
-        self.engine.shutdown()
+        for sig, handler in self._previous_handlers.items():
+            signal.signal(sig, handler)
+        self.engine.shutdown(reason="the app closed")
 
 
 def make_app(engine: Engine | None = None) -> TuneDeckApp:

@@ -26,8 +26,24 @@ def _parser() -> argparse.ArgumentParser:
 def run_tui() -> int:
     from tui.app import make_app
 
-    make_app().run()
-    return 0
+    app = make_app()
+    app.run()
+    # A job still stopping (a training run writing the checkpoint of its
+    # last step) finishes before the process ends, however the app ended.
+    app.engine.shutdown(timeout=None, reason="the app closed")
+    return app.return_code or 0
+
+
+def _in_cli_words(exc: TuneDeckError, args) -> TuneDeckError:
+    """A refused write of TuneDeck's own earlier output says how to replace
+    it with this command's flag (core's hint names no interface)."""
+    from core.targets import TargetRefused
+
+    if isinstance(exc, TargetRefused) and exc.replaceable:
+        place = "folder" if exc.folder else "file name"
+        exc.hint = (f"pass --overwrite to replace it, or choose another {place}" if hasattr(args, "overwrite")
+                    else f"choose another {place} (this command never replaces one)")
+    return exc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_tui()
         return args.func(args)
     except TuneDeckError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_in_cli_words(exc, args)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -52,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
     except Cancelled:
+        from tui.commands.common import stop_exit_code
+
         print("stopped", file=sys.stderr)
-        return 130
+        return stop_exit_code()
     except Exception as exc:  # unexpected: one line here, the traceback in the log
         from core.errors import explain
         from core.log import log_exception

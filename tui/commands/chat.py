@@ -173,7 +173,6 @@ def _check_save_target(path: str, overwrite: bool) -> bool:
 
     from core import transcript as tx
     from core.errors import TuneDeckError
-
     target = Path(path).expanduser()
     folder = target if target.is_dir() else target.parent
     while not folder.exists() and folder != folder.parent:

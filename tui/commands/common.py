@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
+from concurrent.futures import TimeoutError as FutureTimeout
+
+# The signals that stop a headless job cleanly: Ctrl-C, `kill`, and a hang-up
+# (the SSH link dropped, the tmux session killed). Exit status 128 + number.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+OVERWRITE_HELP = "replace an earlier TuneDeck {what} there (anything else is never replaced)"
+_stopped_by: list[int] = []  # the first stop signal of this process
 
 _NO_ALL = object()
 
@@ -102,11 +112,69 @@ def engine_printing():
     return Engine(show)
 
 
-def wait(job):
-    """The job's result; a TuneDeckError propagates, Ctrl-C cancels cleanly."""
+def stop_exit_code() -> int:
+    """128 + the signal that stopped this process's job (130 for Ctrl-C,
+    143 for SIGTERM, 129 for SIGHUP), as shells report a killed command."""
+    return 128 + (_stopped_by[0] if _stopped_by else signal.SIGINT)
+
+
+def _say(text: str) -> None:
     try:
+        print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass  # no terminal any more
+
+
+def _detach_terminal(ttys: list[int]) -> None:
+    """After a hang-up the terminal is gone: writes to it would fail (EIO),
+    so what still prints goes nowhere instead (a redirected log keeps it)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in ttys:
+        os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def wait(job, last: bool = False):
+    """The job's result; a TuneDeckError propagates.
+
+    Ctrl-C, SIGTERM and SIGHUP ask the job to stop cleanly (a training run
+    finishes its step and saves a checkpoint) and wait for it; another one
+    meanwhile only says "already stopping": leaving mid-step would abort the
+    MLX thread. The handlers only note the signal; this loop acts on it.
+    ``last``: the command ends after this job (training), so once a stop was
+    asked for the handlers stay, and a late Ctrl-C cannot cut its closing
+    lines short.
+    """
+    if threading.current_thread() is not threading.main_thread():
         return job.result()
-    except KeyboardInterrupt:
-        print("stopping…", file=sys.stderr)
-        job.cancel()
-        return job.result()
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: received.append(signum)) for sig in STOP_SIGNALS}
+    ttys = [fd for fd in (1, 2) if os.isatty(fd)]  # now: a hung-up terminal no longer says it is one
+    handled = 0
+
+    def act() -> None:
+        nonlocal handled
+        while handled < len(received):
+            signum, handled = received[handled], handled + 1
+            name = signal.Signals(signum).name
+            if signum == signal.SIGHUP:
+                _detach_terminal(ttys)
+            if handled == 1:
+                _stopped_by.append(signum)
+                job.cancel(name)
+                _say(f"stopping ({name}): the current step finishes and is saved first…")
+            else:
+                _say(f"already stopping ({name} again): waiting for the current step to be saved…")
+
+    try:
+        while True:
+            try:
+                return job.result(timeout=0.1)
+            except FutureTimeout:
+                pass
+            finally:
+                act()  # also when the job has just ended: what came meanwhile is answered
+    finally:
+        if not (last and received):
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

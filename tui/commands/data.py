@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tui.commands.common import SEED, count
+from tui.commands.common import OVERWRITE_HELP, SEED, count
 
 SPLIT_HELP = "train,valid,test as counts (100,25,25) or ratios (80%%,10%%,10%% or 0.8,0.1,0.1)"
 
@@ -16,6 +16,7 @@ def register(sub) -> None:
     sample = data_sub.add_parser("sample", help="write the sample text-to-SQL dataset into OUT_DIR")
     sample.add_argument("out_dir")
     sample.add_argument("--seed", type=SEED, default=0)
+    sample.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP.format(what="dataset"))
     sample.set_defaults(func=run_sample)
 
     inspect = data_sub.add_parser("inspect", help="show a source's columns, first rows and the suggested preset")
@@ -28,7 +29,9 @@ def register(sub) -> None:
 
     build = data_sub.add_parser("build", help="build a checked train/valid/test folder from SOURCE")
     _source_args(build)
-    build.add_argument("--out", required=True, help="folder to write: new, empty or an earlier build (replaced whole, atomically)")
+    build.add_argument("--out", required=True, help="folder to write: new or empty (or, with --overwrite, "
+                       "an earlier TuneDeck dataset, replaced whole, atomically)")
+    build.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP.format(what="dataset"))
     build.add_argument("--preset", default="auto", help="a preset name (tunedeck data presets), default: suggested")
     build.add_argument("--format", choices=("chat", "completions", "text"),
                        help="default chat (preset as-is: the rows' own format)")
@@ -65,7 +68,7 @@ def _source_args(p) -> None:
 def run_sample(args) -> int:
     from core.sample_data import write_sample
 
-    counts = write_sample(args.out_dir, seed=args.seed)
+    counts = write_sample(args.out_dir, seed=args.seed, overwrite=args.overwrite)
     print(f"wrote {args.out_dir}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
@@ -111,7 +114,7 @@ def run_build(args) -> int:
     spec = BuildSpec(source=args.source, out=args.out, preset=args.preset, format=args.format,
                      sample=args.sample, split=args.split, seed=args.seed, config=args.config,
                      hf_split=args.hf_split, system=args.system, user=args.user, assistant=args.assistant,
-                     stream=args.stream)
+                     stream=args.stream, overwrite=args.overwrite)
     engine = engine_printing()
     try:
         manifest = wait(engine.build_dataset(spec, **_hub_options(args)))

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from tui.commands.common import count, engine_printing, wait
+from tui.commands.common import OVERWRITE_HELP, count, engine_printing, wait
 
 
 def register(sub) -> None:
@@ -14,6 +14,7 @@ def register(sub) -> None:
     demo.add_argument("out_dir")
     demo.add_argument("--size", choices=["tiny", "large"], default="tiny",
                       help="tiny (~0.2M params, default) or large (~30M, for benchmarks)")
+    demo.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP.format(what="demo model"))
     demo.set_defaults(func=run_demo_model)
 
     models = sub.add_parser("models", help="models: list local and curated (default), download, search")
@@ -36,7 +37,7 @@ def register(sub) -> None:
 
 
 def run_demo_model(args) -> int:
-    out = wait(engine_printing().build_demo_model(Path(args.out_dir), args.size))
+    out = wait(engine_printing().build_demo_model(Path(args.out_dir), args.size, overwrite=args.overwrite))
     print(out)
     return 0
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.gguf_export import TYPES as GGUF_TYPES
-from tui.commands.common import count, wait
+from tui.commands.common import OVERWRITE_HELP, count, wait
 
 
 def register(sub) -> None:
@@ -29,8 +29,7 @@ def register(sub) -> None:
     p.add_argument("--model", help="base model folder (default with RUN: the run's)")
     p.add_argument("--adapter", help="with RUN: last (the default) or best; else an adapter folder")
     p.add_argument("--out", help="new folder for the fused model (default with RUN: RUN/fused)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an earlier TuneDeck fused model in that folder (never anything else)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP.format(what="fused model"))
     p.add_argument("--dequantize", action="store_true", help="write full-precision weights")
     p.add_argument("--no-verify", action="store_true", help="skip the fused-vs-adapter check")
     p.add_argument("--data", help="data folder whose first test prompts verify (default: the adapter's)")
@@ -44,7 +43,7 @@ def register(sub) -> None:
     p.add_argument("--gguf-type", choices=GGUF_TYPES, default="f16",
                    help="GGUF tensor type (default f16; q8_0/q4_0 are quantized by gguf-py)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing OUT.gguf written by TuneDeck")
+                   help=OVERWRITE_HELP.format(what="LM Studio export or OUT.gguf"))
     p.add_argument("--with-gguf", action="store_true",
                    help="with --lmstudio: also write a GGUF into LM Studio's folder (PUBLISHER/NAME-GGUF/)")
     p.add_argument("--lmstudio-root", "--lmstudio-dir", dest="lmstudio_root", metavar="DIR",
@@ -213,7 +212,8 @@ def run_export(args) -> int:
         root = str(check_lmstudio_root(args.lmstudio_root)) if args.lmstudio_root else None
         print(f"exporting to {lmstudio_target(args.model, root, args.publisher, args.name)}", flush=True)
         result = wait(engine.export_lmstudio(args.model, root=root, publisher=args.publisher,
-                                             name=args.name, allow_stale=args.allow_stale))
+                                             name=args.name, allow_stale=args.allow_stale,
+                                             overwrite=args.overwrite))
         print(f"exported {result['files']} files to {result['path']}")
         print("LM Studio lists it under My Models (restart LM Studio if it is open)")
         if not args.with_gguf:

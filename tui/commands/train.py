@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tui.commands.common import SEED, count, engine_printing, wait
+from tui.commands.common import SEED, count, engine_printing, stop_exit_code, wait
 
 # (flag, settings key, type) for the mlx_lm.lora-named options. Counts are
 # checked as they are parsed, so a message names the flag (-1 = all, as in mlx-lm).
@@ -36,13 +36,16 @@ def register(sub) -> None:
     p.add_argument("-c", "--config", help="YAML config (the keys mlx_lm.lora -c accepts)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: a new one under TUNEDECK_HOME/runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or crashed run from its latest "
-                   "checkpoint (--iters extends a finished one)")
+                   "checkpoint (--iters extends a finished one; --adapter-path gives a copied run whose "
+                   "adapter folder is outside it a new one)")
     p.add_argument("--memory-check", action="store_true",
                    help="run a few real steps at these settings and say whether they fit in memory")
     p.add_argument("--preset", choices=["quick", "thorough"], help="start from a preset")
     p.add_argument("--lr-schedule", choices=["constant", "cosine", "linear"],
                    help="learning-rate schedule (cosine/linear with warm-up)")
     p.add_argument("--save-config", metavar="PATH", help="write the resulting YAML config and exit")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --save-config: replace a config TuneDeck wrote there before")
     for flag, _, kind in FLAGS:
         p.add_argument(flag, type=kind)
     for flag, _ in SWITCHES:
@@ -96,20 +99,20 @@ def run(args) -> int:
     engine = engine_printing()
     engine.add_listener(_extra_lines)
     if args.resume:
-        result = wait(engine.resume(args.resume, iters=args.iters))
+        result = wait(engine.resume(args.resume, iters=args.iters, adapter_path=args.adapter_path), last=True)
         return _finished(result)
     settings = settings_from_args(args)
     if args.save_config:
         from core.train_config import check_settings, save_yaml
 
         check_settings(settings)
-        print(f"wrote {save_yaml(settings, args.save_config)}")
+        print(f"wrote {save_yaml(settings, args.save_config, overwrite=args.overwrite)}")
         return 0
     if args.memory_check:
         report = wait(engine.memory_check(settings))
         print(f"memory check: {report.summary()}")
         return 0 if report.fits else 2
-    result = wait(engine.train(settings, args.out))
+    result = wait(engine.train(settings, args.out), last=True)
     return _finished(result)
 
 
@@ -120,8 +123,9 @@ def _finished(result: dict) -> int:
     if result.get("best_path"):
         print(f"best validation loss {result['best_val_loss']:.3f}: {result['best_path']}")
     print(f"run folder: {result['run_dir']}")
-    # Stopped by Ctrl-C: 130 like any interrupted command, so `train && fuse` stops too.
-    return 130 if result["stopped_early"] else 0
+    # Stopped by a signal: 128 + its number (Ctrl-C 130, SIGTERM 143, SIGHUP 129)
+    # like any interrupted command, so `train && fuse` stops too.
+    return stop_exit_code() if result["stopped_early"] else 0
 
 
 def list_runs(args) -> int:

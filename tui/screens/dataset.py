@@ -30,8 +30,10 @@ from core.errors import TuneDeckError
 from core.hub import REPO_ID, resolve_endpoint
 from core.jsonl import read_manifest, read_rows
 from core.presets import FORMATS, PRESETS, check_columns, custom_preset, suggest_preset
+from core.targets import DATASET
 from tui.screens.base import ChoiceScreen
 from tui.widgets.download_progress import DownloadProgressRow
+from tui.screens.confirm import refusal_text, write_checked
 
 SAMPLE, SAMPLE_ROWS, FOLDER, HUB = "sample", "sample-rows", "folder", "hub"
 TABS = ("tab-source", "tab-map", "tab-split", "tab-check")
@@ -284,8 +286,11 @@ class DatasetScreen(ChoiceScreen):
             if read_manifest(target).get("preset") == "text-to-sql":
                 self.check(str(target))
             else:
-                self.set_status("Writing the sample dataset…")
-                self.track(self.app.engine.write_sample_data(target))
+                def write(overwrite: bool) -> None:
+                    self.set_status("Writing the sample dataset…")
+                    self.track(self.app.engine.write_sample_data(target, overwrite=overwrite))
+
+                write_checked(self, target, DATASET, write, lambda exc: self.set_status(refusal_text(exc)))
         elif which == SAMPLE_ROWS:
             self.load_source("sample")
         elif which == HUB:
@@ -514,9 +519,14 @@ class DatasetScreen(ChoiceScreen):
                          config=self.source.details.get("config"), hf_split=self.source.details.get("split"),
                          system=t.get("system"), user=t.get("user"), assistant=t.get("assistant"))
         self.show_tab("tab-split")
-        self.query_one("#build-progress", DownloadProgressRow).start()
-        self.set_status(f"Building {spec.out}… (escape cancels)")
-        self._job = self.track(self.app.engine.build_dataset(spec, self.source))
+
+        def build(overwrite: bool) -> None:
+            spec.overwrite = overwrite
+            self.query_one("#build-progress", DownloadProgressRow).start()
+            self.set_status(f"Building {spec.out}… (escape cancels)")
+            self._job = self.track(self.app.engine.build_dataset(spec, self.source))
+
+        write_checked(self, spec.out, DATASET, build, lambda exc: self.set_status(refusal_text(exc)))
 
     def action_cancel_job(self) -> None:
         if self._job is not None and not self._job.done:

@@ -23,8 +23,10 @@ from core.hub import resolve_endpoint
 from core.model_folder import check_model_folder
 from core.memory_estimate import FITS, TIGHT, total_memory
 from core.model_info import ModelInfo, format_params, format_size, inspect_folder
+from core.targets import DEMO_MODEL
 from tui.screens.base import StepScreen
 from tui.widgets.download_progress import download_text
+from tui.screens.confirm import refusal_text, write_checked
 
 DEMO, FOLDER = "demo", "folder"
 FIT_STYLE = {FITS: "green", TIGHT: "yellow"}
@@ -245,8 +247,11 @@ class ModelScreen(StepScreen):
             if is_demo_model(target):
                 self.use_model(inspect_folder(target, "demo"), "offline demo model")
             else:
-                self.set_status("Building the demo model…")
-                self.track(self.app.engine.build_demo_model(target))
+                def build(overwrite: bool) -> None:
+                    self.set_status("Building the demo model…")
+                    self.track(self.app.engine.build_demo_model(target, overwrite=overwrite))
+
+                write_checked(self, target, DEMO_MODEL, build, lambda exc: self.set_status(refusal_text(exc)))
         elif key == FOLDER:
             self.action_folder()
         elif key.startswith("local:"):

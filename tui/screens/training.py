@@ -32,10 +32,12 @@ from core import events as ev
 from core.errors import TuneDeckError
 from core.jsonl import read_manifest
 from core.runs import curve, list_runs, new_run_dir, read_events, run_info
+from core.targets import CONFIG_YAML
 from core.train_config import (PRESETS, SCHEDULES, apply_preset, check_settings, default_settings, epochs,
                                load_yaml, save_yaml, schedule_for, schedule_kind)
 from core.training import TrainSettings
 from tui.screens.base import StepScreen
+from tui.screens.confirm import write_checked
 
 
 def _shown_path(path: str) -> str:
@@ -348,12 +350,16 @@ class TrainingScreen(StepScreen):
         s, path = self.read_form(), self._yaml_path()
         if s is None or path is None:
             return
-        try:
-            save_yaml(s, path)
-        except (TuneDeckError, OSError) as exc:
-            self.notify(f"could not save {path}: {exc}", severity="error")
-            return
-        self.notify(f"saved {path} (runs with `tunedeck train -c` or `mlx_lm.lora -c`)")
+
+        def save(overwrite: bool) -> None:
+            try:
+                save_yaml(s, path, overwrite=overwrite)
+            except (TuneDeckError, OSError) as exc:
+                self.notify(f"could not save {path}: {exc}", severity="error")
+                return
+            self.notify(f"saved {path} (runs with `tunedeck train -c` or `mlx_lm.lora -c`)")
+
+        write_checked(self, path, CONFIG_YAML, save)
 
     def action_load_config(self) -> None:
         path = self._yaml_path()
