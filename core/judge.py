@@ -146,7 +146,6 @@ def run_eval(ctx, s: EvalSettings) -> dict:
     if s.adapter:
         path = results_path(s.adapter)
         write_file(path, EVAL_RECORD, json.dumps({"kind": EVAL_RECORD.name, **result}, indent=2,
-                                                 ensure_ascii=False) + "
-", overwrite=True)
+                                                 ensure_ascii=False) + "\n", overwrite=True)
         result["saved_to"] = str(path)
     return result

@@ -173,7 +173,7 @@ def base_record(model: str | Path) -> dict:
 
 def fused_record(model: str, adapter: str, out: str | Path, dequantized: bool, quantized_base: bool) -> dict:
     """The record a fused folder keeps (written by ``core.fuse``)."""
-    return {"format": FORMAT, "kind": "fused", "adapter": adapter_record(adapter, relative_to=out),
+    return {"format": FORMAT, "adapter": adapter_record(adapter, relative_to=out),
             "base": base_record(model), "dequantized": dequantized, "quantized_base": quantized_base,
             "created": time.strftime("%Y-%m-%d %H:%M:%S")}
 

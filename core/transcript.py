@@ -133,3 +133,4 @@ def save(t: Transcript, path: str | Path | None = None, overwrite: bool = False)
     except OSError as exc:
         raise TuneDeckError(f"could not write the transcript to {target}: {exc.strerror or exc}",
                             "choose a file in a folder you can write to") from exc
+    return target

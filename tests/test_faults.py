@@ -390,8 +390,8 @@ def fill(disk: Path, leave: int) -> Path:
 
 
 def assert_full_disk_error(err, path) -> None:
-    assert "the disk is full" in err.message and str(path) in err.message, err.message
-    assert "free some space" in err.hint
+    assert "disk full while writing" in err.message and str(path) in err.message, err.message
+    assert "free space" in err.hint
 
 
 def hidden(root: Path) -> list[Path]:

@@ -39,7 +39,7 @@ def test_the_record_names_adapter_and_base(stale_run, demo_model):
     assert adapter["run"] == str(run) and len(adapter["sha256"]) == 64
     assert record["base"]["path"] == str(Path(demo_model).absolute())
     assert record["base"]["weights"] == {"model.safetensors": (Path(demo_model) / "model.safetensors").stat().st_size}
-    assert record["dequantized"] is False and record["kind"] == "fused"
+    assert record["dequantized"] is False and record["kind"] == "fused-model"
 
 
 def test_stale_after_resume_cli_refuses_and_refuses_to_clobber(stale_run, tmp_path, capsys):
@@ -60,7 +60,7 @@ def test_stale_after_resume_cli_refuses_and_refuses_to_clobber(stale_run, tmp_pa
     before = (run / "fused" / provenance.RECORD).read_bytes()
     assert main(["fuse", str(run), "--no-verify"]) == 1  # no --overwrite: the old one stays
     err = capsys.readouterr().err
-    assert "already exists (a model fused earlier; out of date: fused at iteration 4" in err
+    assert "already exists: an earlier TuneDeck fused model" in err and "out of date: fused at iteration 4" in err
     assert "--overwrite" in err and (run / "fused" / provenance.RECORD).read_bytes() == before
 
 
@@ -85,7 +85,7 @@ def test_refusals_before_any_model_load(demo_model, stale_run, tmp_path, capsys)
     mine.mkdir()
     (mine / "notes.txt").write_text("keep")
     assert main(["fuse", str(run), "--out", str(mine), "--overwrite"]) == 1
-    assert "is not a TuneDeck fused model" in capsys.readouterr().err
+    assert "holds other files" in capsys.readouterr().err
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
     assert main(["eval", str(tmp_path)]) == 1
     assert "is not a TuneDeck run folder" in capsys.readouterr().err
@@ -128,7 +128,7 @@ def test_a_changed_base_makes_it_stale(tmp_path):
     (base / "model.safetensors").write_bytes(b"w" * 10)
     run = tmp_path / "run"
     (run / "adapters").mkdir(parents=True)
-    (run / "config.yaml").write_text("model: x\n")
+    (run / "events.jsonl").write_text("")  # a run as TuneDeck knows one (its event log)
     for name in provenance.ADAPTER_FILES:
         (run / "adapters" / name).write_text(name)
     (run / "fused").mkdir()

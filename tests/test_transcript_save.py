@@ -58,7 +58,7 @@ def test_overwrite_replaces_only_a_transcript(tmp_path):
         tx.save(t, old)
     assert tx.save(t, old, overwrite=True) == old and "**You:**" in old.read_text()
     (tmp_path / "mine.md").write_text("mine")
-    with pytest.raises(TuneDeckError, match="not a TuneDeck transcript"):
+    with pytest.raises(TuneDeckError, match="a file TuneDeck did not write"):
         tx.save(t, tmp_path / "mine.md", overwrite=True)
     assert (tmp_path / "mine.md").read_text() == "mine"
 
