@@ -213,9 +213,16 @@ def test_unsupported_models_get_a_message_not_a_traceback(engine, demo_model, tm
 def test_existing_file_cancel_bad_path_and_full_disk_leave_no_gguf(engine, demo_model, tmp_path):
     mine = tmp_path / "mine.gguf"
     mine.write_text("keep me")
+    for replace in (False, True):  # a file TuneDeck did not write is never replaced
+        with pytest.raises(TuneDeckError, match="a file TuneDeck did not write"):
+            engine.export_gguf(demo_model, str(mine), replace=replace).result(timeout=60)
+    assert mine.read_text() == "keep me"
+    own = tmp_path / "own.gguf"
+    engine.export_gguf(demo_model, str(own)).result(timeout=120)
+    written = own.read_bytes()
     with pytest.raises(TuneDeckError, match="already exists") as err:
-        engine.export_gguf(demo_model, str(mine)).result(timeout=60)
-    assert "--overwrite" in err.value.hint and mine.read_text() == "keep me"
+        engine.export_gguf(demo_model, str(own)).result(timeout=60)
+    assert "--overwrite" in err.value.hint
 
     def cancel_while_writing(event):
         if isinstance(event, ev.Progress) and event.message.startswith("writing") and event.done:
@@ -223,12 +230,13 @@ def test_existing_file_cancel_bad_path_and_full_disk_leave_no_gguf(engine, demo_
 
     engine.add_listener(cancel_while_writing)
     try:
-        job = engine.export_gguf(demo_model, str(mine), replace=True)
+        job = engine.export_gguf(demo_model, str(own), replace=True)
         with pytest.raises(Cancelled):
             job.result(timeout=120)
     finally:
         engine.remove_listener(cancel_while_writing)
-    assert mine.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["mine.gguf"]
+    assert own.read_bytes() == written and mine.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.gguf", "own.gguf"]
 
     (tmp_path / "afile").write_text("")
     with pytest.raises(TuneDeckError, match="cannot write"):

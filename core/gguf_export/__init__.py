@@ -52,12 +52,33 @@ def unsupported(folder: str | Path) -> str | None:
     return arch_unsupported(config) if isinstance(config, dict) else None
 
 
+def written_by_tunedeck(path: Path) -> bool:
+    """Whether ``path`` is a GGUF file TuneDeck wrote (its metadata says so)."""
+    import gguf
+
+    from core.gguf_export.writer import WRITTEN_BY_KEY
+
+    try:
+        field = gguf.GGUFReader(path).get_field(WRITTEN_BY_KEY)
+        return field is not None and field.contents() == "TuneDeck"
+    except Exception:  # not a GGUF file at all, or a damaged one: not provably ours
+        return False
+
+
 def refuse_existing(out: Path, replace: bool) -> None:
-    """The one place that decides whether ``out`` may be written."""
+    """The one place that decides whether ``out`` may be written: a new name,
+    or (asked for) a GGUF file TuneDeck wrote earlier; never anything else."""
     if out.is_dir():
         raise TuneDeckError(f"{out} is a folder", "name a .gguf file, e.g. model.gguf")
-    if out.exists() and not replace:
-        raise TuneDeckError(f"{out} already exists", "choose a new file name, or pass --overwrite to overwrite it")
+    if not out.exists():
+        return
+    if not written_by_tunedeck(out):
+        raise TuneDeckError(f"{out} already exists (a file TuneDeck did not write)",
+                            "choose another file name, or move that file away first")
+    if not replace:
+        raise TuneDeckError(f"{out} already exists (a GGUF file written earlier)",
+                            "choose a new file name, or ask to replace it (--overwrite; the dialog's "
+                            "replace box)")
 
 
 def default_file_name(name: str, gguf_type: str) -> str:
