@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import signal
 import threading
 from typing import TYPE_CHECKING
@@ -119,7 +120,14 @@ class TuneDeckApp(App):
 
     async def _leave_after_stop(self, reason: str) -> None:
         await asyncio.to_thread(self.engine.shutdown, None, reason)
-        self.exit(return_code=128 + (self.stopped_by or 0))
+        code = 128 + (self.stopped_by or 0)
+        # Everything is saved now. With the terminal gone Textual may never
+        # finish exiting (seen after a killed tmux session: the app stayed up,
+        # spinning on the dead tty), so the process ends itself shortly after.
+        timer = threading.Timer(5.0, os._exit, args=(code,))
+        timer.daemon = True
+        timer.start()
+        self.exit(return_code=code)
 
     def on_unmount(self) -> None:
         # Any other way out (tests, signals): stop what still runs.
