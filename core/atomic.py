@@ -71,7 +71,9 @@ def disk_full(exc: BaseException, target: str | Path) -> TuneDeckError | None:
         return None
     if errors.is_disk_full(exc):
         full = True
-    elif isinstance(exc, (OSError, RuntimeError)) and "writ" in str(exc).lower():
+    elif isinstance(exc, (OSError, RuntimeError)) and (
+            "writ" in str(exc).lower() or (isinstance(exc, OSError) and exc.errno is None)):
+        # MLX's message, or a short write with no errno (numpy's ``tofile``)
         full = free_bytes(target) < FULL_BELOW
     else:
         full = False

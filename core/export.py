@@ -20,7 +20,7 @@ from pathlib import Path
 
 from core.errors import TuneDeckError
 from core.model_folder import check_model_folder
-from core.targets import GGUF, LMSTUDIO_EXPORT, check_name, claim, file_draft, write_folder
+from core.targets import LMSTUDIO_EXPORT, check_name, claim, write_folder
 
 DEFAULT_PUBLISHER = "tunedeck"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

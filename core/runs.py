@@ -86,7 +86,6 @@ class EventLog:
         self._fh = open(self.path, "a", encoding="utf-8")
 
     def write(self, kind: str, **data) -> None:
-        from core.atomic import disk_full
 
         record = {"type": kind, "time": round(time.time(), 3), **data}
         with writing(self.path):

@@ -18,7 +18,8 @@ evaluation records, saved configs) goes through ``write_folder`` or
 Each folder kind has one marker file (``Kind.marker``), a small JSON object
 ``{"kind": ..., "created": ..., "files": {path: size}, ...}`` that writers
 extend with their own fields (``Draft.marker``). File kinds are known by
-their first line (``Kind.header``).
+their first line (``Kind.header``); binary ones by a check of their own
+(``Kind.owns``: a GGUF file by the metadata key TuneDeck writes into it).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from core.atomic import atomic_dir, atomic_path
 from core.errors import TuneDeckError
@@ -45,6 +46,7 @@ class Kind:
     noun: str  # for messages: "an earlier TuneDeck <noun>"
     marker: str = ""  # folder kinds: the marker file inside
     header: str = ""  # file kinds: the text TuneDeck's file starts with ("" = never provably ours)
+    owns: Callable[[Path], bool] | None = None  # binary file kinds: whether TuneDeck wrote this file
     legacy: tuple = ()  # marker keys that identify one written before markers named their kind
     legacy_files: frozenset | None = None  # what such an older folder may hold (None: any plain files)
 
@@ -66,7 +68,20 @@ ADAPTER = Kind("adapter", "adapter folder", "tunedeck_adapter.json")
 CONFIG_YAML = Kind("config", "training config", header="# TuneDeck training config")
 TRANSCRIPT = Kind("transcript", "chat transcript", header="# TuneDeck chat transcript")
 EVAL_RECORD = Kind("eval", "evaluation record", header='{\n  "kind": "eval"', legacy=("rows", "created"))
-GGUF = Kind("gguf", "GGUF file")
+GGUF_WRITTEN_BY = "tunedeck.written_by"  # a GGUF metadata key: its value is "TuneDeck"
+
+
+def _gguf_written_by_tunedeck(path: Path) -> bool:
+    import gguf  # gguf-py, with numpy: only when a GGUF file is in the way
+
+    try:
+        field = gguf.GGUFReader(path).get_field(GGUF_WRITTEN_BY)
+        return field is not None and field.contents() == "TuneDeck"
+    except Exception:  # not a GGUF file at all, or a damaged one: not provably ours
+        return False
+
+
+GGUF = Kind("gguf", "GGUF file", owns=_gguf_written_by_tunedeck)
 
 FOLDER_KINDS = (DATASET, DEMO_MODEL, FUSED_MODEL, LMSTUDIO_EXPORT, RUN, ADAPTER)
 
@@ -220,6 +235,8 @@ def _inspect_file(path: Path, kind: Kind) -> Found:
                 data = None
             if isinstance(data, dict) and all(k in data for k in kind.legacy):
                 return Found(path, "own")
+    if kind.owns is not None and kind.owns(path):
+        return Found(path, "own")
     return Found(path, "other", "a file TuneDeck did not write")
 
 

@@ -25,7 +25,6 @@ import os
 import pty
 import queue
 import random
-import shutil
 import signal
 import struct
 import subprocess

@@ -361,7 +361,7 @@ def test_fuse_export_eval_and_config_writes_follow_the_rule(engine, demo_model, 
     with pytest.raises(TargetRefused, match="holds other files"):
         engine.export_lmstudio(str(out), root=str(root), name="theirs", overwrite=True).result(timeout=60)
     (tmp_path / "m.gguf").write_text("someone's")
-    with pytest.raises(TuneDeckError, match="already exists"):  # the GGUF writer refuses it itself
+    with pytest.raises(TargetRefused, match="a file TuneDeck did not write"):
         engine.export_gguf(str(out), str(tmp_path / "m.gguf")).result(timeout=60)
     assert (tmp_path / "m.gguf").read_text() == "someone's"
 

@@ -14,13 +14,11 @@ leave no ``.gguf`` behind. Runs on the MLX worker thread.
 
 from __future__ import annotations
 
-import errno
 import json
-import shutil
 from pathlib import Path
 
-from core.atomic import atomic_path
 from core.errors import TuneDeckError
+from core.targets import GGUF, claim, file_draft
 
 TYPES = ("f16", "bf16", "q8_0", "q4_0")  # tensor types a file can be written in
 DEFAULT_TYPE = "f16"
@@ -52,35 +50,6 @@ def unsupported(folder: str | Path) -> str | None:
     return arch_unsupported(config) if isinstance(config, dict) else None
 
 
-def written_by_tunedeck(path: Path) -> bool:
-    """Whether ``path`` is a GGUF file TuneDeck wrote (its metadata says so)."""
-    import gguf
-
-    from core.gguf_export.writer import WRITTEN_BY_KEY
-
-    try:
-        field = gguf.GGUFReader(path).get_field(WRITTEN_BY_KEY)
-        return field is not None and field.contents() == "TuneDeck"
-    except Exception:  # not a GGUF file at all, or a damaged one: not provably ours
-        return False
-
-
-def refuse_existing(out: Path, replace: bool) -> None:
-    """The one place that decides whether ``out`` may be written: a new name,
-    or (asked for) a GGUF file TuneDeck wrote earlier; never anything else."""
-    if out.is_dir():
-        raise TuneDeckError(f"{out} is a folder", "name a .gguf file, e.g. model.gguf")
-    if not out.exists():
-        return
-    if not written_by_tunedeck(out):
-        raise TuneDeckError(f"{out} already exists (a file TuneDeck did not write)",
-                            "choose another file name, or move that file away first")
-    if not replace:
-        raise TuneDeckError(f"{out} already exists (a GGUF file written earlier)",
-                            "choose a new file name, or ask to replace it (--overwrite; the dialog's "
-                            "replace box)")
-
-
 def default_file_name(name: str, gguf_type: str) -> str:
     return f"{name}-{gguf_type}.gguf"
 
@@ -98,7 +67,7 @@ def _check_request(out: Path, gguf_type: str, replace: bool) -> None:
         raise TuneDeckError(f"unknown GGUF type {gguf_type!r}", f"choose one of {', '.join(TYPES)}")
     if out.suffix != ".gguf":
         raise TuneDeckError(f"{out} does not end in .gguf", "name the output file like model.gguf")
-    refuse_existing(out, replace)
+    claim(out, GGUF, replace)  # a new name, or (asked for) a GGUF file TuneDeck wrote earlier
 
 
 def _load_params(ctx, source: Path, config: dict):
@@ -116,17 +85,6 @@ def _load_params(ctx, source: Path, config: dict):
     return model, dict(tree_flatten(model.parameters())), quantized
 
 
-def _disk_full(exc: OSError, folder: Path) -> bool:
-    """ENOSPC, or a short write (numpy's ``tofile`` reports one without an
-    errno) on a filesystem with next to nothing left."""
-    if exc.errno == errno.ENOSPC:
-        return True
-    try:
-        return exc.errno is None and shutil.disk_usage(folder).free < 1 << 20
-    except OSError:
-        return False
-
-
 def runtime_prompts(source: Path) -> list[list[dict]]:
     """The prompts fuse verified with (the first test prompts of the adapter
     the fused folder's record names), else fuse's built-in ones."""
@@ -139,11 +97,7 @@ def runtime_prompts(source: Path) -> list[list[dict]]:
     return verify_prompts(str(fresh.adapter))
 
 
-def _write_error(exc: OSError, out: Path, full: bool = False) -> TuneDeckError:
-    if full:
-        return TuneDeckError(f"the disk is full while writing {out}; nothing was kept",
-                             "free some space (an f16 file is about 2 bytes per parameter), or choose "
-                             "q8_0/q4_0 or another folder")
+def _write_error(exc: OSError, out: Path) -> TuneDeckError:
     return TuneDeckError(f"cannot write {out}: {exc.strerror or exc}",
                          "choose a folder you can write to (it must be a folder, not a file)")
 
@@ -172,18 +126,16 @@ def export_gguf(ctx, fused: str, out: str, gguf_type: str = DEFAULT_TYPE, replac
     loaded = json.loads(hf_tokenizer.backend_tokenizer.to_str())
     split_rules = {k: loaded.get(k) for k in ("normalizer", "pre_tokenizer")}
     try:
-        with atomic_path(out_path, suffix=".gguf") as tmp:
-            try:
-                written = writer.write(ctx, tmp, config, params, plans, vocab, gguf_type, default_name(source))
-            except OSError as exc:  # judged before the temp file goes and frees the space
-                raise _write_error(exc, out_path, _disk_full(exc, tmp.parent)) from exc
+        # file_draft: the write rule; a full disk comes out as core.errors.disk_full
+        with file_draft(out_path, GGUF, replace, suffix=".gguf") as tmp:
+            written = writer.write(ctx, tmp, config, params, plans, vocab, gguf_type, default_name(source))
             ctx.progress("reading the file back to check it")
             checks = verify.verify(tmp, arch.ARCHITECTURES[config["model_type"]],
                                    arch.expected_hparams(config, n_layers), written, plans, params, vocab,
                                    hf_tokenizer, split_rules)
             ctx.check_cancelled()
-    except OSError as exc:  # making the folder, or the final rename
-        raise _write_error(exc, out_path, exc.errno == errno.ENOSPC) from exc
+    except OSError as exc:  # a bad path: making the folder, writing, or the final rename
+        raise _write_error(exc, out_path) from exc
     runtime = verify.runtime_parity(ctx, out_path, model, hf_tokenizer, runtime_prompts(source))
     notes = []
     if dequantized:

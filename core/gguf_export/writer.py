@@ -21,6 +21,7 @@ import numpy as np
 
 from core.gguf_export import arch
 from core.gguf_export.vocab import Vocab, add_to_writer
+from core.targets import GGUF_WRITTEN_BY
 
 def _qtype(gguf_type: str):
     import gguf
@@ -75,9 +76,6 @@ def _encode(data: np.ndarray, qtype) -> np.ndarray:
     return gguf.quants.quantize(data.astype(np.float32, copy=False), qtype)
 
 
-WRITTEN_BY_KEY = "tunedeck.written_by"
-
-
 def write(ctx, path: Path, config: dict, params: dict, plans: list[arch.TensorPlan], vocab: Vocab,
           gguf_type: str, name: str) -> list[Written]:
     """Write the whole file to ``path`` (a temp file; the caller renames it)."""
@@ -87,7 +85,7 @@ def write(ctx, path: Path, config: dict, params: dict, plans: list[arch.TensorPl
     writer = gguf.GGUFWriter(path, arch.ARCHITECTURES[config["model_type"]])
     try:
         writer.add_name(name)
-        writer.add_string(WRITTEN_BY_KEY, "TuneDeck")  # what lets --overwrite replace this file later
+        writer.add_string(GGUF_WRITTEN_BY, "TuneDeck")  # marks it ours (core.targets)
         arch.add_hparams(writer, config, n_layers)
         writer.add_file_type(file_type(gguf_type))
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
