@@ -341,6 +341,9 @@ def test_a_hang_up_while_the_tui_trains_stops_cleanly(demo_model, sample_data):
     finally:
         signal.signal(signal.SIGHUP, previous)
     assert app.return_code == 129
+    # The guard that ends a real process hung on a dead terminal is never
+    # armed headless: it would kill the test runner five seconds later.
+    assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer) and t.is_alive()]
     end = read_events(run)[-1]
     assert end["type"] == "stopped" and end["reason"] == "SIGHUP"
     assert check_run(Path(run))["latest"] == end["iteration"] >= 2

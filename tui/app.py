@@ -124,9 +124,12 @@ class TuneDeckApp(App):
         # Everything is saved now. With the terminal gone Textual may never
         # finish exiting (seen after a killed tmux session: the app stayed up,
         # spinning on the dead tty), so the process ends itself shortly after.
-        timer = threading.Timer(5.0, os._exit, args=(code,))
-        timer.daemon = True
-        timer.start()
+        # Not headless (tests): there is no terminal to hang on, and the
+        # process is the test runner, which must live on.
+        if not self.is_headless:
+            timer = threading.Timer(5.0, os._exit, args=(code,))
+            timer.daemon = True
+            timer.start()
         self.exit(return_code=code)
 
     def on_unmount(self) -> None:
