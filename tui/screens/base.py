@@ -49,16 +49,21 @@ class StepScreen(Screen):
         self.refresh_stepbar()
 
     def _forward(self, event: ev.Event) -> None:
-        # Called on the MLX worker thread: only post (thread-safe), never touch widgets.
-        if event.job_id in self._jobs:
-            self.post_message(EngineEvent(event))
+        # Called on the MLX worker thread: only post (thread-safe), never touch
+        # widgets. Every event is posted and sorted on the UI thread: a job can
+        # start, and even fail, before ``track`` has been told its id, but its
+        # events are handled only after the handler that submitted it returns.
+        self.post_message(EngineEvent(event))
 
     def track(self, job):
+        """Receive ``job``'s events; call it in the same handler that submitted the job."""
         self._jobs.add(job.id)
         return job
 
     def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
+        if event.job_id not in self._jobs:
+            return  # another screen's job
         if isinstance(event, ev.TERMINAL):
             self._jobs.discard(event.job_id)
         self.handle_event(event)
