@@ -264,63 +264,44 @@ class _Reporter:
             files_done=int(files_done), files_total=self.files_total))
 
 
-class _Bar:
-    """Just enough of tqdm's interface for snapshot_download's ``tqdm_class``."""
+class _Silent:
+    """Where TuneDeck's bars "print": nowhere (the events are the display)."""
 
-    reporter: _Reporter  # set on the per-download subclass
-    _lock = threading.RLock()
-
-    def __init__(self, iterable=None, *args, **kwargs):
-        self.iterable = iterable
-        self.desc = kwargs.get("desc") or ""
-        self.total = kwargs.get("total")
-        self.n = kwargs.get("initial") or 0
-        self.reporter.check()
-        (self.reporter.byte_bars if kwargs.get("unit") == "B" else self.reporter.file_bars).append(self)
-
-    def __iter__(self):
-        for item in self.iterable or ():
-            yield item
-            self.update(1)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def update(self, n: float | None = 1) -> None:
-        self.n += n or 0
-        self.reporter.updated()
-
-    @property
-    def format_dict(self) -> dict:
-        return {"n": self.n, "total": self.total, "rate": None}
-
-    def refresh(self, *args, **kwargs) -> None:
+    def write(self, _text: str) -> None:
         pass
 
-    def close(self) -> None:
+    def flush(self) -> None:
         pass
 
-    def set_description(self, desc=None, refresh=True) -> None:
-        self.desc = desc or ""
 
-    set_description_str = set_description
+def _bar_class(reporter: _Reporter) -> type:
+    """A tqdm subclass for ``snapshot_download(tqdm_class=...)`` that prints
+    nothing and reports each update through ``reporter`` (huggingface_hub
+    gives a class that is not its own tqdm exactly the arguments tqdm takes)."""
+    from tqdm import tqdm  # small, and already imported by huggingface_hub
 
-    def set_postfix_str(self, s="", refresh=True) -> None:
-        pass
+    class DownloadBar(tqdm):
+        monitor_interval = 0  # no tqdm monitor thread: nothing here is ever shown
 
-    def set_postfix(self, *args, **kwargs) -> None:
-        pass
+        def __init__(self, *args, **kwargs):
+            reporter.check()
+            kwargs.update(file=_Silent(), disable=False)
+            super().__init__(*args, **kwargs)
+            (reporter.byte_bars if self.unit == "B" else reporter.file_bars).append(self)
 
-    @classmethod
-    def get_lock(cls):
-        return cls._lock
+        def __iter__(self):
+            # tqdm's own loop counts in a local and updates ``n`` only when it
+            # redraws; count each item, so the files figure is exact.
+            for item in self.iterable or ():
+                yield item
+                self.update(1)
 
-    @classmethod
-    def set_lock(cls, lock) -> None:
-        cls._lock = lock
+        def update(self, n: float | None = 1):
+            shown = super().update(n)
+            reporter.updated()
+            return shown
+
+    return DownloadBar
 
 
 # -- download --------------------------------------------------------------------------
@@ -404,7 +385,7 @@ def fetch_files(repo_id: str, sizes: dict[str, int | None], *, repo_type: str, c
                             f"{format_size(free)} is free in {cache}",
                             "free some space, or set HF_HUB_CACHE to a folder on a larger disk")
     reporter = _Reporter(repo_id, total, len(sizes), on_progress, cancel)
-    bar = type("_DownloadBar", (_Bar,), {"reporter": reporter})
+    bar = _bar_class(reporter)
     # glob.escape: the names are exact paths, not patterns ("[" is legal in a file name).
     path = run_cancellable(lambda: snapshot_download(
         repo_id, repo_type=repo_type, revision=revision, cache_dir=str(cache), endpoint=endpoint, token=token,
