@@ -454,9 +454,10 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
             optimizer.learning_rate = s.learning_rate
 
     def emit(event, kind: str, **extra) -> None:
-        ctx.emit(event)
+        # Logged first: whoever hears the event (the Runs list) reads it from the run's folder.
         data = {k: v for k, v in asdict(event).items() if k != "job_id"}
         log.write(kind, **data, **extra)
+        ctx.emit(event)
 
     total = sum(v.size for _, v in tree_flatten(model.parameters()))
     trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))

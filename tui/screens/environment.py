@@ -113,7 +113,8 @@ class EnvironmentScreen(StepScreen):
             check = checks[row]
             text = f"{check.name}: {check.detail}"
             if check.fix:
-                text += f"\nfix: {check.fix}"
+                # core's fix names no interface; here the endpoint is switched with e.
+                text += f"\nfix: {check.fix}" + (" (e switches it here)" if check.id == "hub" else "")
             self.query_one("#fix", Static).update(text)
 
     # -- switching the Hugging Face endpoint -----------------------------------------
