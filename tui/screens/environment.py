@@ -133,7 +133,9 @@ class EnvironmentScreen(StepScreen):
         box = self.query_one("#endpoint", Input)
         if box.display:
             box.display = False
-            self.query_one(DataTable).focus()
+            table = self.query_one(DataTable)
+            table.focus()
+            self._show_fix(table.cursor_row)  # the endpoint's prompt (or its error) goes with the box
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "endpoint":

@@ -259,7 +259,7 @@ class ResultsScreen(StepScreen):
             return running
         if action == "toggle_adapter":
             return not running
-        return True
+        return super().check_action(action, parameters)
 
     # -- helpers ------------------------------------------------------------
     def log_line(self, text: str) -> None:
@@ -495,6 +495,8 @@ class ResultsScreen(StepScreen):
             self.log_line(f"{event.name} failed: {event.located}")
             if event.hint:
                 self.log_line(f"fix: {event.hint}")
+        if isinstance(event, (ev.JobCancelled, ev.JobFailed)):
+            bar.update(total=1, progress=0)  # idle again: empty, not part-full from the stopped job
         if isinstance(event, ev.TERMINAL):  # the fused line and the footer follow the job
             self.refresh_subject()
             self.refresh_bindings()
