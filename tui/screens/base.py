@@ -36,19 +36,20 @@ class StepScreen(Screen):
     @classmethod
     @functools.cache  # per screen class: the footer asks for every binding at each refresh
     def typed_actions(cls) -> frozenset[tuple[str, tuple]]:
-        """(action, parameters) of this screen's bindings whose key types a
-        character: a focused Input takes that key, so the binding does not apply."""
-        found = set()
+        """(action, parameters) of this screen's bindings whose keys all type a
+        character: a focused Input takes those keys, so the binding does not
+        apply (an action also bound to, say, escape still does)."""
+        typing: dict[tuple, bool] = {}
         for klass in cls.__mro__:
             for binding in vars(klass).get("BINDINGS", ()):
                 if not isinstance(binding, Binding):
                     continue
+                action = parse(binding.action)[1:]
                 for key in binding.key.split(","):
                     key = key.strip()
                     char = "/" if key == "slash" else key_to_character(key)  # Textual cannot name "slash"
-                    if char and char.isprintable():
-                        found.add(parse(binding.action)[1:])
-        return frozenset(found)
+                    typing[action] = typing.get(action, True) and bool(char and char.isprintable())
+        return frozenset(action for action, types in typing.items() if types)
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if isinstance(self.focused, Input) and (action, tuple(parameters)) in self.typed_actions():

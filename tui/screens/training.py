@@ -26,7 +26,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
-from textual.widgets import (Checkbox, DataTable, Input, Label, ProgressBar, RichLog, Select, Static,
+from textual.widgets import (Checkbox, DataTable, Input, Label, ProgressBar, Select, Static,
                              TabbedContent, TabPane)
 
 from core import events as ev
@@ -38,6 +38,7 @@ from core.train_config import (PRESETS, SCHEDULES, apply_preset, check_settings,
                                load_yaml, save_yaml, schedule_for, schedule_kind)
 from core.training import TrainSettings
 from tui.screens.base import StepScreen
+from tui.widgets.path_log import PathLog
 from tui.screens.confirm import write_checked
 
 
@@ -170,7 +171,7 @@ class TrainingScreen(StepScreen):
                 yield Static("Press s to start training (Config tab for the knobs).", id="stats")
                 yield ProgressBar(id="progress", total=1, show_eta=False)  # idle: empty, not pulsing
                 # min_width: RichLog wraps at >= 78 columns by default, which crops lines at 80x24
-                yield RichLog(id="log", max_lines=200, wrap=True, markup=False, min_width=20)
+                yield PathLog(id="log", max_lines=200, wrap=True, markup=False, min_width=20)
             with TabPane("Config", id="tab-config"):
                 with Grid(id="form"):
                     yield Label("preset")
@@ -418,7 +419,7 @@ class TrainingScreen(StepScreen):
         plot.refresh()
 
     def log_line(self, text: str) -> None:
-        self.query_one("#log", RichLog).write(f"{time.strftime('%H:%M:%S')} {text}")
+        self.query_one("#log", PathLog).write_line(f"{time.strftime('%H:%M:%S')} {text}")
 
     # -- runs list -----------------------------------------------------------------
     def refresh_runs(self) -> None:
