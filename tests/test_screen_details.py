@@ -4,14 +4,14 @@ which keys the footer offers, errors that go once fixed, lines that fit."""
 import asyncio
 
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Input, ProgressBar, Static
+from textual.widgets import Input, ProgressBar
+from ui_helpers import text_of, wait_for
 
 from core import events as ev
 from core.doctor import Check
 from tui.app import make_app
 from tui.widgets.answer import AnswerView
 from tui.widgets.path_log import wrap_at_names
-from ui_helpers import text_of, wait_for
 
 
 def footer_actions(app) -> set[str]:

@@ -5,11 +5,10 @@ import asyncio
 import threading
 
 import pytest
-
 from textual.widgets import DataTable
+from ui_helpers import text_of, wait_for
 
 from tui.app import make_app
-from ui_helpers import text_of, wait_for
 
 
 def run_row(screen) -> list[str]:

@@ -52,9 +52,8 @@ class StepScreen(Screen):
         return frozenset(action for action, types in typing.items() if types)
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        if isinstance(self.focused, Input) and (action, tuple(parameters)) in self.typed_actions():
-            return False  # off the footer while typing (the Input has the key anyway)
-        return True
+        # Off the footer while typing (the Input has the key anyway).
+        return not (isinstance(self.focused, Input) and (action, tuple(parameters)) in self.typed_actions())
 
     def compose_top(self) -> ComposeResult:
         yield StepBar(self.STEP)
