@@ -17,9 +17,9 @@ def run_row(screen) -> list[str]:
 
 
 @pytest.mark.slow
-def test_runs_row_follows_the_run_and_a_stopped_resume_offers_r(engine, demo_model, sample_data):
+def test_runs_row_follows_the_run_and_a_stopped_resume_offers_r(demo_model, sample_data):
     async def run():
-        app = make_app(engine)
+        app = make_app()  # its own engine: the app shuts it down on exit
         async with app.run_test(size=(80, 24)) as pilot:
             app.session.model_path, app.session.data_dir = demo_model, sample_data
             app.go("train")
@@ -49,7 +49,7 @@ def test_runs_row_follows_the_run_and_a_stopped_resume_offers_r(engine, demo_mod
             # A resume stopped before its first step (queued behind a job that
             # holds the worker) says how to go on with it: r, not s.
             release = threading.Event()
-            blocker = engine.worker.submit("hold", lambda ctx: release.wait(30))
+            blocker = app.engine.worker.submit("hold", lambda ctx: release.wait(30))
             await pilot.press("r", "x")
             release.set()
             blocker.result(timeout=30)
