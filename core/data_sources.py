@@ -232,7 +232,7 @@ def _pick_split(dd, split: str | None, what: str):
     if split is None:
         split = "train" if "train" in dd else next(iter(dd))
     if split not in dd:
-        raise TuneDeckError(f"{what} has no split {split!r}", f"choose one of: {', '.join(dd)} (--hf-split)")
+        raise TuneDeckError(f"{what} has no split {split!r}", f"choose one of: {', '.join(dd)}")
     return split, dd[split]
 
 

@@ -148,13 +148,14 @@ def build(spec: BuildSpec, progress: Callable | None = None,
     total = len(source)
     wanted = spec.sample if spec.sample else (int(sum(values)) if kind == "counts" else total)
     if spec.sample is not None and spec.sample < 1:
-        raise TuneDeckError("--sample must be at least 1", "give the number of rows to keep")
+        raise TuneDeckError("the sample must be at least 1 row", "give the number of rows to keep")
+    # Said in words both interfaces share (the CLI's --sample, the TUI's sample rows).
     if wanted > total:
         raise TuneDeckError(f"asked for {wanted:,} rows but the source has {total:,}",
-                            f"use --sample {total} or less, or smaller split counts")
+                            f"sample {total:,} rows or fewer, or use smaller split counts")
     if kind == "counts" and spec.sample and int(sum(values)) != spec.sample:
-        raise TuneDeckError(f"split counts add up to {int(sum(values))}, not --sample {spec.sample}",
-                            "drop --sample (counts already say how many) or use ratios")
+        raise TuneDeckError(f"split counts add up to {int(sum(values))}, not the sample of {spec.sample} rows",
+                            "leave the sample out (the counts already say how many) or use ratios")
 
     order = list(range(total))
     random.Random(spec.seed).shuffle(order)

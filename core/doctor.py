@@ -200,7 +200,7 @@ def check_hub(endpoint: str | None = None, source: str = "") -> Check:
     if ok:
         return Check("hub", "Hugging Face hub", "pass", f"{endpoint}{where} reachable")
     return Check("hub", "Hugging Face hub", "warn", f"{endpoint}{where} unreachable ({reason})",
-                 "use the offline demo model, or switch endpoint (e here; e.g. https://hf-mirror.com)")
+                 "use the offline demo model, or switch to another endpoint, e.g. https://hf-mirror.com")
 
 
 def _token_source() -> str:

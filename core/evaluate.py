@@ -32,7 +32,7 @@ def load_test_split(model_tokenizer, data: str, mask_prompt: bool = False):
     folder = Path(data)
     if not (folder / "test.jsonl").is_file():
         raise TuneDeckError(f"{folder} has no test.jsonl, so there is nothing to evaluate on",
-                            "add a test split (the Data screen's split option makes one)")
+                            "build the data again with a test split (three split parts, e.g. 80%,10%,10%)")
     try:
         _, _, test = load_local_dataset(folder, model_tokenizer, types.SimpleNamespace(mask_prompt=mask_prompt))
     except ValueError as exc:

@@ -117,7 +117,7 @@ def run_eval(ctx, s: EvalSettings) -> dict:
                             "give an adapter, or include the base model")
     if not (Path(s.data) / "test.jsonl").is_file():  # before the (slow) model load
         raise TuneDeckError(f"{s.data} has no test.jsonl, so there is nothing to evaluate on",
-                            "add a test split (the Data screen's split option makes one)")
+                            "build the data again with a test split (three split parts, e.g. 80%,10%,10%)")
     if s.adapter:  # replaces only an earlier record of ours, never someone's eval.json
         claim(results_path(s.adapter), EVAL_RECORD, overwrite=True)
     # Read the task examples first: a data problem should fail before loading.

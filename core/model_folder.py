@@ -29,7 +29,7 @@ def check_model_folder(path: str | Path) -> Path:
                             "type the folder that holds config.json and *.safetensors")
     if not folder.is_dir():
         raise TuneDeckError(f"model folder not found: {folder}",
-                            "pick a model on the Model screen, or run `tunedeck demo-model DIR`")
+                            "check the path, or choose another model (the offline demo model needs no download)")
     if not (folder / "config.json").is_file():
         raise TuneDeckError(f"{folder} has no config.json, so it is not a model folder",
                             "point at the folder that holds config.json and *.safetensors")

@@ -105,15 +105,18 @@ def check_columns(preset: Preset, columns: list[str]) -> None:
         if suggest_preset(columns) != "as-is":
             raise TuneDeckError(
                 f"preset 'as-is' needs rows already in mlx-lm format; the source has columns {', '.join(columns)}",
-                "pick a preset that maps these columns, or give --user/--assistant templates")
+                "pick a preset that maps these columns, or write your own templates")
         return
     optional = set() if preset.name == "custom" else OPTIONAL
     missing = [c for c in preset.columns if c not in columns and c not in optional]
     if missing:
+        # Templates the user wrote or edited are theirs, not the preset's.
+        whose = f"preset {preset.name!r}" if PRESETS.get(preset.name) == preset else "the templates"
         raise TuneDeckError(
-            f"preset {preset.name!r} uses column(s) {', '.join(missing)} that the source does not have",
-            f"available columns: {', '.join(columns) or 'none'}; write them as {{{columns[0] if columns else 'question'}}} "
-            "in the system/user/assistant templates (--system/--user/--assistant on the command line)")
+            f"{whose} use{'s' if whose.startswith('preset') else ''} column(s) {', '.join(missing)} "
+            "that the source does not have",
+            f"available columns: {', '.join(columns) or 'none'}; write them as "
+            f"{{{columns[0] if columns else 'question'}}} in the system/user/assistant templates")
 
 
 def _fill(template: str, row: dict) -> str:

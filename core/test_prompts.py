@@ -50,7 +50,7 @@ def load(data_dir: str | Path | None, limit: int = 500) -> list[TestPrompt]:
     reports them)."""
     if not data_dir:
         raise TuneDeckError("no data folder chosen, so there is no test split",
-                            "choose a dataset in step 3 (F4)")
+                            "choose a dataset with a test split first")
     path = Path(data_dir) / "test.jsonl"
     if not path.is_file():
         raise TuneDeckError(f"no test split in {data_dir}", "add a test.jsonl next to train.jsonl")

@@ -141,7 +141,7 @@ def token_report(folder: str, model: str, max_seq_length: int = 2048, mask_promp
                     tokens, offset = ds.process(record)
                 except Exception as exc:  # a template that rejects this record (roles, tools…)
                     raise TuneDeckError(f"the tokenizer's chat template rejects this example: {exc}",
-                                        "run `tunedeck data check` without --model for the record problems",
+                                        "fix this example (a data check, without a model, lists the record problems)",
                                         where=f"{name}.jsonl:{st.rows}") from exc
                 n = len(tokens)
                 st.lengths.append(n)

@@ -201,7 +201,7 @@ def load_yaml(path: str | Path, deep: bool = False) -> dict:
         where = f"{path}:{lines.get(str(key), 1)}"
         if key == "resume_adapter_file":
             raise TuneDeckError("resume_adapter_file is not used by TuneDeck",
-                                "resume a run with `tunedeck train --resume RUN_DIR`", where=where)
+                                "remove the key: a run resumes from its own folder (its checkpoints)", where=where)
         if key == "trust_remote_code" and value:
             raise TuneDeckError("trust_remote_code: TuneDeck never runs a model's own Python code",
                                 "use a model that mlx-lm supports natively, or delete this line", where=where)

@@ -1,11 +1,12 @@
 """LoRA training through mlx-lm's own trainer, reported as plain events.
 
 We call ``mlx_lm.tuner.trainer.train`` with its two seams: a
-``training_callback`` (turned into ``TrainReport`` / ``ValReport`` events)
-and an ``iterate_batches`` wrapper. The wrapper is also where a step is known
-to be complete (the trainer asks for the next batch only after evaluating
-the last one), so it checks the stop flag there and writes checkpoints
-atomically. Each run lives in its own folder (``core.runs``: config.yaml,
+``training_callback`` (turned into ``TrainReport`` events) and an
+``iterate_batches`` wrapper. The wrapper is also where a step is known to be
+complete (the trainer asks for the next batch only after the last step), so
+it checks the stop flag there, writes checkpoints atomically and validates
+(``ValReport``: the trainer's own validation runs before a step, one
+iteration off the checkpoints). Each run lives in its own folder (``core.runs``: config.yaml,
 events.jsonl, adapters/, best/, checkpoints/ with optimizer state), and a
 stopped or crashed run resumes from its newest checkpoint with the iteration
 count, optimizer state, data position and dropout RNG continuing (see
@@ -424,7 +425,7 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
     import numpy as np
     from mlx.utils import tree_flatten
     from mlx_lm.tuner.datasets import CacheDataset
-    from mlx_lm.tuner.trainer import TrainingArgs, TrainingCallback, iterate_batches, train
+    from mlx_lm.tuner.trainer import TrainingArgs, TrainingCallback, evaluate, iterate_batches, train
 
     from core.runs import BEST, CHECKPOINTS, KEEP_CHECKPOINTS, checkpoint_dirs
 
@@ -454,9 +455,10 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
             optimizer.learning_rate = s.learning_rate
 
     def emit(event, kind: str, **extra) -> None:
-        ctx.emit(event)
+        # Logged first: whoever hears the event (the Runs list) reads it from the run's folder.
         data = {k: v for k, v in asdict(event).items() if k != "job_id"}
         log.write(kind, **data, **extra)
+        ctx.emit(event)
 
     total = sum(v.size for _, v in tree_flatten(model.parameters()))
     trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
@@ -502,19 +504,27 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
                 trained_tokens=state["trained_tokens"],
                 peak_memory_gb=float(info["peak_memory"])), "train")
 
-        def on_val_loss_report(self, info):
-            loss = float(info["val_loss"])
-            it = start + int(info["iteration"])
-            if not math.isfinite(loss):
-                state["diverged"] = it
-                return
-            emit(ev.ValReport(iteration=it, val_loss=loss), "val")
-            # The trainer evaluates before step it+1: the weights are those of
-            # iteration ``it``. Iteration 0 is the untouched base: not a result.
-            if it > 0 and (state["best"] is None or loss < state["best"]):
-                state["best"], state["best_iteration"] = loss, it
-                _write_adapter_folder(model, run_dir / BEST, config)
-                emit(ev.BestAdapterSaved(iteration=it, val_loss=loss, path=str(run_dir / BEST)), "best")
+    # TuneDeck validates, not the trainer: the trainer evaluates *before* its
+    # step N, so its figure for N is that of N-1 steps, one iteration off the
+    # checkpoint of N. Here it is the weights after ``it`` steps: the session's
+    # start, every steps_per_eval (as the checkpoints count), and the end.
+    val_data = CacheDataset(valid_set) if len(valid_set) else None
+
+    def validate(it: int) -> None:
+        if val_data is None:
+            return
+        loss = float(evaluate(model=model, dataset=val_data, batch_size=s.batch_size, num_batches=s.val_batches,
+                              max_seq_length=s.max_seq_length, iterate_batches=batches))
+        model.train()
+        if not math.isfinite(loss):
+            state["diverged"] = it
+            return
+        emit(ev.ValReport(iteration=it, val_loss=loss), "val")
+        # Iteration 0 is the untouched base: not a result.
+        if it > 0 and (state["best"] is None or loss < state["best"]):
+            state["best"], state["best_iteration"] = loss, it
+            _write_adapter_folder(model, run_dir / BEST, config)
+            emit(ev.BestAdapterSaved(iteration=it, val_loss=loss, path=str(run_dir / BEST)), "best")
 
     def batches(dataset, batch_size, max_seq_length, loop=False, seed=None, comm_group=None):
         if not loop:  # validation: isolate its shuffle from the training order
@@ -548,6 +558,10 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
                 return
             if state["diverged"] is not None:
                 return
+            if step == 0 or it % s.steps_per_eval == 0:
+                validate(it)
+                if state["diverged"] is not None:
+                    return
             reseed(s.seed, it)  # dropout noise as a function of the step: resumable anywhere
             yield batch
 
@@ -565,8 +579,9 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
     started = time.perf_counter()
     with _KeepLayerCall(model), writing(adapter_dir):  # mlx-lm's own final save: a full disk named
         train(model=model, optimizer=optimizer, train_dataset=CacheDataset(train_set),
-              val_dataset=CacheDataset(valid_set) if len(valid_set) else None, args=args,
-              iterate_batches=batches, training_callback=Reporter())
+              val_dataset=None, args=args, iterate_batches=batches, training_callback=Reporter())
+        if state["diverged"] is None and state["stopped_at"] is None:
+            validate(s.iters)  # the final adapter's own figure
     if state["diverged"] is None and not _all_finite(model):
         state["diverged"] = state["completed"] or s.iters
     if state["diverged"] is not None:

@@ -293,7 +293,7 @@ def test_tui_counts_are_refused_with_the_fields_name(demo_model, sample_data, tm
             data.query_one("#sample").value = "-3"
             data.action_write()
             await pilot.pause(0.1)
-            assert any("sample rows: '-3' is not a count" in n.message for n in app._notifications)
+            assert "sample rows: '-3' is not a count" in str(data.query_one("#split-info").content)  # by the box
             assert "Building" not in str(data.query_one("#status").content)
 
     asyncio.run(run())

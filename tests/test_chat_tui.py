@@ -6,6 +6,7 @@ import asyncio
 from textual.widgets import Input, Static
 
 from tui.app import make_app
+from tui.screens.chat_dialogs import ModelChoice
 from tui.widgets.answer import AnswerView
 from tui.widgets.prompt_area import PromptArea
 from ui_helpers import wait_for
@@ -163,11 +164,18 @@ def test_missing_model_folder_is_a_clear_message_on_screen(demo_model, tmp_path)
             options.highlighted = options.option_count - 1  # "Another model folder…"
             await pilot.press("enter")
             picker.query_one("#picker-model", Input).value = str(tmp_path / "nope")
-            await pilot.press("enter")
+            await pilot.press("enter")  # refused by the field: the dialog stays, with the message
+            assert app.screen is picker and app.focused is picker.query_one("#picker-model")
+            assert "model folder not found" in str(picker.query_one("#picker-error", Static).content)
+            await pilot.press("x")  # editing the path clears the old complaint
+            assert str(picker.query_one("#picker-error", Static).content) == ""
+            await pilot.press("escape")
             assert app.screen is chat
+            # A folder gone after it was chosen: said on the model line, and by the answer.
+            chat.choice = ModelChoice("folder", str(tmp_path / "nope"), None)
+            chat.preload()
             await wait_for(pilot, lambda: "✗" in line(chat), 30)
             assert "model folder not found" in line(chat)
-            assert any("model folder not found" in n.message for n in app._notifications)
             await pilot.press(*"hi", "enter")
             await wait_for(pilot, lambda: chat.query(AnswerView) and not chat.busy, 30)
             assert "model folder not found" in str(chat.query(AnswerView).last().content)

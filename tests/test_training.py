@@ -28,6 +28,9 @@ def test_train_then_generate(engine, demo_model, sample_data, recorder, tmp_path
     assert vals[0].iteration == 0 and vals[-1].val_loss < vals[0].val_loss
     saved = recorder.of(ev.CheckpointSaved, job)
     assert [s.iteration for s in saved] == [20, 40]  # 40: the final one, for extending the run
+    # Validated after the steps it names, as the checkpoints count them (the
+    # trainer's own figure for 20 is that of 19 steps), and the final adapter.
+    assert [v.iteration for v in vals] == [0, 20, 40]
     assert recorder.threads == {THREAD_NAME}  # every event came from the one MLX thread
 
     assert (adapters / "adapters.safetensors").is_file()

@@ -13,11 +13,24 @@ import sys
 from core.errors import Cancelled, TuneDeckError
 
 
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser: an argument it does not know is reported with this
+    command's usage, not the top level's (argparse leaves stray arguments to
+    the top parser, which only knows the command names)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:  # a subcommand takes every argument after its name: these are its own
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
 def _parser() -> argparse.ArgumentParser:
     from tui.commands import AREAS
 
     p = argparse.ArgumentParser(prog="tunedeck", description="Fine-tune local LLMs with MLX, from the terminal.")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    # Nested subcommands (data build, models download) inherit the class.
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for area in AREAS:
         area.register(sub)
     return p

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+# core's fix names no interface; this is how the CLI switches the endpoint.
+HUB_SWITCH = " (set HF_ENDPOINT, or pass --endpoint to the hub commands)"
+
 
 def register(sub) -> None:
     p = sub.add_parser("doctor", help="check this machine (exit 0 when ready to train)")
@@ -24,6 +27,6 @@ def run(args) -> int:
         for c in checks:
             print(f"[{marks[c.status]}] {c.name}: {c.detail}")
             if c.fix and c.status != "pass":
-                print(f"       fix: {c.fix}")
+                print(f"       fix: {c.fix}" + (HUB_SWITCH if c.id == "hub" else ""))
         print("ready to train" if ready(checks) else "NOT ready to train: fix the FAIL lines")
     return 0 if ready(checks) else 1

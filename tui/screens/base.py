@@ -3,8 +3,12 @@ moving between steps, and receiving engine events for its own jobs."""
 
 from __future__ import annotations
 
+import functools
+
+from textual.actions import parse
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.keys import key_to_character
 from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList, Static
 
@@ -27,6 +31,29 @@ class StepScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self._jobs: set[int] = set()
+
+    # -- keys that type ----------------------------------------------------
+    @classmethod
+    @functools.cache  # per screen class: the footer asks for every binding at each refresh
+    def typed_actions(cls) -> frozenset[tuple[str, tuple]]:
+        """(action, parameters) of this screen's bindings whose keys all type a
+        character: a focused Input takes those keys, so the binding does not
+        apply (an action also bound to, say, escape still does)."""
+        typing: dict[tuple, bool] = {}
+        for klass in cls.__mro__:
+            for binding in vars(klass).get("BINDINGS", ()):
+                if not isinstance(binding, Binding):
+                    continue
+                action = parse(binding.action)[1:]
+                for key in binding.key.split(","):
+                    key = key.strip()
+                    char = "/" if key == "slash" else key_to_character(key)  # Textual cannot name "slash"
+                    typing[action] = typing.get(action, True) and bool(char and char.isprintable())
+        return frozenset(action for action, types in typing.items() if types)
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # Off the footer while typing (the Input has the key anyway).
+        return not (isinstance(self.focused, Input) and (action, tuple(parameters)) in self.typed_actions())
 
     def compose_top(self) -> ComposeResult:
         yield StepBar(self.STEP)

@@ -68,7 +68,7 @@ class ChatScreen(StepScreen):
     ChatScreen .turn { margin: 0 0 1 0; }
     ChatScreen .compare-turn { height: auto; }
     ChatScreen .columns { height: auto; }
-    ChatScreen .columns AnswerView { width: 1fr; margin: 0 1 1 0; }
+    ChatScreen .columns AnswerView { width: 1fr; }
     ChatScreen .reference { color: $text-muted; }
     ChatScreen PromptArea { margin: 0 1; }
     """
@@ -164,7 +164,11 @@ class ChatScreen(StepScreen):
         # The schema is what matters in a text-to-SQL system prompt; show it.
         shown = self.system.split("SCHEMA:", 1)[-1].strip().replace("\n", " ")
         label = "schema" if "SCHEMA:" in self.system else "system"
-        text.append(f"\n{label}: {shown[:70] or '(none)'}", style="dim")
+        # One line (the box holds three): cut to the width, with an ellipsis; ctrl+f shows it all.
+        room = max(10, (self.query_one("#model-line").content_size.width or self.app.size.width - 2)
+                   - len(label) - 2)
+        shown = shown if len(shown) <= room else shown[:room - 1] + "…"
+        text.append(f"\n{label}: {shown or '(none)'}", style="dim")
         self.query_one("#model-line", Static).update(text)
 
     def preload(self) -> None:

@@ -16,6 +16,7 @@ from textual.widgets.option_list import Option
 from core import paths
 from core.errors import TuneDeckError
 from core.generation import Sampling
+from core.model_folder import check_model_folder
 
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -280,12 +281,30 @@ class ModelPicker(ModalScreen[ModelChoice | None]):
         event.stop()
         model = self.query_one("#picker-model", Input).value.strip()
         adapter = self.query_one("#picker-adapter", Input).value.strip() or None
-        if not model:
-            self.query_one("#picker-error", Static).update("✗ type the path of a model folder")
-            self.query_one("#picker-model", Input).focus()
+        problem, field = self.folder_problem(model, adapter)
+        if problem:  # said by the field, the dialog stays open: fix the path and Enter again
+            self.query_one("#picker-error", Static).update(problem)
+            self.query_one(field, Input).focus()
             return
         self.dismiss(ModelChoice("folder", str(Path(model).expanduser()),
                                  str(Path(adapter).expanduser()) if adapter else None))
+
+    @staticmethod
+    def folder_problem(model: str, adapter: str | None) -> tuple[str, str]:
+        """What is wrong with the typed folders (cheap: files, not weights), and which field."""
+        if not model:
+            return "✗ type the path of a model folder", "#picker-model"
+        try:
+            check_model_folder(Path(model).expanduser())
+        except TuneDeckError as exc:
+            return f"✗ {exc.message}" + (f"\nfix: {exc.hint}" if exc.hint else ""), "#picker-model"
+        if adapter and not (Path(adapter).expanduser() / "adapters.safetensors").is_file():
+            return (f"✗ no adapters.safetensors in {adapter}\nfix: type a training run's adapters folder, "
+                    "or leave the adapter empty"), "#picker-adapter"
+        return "", ""
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.query_one("#picker-error", Static).update("")  # an old complaint goes once the path is edited
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -38,6 +38,7 @@ from tui.screens.confirm import refusal_text, write_checked
 SAMPLE, SAMPLE_ROWS, FOLDER, HUB = "sample", "sample-rows", "folder", "hub"
 TABS = ("tab-source", "tab-map", "tab-split", "tab-check")
 CUSTOM = "custom"
+ALL_ROWS = ("", "all")  # what the sample rows box takes for every row (its placeholder says all)
 KEEP = "keep"  # format option: the rows' own (preset as-is)
 JOB_NAMES = {"open-data": "opening the source", "build-data": "the build", "data-tokens": "tokenizing",
              "sample-data": "writing the sample"}
@@ -222,8 +223,7 @@ class DatasetScreen(ChoiceScreen):
                 with Horizontal(classes="row"):
                     yield Label("folder")
                     yield Input(placeholder="output folder", id="out")
-                yield Static("Enter or ctrl+r writes the folder (built aside, renamed when complete).",
-                             id="split-info")
+                yield Static(self.SPLIT_INFO, id="split-info")
             with TabPane("4 Check", id="tab-check"):
                 with Horizontal(classes="row"):
                     yield Label("max_seq_length")
@@ -346,7 +346,9 @@ class DatasetScreen(ChoiceScreen):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         field = event.input.id or ""
-        if field.startswith("tpl-"):
+        if field in ("sample", "seed"):
+            self.show_split_info()  # a mistake is said by the box, and goes once it is fixed
+        elif field.startswith("tpl-"):
             self.render_preview()
         elif field == "hub-id":
             # Ask the hub once typing pauses; a newer id replaces the answer (see on "hub-choices").
@@ -491,6 +493,23 @@ class DatasetScreen(ChoiceScreen):
         out.update(text)
 
     # -- writing ---------------------------------------------------------
+    SPLIT_INFO = "Enter or ctrl+r writes the folder (built aside, renamed when complete)."
+
+    def split_problem(self) -> str | None:
+        """What is wrong with the sample rows or seed typed, if anything."""
+        sample = self.query_one("#sample", Input).value.strip()
+        seed = self.query_one("#seed", Input).value.strip() or "0"
+        if sample.lower() not in ALL_ROWS and _whole(sample) < 1:
+            return (f"sample rows: {sample!r} is not a count. Type a whole number of at least 1, "
+                    "or all (or leave it blank) for every row.")
+        if not 0 <= _whole(seed) < 2**32:
+            return f"seed: {seed!r} is not a seed. Type a whole number from 0 to 4294967295."
+        return None
+
+    def show_split_info(self) -> None:
+        problem = self.split_problem()
+        self.query_one("#split-info", Static).update(
+            Text(f"✗ {problem}", style="bold red") if problem else self.SPLIT_INFO)
     def action_write(self) -> None:
         if self.source is None:
             self.notify("Load a source first (tab 1).", severity="warning")
@@ -498,16 +517,13 @@ class DatasetScreen(ChoiceScreen):
         from core.dataset_build import BuildSpec
 
         value = lambda wid: self.query_one(f"#{wid}", Input).value.strip()  # noqa: E731
-        sample = _whole(value("sample")) if value("sample").lower() not in ("", "all") else None
+        problem = self.split_problem()
+        if problem:
+            self.show_tab("tab-split")
+            self.show_split_info()
+            return
+        sample = None if value("sample").lower() in ALL_ROWS else _whole(value("sample"))
         seed = _whole(value("seed") or "0")
-        if sample is not None and sample < 1:
-            self.notify(f"sample rows: {value('sample')!r} is not a count. Type a whole number of at least 1, "
-                        "or leave it blank for all rows.", severity="error")
-            return
-        if not 0 <= seed < 2**32:
-            self.notify(f"seed: {value('seed')!r} is not a seed. Type a whole number from 0 to 4294967295.",
-                        severity="error")
-            return
         if not value("out"):
             self.notify("Give the output folder.", severity="warning")
             return
@@ -522,6 +538,7 @@ class DatasetScreen(ChoiceScreen):
 
         def build(overwrite: bool) -> None:
             spec.overwrite = overwrite
+            self.show_split_info()  # an earlier build's failure no longer applies
             self.query_one("#build-progress", DownloadProgressRow).start()
             self.set_status(f"Building {spec.out}… (escape cancels)")
             self._job = self.track(self.app.engine.build_dataset(spec, self.source))
@@ -532,6 +549,10 @@ class DatasetScreen(ChoiceScreen):
         if self._job is not None and not self._job.done:
             self._job.cancel()
             self.set_status("Cancelling…")
+        elif isinstance(self.focused, Input):
+            # Nothing to cancel: Esc leaves the box, for the tab's list (or its tab bar).
+            tabs = self.query_one("#tabs", TabbedContent)
+            (self.query_one("#sources") if tabs.active == "tab-source" else tabs.query_one("Tabs")).focus()
 
     # -- engine events ---------------------------------------------------
     def handle_event(self, event: ev.Event) -> None:

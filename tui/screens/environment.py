@@ -113,7 +113,8 @@ class EnvironmentScreen(StepScreen):
             check = checks[row]
             text = f"{check.name}: {check.detail}"
             if check.fix:
-                text += f"\nfix: {check.fix}"
+                # core's fix names no interface; here the endpoint is switched with e.
+                text += f"\nfix: {check.fix}" + (" (e switches it here)" if check.id == "hub" else "")
             self.query_one("#fix", Static).update(text)
 
     # -- switching the Hugging Face endpoint -----------------------------------------
@@ -132,7 +133,9 @@ class EnvironmentScreen(StepScreen):
         box = self.query_one("#endpoint", Input)
         if box.display:
             box.display = False
-            self.query_one(DataTable).focus()
+            table = self.query_one(DataTable)
+            table.focus()
+            self._show_fix(table.cursor_row)  # the endpoint's prompt (or its error) goes with the box
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "endpoint":

@@ -21,13 +21,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Input, Label, ProgressBar, RichLog, Static
+from textual.widgets import DataTable, Input, Label, ProgressBar, Static
 
 from core import config as app_config
 from core import events as ev
 from core.judge import EvalSettings, load_results
 from core.provenance import adapter_iteration, adapter_run, describe_adapter, same_adapter
 from tui.screens.base import StepScreen
+from tui.widgets.path_log import PathLog
 
 COLUMNS = ("", "test loss", "ppl", "exact", "valid SQL", "exec", "N")
 
@@ -129,7 +130,7 @@ class ResultsScreen(StepScreen):
         yield ProgressBar(id="judge-progress", total=1, show_eta=False)  # idle: empty, not pulsing
         # min_width: RichLog renders at least 78 columns and crops the rest,
         # which at 80x24 (padding + scrollbar) cut paths off mid-word.
-        yield RichLog(id="judge-log", max_lines=300, wrap=True, markup=False, min_width=20)
+        yield PathLog(id="judge-log", max_lines=300, wrap=True, markup=False, min_width=20)
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
@@ -259,11 +260,11 @@ class ResultsScreen(StepScreen):
             return running
         if action == "toggle_adapter":
             return not running
-        return True
+        return super().check_action(action, parameters)
 
     # -- helpers ------------------------------------------------------------
     def log_line(self, text: str) -> None:
-        self.query_one("#judge-log", RichLog).write(f"{time.strftime('%H:%M:%S')} {text}")
+        self.query_one("#judge-log", PathLog).write_line(f"{time.strftime('%H:%M:%S')} {text}")
 
     def show_rows(self, rows: list[dict]) -> None:
         self.rows = {r["label"]: r for r in rows}
@@ -455,7 +456,7 @@ class ResultsScreen(StepScreen):
         if reason:  # an architecture TuneDeck does not write: explain, give llama.cpp's route
             self.log_line(f"GGUF: {reason}. Convert the fused folder with llama.cpp instead:")
             for step in converter_steps(source, source.parent / f"{name}.gguf"):
-                self.query_one("#judge-log", RichLog).write(f"  {step}")
+                self.query_one("#judge-log", PathLog).write_line(f"  {step}")
             return
 
         def write(request) -> None:
@@ -495,6 +496,8 @@ class ResultsScreen(StepScreen):
             self.log_line(f"{event.name} failed: {event.located}")
             if event.hint:
                 self.log_line(f"fix: {event.hint}")
+        if isinstance(event, (ev.JobCancelled, ev.JobFailed)):
+            bar.update(total=1, progress=0)  # idle again: empty, not part-full from the stopped job
         if isinstance(event, ev.TERMINAL):  # the fused line and the footer follow the job
             self.refresh_subject()
             self.refresh_bindings()

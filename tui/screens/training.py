@@ -22,10 +22,11 @@ import time
 from pathlib import Path
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
-from textual.widgets import (Checkbox, DataTable, Input, Label, ProgressBar, RichLog, Select, Static,
+from textual.widgets import (Checkbox, DataTable, Input, Label, ProgressBar, Select, Static,
                              TabbedContent, TabPane)
 
 from core import events as ev
@@ -37,6 +38,7 @@ from core.train_config import (PRESETS, SCHEDULES, apply_preset, check_settings,
                                load_yaml, save_yaml, schedule_for, schedule_kind)
 from core.training import TrainSettings
 from tui.screens.base import StepScreen
+from tui.widgets.path_log import PathLog
 from tui.screens.confirm import write_checked
 
 
@@ -145,6 +147,7 @@ class TrainingScreen(StepScreen):
         self.start_iteration = 0
         self.total_iters = 0
         self.trained_model: str | None = None  # the base model of the run in progress
+        self.resuming = False  # the job in hand continues a run (r), rather than starting one (s)
         self._defaults_for: tuple | None = None
         self._filling = False
         self._preset_values: tuple = ()  # the knobs as the chosen preset set them
@@ -168,7 +171,7 @@ class TrainingScreen(StepScreen):
                 yield Static("Press s to start training (Config tab for the knobs).", id="stats")
                 yield ProgressBar(id="progress", total=1, show_eta=False)  # idle: empty, not pulsing
                 # min_width: RichLog wraps at >= 78 columns by default, which crops lines at 80x24
-                yield RichLog(id="log", max_lines=200, wrap=True, markup=False, min_width=20)
+                yield PathLog(id="log", max_lines=200, wrap=True, markup=False, min_width=20)
             with TabPane("Config", id="tab-config"):
                 with Grid(id="form"):
                     yield Label("preset")
@@ -201,7 +204,8 @@ class TrainingScreen(StepScreen):
     def on_mount(self) -> None:
         self.query_one("#plot").plt.title("loss")
         table = self.query_one("#runs-table", DataTable)
-        table.add_columns("run", "status", "iters", "val loss")
+        for label, key in (("run", "run"), ("status", "status"), ("iters", "iters"), ("val loss", "val")):
+            table.add_column(label, key=key)
         # PlotextPlot follows the theme itself; redraw so our colours follow too.
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.redraw_all())
 
@@ -388,16 +392,21 @@ class TrainingScreen(StepScreen):
         self.val_pts: list[tuple[int, float]] = []
 
     def redraw(self) -> None:
-        self._draw(self.query_one("#plot"), [("", self.train_pts, self.val_pts)])
+        self._draw(self.query_one("#plot"), [("", self.train_pts, self.val_pts)], self.total_iters)
 
     def redraw_all(self) -> None:
         self.redraw()
         self.show_runs_plot()
 
     @staticmethod
-    def _draw(plot, series) -> None:
+    def _draw(plot, series, planned: int = 0) -> None:
         plt = plot.plt
         plt.clear_data()
+        # Iterations start at 0; plotext centres a lone point (the base's
+        # validation loss at 0) on -1..1, so the axis runs to the last point,
+        # or to the planned total before there is one.
+        last = max((x for _, train, val in series for x, _ in (*train, *val)), default=0)
+        plt.xlim(0, last or planned or 1)
         for name, train, val in series:
             prefix = f"{name} " if name else ""
             if train:
@@ -410,7 +419,7 @@ class TrainingScreen(StepScreen):
         plot.refresh()
 
     def log_line(self, text: str) -> None:
-        self.query_one("#log", RichLog).write(f"{time.strftime('%H:%M:%S')} {text}")
+        self.query_one("#log", PathLog).write_line(f"{time.strftime('%H:%M:%S')} {text}")
 
     # -- runs list -----------------------------------------------------------------
     def refresh_runs(self) -> None:
@@ -423,6 +432,17 @@ class TrainingScreen(StepScreen):
             table.add_row(mark + r.name[-34:], r.status, f"{r.iteration}/{r.iters}", val, key=r.path)
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
+
+    def show_run_row(self, iteration: int) -> None:
+        """The running run's row, from its events (the list is read from disk
+        only at its start and end: reading every run at each report costs)."""
+        table = self.query_one("#runs-table", DataTable)
+        if self.run_dir not in table.rows:
+            return
+        table.update_cell(self.run_dir, "status", "running")
+        table.update_cell(self.run_dir, "iters", f"{iteration}/{self.total_iters}")
+        if self.val_pts:
+            table.update_cell(self.run_dir, "val", f"{self.val_pts[-1][1]:.3f}")
 
     def highlighted_run(self) -> str | None:
         table = self.query_one("#runs-table", DataTable)
@@ -466,6 +486,12 @@ class TrainingScreen(StepScreen):
         tabs.active = TABS[(TABS.index(tabs.active) + step) % len(TABS)]
         self.set_focus(None)  # the screen's keys work at once on the new tab
 
+    @on(TabbedContent.TabActivated, "#tabs")
+    def focus_runs_table(self, event: TabbedContent.TabActivated) -> None:
+        # The Runs tab's arrows and Enter belong to its table (s/x/r/o/m/j still reach the screen).
+        if event.pane.id == "tab-runs":
+            self.query_one("#runs-table", DataTable).focus()
+
     def action_leave_knob(self) -> None:
         self.set_focus(None)
 
@@ -487,6 +513,7 @@ class TrainingScreen(StepScreen):
         self.redraw()
         self.settings = settings
         self.trained_model = settings.model
+        self.resuming = False
         self.query_one("#progress", ProgressBar).update(total=settings.iters, progress=0)
         self.job = self.track(self.app.engine.train(settings, run_dir))
         self._watch_run()
@@ -512,6 +539,7 @@ class TrainingScreen(StepScreen):
             iters = int(wanted)
         self.settings = None
         self.trained_model = info.model
+        self.resuming = True
         self.log_line(f"resuming {info.name}" + (f", continuing to {iters} iterations" if iters else ""))
         self.job = self.track(self.app.engine.resume(path, iters))
         self._watch_run()
@@ -570,12 +598,14 @@ class TrainingScreen(StepScreen):
         if isinstance(event, ev.TrainFinished):
             self.on_finished(event, stats)
         elif isinstance(event, ev.JobCancelled):
-            stats.update("Stopped before the first step; nothing new was saved. Press s to start again.")
-            self.refresh_runs()
+            again = "Press r to resume the run." if self.resuming else "Press s to start again."
+            stats.update(f"Stopped before the first step; nothing new was saved. {again}")
         elif isinstance(event, ev.JobFailed):
             stats.update(Text(f"✗ {event.located}" + (f"\nfix: {event.hint}" if event.hint else ""),
                               style="bold red"))
             self.log_line(f"failed: {event.located}" + (f" (fix: {event.hint})" if event.hint else ""))
+        if isinstance(event, ev.TERMINAL):
+            # The job has ended, and with it the run's lock: the list reads how it ended.
             self.refresh_runs()
 
     def handle_memory_event(self, event: ev.Event) -> None:
@@ -645,6 +675,7 @@ class TrainingScreen(StepScreen):
         if event is None:
             return
         self.query_one("#progress", ProgressBar).update(progress=event.iteration)
+        self.show_run_row(event.iteration)
         elapsed = time.monotonic() - self.started
         done = event.iteration - self.start_iteration
         rate = done / elapsed if elapsed > 0 else 0
@@ -681,7 +712,6 @@ class TrainingScreen(StepScreen):
         stats.update(Text(f"✓ Training {how} after {event.iterations} iterations.{change}{more} {after}",
                           style="bold green"))
         self.refresh_stepbar()
-        self.refresh_runs()
 
     def can_leave(self) -> str | None:
         if self.job is not None and not self.job.done:
