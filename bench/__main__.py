@@ -27,7 +27,7 @@ def _lookup(results: dict, path: str):
 def summary_rows(results: dict, sizes) -> list[tuple]:
     rows = []
     for label, (path, op, target) in suite.TARGETS.items():
-        for size in (sizes if "{size}" in path else [None]):
+        for size in sizes if "{size}" in path else [None]:
             value = _lookup(results, path.format(size=size))
             if value is None:
                 continue
@@ -39,32 +39,54 @@ def summary_rows(results: dict, sizes) -> list[tuple]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="a smoke run: tiny model, few iterations, one rep")
-    p.add_argument("--only", action="append", choices=sorted(suite.BENCHMARKS), metavar="NAME",
-                   help=f"run only these (repeatable): {', '.join(suite.BENCHMARKS)}")
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(suite.BENCHMARKS),
+        metavar="NAME",
+        help=f"run only these (repeatable): {', '.join(suite.BENCHMARKS)}",
+    )
     p.add_argument("--json", metavar="OUT", help="write all figures as JSON here")
-    p.add_argument("--blas", choices=("auto", "off"), default="auto",
-                   help="auto: every run (TuneDeck and raw mlx-lm alike) uses OpenBLAS when installed")
+    p.add_argument(
+        "--blas",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto: every run (TuneDeck and raw mlx-lm alike) uses OpenBLAS when installed",
+    )
     p.add_argument("--work", metavar="DIR", help="keep models, data and adapters here (default: a temp dir)")
     args = p.parse_args(argv)
 
-    from core.blas import find_fast_blas
+    from core.runtime.blas import find_fast_blas
 
     library = find_fast_blas() if args.blas == "auto" and sys.platform == "linux" else None
     env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    env.update(PYTHONPATH=str(suite.ROOT), TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
-               TUNEDECK_NO_BLAS_PRELOAD="1")  # children get exactly the BLAS chosen here
+    env.update(
+        PYTHONPATH=str(suite.ROOT), TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", TUNEDECK_NO_BLAS_PRELOAD="1"
+    )  # children get exactly the BLAS chosen here
     if library:
         env["LD_PRELOAD"] = library
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="tunedeck-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     env["TUNEDECK_HOME"] = str(work / "home")
-    cfg = suite.Config(quick=args.quick, work=work, env=env, blas_library=library,
-                       sizes=("tiny",) if args.quick else ("tiny", "large"),
-                       log=lambda msg: print(msg, flush=True))
+    cfg = suite.Config(
+        quick=args.quick,
+        work=work,
+        env=env,
+        blas_library=library,
+        sizes=("tiny",) if args.quick else ("tiny", "large"),
+        log=lambda msg: print(msg, flush=True),
+    )
     names = args.only or list(suite.BENCHMARKS)
     command = "python -m bench" + (" --quick" if args.quick else "") + "".join(f" --only {n}" for n in args.only or [])
-    out = {"command": command, "quick": args.quick, "machine": machine(), "blas_library": library,
-           "started": time.strftime("%Y-%m-%d %H:%M:%S"), "results": {}, "errors": {}}
+    out = {
+        "command": command,
+        "quick": args.quick,
+        "machine": machine(),
+        "blas_library": library,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "results": {},
+        "errors": {},
+    }
     t0 = time.perf_counter()
     try:
         print(f"preparing demo models ({', '.join(cfg.sizes)}) and sample data in {work}", flush=True)

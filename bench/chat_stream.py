@@ -22,8 +22,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 def main(max_tokens: int) -> None:
-    from core import paths
-    from core.engine import Engine
+    from core.runtime import paths
+    from core.runtime.engine import Engine
     from tui.app import make_app
     from tui.widgets.answer import AnswerView
 
@@ -60,9 +60,11 @@ def main(max_tokens: int) -> None:
             stalls.sort()
             p95 = stalls[int(len(stalls) * 0.95)] if stalls else 0.0
             answer = chat.transcript.turns[-1].answers[0]
-            print(f"tokens {answer.generation_tokens}, {answer.tokens_per_second:.0f} tok/s, first token "
-                  f"{answer.time_to_first_token * 1000:.0f} ms, answer repaints {paints}, "
-                  f"UI loop gap p95 {p95 * 1000:.0f} ms, worst {worst * 1000:.0f} ms")
+            print(
+                f"tokens {answer.generation_tokens}, {answer.tokens_per_second:.0f} tok/s, first token "
+                f"{answer.time_to_first_token * 1000:.0f} ms, answer repaints {paints}, "
+                f"UI loop gap p95 {p95 * 1000:.0f} ms, worst {worst * 1000:.0f} ms"
+            )
 
     asyncio.run(run())
 

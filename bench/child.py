@@ -29,18 +29,19 @@ def _peak_memory(engine) -> int:
 
 
 def _train_recorder(points: list):
-    from core import events as ev
+    from core.runtime import events as ev
 
     def on_event(event):  # worker thread: just record
         if isinstance(event, ev.TrainReport):
             points.append((time.perf_counter(), event.trained_tokens))
+
     return on_event
 
 
 def tunedeck_train(p: dict) -> dict:
     """Core alone: ``Engine.train`` with the given settings."""
-    from core.engine import Engine
-    from core.training import TrainSettings
+    from core.runtime.engine import Engine
+    from core.training.trainer import TrainSettings
 
     points: list = []
     engine = Engine(_train_recorder(points))
@@ -51,8 +52,12 @@ def tunedeck_train(p: dict) -> dict:
         peak = _peak_memory(engine)
     finally:
         engine.shutdown()
-    return {"tokens_per_second": window_rate(points), "peak_memory": peak,
-            "trained_tokens": points[-1][1] if points else 0, "wall_s": wall}
+    return {
+        "tokens_per_second": window_rate(points),
+        "peak_memory": peak,
+        "trained_tokens": points[-1][1] if points else 0,
+        "wall_s": wall,
+    }
 
 
 class LagProbe:
@@ -73,8 +78,12 @@ class LagProbe:
 
     def summary(self) -> dict:
         ms = [s * 1000 for s in self.samples]
-        return {"lag_p50_ms": percentile(ms, 50), "lag_p99_ms": percentile(ms, 99),
-                "lag_max_ms": max(ms) if ms else None, "lag_samples": len(ms)}
+        return {
+            "lag_p50_ms": percentile(ms, 50),
+            "lag_p99_ms": percentile(ms, 99),
+            "lag_max_ms": max(ms) if ms else None,
+            "lag_samples": len(ms),
+        }
 
 
 class Finish:
@@ -101,9 +110,10 @@ class Finish:
 
 def tui_train(p: dict) -> dict:
     """The same run started from the live training view (headless run_test)."""
-    from core import events as ev
-    from core.engine import Engine
     from textual.widgets import Input
+
+    from core.runtime import events as ev
+    from core.runtime.engine import Engine
     from tui.app import make_app
 
     points: list = []
@@ -144,8 +154,13 @@ def tui_train(p: dict) -> dict:
             peak = _peak_memory(engine)
         if isinstance(finished.events[0], ev.JobFailed):
             raise RuntimeError(finished.events[0].message)
-        return {"tokens_per_second": window_rate(points), "peak_memory": peak, "wall_s": wall,
-                "settings": settings, **(probe.summary() if probe else {})}
+        return {
+            "tokens_per_second": window_rate(points),
+            "peak_memory": peak,
+            "wall_s": wall,
+            "settings": settings,
+            **(probe.summary() if probe else {}),
+        }
 
     return asyncio.run(drive())
 
@@ -156,11 +171,12 @@ def _messages(p: dict) -> list[dict]:
 
 def chat(p: dict) -> dict:
     """Raw ``stream_generate`` and ``Engine.generate``, interleaved, one process."""
-    from core import events as ev
-    from core.engine import Engine
-    from core.generation import Sampling, prompt_tokens
     from mlx_lm import load, stream_generate
     from mlx_lm.sample_utils import make_sampler
+
+    from core.chat.generation import Sampling, prompt_tokens
+    from core.runtime import events as ev
+    from core.runtime.engine import Engine
 
     messages = _messages(p)
     max_tokens = p["max_tokens"]
@@ -175,8 +191,11 @@ def chat(p: dict) -> dict:
             last = time.perf_counter()
             first = first or last
             n += 1
-        return {"ttft": first - started, "tokens": n,
-                "tokens_per_second": (n - 1) / (last - first) if n > 1 and last > first else None}
+        return {
+            "ttft": first - started,
+            "tokens": n,
+            "tokens_per_second": (n - 1) / (last - first) if n > 1 and last > first else None,
+        }
 
     stamps: list = []
 
@@ -194,8 +213,12 @@ def chat(p: dict) -> dict:
         # Token events are coalesced (the first at once, the last at the end):
         # the first stamp is the first token, the last one the end of the answer.
         first, last = (stamps[0], stamps[-1]) if stamps else (None, None)
-        return {"ttft": first - started if first else None, "tokens": n, "token_events": len(stamps),
-                "tokens_per_second": (n - 1) / (last - first) if n > 1 and last > first else None}
+        return {
+            "ttft": first - started if first else None,
+            "tokens": n,
+            "token_events": len(stamps),
+            "tokens_per_second": (n - 1) / (last - first) if n > 1 and last > first else None,
+        }
 
     try:
         raw(), tunedeck()  # warm-up: load into the engine, first compile
@@ -211,8 +234,8 @@ def chat(p: dict) -> dict:
 
 def tui_chat(p: dict) -> dict:
     """Event-loop lag while the chat view streams an answer."""
-    from core import events as ev
-    from core.engine import Engine
+    from core.runtime import events as ev
+    from core.runtime.engine import Engine
     from tui.app import make_app
 
     finished = Finish()
@@ -256,7 +279,7 @@ def cold_start(p: dict) -> dict:
 
     Goes the way ``tunedeck`` does: the BLAS preload first (when it applies),
     then the app, headless."""
-    from core.blas import maybe_preload
+    from core.runtime.blas import maybe_preload
 
     maybe_preload()
     imported = time.perf_counter()
@@ -277,7 +300,7 @@ def cold_start(p: dict) -> dict:
 
 
 def data_check(p: dict) -> dict:
-    from core.data_check import check_folder
+    from core.data.check import check_folder
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
@@ -285,9 +308,16 @@ def data_check(p: dict) -> dict:
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     lines = sum(s.rows for s in report.splits.values()) + report.errors
-    return {"lines": lines, "seconds": seconds, "lines_per_second": lines / seconds,
-            "rss_before_mb": before / 1024, "rss_peak_mb": after / 1024,
-            "rss_growth_mb": (after - before) / 1024, "file_mb": p["file_mb"], "ok": report.ok}
+    return {
+        "lines": lines,
+        "seconds": seconds,
+        "lines_per_second": lines / seconds,
+        "rss_before_mb": before / 1024,
+        "rss_peak_mb": after / 1024,
+        "rss_growth_mb": (after - before) / 1024,
+        "file_mb": p["file_mb"],
+        "ok": report.ok,
+    }
 
 
 WORKLOADS = {f.__name__: f for f in (tunedeck_train, tui_train, chat, tui_chat, cold_start, data_check)}

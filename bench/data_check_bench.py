@@ -4,7 +4,7 @@
 
 Writes a temporary folder with LINES chat examples in train.jsonl (the sample
 generator's rows, repeated), plants N broken lines, checks it with
-core.data_check.check_folder and prints the rate and the peak resident memory
+core.data.check.check_folder and prints the rate and the peak resident memory
 (ru_maxrss) before and after, so the growth shows the check streams.
 """
 
@@ -25,7 +25,7 @@ def peak_rss_mb() -> float:
 
 
 def make_folder(lines: int, bad: int) -> Path:
-    from core.sample_data import generate
+    from core.data.sample_data import generate
 
     rows = [json.dumps(r, ensure_ascii=False) for r in generate({"train": 1000}, seed=1)["train"]]
     folder = Path(tempfile.mkdtemp(prefix="tunedeck-bench-"))
@@ -40,7 +40,7 @@ def make_folder(lines: int, bad: int) -> Path:
 def main() -> None:
     lines = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 200_000
     bad = int(sys.argv[sys.argv.index("--bad") + 1]) if "--bad" in sys.argv else 0
-    from core.data_check import check_folder
+    from core.data.check import check_folder
 
     folder = make_folder(lines, bad)
     size_mb = (folder / "train.jsonl").stat().st_size / 1e6
@@ -49,9 +49,11 @@ def main() -> None:
     report = check_folder(folder)
     dt = time.perf_counter() - t0
     after = peak_rss_mb()
-    print(f"{lines:,} lines ({size_mb:.0f} MB) in {dt:.2f} s: {lines / dt:,.0f} lines/s, "
-          f"{size_mb / dt:.1f} MB/s; peak RSS {before:.0f} MB before, {after:.0f} MB after; "
-          f"{report.errors} error(s) found")
+    print(
+        f"{lines:,} lines ({size_mb:.0f} MB) in {dt:.2f} s: {lines / dt:,.0f} lines/s, "
+        f"{size_mb / dt:.1f} MB/s; peak RSS {before:.0f} MB before, {after:.0f} MB after; "
+        f"{report.errors} error(s) found"
+    )
     for path in folder.iterdir():
         path.unlink()
     folder.rmdir()

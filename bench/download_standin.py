@@ -3,15 +3,23 @@ loopback stand-in hub (tests/hub_standin.py), with and without progress
 events: shows what the progress reporting costs (the stand-in, a Python
 http.server, is the bottleneck; real downloads are network-bound)."""
 
-import os, sys, time, shutil, json, struct
+import json
+import os
+import shutil
+import struct
+import sys
+import time
+
 sys.path[:0] = [".", "tests"]  # run from the repo root: python bench/download_standin.py
 os.environ.pop("HF_HUB_OFFLINE", None)
 os.environ.setdefault("TUNEDECK_HOME", "/tmp/tunedeck-bench")
 from hub_standin import StandInHub
-from core import paths
-from core.hub import download_model
+
+from core.models.hub import download_model
+from core.runtime import paths
+
 if not (paths.demo_model_dir() / "config.json").is_file():
-    from core.engine import Engine
+    from core.runtime.engine import Engine
 
     Engine().build_demo_model().result()
 with StandInHub() as hub:
@@ -24,5 +32,5 @@ with StandInHub() as hub:
         t = time.perf_counter()
         download_model("bench/big", endpoint=hub.url, cache_dir="/tmp/tunedeck-bench-cache", on_progress=cb)
         dt = time.perf_counter() - t
-        print(f"{label}: 200 MB in {dt:.2f}s = {200/dt:.0f} MB/s")
+        print(f"{label}: 200 MB in {dt:.2f}s = {200 / dt:.0f} MB/s")
 shutil.rmtree("/tmp/tunedeck-bench-cache", ignore_errors=True)

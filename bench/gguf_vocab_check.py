@@ -13,7 +13,7 @@ llama-cpp-python source package, so no llama.cpp build is needed):
 
 For each pre-tokenizer TuneDeck has split rules for (qwen2, gpt-2) it rebuilds
 a tokenizer from the file exactly as the export's read-back check does
-(``core.gguf_export.verify.tokenizer_from_gguf``) and checks that
+(``core.shipping.gguf.verify.tokenizer_from_gguf``) and checks that
 1. llama.cpp's check hash of that tokenizer is the one in llama.cpp's table
    for the name (so the check text and the hash are computed as llama.cpp does),
 2. ``same_split_rules`` recognises it by behaviour under the same name, and
@@ -31,8 +31,8 @@ def check(models: Path, name: str) -> list[str]:
     from gguf import GGUFReader
     from transformers import PreTrainedTokenizerFast
 
-    from core.gguf_export import pretokenizer
-    from core.gguf_export.verify import tokenizer_from_gguf
+    from core.shipping.gguf import pretokenizer
+    from core.shipping.gguf.verify import tokenizer_from_gguf
 
     path = models / f"ggml-vocab-{name}.gguf"
     tok = tokenizer_from_gguf(GGUFReader(path))
@@ -48,8 +48,10 @@ def check(models: Path, name: str) -> list[str]:
         problems.append(f"{name}: split rules recognised as {pretokenizer.same_split_rules(tok)!r}")
     if same != len(pairs):
         problems.append(f"{name}: {len(pairs) - same} of {len(pairs)} test strings tokenize differently")
-    print(f"{name}: hash {digest[:16]}… -> {pretokenizer.LLAMA_CPP_HASHES.get(digest)!r}; "
-          f"{same}/{len(pairs)} llama.cpp test strings tokenized to llama.cpp's ids")
+    print(
+        f"{name}: hash {digest[:16]}… -> {pretokenizer.LLAMA_CPP_HASHES.get(digest)!r}; "
+        f"{same}/{len(pairs)} llama.cpp test strings tokenized to llama.cpp's ids"
+    )
     return problems
 
 
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1 or not Path(args[0]).is_dir():
         print(__doc__)
         return 2
-    from core.gguf_export.pretokenizer import LAYOUTS
+    from core.shipping.gguf.pretokenizer import LAYOUTS
 
     problems = [p for name in LAYOUTS for p in check(Path(args[0]), name)]
     for p in problems:

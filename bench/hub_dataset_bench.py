@@ -1,4 +1,4 @@
-"""A recipe-sized hub dataset through core.hub_datasets, from the loopback
+"""A recipe-sized hub dataset through core.data.hub_datasets, from the loopback
 stand-in hub (tests/hub_standin.py): time to download, to prepare (datasets'
 Arrow conversion), to load again from the cache, and how fast a cancel
 returns while the download is stalled mid-file.
@@ -22,19 +22,25 @@ import time
 sys.path[:0] = [".", "tests"]
 home = tempfile.mkdtemp(prefix="tunedeck-hub-bench-")
 os.environ.pop("HF_HUB_OFFLINE", None)
-os.environ.update(HF_HOME=home, HF_HUB_CACHE=f"{home}/hub", HF_DATASETS_CACHE=f"{home}/datasets",
-                  TUNEDECK_HOME=f"{home}/tunedeck")
+os.environ.update(
+    HF_HOME=home, HF_HUB_CACHE=f"{home}/hub", HF_DATASETS_CACHE=f"{home}/datasets", TUNEDECK_HOME=f"{home}/tunedeck"
+)
 
 from hub_standin import SQL_CARD, SQL_DATASET, SQL_FILE, StandInHub  # noqa: E402
 
-from core.errors import Cancelled  # noqa: E402
+from core.runtime.errors import Cancelled  # noqa: E402
 
 
 def rows(n: int) -> list[dict]:
     # ~280 bytes a row, like sql_create_context_v4.json (21.8 MB for 78,577 rows)
-    return [{"question": f"What is the total number of heads of departments born in state {i} and older than 56?",
-             "context": f"CREATE TABLE head (age INTEGER, born_state VARCHAR, name VARCHAR, dept_{i} VARCHAR)",
-             "answer": f"SELECT COUNT(*) FROM head WHERE born_state = '{i}' AND age > 56"} for i in range(n)]
+    return [
+        {
+            "question": f"What is the total number of heads of departments born in state {i} and older than 56?",
+            "context": f"CREATE TABLE head (age INTEGER, born_state VARCHAR, name VARCHAR, dept_{i} VARCHAR)",
+            "answer": f"SELECT COUNT(*) FROM head WHERE born_state = '{i}' AND age > 56",
+        }
+        for i in range(n)
+    ]
 
 
 def main() -> None:
@@ -42,7 +48,7 @@ def main() -> None:
     t0 = time.perf_counter()
     import datasets  # noqa: F401  (timed apart: every first hub load in a process pays it)
 
-    from core import hub_datasets
+    from core.data import hub_datasets
 
     print(f"importing datasets: {time.perf_counter() - t0:.2f} s")
 
@@ -58,9 +64,11 @@ def main() -> None:
 
         source = hub_datasets.load(SQL_DATASET, endpoint=hub.url, progress=step)
         total = time.perf_counter() - t0
-        print(f"{n:,} rows, {len(data) / 1e6:.1f} MB: loaded in {total:.2f} s "
-              f"(metadata {marks['downloading']:.2f} s, download {marks['preparing'] - marks['downloading']:.2f} s, "
-              f"prepare {total - marks['preparing']:.2f} s); {len(source):,} rows")
+        print(
+            f"{n:,} rows, {len(data) / 1e6:.1f} MB: loaded in {total:.2f} s "
+            f"(metadata {marks['downloading']:.2f} s, download {marks['preparing'] - marks['downloading']:.2f} s, "
+            f"prepare {total - marks['preparing']:.2f} s); {len(source):,} rows"
+        )
         t0 = time.perf_counter()
         hub_datasets.load(SQL_DATASET, endpoint=hub.url)
         print(f"again, from the caches: {time.perf_counter() - t0:.2f} s")

@@ -53,7 +53,12 @@ def machine() -> dict:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[dist] = None
-    return {"system": f"{platform.system()} {platform.release()} {platform.machine()}", "cpu": cpu,
-            "cores": os.cpu_count(), "memory_gb": round(mem, 1) if mem else None,
-            "python": platform.python_version(), "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-            **versions}
+    return {
+        "system": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem, 1) if mem else None,
+        "python": platform.python_version(),
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        **versions,
+    }

@@ -22,9 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # mlx-lm's report line: "  iter   loss ▼   tok/s   tokens" (tokens in k)
 LORA_REPORT = re.compile(r"^\s*(\d+)\s+([\d.]+)\s+[▼▲]\s+([\d,]+)\s+([\d.]+)k\s*$")
-SYSTEM = ("You are an text to SQL query translator. Users will ask you questions in English and you will "
-          "generate a SQL query based on the provided SCHEMA.\nSCHEMA:\n"
-          "CREATE TABLE players (player VARCHAR, team VARCHAR, goals INTEGER)")
+SYSTEM = (
+    "You are an text to SQL query translator. Users will ask you questions in English and you will "
+    "generate a SQL query based on the provided SCHEMA.\nSCHEMA:\n"
+    "CREATE TABLE players (player VARCHAR, team VARCHAR, goals INTEGER)"
+)
 PROMPT = "Which players scored more than 10 goals"
 
 
@@ -55,7 +57,7 @@ def run_child(cfg: Config, name: str, params: dict, env: dict | None = None, tim
     out = subprocess.run(cmd, cwd=ROOT, env=env or cfg.env, capture_output=True, text=True, timeout=timeout)
     for line in reversed(out.stdout.splitlines()):
         if line.startswith("BENCH_RESULT "):
-            return json.loads(line[len("BENCH_RESULT "):])
+            return json.loads(line[len("BENCH_RESULT ") :])
     raise RuntimeError(f"bench child {name} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
 
 
@@ -64,7 +66,7 @@ def run_raw_lora(cfg: Config, settings: dict, env: dict | None = None, timeout: 
     here as they arrive (the same window TuneDeck's runs are timed over)."""
     import yaml
 
-    from core.training import TrainSettings
+    from core.training.trainer import TrainSettings
 
     conf = TrainSettings.from_dict(settings).mlx_lm_config()
     conf.pop("group_by_length", None)
@@ -72,8 +74,14 @@ def run_raw_lora(cfg: Config, settings: dict, env: dict | None = None, timeout: 
     path.write_text(yaml.safe_dump(conf))
     env = {**(env or cfg.env), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.raw_lora", "-c", str(path)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.raw_lora", "-c", str(path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     points, peak, tail = [], None, []
     try:
         for line in proc.stdout:
@@ -91,19 +99,31 @@ def run_raw_lora(cfg: Config, settings: dict, env: dict | None = None, timeout: 
             proc.kill()
     if rc != 0 or not points:
         raise RuntimeError(f"mlx_lm.lora failed (exit {rc}):\n{''.join(tail)}")
-    return {"tokens_per_second": window_rate(points), "peak_memory": peak,
-            "trained_tokens": points[-1][1], "wall_s": time.perf_counter() - started}
+    return {
+        "tokens_per_second": window_rate(points),
+        "peak_memory": peak,
+        "trained_tokens": points[-1][1],
+        "wall_s": time.perf_counter() - started,
+    }
 
 
 # -- set-up ---------------------------------------------------------------
 def prepare(cfg: Config) -> None:
     """Demo models (tiny, large) and the sample data, built in a child so this
     process never loads mlx."""
-    code = ("import sys; from core import demo_model, sample_data; w = sys.argv[1]; "
-            "[demo_model.build(f'{w}/model-{s}', s) for s in sys.argv[2:]]; "
-            "sample_data.write_sample(f'{w}/sample', seed=0)")
-    subprocess.run([sys.executable, "-c", code, str(cfg.work), *cfg.sizes], cwd=ROOT, env=cfg.env,
-                   check=True, capture_output=True, timeout=600)
+    code = (
+        "import sys; from core.models import demo_model; from core.data import sample_data; w = sys.argv[1]; "
+        "[demo_model.build(f'{w}/model-{s}', s) for s in sys.argv[2:]]; "
+        "sample_data.write_sample(f'{w}/sample', seed=0)"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(cfg.work), *cfg.sizes],
+        cwd=ROOT,
+        env=cfg.env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     cfg.models = {s: str(cfg.work / f"model-{s}") for s in cfg.sizes}
     cfg.data = str(cfg.work / "sample")
 
@@ -111,11 +131,17 @@ def prepare(cfg: Config) -> None:
 def _settings(cfg: Config, size: str, tag: str, **over) -> dict:
     from dataclasses import asdict
 
-    from core.training import demo_settings
+    from core.training.trainer import demo_settings
 
     adapter = tempfile.mkdtemp(prefix=f"{tag}-", dir=cfg.work)
-    s = demo_settings(cfg.models[size], over.pop("data", cfg.data), str(Path(adapter) / "adapters"),
-                      steps_per_eval=10**6, val_batches=1, **over)
+    s = demo_settings(
+        cfg.models[size],
+        over.pop("data", cfg.data),
+        str(Path(adapter) / "adapters"),
+        steps_per_eval=10**6,
+        val_batches=1,
+        **over,
+    )
     return asdict(s)
 
 
@@ -140,7 +166,7 @@ from pathlib import Path
 import numpy as np
 from mlx_lm import load
 from mlx_lm.tuner.datasets import CacheDataset, load_local_dataset
-from core.batching import PAD_TO, group_indices, mlx_lm_epoch, padding_fraction, token_lengths
+from core.training.batching import PAD_TO, group_indices, mlx_lm_epoch, padding_fraction, token_lengths
 _, tok = load(sys.argv[1])
 out = {}
 for name, folder in json.loads(sys.argv[2]).items():
@@ -161,12 +187,18 @@ print("BENCH_RESULT " + json.dumps(out))
     wikisql = Path("/work/shared/data/wikisql")
     if (wikisql / "train.jsonl").is_file() and not cfg.quick:
         sets["wikisql"] = str(wikisql)
-    out = subprocess.run([sys.executable, "-c", code, cfg.models["tiny"], json.dumps(sets)], cwd=ROOT,
-                         env=cfg.env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code, cfg.models["tiny"], json.dumps(sets)],
+        cwd=ROOT,
+        env=cfg.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
     if line is None:
         raise RuntimeError(out.stderr[-2000:])
-    return json.loads(line[len("BENCH_RESULT "):])
+    return json.loads(line[len("BENCH_RESULT ") :])
 
 
 def bench_train(cfg: Config) -> dict:
@@ -184,15 +216,25 @@ def bench_train(cfg: Config) -> dict:
         for rep in range(reps):
             order = kinds if rep % 2 == 0 else kinds[::-1]
             for kind in order:
-                s = _settings(cfg, size, kind, iters=iters, steps_per_report=_report_every(cfg, size),
-                              group_by_length=kind == "tunedeck_grouped")
+                s = _settings(
+                    cfg,
+                    size,
+                    kind,
+                    iters=iters,
+                    steps_per_report=_report_every(cfg, size),
+                    group_by_length=kind == "tunedeck_grouped",
+                )
                 cfg.log(f"  train {size} {kind} (rep {rep + 1}/{reps})")
-                runs[kind].append(run_raw_lora(cfg, s) if kind == "raw" else
-                                  run_child(cfg, "tunedeck_train", {"settings": s}))
+                runs[kind].append(
+                    run_raw_lora(cfg, s) if kind == "raw" else run_child(cfg, "tunedeck_train", {"settings": s})
+                )
         tps = {k: median([r["tokens_per_second"] for r in v]) for k, v in runs.items()}
         mem = {k: median([r["peak_memory"] for r in v]) for k, v in runs.items()}
         result[size] = {
-            "iters": iters, "reps": reps, "tokens_per_second": tps, "peak_memory_bytes": mem,
+            "iters": iters,
+            "reps": reps,
+            "tokens_per_second": tps,
+            "peak_memory_bytes": mem,
             "throughput_ratio": ratio(tps["tunedeck"], tps["raw"]),
             "peak_memory_ratio": ratio(mem["tunedeck"], mem["raw"]),
             "grouped_effective_ratio": ratio(tps["tunedeck_grouped"], tps["raw"]),
@@ -233,14 +275,22 @@ def bench_tui(cfg: Config) -> dict:
     lag = [r["lag_p99_ms"] for r in runs["tui_with_probe"]]
     cfg.log("  chat view lag")
     chat = run_child(cfg, "tui_chat", {"model": cfg.models[size], "prompt": PROMPT, "reps": 1 if cfg.quick else 3})
-    return {"size": size, "iters": iters, "reps": reps, "tokens_per_second": tps,
-            "throughput_ratio": ratio(tps["tui"], tps["core"]),
-            "throughput_ratio_with_probe": ratio(tps["tui_with_probe"], tps["core"]),
-            "training_lag_p99_ms": max(lag) if lag else None,
-            "training_lag_p50_ms": median([r["lag_p50_ms"] for r in runs["tui_with_probe"]]),
-            "chat_lag_p99_ms": chat["lag_p99_ms"], "chat_lag_p50_ms": chat["lag_p50_ms"],
-            "chat_lag_max_ms": chat["lag_max_ms"], "chat_tokens": chat["tokens"],
-            "chat_view_tokens_per_second": chat["tokens_per_second"], "runs": runs}
+    return {
+        "size": size,
+        "iters": iters,
+        "reps": reps,
+        "tokens_per_second": tps,
+        "throughput_ratio": ratio(tps["tui"], tps["core"]),
+        "throughput_ratio_with_probe": ratio(tps["tui_with_probe"], tps["core"]),
+        "training_lag_p99_ms": max(lag) if lag else None,
+        "training_lag_p50_ms": median([r["lag_p50_ms"] for r in runs["tui_with_probe"]]),
+        "chat_lag_p99_ms": chat["lag_p99_ms"],
+        "chat_lag_p50_ms": chat["lag_p50_ms"],
+        "chat_lag_max_ms": chat["lag_max_ms"],
+        "chat_tokens": chat["tokens"],
+        "chat_view_tokens_per_second": chat["tokens_per_second"],
+        "runs": runs,
+    }
 
 
 def bench_chat(cfg: Config) -> dict:
@@ -249,13 +299,27 @@ def bench_chat(cfg: Config) -> dict:
     for size in cfg.sizes:
         cfg.log(f"  chat {size}")
         reps = 1 if cfg.quick else (9 if size == "tiny" else 5)  # tiny: 0.3 s a run, noisy
-        runs = run_child(cfg, "chat", {"model": cfg.models[size], "system": SYSTEM, "prompt": PROMPT,
-                                       "max_tokens": 32 if cfg.quick else 256, "reps": reps})
+        runs = run_child(
+            cfg,
+            "chat",
+            {
+                "model": cfg.models[size],
+                "system": SYSTEM,
+                "prompt": PROMPT,
+                "max_tokens": 32 if cfg.quick else 256,
+                "reps": reps,
+            },
+        )
         tps = {k: median([r["tokens_per_second"] for r in v]) for k, v in runs.items()}
         ttft = {k: median([r["ttft"] for r in v]) for k, v in runs.items()}
-        result[size] = {"tokens": runs["raw"][0]["tokens"], "tokens_per_second": tps, "ttft_s": ttft,
-                        "throughput_ratio": ratio(tps["tunedeck"], tps["raw"]),
-                        "ttft_ratio": ratio(ttft["tunedeck"], ttft["raw"]), "runs": runs}
+        result[size] = {
+            "tokens": runs["raw"][0]["tokens"],
+            "tokens_per_second": tps,
+            "ttft_s": ttft,
+            "throughput_ratio": ratio(tps["tunedeck"], tps["raw"]),
+            "ttft_ratio": ratio(ttft["tunedeck"], ttft["raw"]),
+            "runs": runs,
+        }
     return result
 
 
@@ -269,26 +333,61 @@ def bench_coldstart(cfg: Config) -> dict:
         r = run_child(cfg, "cold_start", {}, env=env)
         paint.append(r["painted_at"] - started)
         code = "import time; t = time.perf_counter(); import tui.app; print(time.perf_counter() - t)"
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        )
         imports.append(float(out.stdout.strip()))
-    textual = subprocess.run([sys.executable, "-c", code.replace("tui.app", "textual.app")], cwd=ROOT,
-                             env=env, capture_output=True, text=True, check=True)
-    return {"first_paint_s": median(paint), "import_tui_app_s": median(imports),
-            "import_textual_app_s": float(textual.stdout.strip()), "reps": reps,
-            "first_paint_runs": paint, "import_runs": imports}
+    textual = subprocess.run(
+        [sys.executable, "-c", code.replace("tui.app", "textual.app")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {
+        "first_paint_s": median(paint),
+        "import_tui_app_s": median(imports),
+        "import_textual_app_s": float(textual.stdout.strip()),
+        "reps": reps,
+        "first_paint_runs": paint,
+        "import_runs": imports,
+    }
 
 
 def _write_chat_jsonl(path: Path, lines: int) -> None:
     rng = random.Random(0)
-    words = "select count name team goals player year city from where order by group".split()
+    words = [
+        "select",
+        "count",
+        "name",
+        "team",
+        "goals",
+        "player",
+        "year",
+        "city",
+        "from",
+        "where",
+        "order",
+        "by",
+        "group",
+    ]
     with open(path, "w") as fh:
         for i in range(lines):
             q = " ".join(rng.choice(words) for _ in range(rng.randint(5, 40)))
             a = "SELECT " + " ".join(rng.choice(words) for _ in range(rng.randint(3, 30)))
-            fh.write(json.dumps({"messages": [{"role": "system", "content": SYSTEM},
-                                              {"role": "user", "content": q},
-                                              {"role": "assistant", "content": a}]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "messages": [
+                            {"role": "system", "content": SYSTEM},
+                            {"role": "user", "content": q},
+                            {"role": "assistant", "content": a},
+                        ]
+                    }
+                )
+                + "\n"
+            )
 
 
 def bench_datacheck(cfg: Config) -> dict:
@@ -312,15 +411,28 @@ def bench_blas(cfg: Config) -> dict:
     for i, kind in enumerate(order):
         cfg.log(f"  blas {kind} ({i + 1}/{len(order)})")
         s = _settings(cfg, size, f"blas-{kind}", iters=5, batch_size=1, steps_per_report=1, save_every=100)
-        runs[kind].append(run_child(cfg, "tunedeck_train", {"settings": s},
-                                    env=child_env(cfg, preload=kind == "openblas")))
+        runs[kind].append(
+            run_child(cfg, "tunedeck_train", {"settings": s}, env=child_env(cfg, preload=kind == "openblas"))
+        )
     tps = {k: median([r["tokens_per_second"] for r in v]) for k, v in runs.items()}
-    return {"size": size, "library": cfg.blas_library, "tokens_per_second": tps,
-            "speedup": ratio(tps["openblas"], tps["reference"]), "runs": runs}
+    return {
+        "size": size,
+        "library": cfg.blas_library,
+        "tokens_per_second": tps,
+        "speedup": ratio(tps["openblas"], tps["reference"]),
+        "runs": runs,
+    }
 
 
-BENCHMARKS = {"padding": bench_padding, "train": bench_train, "tui": bench_tui, "chat": bench_chat,
-              "coldstart": bench_coldstart, "datacheck": bench_datacheck, "blas": bench_blas}
+BENCHMARKS = {
+    "padding": bench_padding,
+    "train": bench_train,
+    "tui": bench_tui,
+    "chat": bench_chat,
+    "coldstart": bench_coldstart,
+    "datacheck": bench_datacheck,
+    "blas": bench_blas,
+}
 TARGETS = {  # (path in results, op, target) for the summary table
     "training throughput": ("train.{size}.throughput_ratio", ">=", 0.98),
     "training peak memory": ("train.{size}.peak_memory_ratio", "<=", 1.02),

@@ -2,5 +2,5 @@
 
 Nothing here imports Textual, and no module on the UI's import path imports
 MLX, mlx-lm or datasets at module level: those load lazily on the MLX worker
-thread (see ``core.worker``), so the first screen paints fast.
+thread (see ``core.runtime.worker``), so the first screen paints fast.
 """

@@ -21,7 +21,7 @@ def tunedeck_home(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def engine():
-    from core.engine import Engine
+    from core.runtime.engine import Engine
 
     eng = Engine()
     yield eng
@@ -30,14 +30,14 @@ def engine():
 
 @pytest.fixture(scope="session")
 def demo_model(engine, tunedeck_home):
-    from core import paths
+    from core.runtime import paths
 
     return engine.build_demo_model(paths.demo_model_dir()).result(timeout=120)
 
 
 @pytest.fixture(scope="session")
 def sample_data(engine, tunedeck_home):
-    from core import paths
+    from core.runtime import paths
 
     engine.write_sample_data(paths.sample_data_dir()).result(timeout=60)
     return str(paths.sample_data_dir())

@@ -137,8 +137,11 @@ def _handler(hub: Hub):
                 return None
             if repo.gated and not self._authorized():
                 if other:  # logged in, but access was not granted
-                    self._error(403, "GatedRepo", f"Access to {kind} {repo_id} is restricted and you are "
-                                                  "not in the authorized list")
+                    self._error(
+                        403,
+                        "GatedRepo",
+                        f"Access to {kind} {repo_id} is restricted and you are not in the authorized list",
+                    )
                 else:
                     self._error(401, "GatedRepo", f"Access to this {kind} is restricted")
                 return None
@@ -182,17 +185,18 @@ def _handler(hub: Hub):
                 return self._error(401, None, "Invalid credentials in Authorization header")
             if path == "/api/models":
                 text = query.get("search", [""])[0].lower()
-                found = [self._summary(rid, r) for rid, r in hub.repos.items()
-                         if text in rid.lower() and not r.private]
+                found = [self._summary(rid, r) for rid, r in hub.repos.items() if text in rid.lower() and not r.private]
                 return self._json(found)
-            m = (re.fullmatch(r"/api/models/(.+)/revision/([^/]+)", path)
-                 or (None if "/tree/" in path else re.fullmatch(r"/api/models/([^/]+/[^/]+)", path)))
+            m = re.fullmatch(r"/api/models/(.+)/revision/([^/]+)", path) or (
+                None if "/tree/" in path else re.fullmatch(r"/api/models/([^/]+/[^/]+)", path)
+            )
             if m:
                 repo = self._repo(m.group(1))
                 if repo:
                     info = self._summary(m.group(1), repo)
-                    info["siblings"] = [{"rfilename": n, "size": hub.claimed_sizes.get(n, len(b))}
-                                        for n, b in repo.files.items()]
+                    info["siblings"] = [
+                        {"rfilename": n, "size": hub.claimed_sizes.get(n, len(b))} for n, b in repo.files.items()
+                    ]
                     info["config"] = repo.config
                     self._json(info)
                 return
@@ -200,17 +204,27 @@ def _handler(hub: Hub):
             if m:
                 repo = self._repo(m.group(1))
                 if repo:
-                    self._json([{"type": "file", "path": n, "size": len(b),
-                                 "oid": hashlib.sha1(b).hexdigest()} for n, b in repo.files.items()])
+                    self._json(
+                        [
+                            {"type": "file", "path": n, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
+                            for n, b in repo.files.items()
+                        ]
+                    )
                 return
             if path == "/api/datasets":
                 text = query.get("search", [""])[0].lower()
-                found = sorted(((rid, r) for rid, r in hub.datasets.items() if text in rid.lower() and not r.private),
-                               key=lambda item: -item[1].downloads)
-                return self._json([{"id": rid, "downloads": r.downloads, "private": False,
-                                    "gated": "manual" if r.gated else False} for rid, r in found])
+                found = sorted(
+                    ((rid, r) for rid, r in hub.datasets.items() if text in rid.lower() and not r.private),
+                    key=lambda item: -item[1].downloads,
+                )
+                return self._json(
+                    [
+                        {"id": rid, "downloads": r.downloads, "private": False, "gated": "manual" if r.gated else False}
+                        for rid, r in found
+                    ]
+                )
             if path.startswith("/api/datasets/"):
-                return self._dataset_api(path[len("/api/datasets/"):], query)
+                return self._dataset_api(path[len("/api/datasets/") :], query)
             m = re.fullmatch(r"/datasets/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
             if m:
                 return self._file(m.group(1), m.group(3), "dataset")
@@ -224,11 +238,21 @@ def _handler(hub: Hub):
             if m:
                 repo = self._repo(m.group(1), "dataset")
                 if repo:
-                    self._json({"id": m.group(1), "sha": repo.sha, "private": repo.private,
-                                "gated": "manual" if repo.gated else False, "downloads": repo.downloads,
-                                "tags": [], "cardData": {},
-                                "siblings": [{"rfilename": n, "size": hub.claimed_sizes.get(n, len(b))}
-                                             for n, b in repo.files.items()]})
+                    self._json(
+                        {
+                            "id": m.group(1),
+                            "sha": repo.sha,
+                            "private": repo.private,
+                            "gated": "manual" if repo.gated else False,
+                            "downloads": repo.downloads,
+                            "tags": [],
+                            "cardData": {},
+                            "siblings": [
+                                {"rfilename": n, "size": hub.claimed_sizes.get(n, len(b))}
+                                for n, b in repo.files.items()
+                            ],
+                        }
+                    )
                 return
             m = re.fullmatch(r"([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?", rest)
             if m:
@@ -241,18 +265,27 @@ def _handler(hub: Hub):
                 if folder and (folder not in entries or entries[folder]["type"] != "directory"):
                     return self._error(404, "EntryNotFound", f"{folder} does not exist")
                 prefix = folder + "/" if folder else ""
-                found = [e for p, e in entries.items() if p.startswith(prefix)
-                         and (recursive or "/" not in p[len(prefix):])]
+                found = [
+                    e for p, e in entries.items() if p.startswith(prefix) and (recursive or "/" not in p[len(prefix) :])
+                ]
                 return self._json(found)
             self._error(404, None, "no such endpoint")
 
         def _summary(self, repo_id: str, repo: Repo) -> dict:
-            return {"id": repo_id, "modelId": repo_id, "sha": repo.sha, "downloads": repo.downloads,
-                    "private": repo.private, "gated": "manual" if repo.gated else False,
-                    "pipeline_tag": "text-generation", "tags": ["safetensors"],
-                    "config": {k: repo.config[k] for k in ("model_type", "architectures", "quantization")
-                               if k in repo.config},
-                    "safetensors": {"parameters": {"F32": repo.parameters}, "total": repo.parameters}}
+            return {
+                "id": repo_id,
+                "modelId": repo_id,
+                "sha": repo.sha,
+                "downloads": repo.downloads,
+                "private": repo.private,
+                "gated": "manual" if repo.gated else False,
+                "pipeline_tag": "text-generation",
+                "tags": ["safetensors"],
+                "config": {
+                    k: repo.config[k] for k in ("model_type", "architectures", "quantization") if k in repo.config
+                },
+                "safetensors": {"parameters": {"F32": repo.parameters}, "total": repo.parameters},
+            }
 
         def _file(self, repo_id: str, name: str, kind: str = "model"):
             try:
@@ -300,7 +333,7 @@ def _handler(hub: Hub):
                 body = body[half:]
             slow = hub.delay if name in hub.slow_files else 0
             for i in range(0, len(body), CHUNK):
-                self.wfile.write(body[i:i + CHUNK])
+                self.wfile.write(body[i : i + CHUNK])
                 self.wfile.flush()
                 if slow:
                     time.sleep(slow)
@@ -315,8 +348,9 @@ def _entries(repo: Repo) -> dict[str, dict]:
         parts = name.split("/")
         for i in range(1, len(parts)):
             folder = "/".join(parts[:i])
-            entries.setdefault(folder, {"type": "directory", "path": folder,
-                                        "oid": hashlib.sha1(folder.encode()).hexdigest()})
+            entries.setdefault(
+                folder, {"type": "directory", "path": folder, "oid": hashlib.sha1(folder.encode()).hexdigest()}
+            )
         entries[name] = {"type": "file", "path": name, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
     return entries
 
@@ -329,10 +363,9 @@ class StandInHub:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.state))
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
-    def __enter__(self) -> "StandInHub":
+    def __enter__(self) -> StandInHub:
         self.thread.start()
         return self
 
@@ -359,20 +392,25 @@ def hub(demo_model, monkeypatch, tmp_path):
         yield server
 
 
-
-
 # -- dataset repos -------------------------------------------------------------------
 
 SQL_DATASET = "b-mc2/sql-create-context"  # the recipe's dataset, in its real repo layout
 SQL_FILE = "sql_create_context_v4.json"  # one JSON list of {question, context, answer}
 SQL_ROWS = 1500  # ~220 kB: several 64 KiB chunks, so progress and a mid-file resume are observable
-SQL_CARD = "---\nlicense: cc-by-4.0\ntask_categories:\n- text-generation\n- question-answering\n---\n# sql-create-context\n"
+SQL_CARD = (
+    "---\nlicense: cc-by-4.0\ntask_categories:\n- text-generation\n- question-answering\n---\n# sql-create-context\n"
+)
 
 
 def sql_rows(n: int) -> list[dict]:
-    return [{"question": f"How many heads of the departments are older than {i}?",
-             "context": f"CREATE TABLE head (age INTEGER, dept_{i} VARCHAR)",
-             "answer": f"SELECT COUNT(*) FROM head WHERE age > {i}"} for i in range(n)]
+    return [
+        {
+            "question": f"How many heads of the departments are older than {i}?",
+            "context": f"CREATE TABLE head (age INTEGER, dept_{i} VARCHAR)",
+            "answer": f"SELECT COUNT(*) FROM head WHERE age > {i}",
+        }
+        for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -393,15 +431,16 @@ def dataset_hub(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
     with StandInHub() as server:
-        # What TuneDeck points the libraries at for each load (core.hub_datasets), restored
+        # What TuneDeck points the libraries at for each load (core.data.hub_datasets), restored
         # afterwards; huggingface_hub's own default endpoint is the stand-in too, so
         # nothing (its agent registry included) can reach the real hub.
         for module, name, value in [
-                (constants, "ENDPOINT", server.url),
-                (constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}"),
-                (constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache")),
-                (dconfig, "HF_ENDPOINT", server.url),
-                (dconfig, "HUB_DATASETS_URL", server.url + "/datasets/{repo_id}/resolve/{revision}/{path}")]:
+            (constants, "ENDPOINT", server.url),
+            (constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}"),
+            (constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache")),
+            (dconfig, "HF_ENDPOINT", server.url),
+            (dconfig, "HUB_DATASETS_URL", server.url + "/datasets/{repo_id}/resolve/{revision}/{path}"),
+        ]:
             monkeypatch.setattr(module, name, value)
         server.state.add_dataset(SQL_DATASET, {"README.md": SQL_CARD, SQL_FILE: json.dumps(sql_rows(SQL_ROWS))})
         server.state.slow_files = (SQL_FILE,)

@@ -27,28 +27,66 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-GOOD_CHAT = {"messages": [{"role": "system", "content": "Schema: CREATE TABLE t (a INT)"},
-                          {"role": "user", "content": "How many rows?"},
-                          {"role": "assistant", "content": "SELECT COUNT(*) FROM t"}]}
+GOOD_CHAT = {
+    "messages": [
+        {"role": "system", "content": "Schema: CREATE TABLE t (a INT)"},
+        {"role": "user", "content": "How many rows?"},
+        {"role": "assistant", "content": "SELECT COUNT(*) FROM t"},
+    ]
+}
 SEEDS = {
     "chat": GOOD_CHAT,
-    "chat-tools": {"messages": [{"role": "user", "content": "Weather in Paris?"},
-                                {"role": "assistant", "content": "Sunny, 21 °C ☀️"}],
-                   "tools": [{"type": "function", "function": {
-                       "name": "weather", "description": "current weather",
-                       "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]},
-    "chat-tool-role": {"messages": [{"role": "user", "content": "2+2?"},
-                                    {"role": "assistant", "content": "calling calc"},
-                                    {"role": "tool", "content": "4"},
-                                    {"role": "assistant", "content": "4\r\nline two\u2028three"}]},
+    "chat-tools": {
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": "Sunny, 21 °C ☀️"},
+        ],
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "weather",
+                    "description": "current weather",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+                },
+            }
+        ],
+    },
+    "chat-tool-role": {
+        "messages": [
+            {"role": "user", "content": "2+2?"},
+            {"role": "assistant", "content": "calling calc"},
+            {"role": "tool", "content": "4"},
+            {"role": "assistant", "content": "4\r\nline two\u2028three"},
+        ]
+    },
     "completions": {"prompt": "Translate: bonjour", "completion": "hello 你好"},
     "text": {"text": "SELECT name FROM users WHERE id = 1; -- ü"},
 }
 
 # Values of the wrong type (or awkward ones of the right type).
-ODD_VALUES = [None, True, False, 0, -1, 1.5, float("inf"), "", " ", "x", "\u0000", [], {}, [1, "a"],
-              {"role": "user"}, [{"role": "user", "content": "q"}], "\ud800", "a\udfffb",
-              "\ud83d\ude00", "<|im_end|>"]
+ODD_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    float("inf"),
+    "",
+    " ",
+    "x",
+    "\u0000",
+    [],
+    {},
+    [1, "a"],
+    {"role": "user"},
+    [{"role": "user", "content": "q"}],
+    "\ud800",
+    "a\udfffb",
+    "\ud83d\ude00",
+    "<|im_end|>",
+]
 HUGE_INT = "9" * 5000  # more digits than Python's int/str limit (4300)
 BOM = b"\xef\xbb\xbf"
 BAD_UTF8 = [b"\xff", b"\xc3", b"\xe9", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf"]
@@ -96,8 +134,11 @@ def records(draw, mutations=(0, 0, 1, 1, 1, 2)):
                 parent = parent[key]
             del parent[path[-1]]
         elif action == "add" and isinstance(obj, dict):
-            key = draw(st.sampled_from(["tools", "messages", "text", "prompt", "completion", "role",
-                                        "content", "tool_calls", "name"]))
+            key = draw(
+                st.sampled_from(
+                    ["tools", "messages", "text", "prompt", "completion", "role", "content", "tool_calls", "name"]
+                )
+            )
             target = obj
             if path and isinstance(_get(obj, path), dict):
                 target = _get(obj, path)
@@ -132,13 +173,28 @@ def jsonl_files(draw):
         lines.append(text)
     data = ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")
     for _ in range(draw(st.sampled_from([0, 0, 0, 1, 1, 2, 3]))):
-        action = draw(st.sampled_from(["truncate", "flip", "cr", "nul", "bom", "bad-utf8", "blank",
-                                       "crlf", "no-final-newline", "huge-line", "duplicate"]))
+        action = draw(
+            st.sampled_from(
+                [
+                    "truncate",
+                    "flip",
+                    "cr",
+                    "nul",
+                    "bom",
+                    "bad-utf8",
+                    "blank",
+                    "crlf",
+                    "no-final-newline",
+                    "huge-line",
+                    "duplicate",
+                ]
+            )
+        )
         pos = draw(st.integers(0, max(0, len(data) - 1)))
         if action == "truncate":
             data = data[:pos]
         elif action == "flip" and data:
-            data = data[:pos] + bytes([data[pos] ^ draw(st.integers(1, 255))]) + data[pos + 1:]
+            data = data[:pos] + bytes([data[pos] ^ draw(st.integers(1, 255))]) + data[pos + 1 :]
         elif action == "cr":
             data = data[:pos] + b"\r" + data[pos:]
         elif action == "nul":
@@ -157,9 +213,13 @@ def jsonl_files(draw):
             data = data.rstrip(b"\n")
         elif action == "huge-line":
             size = draw(st.sampled_from([40_000, 120_000]))  # mlx-lm tokenizes it: the fuzzer's main cost
-            row = {"text": "x " * (size // 2)} if first_kind == "text" else \
-                {"messages": [{"role": "user", "content": "q " * (size // 2)},
-                              {"role": "assistant", "content": "a"}]}
+            row = (
+                {"text": "x " * (size // 2)}
+                if first_kind == "text"
+                else {
+                    "messages": [{"role": "user", "content": "q " * (size // 2)}, {"role": "assistant", "content": "a"}]
+                }
+            )
             data += json.dumps(row).encode() + b"\n"
         elif action == "duplicate":
             data += data
@@ -184,8 +244,7 @@ def mlx_lm_loads(folder: Path, tokenizer, mask_prompt: bool) -> None:
     reject a record (it pads and truncates)."""
     from mlx_lm.tuner.datasets import load_dataset
 
-    args = types.SimpleNamespace(data=str(folder), train=True, test=False, mask_prompt=mask_prompt,
-                                 hf_dataset=None)
+    args = types.SimpleNamespace(data=str(folder), train=True, test=False, mask_prompt=mask_prompt, hf_dataset=None)
     for split in load_dataset(args, tokenizer):
         for i in range(len(split)):
             tokens, offset = split.process(split[i])
@@ -196,7 +255,7 @@ def mlx_lm_loads(folder: Path, tokenizer, mask_prompt: bool) -> None:
 def verdicts(folder: Path, tokenizer, mask_prompt: bool = False) -> dict:
     """Both sides on one folder: the checker's report (or the exception it
     raised), its time, and mlx-lm's exception when the checker passed it."""
-    from core.data_check import check_folder
+    from core.data.check import check_folder
 
     out = {"crash": None, "report": None, "mlx_lm_error": None}
     started = time.perf_counter()
@@ -228,16 +287,17 @@ def _count(n: int, seed: int | None = None) -> None:
     from hypothesis import seed as fixed_seed
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from core.demo_model import build
-    from core.token_stats import load_tokenizer
+    from core.data.token_stats import load_tokenizer
+    from core.models.demo_model import build
 
     tmp = Path(tempfile.mkdtemp(prefix="tunedeck-fuzz-"))
     tokenizer = load_tokenizer(str(build(tmp / "demo")))
     seen, crashes, disagree, passed, slowest = [0], Counter(), Counter(), [0], [0.0]
     stricter = Counter()  # refused by the checker, loaded by mlx-lm: by the checker's reason
 
-    @settings(max_examples=n, derandomize=seed is None, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=n, derandomize=seed is None, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+    )
     @fixed_seed(seed or 0)
     @given(jsonl_files(), st.booleans())
     def run(case, mask_prompt):

@@ -13,15 +13,17 @@ import tracemalloc
 
 import pytest
 
-from core.errors import TuneDeckError
-from core.model_folder import check_model_folder
-from core.train_config import load_yaml
+from core.models.model_folder import check_model_folder
+from core.runtime.errors import TuneDeckError
+from core.training.settings import load_yaml
 
 SECONDS = 10  # generous bounds, not benchmarks
 PEAK_BYTES = 64 * 2**20
 
-BOMB = "".join(f"{a}: &{a} [{', '.join([f'*{p}'] * 9) if p else ', '.join(['lol'] * 9)}]\n"
-               for p, a in zip([None, *"abcdefgh"], "abcdefghi"))  # 9^9 "lol"s from ~400 bytes
+BOMB = "".join(
+    f"{a}: &{a} [{', '.join([f'*{p}'] * 9) if p else ', '.join(['lol'] * 9)}]\n"
+    for p, a in zip([None, *"abcdefgh"], "abcdefghi")
+)  # 9^9 "lol"s from ~400 bytes
 
 CONFIGS = [
     # (name, text, expected message, line or None)
@@ -35,22 +37,42 @@ CONFIGS = [
     ("deep nesting", "x: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 20 levels", 1),
     ("too many values", "x: [" + ", ".join(["1"] * 6000) + "]\n", "more than 5,000 values", 1),
     ("NUL byte", "iters: 1\x00\n", "the character '\\x00' (U+0000) is not allowed", 1),
-    ("bad betas", "optimizer: adamw\noptimizer_config:\n  adamw:\n    betas: [0.9, 1.5]\n",
-     "adamw betas must be two numbers in [0, 1) (got [0.9, 1.5])", 4),
+    (
+        "bad betas",
+        "optimizer: adamw\noptimizer_config:\n  adamw:\n    betas: [0.9, 1.5]\n",
+        "adamw betas must be two numbers in [0, 1) (got [0.9, 1.5])",
+        4,
+    ),
     ("betas not a list", "optimizer_config:\n  adam:\n    betas: fast\n", "adam betas must be two numbers", 3),
     ("negative seed", "seed: -1\n", "seed must be a whole number from 0 to 4294967295", 1),
     ("seed too large", "seed: 99999999999\n", "seed must be a whole number from 0 to 4294967295", 1),
-    ("schedule arguments", "lr_schedule:\n  name: cosine_decay\n  arguments: 1e-5\n",
-     "lr_schedule arguments must be a list of numbers", 3),
-    ("negative warmup", "lr_schedule:\n  name: cosine_decay\n  arguments: [1e-5, 100]\n  warmup: -5\n",
-     "lr_schedule warmup must be a whole number of steps >= 0", 4),
-    ("unknown schedule key", "lr_schedule:\n  name: cosine_decay\n  arguments: [1e-5, 100]\n  warm_up: 5\n",
-     "unknown lr_schedule key 'warm_up'", 1),
+    (
+        "schedule arguments",
+        "lr_schedule:\n  name: cosine_decay\n  arguments: 1e-5\n",
+        "lr_schedule arguments must be a list of numbers",
+        3,
+    ),
+    (
+        "negative warmup",
+        "lr_schedule:\n  name: cosine_decay\n  arguments: [1e-5, 100]\n  warmup: -5\n",
+        "lr_schedule warmup must be a whole number of steps >= 0",
+        4,
+    ),
+    (
+        "unknown schedule key",
+        "lr_schedule:\n  name: cosine_decay\n  arguments: [1e-5, 100]\n  warm_up: 5\n",
+        "unknown lr_schedule key 'warm_up'",
+        1,
+    ),
     ("huge integer", "iters: " + "9" * 5000 + "\n", "a number of more than 4300 digits", None),
     ("lora keys", "lora_parameters:\n  keys: 5\n", "lora_parameters keys should be a list of layer names", 1),
     ("remote code", "trust_remote_code: true\n", "TuneDeck never runs a model's own Python code", 1),
-    ("python tag", "model: !!python/object/apply:os.system ['touch /tmp/pwned']\n",
-     "could not determine a constructor", 1),
+    (
+        "python tag",
+        "model: !!python/object/apply:os.system ['touch /tmp/pwned']\n",
+        "could not determine a constructor",
+        1,
+    ),
 ]
 
 
@@ -98,8 +120,8 @@ def test_oversized_and_non_utf8_configs(tmp_path):
 
 def test_schedule_and_optimizer_are_built_as_training_will(tmp_path):
     # Checks only mlx can make (argument counts, parameter names), on the worker.
-    from core.train_config import check_settings
-    from core.training import TrainSettings
+    from core.training.settings import check_settings
+    from core.training.trainer import TrainSettings
 
     def refused(**kw):
         with pytest.raises(TuneDeckError) as err:
@@ -107,19 +129,29 @@ def test_schedule_and_optimizer_are_built_as_training_will(tmp_path):
         return err.value.message
 
     assert "cosine_decay takes (init, decay_steps, end), not 5" in refused(
-        lr_schedule={"name": "cosine_decay", "arguments": [1e-5, 100, 0, 4, 5]})
+        lr_schedule={"name": "cosine_decay", "arguments": [1e-5, 100, 0, 4, 5]}
+    )
     assert "unknown lr_schedule 'nope'" in refused(lr_schedule={"name": "nope", "arguments": [1e-5]})
     assert "adamw takes betas, eps, weight_decay" in refused(
-        optimizer="adamw", optimizer_config={"adamw": {"beta": [0.9, 0.99]}})
-    check_settings(TrainSettings(model="", data="", optimizer="adam", lr_schedule={
-        "name": "cosine_decay", "arguments": [1e-5, 100], "warmup": 10}), deep=True)
+        optimizer="adamw", optimizer_config={"adamw": {"beta": [0.9, 0.99]}}
+    )
+    check_settings(
+        TrainSettings(
+            model="",
+            data="",
+            optimizer="adam",
+            lr_schedule={"name": "cosine_decay", "arguments": [1e-5, 100], "warmup": 10},
+        ),
+        deep=True,
+    )
 
 
 def test_cli_says_what_is_wrong_with_a_config_without_a_traceback(tmp_path):
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text(BOMB)
-    proc = subprocess.run([sys.executable, "-m", "tui", "train", "-c", str(bomb)], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui", "train", "-c", str(bomb)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"error: {bomb}:1: not valid YAML (anchors and aliases" in proc.stderr
 
@@ -159,8 +191,9 @@ def _only_bin(f):
 
 def _missing_shard(f):
     (f / "model.safetensors").rename(f / "model-00001-of-00002.safetensors")
-    (f / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
-        "a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
+    (f / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}})
+    )
 
 
 MODEL_FOLDERS = [
@@ -199,14 +232,18 @@ def test_a_truncated_safetensors_is_called_cut_short(demo_model, tmp_path):
 def test_an_adapter_that_does_not_fit_gets_the_adapter_hint(demo_model, engine, tmp_path):
     adapter = tmp_path / "adapter"
     adapter.mkdir()
-    (adapter / "adapter_config.json").write_text(json.dumps({
-        "fine_tune_type": "lora", "num_layers": 2, "lora_parameters": {"rank": 4, "scale": 20.0, "dropout": 0.0}}))
+    (adapter / "adapter_config.json").write_text(
+        json.dumps(
+            {"fine_tune_type": "lora", "num_layers": 2, "lora_parameters": {"rank": 4, "scale": 20.0, "dropout": 0.0}}
+        )
+    )
 
     def write_wrong_shapes():
         import mlx.core as mx
 
-        mx.save_safetensors(str(adapter / "adapters.safetensors"),
-                            {"model.layers.0.self_attn.q_proj.lora_a": mx.zeros((13, 4))})
+        mx.save_safetensors(
+            str(adapter / "adapters.safetensors"), {"model.layers.0.self_attn.q_proj.lora_a": mx.zeros((13, 4))}
+        )
 
     engine.worker.call(write_wrong_shapes)
     with pytest.raises(TuneDeckError) as err:
@@ -216,8 +253,12 @@ def test_an_adapter_that_does_not_fit_gets_the_adapter_hint(demo_model, engine, 
 
 
 def test_doctor_says_a_missing_model_is_missing(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "tui", "doctor", "--offline", "--model", str(tmp_path / "nope")],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui", "doctor", "--offline", "--model", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1 and "ready to train" not in proc.stdout.replace("NOT ready to train", "")
     assert f"[FAIL] Model folder: model folder not found: {tmp_path / 'nope'}" in proc.stdout
 
@@ -245,14 +286,18 @@ def test_remote_code_never_runs(demo_model, engine, tmp_path):
 
 
 # -- counts: positive whole numbers (or all), said in the interface's words -----------
-@pytest.mark.parametrize("argv,flag", [
-    (["eval", "--model", "m", "--data", "d", "--task-score", "-2"], "--task-score"),
-    (["train", "--iters", "-5"], "--iters"),
-    (["train", "--val-batches", "0"], "--val-batches"),
-    (["data", "build", "sample", "--out", "o", "--sample", "0"], "--sample"),
-    (["data", "inspect", "x.csv", "--rows", "abc"], "--rows"),
-    (["chat", "--model", "m", "--max-tokens", "0"], "--max-tokens"),
-], ids=lambda v: v if isinstance(v, str) else v[0])
+@pytest.mark.parametrize(
+    "argv,flag",
+    [
+        (["eval", "--model", "m", "--data", "d", "--task-score", "-2"], "--task-score"),
+        (["train", "--iters", "-5"], "--iters"),
+        (["train", "--val-batches", "0"], "--val-batches"),
+        (["data", "build", "sample", "--out", "o", "--sample", "0"], "--sample"),
+        (["data", "inspect", "x.csv", "--rows", "abc"], "--rows"),
+        (["chat", "--model", "m", "--max-tokens", "0"], "--max-tokens"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else v[0],
+)
 def test_cli_counts_are_checked_and_the_flag_named(capsys, argv, flag):
     from tui.cli import main
 
@@ -265,7 +310,7 @@ def test_cli_counts_are_checked_and_the_flag_named(capsys, argv, flag):
 def test_tui_counts_are_refused_with_the_fields_name(demo_model, sample_data, tmp_path):
     import asyncio
 
-    from core.data_sources import open_source
+    from core.data.sources import open_source
     from tui.app import make_app
     from tui.screens.results import ResultsScreen
 

@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 
-from core.batching import (POOL_BATCHES, group_indices, length_grouped_batches, mlx_lm_epoch, padded_length,
-                           padding_fraction, token_lengths)
+from core.training.batching import (
+    POOL_BATCHES,
+    group_indices,
+    length_grouped_batches,
+    mlx_lm_epoch,
+    padded_length,
+    padding_fraction,
+    token_lengths,
+)
 
 
 def varied_dataset(n=96, seed=1):
@@ -51,7 +58,7 @@ def test_batches_are_in_mlx_lm_format_and_contents():
 
 def test_prompt_offsets_are_passed_through():
     data = [([7] * (10 + i), 3) for i in range(8)]
-    (_, tokens, meta), = epoch(data, batch_size=8)
+    ((_, tokens, meta),) = epoch(data, batch_size=8)
     assert sorted(meta[:, 0].tolist()) == [3] * 8
     assert sorted(meta[:, 1].tolist()) == list(range(10, 18))
 
@@ -60,8 +67,10 @@ def test_batches_are_length_homogeneous():
     data = varied_dataset()
     lengths = token_lengths(data)
     spreads = [max(lengths[i] for i in ids) - min(lengths[i] for i in ids) for ids, _, _ in epoch(data)]
-    mlx_spreads = [max(lengths[i] for i in b) - min(lengths[i] for i in b)
-                   for b in mlx_lm_epoch(lengths, 8, np.random.default_rng(0))]
+    mlx_spreads = [
+        max(lengths[i] for i in b) - min(lengths[i] for i in b)
+        for b in mlx_lm_epoch(lengths, 8, np.random.default_rng(0))
+    ]
     assert max(spreads) < np.median(mlx_spreads)
     # sorted neighbours: no other example fits between a batch's shortest and longest
     for ids, _, _ in epoch(data):

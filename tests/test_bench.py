@@ -11,8 +11,9 @@ EXPECTED = {"padding", "train", "tui", "chat", "coldstart", "datacheck", "blas"}
 
 def test_bench_quick_completes_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
-    run = subprocess.run([sys.executable, "-m", "bench", "--quick", "--json", str(out)],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--json", str(out)], capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     data = json.loads(out.read_text())
     assert {"command", "machine", "results", "summary", "errors"} <= set(data)

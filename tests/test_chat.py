@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from core import events as ev
-from core import test_prompts
-from core import transcript as tx
-from core.errors import TuneDeckError
-from core.generation import Sampling, StopMatcher, TokenBatcher, describe_stop, prompt_tokens
+from core.chat import transcript as tx
+from core.chat.generation import Sampling, StopMatcher, TokenBatcher, describe_stop, prompt_tokens
+from core.evaluation import test_prompts
+from core.runtime import events as ev
+from core.runtime.errors import TuneDeckError
 
 QUESTION = [{"role": "user", "content": "Which team has the most goals?"}]
 
@@ -47,7 +47,7 @@ def test_max_tokens_bounds_a_run_away_answer(engine, demo_model):
 
 
 def test_stop_string_spanning_tokens_cuts_the_answer(engine, demo_model, recorder, monkeypatch):
-    from core import generation
+    from core.chat import generation
 
     monkeypatch.setattr(generation, "TOKEN_EVENT_SECONDS", 0.0)  # one Token event per token here
     job = engine.generate(demo_model, None, QUESTION, Sampling(max_tokens=30))
@@ -59,7 +59,7 @@ def test_stop_string_spanning_tokens_cuts_the_answer(engine, demo_model, recorde
     job = engine.generate(demo_model, None, QUESTION, Sampling(max_tokens=30, stop=(stop,)))
     done = job.result(timeout=60)
     assert done.stop_reason == "stop_string"
-    assert done.text == full[:full.find(stop)]
+    assert done.text == full[: full.find(stop)]
     assert "".join(tokens_of(recorder, job)) == done.text and stop not in done.text
 
 
@@ -89,8 +89,13 @@ def test_bad_sampling_and_missing_model_give_clear_errors(engine, demo_model, tm
 
 def test_test_prompts_from_all_three_formats(tmp_path):
     rows = [
-        {"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "Q1"},
-                      {"role": "assistant", "content": "A1"}]},
+        {
+            "messages": [
+                {"role": "system", "content": "S"},
+                {"role": "user", "content": "Q1"},
+                {"role": "assistant", "content": "A1"},
+            ]
+        },
         {"prompt": "Q2", "completion": "A2"},
         {"text": "T3"},
         {"other": 1},
@@ -103,21 +108,42 @@ def test_test_prompts_from_all_three_formats(tmp_path):
 
 
 def test_transcript_markdown_and_atomic_save(tunedeck_home):
-    t = tx.Transcript(model="/m/demo", adapter="/runs/r/adapters", system="You write SQL.",
-                      sampling=Sampling(temperature=0.7, seed=3, stop=(";",)), mode="compare")
-    t.turns.append(tx.Turn("How many ```rows```?", [
-        tx.Answer("base (demo)", "SELECT 1", 3, 100.0, 0.012, "max_tokens", max_tokens=3),
-        tx.Answer("tuned (demo + adapter)", "SELECT COUNT(*) FROM t", 7, 90.0, 0.02, "eos"),
-    ], reference="SELECT COUNT(*) FROM t"))
+    t = tx.Transcript(
+        model="/m/demo",
+        adapter="/runs/r/adapters",
+        system="You write SQL.",
+        sampling=Sampling(temperature=0.7, seed=3, stop=(";",)),
+        mode="compare",
+    )
+    t.turns.append(
+        tx.Turn(
+            "How many ```rows```?",
+            [
+                tx.Answer("base (demo)", "SELECT 1", 3, 100.0, 0.012, "max_tokens", max_tokens=3),
+                tx.Answer("tuned (demo + adapter)", "SELECT COUNT(*) FROM t", 7, 90.0, 0.02, "eos"),
+            ],
+            reference="SELECT COUNT(*) FROM t",
+        )
+    )
     path = tx.save(t)
     assert path.parent == tunedeck_home / "transcripts" and path.suffix == ".md"
     text = path.read_text()
-    for expected in ["- model: `/m/demo`", "- adapter: `/runs/r/adapters`", "- mode: compare",
-                     "temperature 0.7", "seed 3", "stop ';'", "## System prompt", "You write SQL.",
-                     "## Turn 1", "````text\nHow many ```rows```?\n````",
-                     "**base (demo)** — 3 tokens · 100 tok/s · first token 12 ms · hit max tokens (3)",
-                     "**tuned (demo + adapter)** — 7 tokens", "end of answer (EOS)",
-                     "**Reference (test split):**"]:
+    for expected in [
+        "- model: `/m/demo`",
+        "- adapter: `/runs/r/adapters`",
+        "- mode: compare",
+        "temperature 0.7",
+        "seed 3",
+        "stop ';'",
+        "## System prompt",
+        "You write SQL.",
+        "## Turn 1",
+        "````text\nHow many ```rows```?\n````",
+        "**base (demo)** — 3 tokens · 100 tok/s · first token 12 ms · hit max tokens (3)",
+        "**tuned (demo + adapter)** — 7 tokens",
+        "end of answer (EOS)",
+        "**Reference (test split):**",
+    ]:
         assert expected in text, expected
     assert tx.save(t) != path  # a second save in the same second gets its own file
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp files left
@@ -136,7 +162,7 @@ def test_token_batcher_sends_the_first_piece_at_once_then_by_time():
 
 
 def test_token_events_are_coalesced_and_still_the_whole_answer(engine, demo_model, recorder, monkeypatch):
-    from core import generation
+    from core.chat import generation
 
     monkeypatch.setattr(generation, "TOKEN_EVENT_SECONDS", 3600.0)  # everything after the first: one flush
     job = engine.generate(demo_model, None, QUESTION, Sampling(max_tokens=30))
@@ -146,8 +172,10 @@ def test_token_events_are_coalesced_and_still_the_whole_answer(engine, demo_mode
 
 def test_transcript_records_a_changed_system_prompt_and_saves_into_a_folder(tmp_path):
     t = tx.Transcript(model="/m", system="first")
-    t.turns += [tx.Turn("q1", [tx.Answer("m", "a1", stop_reason="eos")], system="first"),
-                tx.Turn("q2", [tx.Answer("m", "a2", stop_reason="eos")], system="second")]
+    t.turns += [
+        tx.Turn("q1", [tx.Answer("m", "a1", stop_reason="eos")], system="first"),
+        tx.Turn("q2", [tx.Answer("m", "a2", stop_reason="eos")], system="second"),
+    ]
     path = tx.save(t, tmp_path)  # a folder: a new file in it
     assert path.parent == tmp_path and path.suffix == ".md"
     text = path.read_text()

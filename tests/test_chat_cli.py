@@ -5,14 +5,32 @@ import sys
 
 
 def tunedeck(*args, stdin=None, timeout=120):
-    return subprocess.run([sys.executable, "-m", "tui", "chat", *args], input=stdin, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "tui", "chat", *args], input=stdin, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_one_shot_prints_the_answer_and_why_it_stopped(demo_model, tmp_path):
-    proc = tunedeck("--model", demo_model, "--prompt", "Which team?", "--max-tokens", "9", "--system", "SQL",
-                    "--temp", "0.8", "--top-p", "0.9", "--seed", "1", "--repetition-penalty", "1.1",
-                    "--save", str(tmp_path / "t.md"))
+    proc = tunedeck(
+        "--model",
+        demo_model,
+        "--prompt",
+        "Which team?",
+        "--max-tokens",
+        "9",
+        "--system",
+        "SQL",
+        "--temp",
+        "0.8",
+        "--top-p",
+        "0.9",
+        "--seed",
+        "1",
+        "--repetition-penalty",
+        "1.1",
+        "--save",
+        str(tmp_path / "t.md"),
+    )
     assert proc.returncode == 0, proc.stderr
     answer = proc.stdout[:-1]  # the streamed answer and one newline, nothing else on stdout
     assert "hit max tokens (9) — the model did not end its answer" in proc.stderr
@@ -22,8 +40,9 @@ def test_one_shot_prints_the_answer_and_why_it_stopped(demo_model, tmp_path):
 
 
 def test_compare_prints_base_then_tuned(demo_model):
-    proc = tunedeck("--model", demo_model, "--base", demo_model, "--compare", "--prompt", "hi",
-                    "--max-tokens", "5", "--stats")
+    proc = tunedeck(
+        "--model", demo_model, "--base", demo_model, "--compare", "--prompt", "hi", "--max-tokens", "5", "--stats"
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "--- base (tunedeck-demo) ---"
@@ -32,8 +51,15 @@ def test_compare_prints_base_then_tuned(demo_model):
 
 
 def test_piped_repl_answers_each_line_without_decorations(demo_model):
-    proc = tunedeck("--model", demo_model, "--max-tokens", "4", "--stop", "QQQ",
-                    stdin="first question\n\n/reset\nsecond question\n/quit\nnever asked\n")
+    proc = tunedeck(
+        "--model",
+        demo_model,
+        "--max-tokens",
+        "4",
+        "--stop",
+        "QQQ",
+        stdin="first question\n\n/reset\nsecond question\n/quit\nnever asked\n",
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.splitlines()) >= 2
     assert "> " not in proc.stdout and "chatting with" not in proc.stdout + proc.stderr

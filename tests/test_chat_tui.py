@@ -4,12 +4,12 @@ settings, the prompt box, transcripts and a missing model folder."""
 import asyncio
 
 from textual.widgets import Input, Static
+from ui_helpers import wait_for
 
 from tui.app import make_app
 from tui.screens.chat_dialogs import ModelChoice
 from tui.widgets.answer import AnswerView
 from tui.widgets.prompt_area import PromptArea
-from ui_helpers import wait_for
 
 
 def line(screen):
@@ -47,14 +47,23 @@ def test_escape_stops_a_long_answer_and_keeps_it(demo_model):
 
 
 def test_compare_mode_answers_side_by_side_with_the_reference(demo_model, sample_data, tmp_path):
-    from core.engine import Engine
+    from core.runtime.engine import Engine
 
     # An "adapter" trained for 2 steps is enough to make the two answers differ.
     engine = Engine()
-    from core.training import TrainSettings
+    from core.training.trainer import TrainSettings
 
-    engine.train(TrainSettings(model=demo_model, data=sample_data, adapter_path=str(tmp_path / "ad"),
-                               iters=2, batch_size=2, val_batches=1, num_layers=2)).result(timeout=120)
+    engine.train(
+        TrainSettings(
+            model=demo_model,
+            data=sample_data,
+            adapter_path=str(tmp_path / "ad"),
+            iters=2,
+            batch_size=2,
+            val_batches=1,
+            num_layers=2,
+        )
+    ).result(timeout=120)
 
     async def run():
         app = make_app(engine)
@@ -106,7 +115,8 @@ def test_max_tokens_stop_is_explained_and_settings_apply(demo_model):
             dialog.query_one("#set-seed", Input).value = "x"
             await pilot.press("ctrl+s")
             assert app.screen is dialog and "seed must be a whole number" in str(
-                dialog.query_one("#settings-error", Static).content)
+                dialog.query_one("#settings-error", Static).content
+            )
             dialog.query_one("#set-seed", Input).value = "5"
             dialog.query_one("#set-stop", Input).value = r"QQQ | \nZ\t"
             await pilot.press("ctrl+s")
@@ -215,10 +225,17 @@ class _FakeJob:
 
 
 def _finished(job_id, text, reason="max_tokens"):
-    from core import events as ev
+    from core.runtime import events as ev
 
-    return ev.GenerationFinished(job_id=job_id, text=text, prompt_tokens=1, generation_tokens=9,
-                                 tokens_per_second=1.0, time_to_first_token=0.01, stop_reason=reason)
+    return ev.GenerationFinished(
+        job_id=job_id,
+        text=text,
+        prompt_tokens=1,
+        generation_tokens=9,
+        tokens_per_second=1.0,
+        time_to_first_token=0.01,
+        stop_reason=reason,
+    )
 
 
 def _visible(chat, widget):
@@ -232,8 +249,8 @@ def test_compare_columns_stay_visible_with_a_run_away_blank_answer():
     streams, its end is what the transcript keeps in view."""
     from textual.containers import Horizontal, Vertical
 
-    from core import events as ev
-    from core import transcript as tx
+    from core.chat import transcript as tx
+    from core.runtime import events as ev
 
     async def run():
         app = make_app()
@@ -242,9 +259,14 @@ def test_compare_columns_stay_visible_with_a_run_away_blank_answer():
             await pilot.pause()
             chat = app.screen
             views = [AnswerView("base", "magenta"), AnswerView("tuned", note="waits for base…")]
-            chat._mount_turn(Vertical(chat.you_widget("q?"), Horizontal(*views, classes="columns"),
-                                      Static("reference: SELECT 1", classes="turn reference"),
-                                      classes="compare-turn"))
+            chat._mount_turn(
+                Vertical(
+                    chat.you_widget("q?"),
+                    Horizontal(*views, classes="columns"),
+                    Static("reference: SELECT 1", classes="turn reference"),
+                    classes="compare-turn",
+                )
+            )
             for i, view in enumerate(views):
                 chat.views[i + 1] = (view, tx.Answer(view.label), False)
             chat.jobs = [_FakeJob(1), _FakeJob(2)]

@@ -7,9 +7,9 @@ import asyncio
 import json
 
 from textual.widgets import Input
+from ui_helpers import text_of, wait_for
 
 from tui.app import make_app
-from ui_helpers import text_of, wait_for
 
 
 def broken_folder(tmp_path):

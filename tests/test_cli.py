@@ -25,8 +25,9 @@ def test_doctor_never_prints_the_token(tmp_path):
     import os
 
     env = dict(os.environ, HF_TOKEN="hf_supersecret_value_123")
-    proc = subprocess.run([sys.executable, "-m", "tui", "doctor", "--offline"], capture_output=True,
-                          text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui", "doctor", "--offline"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert "a token is configured" in proc.stdout
     assert "supersecret" not in proc.stdout + proc.stderr
 
@@ -52,12 +53,22 @@ def test_data_check_reports_file_line_and_exit_code(tmp_path):
 
 
 def test_train_and_chat_headless(demo_model, sample_data, tmp_path):
-    proc = tunedeck("train", "--model", demo_model, "--data", sample_data, "--adapter-path",
-                    str(tmp_path / "ad"), "--iters", "10")
+    proc = tunedeck(
+        "train", "--model", demo_model, "--data", sample_data, "--adapter-path", str(tmp_path / "ad"), "--iters", "10"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "iter 10: train loss" in proc.stdout and "finished after 10 iterations" in proc.stdout
-    proc = tunedeck("chat", "--model", demo_model, "--adapter", str(tmp_path / "ad"), "--prompt",
-                    "Which team has the most goals?", "--max-tokens", "8")
+    proc = tunedeck(
+        "chat",
+        "--model",
+        demo_model,
+        "--adapter",
+        str(tmp_path / "ad"),
+        "--prompt",
+        "Which team has the most goals?",
+        "--max-tokens",
+        "8",
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip()
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from core.data_check import check_folder
+from core.data.check import check_folder
 
 GOOD = json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]})
 
@@ -30,12 +30,42 @@ CASES = [
     ("not an object", [GOOD, "[1, 2]"], 2, "not an object"),
     ("unknown format", [GOOD, json.dumps({"question": "q"})], 2, "unknown format"),
     ("mixed formats", [GOOD, GOOD, json.dumps({"text": "t"})], 3, "text record in a chat file"),
-    ("bad role", [json.dumps({"messages": [{"role": "human", "content": "q"}, {"role": "assistant", "content": "a"}]})], 1, "role 'human'"),
+    (
+        "bad role",
+        [json.dumps({"messages": [{"role": "human", "content": "q"}, {"role": "assistant", "content": "a"}]})],
+        1,
+        "role 'human'",
+    ),
     ("no assistant", [GOOD, json.dumps({"messages": [{"role": "user", "content": "q"}]})], 2, "no assistant turn"),
-    ("non-string content", [json.dumps({"messages": [{"role": "user", "content": 5}, {"role": "assistant", "content": "a"}]})], 1, "not a string"),
-    ("empty content", [json.dumps({"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "a"}]})], 1, "empty content"),
+    (
+        "non-string content",
+        [json.dumps({"messages": [{"role": "user", "content": 5}, {"role": "assistant", "content": "a"}]})],
+        1,
+        "not a string",
+    ),
+    (
+        "empty content",
+        [json.dumps({"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "a"}]})],
+        1,
+        "empty content",
+    ),
     ("empty completion", [json.dumps({"prompt": "p", "completion": ""})], 1, "'completion' is empty"),
-    ("late system", [json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "system", "content": "s"}, {"role": "assistant", "content": "a"}]})], 1, "system message appears after"),
+    (
+        "late system",
+        [
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": "q"},
+                        {"role": "system", "content": "s"},
+                        {"role": "assistant", "content": "a"},
+                    ]
+                }
+            )
+        ],
+        1,
+        "system message appears after",
+    ),
 ]
 
 
@@ -137,20 +167,31 @@ def test_every_problem_in_a_file_is_found(tmp_path):
 
 # -- inputs that used to crash the checker, and rows mlx-lm refuses mid-run ----
 def msgs(content="q", **extra):
-    return json.dumps({"messages": [{"role": "user", "content": content},
-                                    {"role": "assistant", "content": "a"}], **extra})
+    return json.dumps(
+        {"messages": [{"role": "user", "content": content}, {"role": "assistant", "content": "a"}], **extra}
+    )
 
 
 NEVER_CRASH = [
     ("nested 10,000 deep", '{"text": "t", "x": ' + "[" * 10_000 + "]" * 10_000 + "}", "nested too deeply"),
     ("huge integer", '{"text": "t", "n": ' + "9" * 5000 + "}", "number too long to read"),
-    ("list as a role", json.dumps({"messages": [{"role": ["user"], "content": "q"},
-                                                {"role": "assistant", "content": "a"}]}), "role a list"),
-    ("object as a role", json.dumps({"messages": [{"role": {"a": 1}, "content": "q"},
-                                                  {"role": "assistant", "content": "a"}]}), "role an object"),
+    (
+        "list as a role",
+        json.dumps({"messages": [{"role": ["user"], "content": "q"}, {"role": "assistant", "content": "a"}]}),
+        "role a list",
+    ),
+    (
+        "object as a role",
+        json.dumps({"messages": [{"role": {"a": 1}, "content": "q"}, {"role": "assistant", "content": "a"}]}),
+        "role an object",
+    ),
     ("tools a string", msgs(tools="get_weather"), "'tools' is a string, not a list"),
     ("tools of numbers", msgs(tools=[1, 2]), "'tools' is a list holding a number"),
-    ("lone surrogate", msgs("caf\\ud800e").replace("\\\\ud800", "\\ud800"), "messages[0].content holds a lone surrogate"),
+    (
+        "lone surrogate",
+        msgs("caf\\ud800e").replace("\\\\ud800", "\\ud800"),
+        "messages[0].content holds a lone surrogate",
+    ),
     ("deep tools", msgs(tools=[json.loads("[" * 80 + "]" * 80)]), "nested more than 64 levels"),
     ("huge role", json.dumps({"messages": [{"role": "r" * 100_000, "content": "q"}]}), "has role 'rrrr"),
 ]
@@ -201,7 +242,7 @@ def test_a_later_row_is_read_as_the_first_rows_format(tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_tokenizer(demo_model):
-    from core.token_stats import load_tokenizer
+    from core.data.token_stats import load_tokenizer
 
     return load_tokenizer(demo_model)
 
@@ -225,8 +266,9 @@ MLX_LM_ACCEPTS = [
 ]
 
 
-@pytest.mark.parametrize("name,lines,mask", MLX_LM_REFUSES + MLX_LM_ACCEPTS,
-                         ids=[c[0] for c in MLX_LM_REFUSES + MLX_LM_ACCEPTS])
+@pytest.mark.parametrize(
+    "name,lines,mask", MLX_LM_REFUSES + MLX_LM_ACCEPTS, ids=[c[0] for c in MLX_LM_REFUSES + MLX_LM_ACCEPTS]
+)
 def test_checker_agrees_with_mlx_lm_loader(tmp_path, demo_tokenizer, name, lines, mask):
     from jsonl_fuzz import mlx_lm_loads
 

@@ -10,7 +10,6 @@ from contextlib import contextmanager
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from jsonl_fuzz import jsonl_files, verdicts, write_folder
 
 FILES = 2000  # about 15 s on 2 idle cores; `python tests/jsonl_fuzz.py N` runs more
@@ -19,7 +18,7 @@ SECONDS_PER_FILE = 10.0  # generous: the slowest seen on a loaded machine is 3 s
 
 @pytest.fixture(scope="module")
 def demo_tokenizer(demo_model):
-    from core.token_stats import load_tokenizer
+    from core.data.token_stats import load_tokenizer
 
     return load_tokenizer(demo_model)
 
@@ -27,6 +26,7 @@ def demo_tokenizer(demo_model):
 @contextmanager
 def hang_guard(seconds: float):
     """Turn a hang into a failure (SIGALRM, main thread only)."""
+
     def fail(*_):
         raise AssertionError(f"the checker hung for more than {seconds} s")
 
@@ -44,9 +44,13 @@ def test_fuzzed_files_never_crash_and_never_pass_what_mlx_lm_refuses(tmp_path_fa
     root = tmp_path_factory.mktemp("fuzz")
     seen = [0]
 
-    @settings(max_examples=FILES, derandomize=True, database=None, deadline=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                     HealthCheck.large_base_example])
+    @settings(
+        max_examples=FILES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+    )
     @given(jsonl_files(), st.booleans())
     def one_file(case, mask_prompt):
         _, data = case
@@ -61,7 +65,8 @@ def test_fuzzed_files_never_crash_and_never_pass_what_mlx_lm_refuses(tmp_path_fa
             assert p.where.startswith("case") and p.message and p.fix
             assert len(p.message) < 400
         assert v["mlx_lm_error"] is None, (
-            f"the checker passed a file mlx-lm refuses ({v['mlx_lm_error']!r}): {data[:300]!r}")
+            f"the checker passed a file mlx-lm refuses ({v['mlx_lm_error']!r}): {data[:300]!r}"
+        )
 
     one_file()
     assert seen[0] >= FILES

@@ -8,19 +8,25 @@ import sys
 
 import pytest
 
-from core.data_check import check_folder
-from core.data_sources import open_source
-from core.dataset_build import BuildSpec, build, parse_split
-from core.errors import Cancelled, TuneDeckError
-from core.jsonl import read_manifest, read_rows
-from core.targets import TargetRefused
+from core.data.build import BuildSpec, build, parse_split
+from core.data.check import check_folder
+from core.data.folder import read_manifest, read_rows
+from core.data.sources import open_source
+from core.runtime.errors import Cancelled, TuneDeckError
+from core.runtime.targets import TargetRefused
 
 COLUMNS = ["question", "context", "answer"]
 
 
 def sql_rows(n=150):
-    return [{"question": f"How many rows have id {i}?", "context": f"CREATE TABLE t{i} (id INTEGER)",
-             "answer": f"SELECT COUNT(*) FROM t{i} WHERE id = {i}"} for i in range(n)]
+    return [
+        {
+            "question": f"How many rows have id {i}?",
+            "context": f"CREATE TABLE t{i} (id INTEGER)",
+            "answer": f"SELECT COUNT(*) FROM t{i} WHERE id = {i}",
+        }
+        for i in range(n)
+    ]
 
 
 def write_csv(path, rows, columns=COLUMNS):
@@ -51,9 +57,13 @@ def write_saved_dataset(path, rows):
     return path
 
 
-WRITERS = {"csv": ("a.csv", write_csv), "jsonl": ("a.jsonl", write_jsonl),
-           "parquet": ("a.parquet", write_parquet), "saved": ("saved", write_saved_dataset),
-           "json": ("a.json", lambda p, rows: (p.write_text(json.dumps(rows)), p)[1])}
+WRITERS = {
+    "csv": ("a.csv", write_csv),
+    "jsonl": ("a.jsonl", write_jsonl),
+    "parquet": ("a.parquet", write_parquet),
+    "saved": ("saved", write_saved_dataset),
+    "json": ("a.json", lambda p, rows: (p.write_text(json.dumps(rows)), p)[1]),
+}
 
 
 @pytest.mark.parametrize("kind", list(WRITERS))
@@ -66,19 +76,24 @@ def test_build_from_local_sources_like_the_seed(tmp_path, kind):
     assert check_folder(out).ok
     first = read_rows(out / "train.jsonl", limit=1)[0]["messages"]
     assert [m["role"] for m in first] == ["system", "user", "assistant"]
-    assert first[0]["content"].endswith("SCHEMA:\n" + first[2]["content"].split(" WHERE")[0]
-                                        .replace("SELECT COUNT(*) FROM ", "CREATE TABLE ") + " (id INTEGER)")
+    assert first[0]["content"].endswith(
+        "SCHEMA:\n"
+        + first[2]["content"].split(" WHERE")[0].replace("SELECT COUNT(*) FROM ", "CREATE TABLE ")
+        + " (id INTEGER)"
+    )
     saved = read_manifest(out)
     assert saved["preset"] == "text-to-sql" and saved["seed"] == 3 and saved["counts"]["valid"] == 25
     # Same seed, same split; the three splits share no example.
-    questions = [json.loads(line)["messages"][1]["content"]
-                 for s in ("train", "valid", "test") for line in open(out / f"{s}.jsonl")]
+    questions = [
+        json.loads(line)["messages"][1]["content"]
+        for s in ("train", "valid", "test")
+        for line in open(out / f"{s}.jsonl")
+    ]
     assert len(set(questions)) == 150
 
 
 def test_formats_ratios_sample_and_suggested_preset(tmp_path):
-    rows = [{"instruction": f"Say {i}", "input": "" if i % 2 else f"loudly {i}", "output": f"{i}!"}
-            for i in range(40)]
+    rows = [{"instruction": f"Say {i}", "input": "" if i % 2 else f"loudly {i}", "output": f"{i}!"} for i in range(40)]
     src = write_jsonl(tmp_path / "alpaca.jsonl", rows)
     for fmt, key in (("chat", "messages"), ("completions", "prompt"), ("text", "text")):
         m = build(BuildSpec(str(src), str(tmp_path / fmt), format=fmt, sample=20, split="0.8,0.1,0.1"))
@@ -130,9 +145,18 @@ def test_broken_source_files_name_file_and_line(tmp_path):
         open_source(str(tmp_path / "x.xlsx"))
 
 
-@pytest.mark.parametrize("text,ok", [("100,25,25", True), ("80%,10%,10%", True), ("0.9,0.1", True),
-                                     ("1,2,3,4", False), ("a,b", False), ("60%,50%,0%", False),
-                                     ("0,10,10", False)])
+@pytest.mark.parametrize(
+    "text,ok",
+    [
+        ("100,25,25", True),
+        ("80%,10%,10%", True),
+        ("0.9,0.1", True),
+        ("1,2,3,4", False),
+        ("a,b", False),
+        ("60%,50%,0%", False),
+        ("0,10,10", False),
+    ],
+)
 def test_parse_split(text, ok):
     if ok:
         parse_split(text)
@@ -191,7 +215,7 @@ def test_failing_build_leaves_nothing(tmp_path):
         build(BuildSpec(str(src), str(tmp_path / "o"), user="{question}", assistant=" "))
     assert not (tmp_path / "o").exists() and leftovers(tmp_path) == []
     # The check before the rename rejects a folder mlx-lm would fail on.
-    from core.jsonl import write_splits
+    from core.data.folder import write_splits
 
     def verify(tmp):
         report = check_folder(tmp)
@@ -204,14 +228,32 @@ def test_failing_build_leaves_nothing(tmp_path):
 
 
 def tunedeck(*args):
-    return subprocess.run([sys.executable, "-m", "tui", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "NO_COLOR": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
 
 
 def test_cli_data_build_end_to_end(tmp_path):
     src = write_csv(tmp_path / "a.csv", sql_rows())
-    proc = tunedeck("data", "build", str(src), "--preset", "text-to-sql", "--out", str(tmp_path / "o"),
-                    "--sample", "150", "--split", "100,25,25", "--seed", "1")
+    proc = tunedeck(
+        "data",
+        "build",
+        str(src),
+        "--preset",
+        "text-to-sql",
+        "--out",
+        str(tmp_path / "o"),
+        "--sample",
+        "150",
+        "--split",
+        "100,25,25",
+        "--seed",
+        "1",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "wrote" in proc.stdout and "train 100, valid 25, test 25" in proc.stdout
     proc = tunedeck("data", "check", str(tmp_path / "o"))
@@ -229,9 +271,30 @@ def test_mlx_lm_lora_cli_accepts_built_folder(demo_model, tmp_path, fmt, source)
     name, writer = WRITERS[source]
     src = writer(tmp_path / name, sql_rows(40))
     build(BuildSpec(str(src), str(tmp_path / "d"), preset="text-to-sql", format=fmt, split="30,5,5"))
-    cmd = [sys.executable, "-m", "mlx_lm", "lora", "--model", demo_model, "--data", str(tmp_path / "d"),
-           "--train", "--iters", "2", "--batch-size", "2", "--num-layers", "1", "--mask-prompt",
-           "--steps-per-report", "1", "--val-batches", "1", "--adapter-path", str(tmp_path / "ad")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlx_lm",
+        "lora",
+        "--model",
+        demo_model,
+        "--data",
+        str(tmp_path / "d"),
+        "--train",
+        "--iters",
+        "2",
+        "--batch-size",
+        "2",
+        "--num-layers",
+        "1",
+        "--mask-prompt",
+        "--steps-per-report",
+        "1",
+        "--val-batches",
+        "1",
+        "--adapter-path",
+        str(tmp_path / "ad"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert (tmp_path / "ad" / "adapters.safetensors").is_file()

@@ -5,9 +5,9 @@ import csv
 import json
 
 from textual.widgets import DataTable, Input, Select, Static
+from ui_helpers import text_of, wait_for
 
 from tui.app import make_app
-from ui_helpers import wait_for, text_of
 
 
 def write_csv(path, n=150):
@@ -15,8 +15,13 @@ def write_csv(path, n=150):
         w = csv.writer(fh)
         w.writerow(["question", "context", "answer"])
         for i in range(n):
-            w.writerow([f"How many rows have id {i}?", f"CREATE TABLE t{i} (id INTEGER)",
-                        f"SELECT COUNT(*) FROM t{i} WHERE id = {i}"])
+            w.writerow(
+                [
+                    f"How many rows have id {i}?",
+                    f"CREATE TABLE t{i} (id INTEGER)",
+                    f"SELECT COUNT(*) FROM t{i} WHERE id = {i}",
+                ]
+            )
     return path
 
 

@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from core.demo_model import is_demo_model
+from core.models.demo_model import is_demo_model
 
 
 def test_demo_model_layout(demo_model):
@@ -26,7 +26,10 @@ def test_mlx_lm_loads_it_and_applies_the_chat_template(engine, demo_model):
 
     layers, text, roundtrip, n_ids, eos = engine.worker.call(probe)
     assert layers == 2
-    assert text == "<|im_start|>system\ns<|im_end|>\n<|im_start|>user\nSELECT name FROM t<|im_end|>\n<|im_start|>assistant\n"
+    assert (
+        text
+        == "<|im_start|>system\ns<|im_end|>\n<|im_start|>user\nSELECT name FROM t<|im_end|>\n<|im_start|>assistant\n"
+    )
     assert roundtrip == "SELECT name FROM table_1 WHERE x = 'y'"
     assert n_ids < 20  # the tokenizer was trained on SQL: words are few tokens
     assert eos == "<|im_end|>"

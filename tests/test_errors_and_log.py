@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from core import events as ev
-from core.errors import TuneDeckError, explain, writing
-from core.log import BACKUPS, MAX_BYTES, log, log_exception
+from core.runtime import events as ev
+from core.runtime.errors import TuneDeckError, explain, writing
+from core.runtime.log import BACKUPS, MAX_BYTES, log, log_exception
 
 FULL = Path("/dev/full")  # every write to it fails with ENOSPC
 needs_dev_full = pytest.mark.skipif(not FULL.exists(), reason="needs /dev/full (Linux)")
@@ -69,8 +69,10 @@ def test_explain_knows_causes_and_leaves_bugs_alone():
     assert "permission denied" in explain(PermissionError(13, "Permission denied", "/x")).message
     assert "no such file or folder" in explain(FileNotFoundError(2, "No such file", "/x")).message
     assert "read-only" in explain(OSError(errno.EROFS, "Read-only file system", "/x")).message
-    assert explain(RuntimeError("[write] Unable to write 1927 bytes to file."), "/a/b").message == \
-        "disk full while writing /a/b"
+    assert (
+        explain(RuntimeError("[write] Unable to write 1927 bytes to file."), "/a/b").message
+        == "disk full while writing /a/b"
+    )
     assert explain(KeyError("x")) is None and explain(ValueError("bad")) is None
 
 

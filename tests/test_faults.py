@@ -35,10 +35,10 @@ from pathlib import Path
 
 import pytest
 
-from core import events as ev
-from core.errors import TuneDeckError
-from core.runs import checkpoint_dirs, curve, latest_checkpoint, read_events, run_info
-from core.training import demo_settings
+from core.runtime import events as ev
+from core.runtime.errors import TuneDeckError
+from core.training.run_folders import checkpoint_dirs, curve, latest_checkpoint, read_events, run_info
+from core.training.trainer import demo_settings
 
 SEED = int(os.environ.get("TUNEDECK_FAULT_SEED", "1207"))
 TRIALS = int(os.environ.get("TUNEDECK_KILL_TRIALS", "20"))
@@ -58,8 +58,12 @@ class Proc:
     def __init__(self, *args, stdout=None):
         self.lines: queue.Queue = queue.Queue()
         self.seen: list[str] = []
-        self.p = subprocess.Popen([sys.executable, "-m", "tui", *args], stdout=stdout or subprocess.PIPE,
-                                  stderr=subprocess.STDOUT if stdout is None else stdout, text=stdout is None)
+        self.p = subprocess.Popen(
+            [sys.executable, "-m", "tui", *args],
+            stdout=stdout or subprocess.PIPE,
+            stderr=subprocess.STDOUT if stdout is None else stdout,
+            text=stdout is None,
+        )
         if stdout is None:
             threading.Thread(target=self._read, daemon=True).start()
 
@@ -103,7 +107,7 @@ def safetensors_complete(path: Path) -> bool:
         return False
     (n,) = struct.unpack("<Q", data[:8])
     try:
-        header = json.loads(data[8:8 + n])
+        header = json.loads(data[8 : 8 + n])
     except ValueError:
         return False
     end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
@@ -135,9 +139,14 @@ def check_run(run: Path) -> dict:
 
 def users_files(run: Path) -> dict:
     """Hidden files of the user's that look like temp names, inside the run."""
-    files = {run / ".notes.tmp.txt": "n", run / ".bashrc.old-2023": "b", run / ".session.tmp" / "s": "s",
-             run / "adapters" / ".cache.tmp": "c", run / "checkpoints" / ".0000001.keep.tmp": "k",
-             run / "notes.md": "mine"}
+    files = {
+        run / ".notes.tmp.txt": "n",
+        run / ".bashrc.old-2023": "b",
+        run / ".session.tmp" / "s": "s",
+        run / "adapters" / ".cache.tmp": "c",
+        run / "checkpoints" / ".0000001.keep.tmp": "k",
+        run / "notes.md": "mine",
+    }
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -148,8 +157,9 @@ def lost_files(files: dict) -> list[str]:
     return [str(p) for p, text in files.items() if not p.is_file() or p.read_text() != text]
 
 
-KW = dict(save_every=1, steps_per_report=1, steps_per_eval=1000,
-          lora_parameters={"rank": 8, "scale": 20.0, "dropout": 0.1})
+KW = dict(
+    save_every=1, steps_per_report=1, steps_per_eval=1000, lora_parameters={"rank": 8, "scale": 20.0, "dropout": 0.1}
+)
 
 
 @pytest.mark.slow
@@ -186,15 +196,26 @@ def test_sigkill_and_signals_at_random_moments_lose_nothing(engine, demo_model, 
         assert all(e["start_iteration"] == before for e in new_starts), where  # continues the count
         assert run_info(run).status in ("crashed", "finished"), where  # never "still training"
         assert not lost_files(mine), where
-        trials.append({"phase": phase, "delay": round(delay, 3), "from": before, "to": state["latest"],
-                       "torn_line": state["torn"], "torn_by_test": made})
+        trials.append(
+            {
+                "phase": phase,
+                "delay": round(delay, 3),
+                "from": before,
+                "to": state["latest"],
+                "torn_line": state["torn"],
+                "torn_by_test": made,
+            }
+        )
 
     # The clean stops, on the same run: each leaves a checkpoint of exactly
     # its last step and a stop record, and the next resume goes on from it.
     stops = []
-    for name, signals, code in (("SIGINT", [signal.SIGINT], 130), ("SIGTERM", [signal.SIGTERM], 143),
-                                ("double SIGINT", [signal.SIGINT, signal.SIGINT], 130),
-                                ("SIGHUP", [signal.SIGHUP], 129)):
+    for name, signals, code in (
+        ("SIGINT", [signal.SIGINT], 130),
+        ("SIGTERM", [signal.SIGTERM], 143),
+        ("double SIGINT", [signal.SIGINT, signal.SIGINT], 130),
+        ("SIGHUP", [signal.SIGHUP], 129),
+    ):
         before = check_run(run)["latest"]
         if name == "SIGHUP":  # a terminal that goes away: output to it fails from then on
             master, slave = pty.openpty()
@@ -247,25 +268,38 @@ def test_sigkill_and_signals_at_random_moments_lose_nothing(engine, demo_model, 
     def same_adapter():
         import mlx.core as mx
 
-        a, b = mx.load(str(run / "adapters/adapters.safetensors")), mx.load(str(whole / "adapters/adapters.safetensors"))
+        a, b = (
+            mx.load(str(run / "adapters/adapters.safetensors")),
+            mx.load(str(whole / "adapters/adapters.safetensors")),
+        )
         return a.keys() == b.keys() and all(mx.allclose(a[k], b[k], atol=1e-5).item() for k in a)
 
     assert engine.worker.call(same_adapter)
     assert not lost_files(mine)
-    _report("sigkill", {"seed": SEED, "trials": len(trials), "survived": len(trials),
-                        "start_up_kills": sum(t["phase"] == "start-up" for t in trials),
-                        "torn_last_lines": sum(t["torn_line"] for t in trials),
-                        "torn_by_the_test": sum(t["torn_by_test"] for t in trials),
-                        "checkpoints_lost": 0, "user_files_lost": len(lost_files(mine)),
-                        "final_iteration": final, "stops": stops, "trials_detail": trials,
-                        "seconds": round(time.monotonic() - started, 1)})
+    _report(
+        "sigkill",
+        {
+            "seed": SEED,
+            "trials": len(trials),
+            "survived": len(trials),
+            "start_up_kills": sum(t["phase"] == "start-up" for t in trials),
+            "torn_last_lines": sum(t["torn_line"] for t in trials),
+            "torn_by_the_test": sum(t["torn_by_test"] for t in trials),
+            "checkpoints_lost": 0,
+            "user_files_lost": len(lost_files(mine)),
+            "final_iteration": final,
+            "stops": stops,
+            "trials_detail": trials,
+            "seconds": round(time.monotonic() - started, 1),
+        },
+    )
 
 
 def test_two_resumes_at_once_and_the_tui_one_trains_the_others_refuse(engine, demo_model, sample_data, tmp_path):
     from textual.widgets import Static
+    from ui_helpers import wait_for
 
     from tui.app import make_app
-    from ui_helpers import wait_for
 
     run = tmp_path / "run"
     engine.train(demo_settings(demo_model, sample_data, "", iters=2, **KW), run).result(timeout=300)
@@ -292,8 +326,11 @@ def test_two_resumes_at_once_and_the_tui_one_trains_the_others_refuse(engine, de
                 screen = app.screen
                 screen.run_dir = str(run)
                 await pilot.press("r")
-                await wait_for(pilot, lambda: "being trained by another process" in
-                               str(screen.query_one("#stats", Static).content), 60)
+                await wait_for(
+                    pilot,
+                    lambda: "being trained by another process" in str(screen.query_one("#stats", Static).content),
+                    60,
+                )
 
         asyncio.run(tui_resume())
         winner.p.send_signal(signal.SIGTERM)
@@ -309,9 +346,9 @@ def test_two_resumes_at_once_and_the_tui_one_trains_the_others_refuse(engine, de
 
 def test_a_hang_up_while_the_tui_trains_stops_cleanly(demo_model, sample_data):
     from textual.widgets import Input
+    from ui_helpers import wait_for
 
     from tui.app import make_app
-    from ui_helpers import wait_for
 
     def before_the_app(*_):
         raise AssertionError("the app did not catch SIGHUP")
@@ -360,8 +397,9 @@ def small_disk(tmp_path):
             pytest.skip("a full disk is simulated with a small tmpfs, which needs root on Linux")
         mnt = tmp_path / f"disk{len(mounts)}"
         mnt.mkdir()
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True, text=True
+        )
         if proc.returncode:
             pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip() or proc.returncode}")
         mounts.append(mnt)
@@ -410,8 +448,10 @@ def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(engine, dem
 
     engine.add_listener(fill_after_first_checkpoint)
     try:
-        job = engine.train(demo_settings(demo_model, sample_data, "", iters=8, save_every=2, steps_per_report=1,
-                                         steps_per_eval=1000), run)
+        job = engine.train(
+            demo_settings(demo_model, sample_data, "", iters=8, save_every=2, steps_per_report=1, steps_per_eval=1000),
+            run,
+        )
         with pytest.raises(TuneDeckError) as err:
             job.result(timeout=300)
     finally:
@@ -426,9 +466,9 @@ def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(engine, dem
 
 
 def test_full_disk_while_building_fusing_and_exporting(engine, demo_model, sample_data, small_disk, tmp_path):
-    from core.dataset_build import BuildSpec, build
-
     from test_write_rule import snapshot
+
+    from core.data.build import BuildSpec, build
 
     disk = small_disk("256k")
     earlier = disk / "data"

@@ -1,4 +1,4 @@
-"""GGUF export (core.gguf_export): a fused demo Qwen2 and a Qwen2 whose
+"""GGUF export (core.shipping.gguf): a fused demo Qwen2 and a Qwen2 whose
 tokenizer has Qwen2's exact split rules, written and read back; refusals
 (architecture, tokenizer, existing file), a full disk, a bad path, cancel;
 and the llama.cpp runtime comparison where llama_cpp is installed."""
@@ -13,42 +13,78 @@ from pathlib import Path
 
 import pytest
 
-from core import events as ev
-from core.errors import Cancelled, TuneDeckError
+from core.runtime import events as ev
+from core.runtime.errors import Cancelled, TuneDeckError
 
 # Qwen2/Qwen2.5's tokenizer.json split rules, spelled out here (not taken
 # from the code under test).
 QWEN2_SPLIT = {
     "normalizer": {"type": "NFC"},
-    "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-        {"type": "Split", "pattern": {"Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}|"
-                                               " ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"},
-         "behavior": "Isolated", "invert": False},
-        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]},
+    "pre_tokenizer": {
+        "type": "Sequence",
+        "pretokenizers": [
+            {
+                "type": "Split",
+                "pattern": {
+                    "Regex": "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}|"
+                    " ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+                },
+                "behavior": "Isolated",
+                "invert": False,
+            },
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
+        ],
+    },
 }
-CHATML = ("{%- for message in messages %}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
-          "'<|im_end|>' + '\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}"
-          "{%- endif %}")
-STRINGS = ["How many singers are older than 40 ?", "SELECT count(*) FROM singer WHERE age > 40;",
-           "<|im_start|>user\nhi<|im_end|>\n", "Ünïcödé 12345 \t tabs", "  "]
+CHATML = (
+    "{%- for message in messages %}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+    "'<|im_end|>' + '\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}"
+    "{%- endif %}"
+)
+STRINGS = [
+    "How many singers are older than 40 ?",
+    "SELECT count(*) FROM singer WHERE age > 40;",
+    "<|im_start|>user\nhi<|im_end|>\n",
+    "Ünïcödé 12345 \t tabs",
+    "  ",
+]
 
 
 def _train_tokenizer(split: dict, vocab_size: int = 400):
     """A byte-level BPE with the given split rules, trained on the sample text."""
     from tokenizers import Tokenizer, decoders, pre_tokenizers, trainers
 
-    from core.sample_data import corpus_text
+    from core.data.sample_data import corpus_text
 
-    spec = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], **split,
-            "post_processor": None, "decoder": {"type": "ByteLevel", "add_prefix_space": False,
-                                                 "trim_offsets": False, "use_regex": False},
-            "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
-                      "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
-                      "ignore_merges": False, "vocab": {}, "merges": []}}
+    spec = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [],
+        **split,
+        "post_processor": None,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
+        "model": {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": None,
+            "continuing_subword_prefix": None,
+            "end_of_word_suffix": None,
+            "fuse_unk": False,
+            "byte_fallback": False,
+            "ignore_merges": False,
+            "vocab": {},
+            "merges": [],
+        },
+    }
     tok = Tokenizer.from_str(json.dumps(spec))
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(corpus_text(n=300), trainer=trainer)
     return tok
 
@@ -62,13 +98,32 @@ def _qwen2_folder(dst: Path, split: dict = QWEN2_SPLIT, tied: bool = False) -> s
     dst.mkdir(parents=True)
     tok = _train_tokenizer(split)
     tok.save(str(dst / "tokenizer.json"))
-    (dst / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": None, "eos_token": "<|im_end|>",
-        "pad_token": "<|endoftext|>", "chat_template": CHATML}))
-    config = {"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"], "hidden_size": 64,
-              "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-              "vocab_size": tok.get_vocab_size() + 6, "max_position_embeddings": 512, "rms_norm_eps": 1e-6,
-              "rope_theta": 1000000.0, "tie_word_embeddings": tied, "eos_token_id": tok.token_to_id("<|im_end|>")}
+    (dst / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "bos_token": None,
+                "eos_token": "<|im_end|>",
+                "pad_token": "<|endoftext|>",
+                "chat_template": CHATML,
+            }
+        )
+    )
+    config = {
+        "model_type": "qwen2",
+        "architectures": ["Qwen2ForCausalLM"],
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": tok.get_vocab_size() + 6,
+        "max_position_embeddings": 512,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000.0,
+        "tie_word_embeddings": tied,
+        "eos_token_id": tok.token_to_id("<|im_end|>"),
+    }
     (dst / "config.json").write_text(json.dumps(config))
     mx.random.seed(1)
     weights = dict(tree_flatten(qwen2.Model(qwen2.ModelArgs.from_dict(config)).parameters()))
@@ -79,11 +134,12 @@ def _qwen2_folder(dst: Path, split: dict = QWEN2_SPLIT, tied: bool = False) -> s
 @pytest.fixture(scope="module")
 def fused_demo(engine, demo_model, sample_data, tmp_path_factory):
     """The demo model after a short training run, fused (as the Judge screen does)."""
-    from core.training import demo_settings
+    from core.training.trainer import demo_settings
 
     run = tmp_path_factory.mktemp("gguf-run")
-    engine.train(demo_settings(demo_model, sample_data, str(run / "adapters"), iters=5, steps_per_eval=100,
-                               save_every=100)).result(timeout=300)
+    engine.train(
+        demo_settings(demo_model, sample_data, str(run / "adapters"), iters=5, steps_per_eval=100, save_every=100)
+    ).result(timeout=300)
     (run / "events.jsonl").write_text("")
     engine.fuse(demo_model, str(run / "adapters"), str(run / "fused"), verify=False).result(timeout=300)
     return run / "fused"
@@ -115,8 +171,8 @@ def _hf(folder):
 
 @pytest.mark.parametrize("gguf_type", ["f16", "q8_0"])
 def test_fused_demo_exports_and_reads_back(engine, fused_demo, sample_data, tmp_path, gguf_type):
-    from core.gguf_export import runtime_prompts
-    from core.gguf_export.verify import tokenizer_from_gguf
+    from core.shipping.gguf import runtime_prompts
+    from core.shipping.gguf.verify import tokenizer_from_gguf
 
     out = tmp_path / f"demo-{gguf_type}.gguf"
     result = engine.export_gguf(str(fused_demo), str(out), gguf_type).result(timeout=300)
@@ -124,7 +180,10 @@ def test_fused_demo_exports_and_reads_back(engine, fused_demo, sample_data, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temp file left
     assert result["runtime"]["ran"] is False and "pip install llama-cpp-python" in result["runtime"]["how"]
     prompts = runtime_prompts(fused_demo)  # what llama.cpp would be compared on: the adapter's test prompts
-    assert len(prompts) == 3 and json.dumps(prompts[0][-1]["content"])[1:-1] in (Path(sample_data) / "test.jsonl").read_text()
+    assert (
+        len(prompts) == 3
+        and json.dumps(prompts[0][-1]["content"])[1:-1] in (Path(sample_data) / "test.jsonl").read_text()
+    )
 
     reader, meta = _reader(out)
     config = json.loads((fused_demo / "config.json").read_text())
@@ -154,8 +213,8 @@ def test_fused_demo_exports_and_reads_back(engine, fused_demo, sample_data, tmp_
 def test_qwen2_split_rules_are_identified_and_others_refused(engine, qwen2_model, tmp_path):
     from transformers import PreTrainedTokenizerFast
 
-    from core.gguf_export.pretokenizer import LLAMA_CPP_HASHES, identify, llama_cpp_hash
-    from core.gguf_export.verify import tokenizer_from_gguf
+    from core.shipping.gguf.pretokenizer import LLAMA_CPP_HASHES, identify, llama_cpp_hash
+    from core.shipping.gguf.verify import tokenizer_from_gguf
 
     hf = _hf(qwen2_model)
     pre = identify(hf, qwen2_model)
@@ -192,8 +251,12 @@ def test_unsupported_models_get_a_message_not_a_traceback(engine, demo_model, tm
     shutil.copytree(demo_model, phi)
     config = json.loads((phi / "config.json").read_text())
     (phi / "config.json").write_text(json.dumps({**config, "model_type": "phi3"}))
-    proc = subprocess.run([sys.executable, "-m", "tui", "export", "--model", str(phi), "--gguf",
-                           str(tmp_path / "p.gguf")], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui", "export", "--model", str(phi), "--gguf", str(tmp_path / "p.gguf")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "qwen2, llama and mistral" in proc.stderr and "'phi3'" in proc.stderr
     assert "convert_hf_to_gguf.py" in proc.stderr and not (tmp_path / "p.gguf").exists()
@@ -244,8 +307,13 @@ def test_existing_file_cancel_bad_path_and_full_disk_leave_no_gguf(engine, demo_
 
     full = tmp_path / "full"
     full.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(full)],
-                                           capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(full)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("needs root and tmpfs to fill a disk")
     try:
         with pytest.raises(TuneDeckError, match="disk full while writing"):  # the demo's f16 file is ~360 kB
@@ -296,8 +364,11 @@ def test_mistral_is_written_as_llama_with_permuted_q_and_k(engine, demo_model, t
 
         folder = tmp_path / "mistral"
         shutil.copytree(demo_model, folder)
-        config = {**json.loads((folder / "config.json").read_text()), "model_type": "mistral",
-                  "architectures": ["MistralForCausalLM"]}
+        config = {
+            **json.loads((folder / "config.json").read_text()),
+            "model_type": "mistral",
+            "architectures": ["MistralForCausalLM"],
+        }
         (folder / "config.json").write_text(json.dumps(config))
         mx.random.seed(2)
         weights = dict(tree_flatten(llama.Model(llama.ModelArgs.from_dict(config)).parameters()))
@@ -317,6 +388,8 @@ def test_mistral_is_written_as_llama_with_permuted_q_and_k(engine, demo_model, t
     for name, heads in (("q_proj", config["num_attention_heads"]), ("k_proj", config["num_key_value_heads"])):
         want = permuted(source[f"model.layers.0.self_attn.{name}.weight"], heads)
         got = tensors[f"blk.0.attn_{name[0]}.weight"].reshape(want.shape)
-        assert np.allclose(got, want, atol=1e-3) and not np.allclose(got, source[f"model.layers.0.self_attn.{name}.weight"], atol=1e-3)
+        assert np.allclose(got, want, atol=1e-3) and not np.allclose(
+            got, source[f"model.layers.0.self_attn.{name}.weight"], atol=1e-3
+        )
     v = source["model.layers.0.self_attn.v_proj.weight"]
     assert np.allclose(tensors["blk.0.attn_v.weight"].reshape(v.shape), v, atol=1e-3)

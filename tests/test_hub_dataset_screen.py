@@ -9,14 +9,14 @@ import asyncio
 import json
 import threading
 
-import pytest
-from textual.widgets import Input, OptionList
-
 import hub_standin
+import pytest
 from hub_standin import SQL_DATASET, SQL_FILE
 from test_hub_datasets import add_two_configs
-from tui.app import make_app
+from textual.widgets import Input, OptionList
 from ui_helpers import text_of, wait_for
+
+from tui.app import make_app
 
 dataset_hub = hub_standin.dataset_hub
 

@@ -24,12 +24,12 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
-from core import events as ev
-from core.errors import Cancelled, TuneDeckError
 import hub_standin
+import pytest
 from hub_standin import GOOD_TOKEN, OTHER_TOKEN, SQL_CARD, SQL_DATASET, SQL_FILE, SQL_ROWS, sql_rows
+
+from core.runtime import events as ev
+from core.runtime.errors import Cancelled, TuneDeckError
 
 dataset_hub = hub_standin.dataset_hub
 
@@ -67,29 +67,40 @@ def jsonl(rows) -> str:
 
 def add_two_configs(hub) -> None:
     rows = sql_rows(200)
-    hub.state.add_dataset("acme/two-configs", {
-        "README.md": TWO_CONFIGS, "easy/train.jsonl": jsonl(rows[:40]), "easy/valid.jsonl": jsonl(rows[40:50]),
-        "hard/part-0.jsonl": jsonl(rows[50:130]), "hard/part-1.jsonl": jsonl(rows[130:])})
+    hub.state.add_dataset(
+        "acme/two-configs",
+        {
+            "README.md": TWO_CONFIGS,
+            "easy/train.jsonl": jsonl(rows[:40]),
+            "easy/valid.jsonl": jsonl(rows[40:50]),
+            "hard/part-0.jsonl": jsonl(rows[50:130]),
+            "hard/part-1.jsonl": jsonl(rows[130:]),
+        },
+    )
 
 
 def load(hub, spec=SQL_DATASET, *args, **kw):
-    from core import hub_datasets
+    from core.data import hub_datasets
 
     return hub_datasets.load(spec, *args, endpoint=hub.url, **kw)
 
 
 def snapshot(tmp_path, repo=SQL_DATASET) -> Path:
-    return tmp_path / "hf-cache" / f"datasets--{repo.replace('/', '--')}" / "snapshots" / hub_standin.Repo(
-        files={}, config={}).sha
+    return (
+        tmp_path
+        / "hf-cache"
+        / f"datasets--{repo.replace('/', '--')}"
+        / "snapshots"
+        / hub_standin.Repo(files={}, config={}).sha
+    )
 
 
 def test_the_seed_recipe_150_rows_to_100_25_25_with_byte_progress(dataset_hub, engine, recorder, tmp_path):
-    from core.data_check import check_folder
-    from core.dataset_build import BuildSpec
+    from core.data.build import BuildSpec
+    from core.data.check import check_folder
 
     out = tmp_path / "sql"
-    job = engine.build_dataset(BuildSpec(source=SQL_DATASET, out=str(out), split="100,25,25"),
-                               endpoint=dataset_hub.url)
+    job = engine.build_dataset(BuildSpec(source=SQL_DATASET, out=str(out), split="100,25,25"), endpoint=dataset_hub.url)
     manifest = job.result(timeout=120)
     assert manifest["counts"] == {"train": 100, "valid": 25, "test": 25}
     assert (manifest["source_kind"], manifest["source_rows"]) == ("hub", SQL_ROWS)
@@ -112,13 +123,17 @@ def test_the_seed_recipe_150_rows_to_100_25_25_with_byte_progress(dataset_hub, e
 
 
 def test_configs_and_splits_are_listed_and_a_wrong_one_names_the_choices(dataset_hub):
-    from core.hub_datasets import choices
+    from core.data.hub_datasets import choices
 
     add_two_configs(dataset_hub)
     found = choices("acme/two-configs", endpoint=dataset_hub.url)
     assert (found.configs, found.config, found.splits) == (["easy", "hard"], None, [])  # no default: none listed
     found = choices("acme/two-configs", "easy", endpoint=dataset_hub.url)
-    assert (found.config, found.splits, found.rows) == ("easy", ["train", "validation"], {"train": 40, "validation": 10})
+    assert (found.config, found.splits, found.rows) == (
+        "easy",
+        ["train", "validation"],
+        {"train": 40, "validation": 10},
+    )
     found = choices(SQL_DATASET, endpoint=dataset_hub.url)
     assert (found.configs, found.config, found.splits) == (["default"], "default", ["train"])
 
@@ -184,7 +199,7 @@ def test_a_connection_dropped_mid_file_resumes_with_a_range_request(dataset_hub)
 
 
 def test_a_download_cancelled_mid_file_leaves_nothing_half_registered_and_a_retry_works(dataset_hub, tmp_path):
-    from core.dataset_build import BuildSpec, build
+    from core.data.build import BuildSpec, build
 
     release = dataset_hub.state.hold[SQL_FILE] = threading.Event()  # half the file, then wait for the test
     cancel, events, outcome = threading.Event(), [], {}
@@ -192,8 +207,10 @@ def test_a_download_cancelled_mid_file_leaves_nothing_half_registered_and_a_retr
 
     def run():
         try:
-            build(BuildSpec(source=SQL_DATASET, out=str(out), split="100,25,25"),
-                  hub={"endpoint": dataset_hub.url, "emit": events.append, "cancel": cancel})
+            build(
+                BuildSpec(source=SQL_DATASET, out=str(out), split="100,25,25"),
+                hub={"endpoint": dataset_hub.url, "emit": events.append, "cancel": cancel},
+            )
         except BaseException as exc:
             outcome["error"] = exc
 
@@ -220,14 +237,13 @@ def test_a_download_cancelled_mid_file_leaves_nothing_half_registered_and_a_retr
         time.sleep(0.05)
     assert not list((tmp_path / "hf-datasets").rglob("*.arrow"))  # nothing prepared either
 
-    manifest = build(BuildSpec(source=SQL_DATASET, out=str(out), split="100,25,25"),
-                     hub={"endpoint": dataset_hub.url})
+    manifest = build(BuildSpec(source=SQL_DATASET, out=str(out), split="100,25,25"), hub={"endpoint": dataset_hub.url})
     assert manifest["counts"] == {"train": 100, "valid": 25, "test": 25}
     assert (snap / SQL_FILE).read_bytes() == dataset_hub.state.datasets[SQL_DATASET].files[SQL_FILE]
 
 
 def test_unreachable_endpoint_full_disk_and_dataset_scripts(dataset_hub):
-    from core import hub_datasets
+    from core.data import hub_datasets
 
     said = []
     with pytest.raises(TuneDeckError) as err:
@@ -246,8 +262,9 @@ def test_unreachable_endpoint_full_disk_and_dataset_scripts(dataset_hub):
     assert "not enough disk space for acme/huge" in err.value.message and "HF_HUB_CACHE" in err.value.hint
     assert not dataset_hub.state.gets("huge.json")
 
-    dataset_hub.state.add_dataset("acme/scripted", {"README.md": SQL_CARD, "scripted.py": "import os\n",
-                                                    "data.json": "[]"})
+    dataset_hub.state.add_dataset(
+        "acme/scripted", {"README.md": SQL_CARD, "scripted.py": "import os\n", "data.json": "[]"}
+    )
     with pytest.raises(TuneDeckError) as err:
         load(dataset_hub, "acme/scripted")
     assert "dataset script (scripted.py)" in err.value.message and "trust_remote_code" in err.value.message
@@ -255,12 +272,14 @@ def test_unreachable_endpoint_full_disk_and_dataset_scripts(dataset_hub):
 
 
 def test_a_sample_streams_instead_of_downloading_the_split(dataset_hub, tmp_path):
-    from core.dataset_build import BuildSpec, build
-    from core.hub_datasets import STREAM_ABOVE, should_stream
+    from core.data.build import BuildSpec, build
+    from core.data.hub_datasets import STREAM_ABOVE, should_stream
 
     add_two_configs(dataset_hub)
-    manifest = build(BuildSpec(source="acme/two-configs", config="hard", out=str(tmp_path / "s"),
-                               split="40,5,5", stream=True), hub={"endpoint": dataset_hub.url})
+    manifest = build(
+        BuildSpec(source="acme/two-configs", config="hard", out=str(tmp_path / "s"), split="40,5,5", stream=True),
+        hub={"endpoint": dataset_hub.url},
+    )
     assert manifest["streamed"] is True and manifest["counts"] == {"train": 40, "valid": 5, "test": 5}
     assert manifest["source_rows"] == 60  # the 50 asked for and a few spare, not the split's 150
     assert not snapshot(tmp_path, "acme/two-configs").joinpath("hard").exists()  # read, not cached
@@ -278,12 +297,29 @@ def test_the_cli_builds_the_seed_with_a_progress_line_and_names_its_flags(datase
     env.update(TUNEDECK_HOME=str(tmp_path / "home"), HF_ENDPOINT=dataset_hub.url)
 
     out = tmp_path / "sql"
-    proc = subprocess.run([sys.executable, "-m", "tui", "data", "build", SQL_DATASET, "--split", "100,25,25",
-                           "--out", str(out), "--endpoint", dataset_hub.url],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tui",
+            "data",
+            "build",
+            SQL_DATASET,
+            "--split",
+            "100,25,25",
+            "--out",
+            str(out),
+            "--endpoint",
+            dataset_hub.url,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     size = len(dataset_hub.state.datasets[SQL_DATASET].files[SQL_FILE])
-    from core.model_info import format_size
+    from core.models.model_info import format_size
 
     assert f"{SQL_DATASET}: {format_size(size)} / {format_size(size)} (100%)" in proc.stdout
     assert "files 1/1" in proc.stdout and "wrote" in proc.stdout

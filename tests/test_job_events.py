@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-from core import events as ev
-from core.errors import TuneDeckError
-from tui.app import make_app
 from ui_helpers import wait_for
+
+from core.runtime import events as ev
+from core.runtime.errors import TuneDeckError
+from tui.app import make_app
 
 
 def _fails_at_once(ctx):

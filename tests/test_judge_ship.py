@@ -10,20 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from core import events as ev
-from core.errors import Cancelled, TuneDeckError
-from core.judge import EVAL_FILE, EvalSettings, load_results, results_dir
+from core.evaluation.judge import EVAL_FILE, EvalSettings, load_results, results_dir
+from core.runtime import events as ev
+from core.runtime.errors import Cancelled, TuneDeckError
 
 
 @pytest.fixture(scope="module")
 def tuned(engine, demo_model, sample_data, tmp_path_factory):
     """A run folder (as training writes it) with a 20-iteration adapter."""
-    from core.training import demo_settings
+    from core.training.trainer import demo_settings
 
     run = tmp_path_factory.mktemp("run")
     adapters = run / "adapters"
-    engine.train(demo_settings(demo_model, sample_data, str(adapters), iters=20, steps_per_eval=100,
-                               save_every=100)).result(timeout=300)
+    engine.train(
+        demo_settings(demo_model, sample_data, str(adapters), iters=20, steps_per_eval=100, save_every=100)
+    ).result(timeout=300)
     (run / "events.jsonl").write_text("")  # marks a run folder
     return str(adapters)
 
@@ -36,8 +37,19 @@ def fused(engine, demo_model, tuned, tmp_path_factory):
 
 
 def _mlx_lm_test(model, data, adapter):
-    cmd = [sys.executable, "-m", "mlx_lm", "lora", "--model", model, "--data", data, "--test",
-           "--adapter-path", adapter]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlx_lm",
+        "lora",
+        "--model",
+        model,
+        "--data",
+        data,
+        "--test",
+        "--adapter-path",
+        adapter,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     found = re.search(r"Test loss ([\d.]+), Test ppl ([\d.]+)\.", proc.stdout)
@@ -190,17 +202,33 @@ def test_cli_eval_fuse_export(demo_model, sample_data, tuned, fused, tmp_path):
     def tunedeck(*args):
         return subprocess.run([sys.executable, "-m", "tui", *args], capture_output=True, text=True, timeout=300)
 
-    proc = tunedeck("eval", "--model", demo_model, "--adapter", tuned, "--data", sample_data,
-                    "--task-score", "2", "--no-base")
+    proc = tunedeck(
+        "eval", "--model", demo_model, "--adapter", tuned, "--data", sample_data, "--task-score", "2", "--no-base"
+    )
     assert proc.returncode == 0, proc.stderr
-    assert re.search(r"^tuned: test loss [\d.]+, test ppl [\d.]+, exact \d+%, valid SQL \d+%, "
-                     r"exec match \d+% \(N=2\)$", proc.stdout, re.M), proc.stdout
+    assert re.search(
+        r"^tuned: test loss [\d.]+, test ppl [\d.]+, exact \d+%, valid SQL \d+%, "
+        r"exec match \d+% \(N=2\)$",
+        proc.stdout,
+        re.M,
+    ), proc.stdout
     assert "\x1b[" not in proc.stdout
 
     out, _ = fused
     (tmp_path / "lms").mkdir()  # a chosen LM Studio folder must exist
-    proc = tunedeck("export", "--model", out, "--lmstudio", "--lmstudio-root", str(tmp_path / "lms"),
-                    "--name", "sql", "--with-gguf", "--gguf-type", "q8_0")
+    proc = tunedeck(
+        "export",
+        "--model",
+        out,
+        "--lmstudio",
+        "--lmstudio-root",
+        str(tmp_path / "lms"),
+        "--name",
+        "sql",
+        "--with-gguf",
+        "--gguf-type",
+        "q8_0",
+    )
     assert proc.returncode == 0, proc.stderr
     gguf_file = tmp_path / "lms" / "tunedeck" / "sql-GGUF" / "sql-q8_0.gguf"  # beside the MLX layout
     assert (tmp_path / "lms" / "tunedeck" / "sql" / "config.json").is_file() and gguf_file.is_file()
@@ -216,7 +244,7 @@ def test_cli_eval_fuse_export(demo_model, sample_data, tuned, fused, tmp_path):
 def test_fuse_on_a_quantized_base_reports_honestly(engine, demo_model, sample_data, tmp_path):
     """QLoRA: fusing into re-quantized weights may change answers (reported,
     not raised); --dequantize gives a full-precision model that matches."""
-    from core.training import demo_settings
+    from core.training.trainer import demo_settings
 
     def quantize():
         from mlx_lm import convert
@@ -225,13 +253,13 @@ def test_fuse_on_a_quantized_base_reports_honestly(engine, demo_model, sample_da
 
     engine.worker.call(quantize)
     adapters = str(tmp_path / "run" / "adapters")
-    engine.train(demo_settings(str(tmp_path / "q4"), sample_data, adapters, iters=5, steps_per_eval=100,
-                               save_every=100)).result(timeout=300)
+    engine.train(
+        demo_settings(str(tmp_path / "q4"), sample_data, adapters, iters=5, steps_per_eval=100, save_every=100)
+    ).result(timeout=300)
     plain = engine.fuse(str(tmp_path / "q4"), adapters, str(tmp_path / "fused")).result(timeout=300)
     assert plain["quantized_base"] and "re-quantized" in plain["note"]
     assert len(plain["checks"]) == 3  # match or not, each prompt is reported
-    exact = engine.fuse(str(tmp_path / "q4"), adapters, str(tmp_path / "fused-dq"),
-                        dequantize=True).result(timeout=300)
+    exact = engine.fuse(str(tmp_path / "q4"), adapters, str(tmp_path / "fused-dq"), dequantize=True).result(timeout=300)
     assert exact["all_match"] and exact["note"] == ""
     config = json.loads((tmp_path / "fused-dq" / "config.json").read_text())
     assert "quantization" not in config and "quantization_config" not in config
@@ -241,8 +269,8 @@ def test_export_name_and_bad_eval_input(engine, demo_model, sample_data, tuned, 
     """Every run's fused folder is called fused: the export is named after
     the run. Nonsense eval numbers and a run folder given as the adapter are
     refused with a fix before anything loads."""
-    from core.export import default_name
-    from core.gguf_export import unsupported
+    from core.shipping.gguf import unsupported
+    from core.shipping.lmstudio import default_name
 
     (tmp_path / "run1" / "fused").mkdir(parents=True)
     assert default_name(tmp_path / "run1" / "fused") == "fused"  # not a run folder (yet)
@@ -251,13 +279,14 @@ def test_export_name_and_bad_eval_input(engine, demo_model, sample_data, tuned, 
     assert default_name(tmp_path / "run1") == "run1"
     assert unsupported(demo_model) is None and unsupported(tmp_path) is None  # qwen2; no config: export says
 
-    for kw, match in (({"batch_size": 0}, "batch size must be at least 1"),
-                      ({"test_batches": 0}, "test batches must be -1")):
+    for kw, match in (
+        ({"batch_size": 0}, "batch size must be at least 1"),
+        ({"test_batches": 0}, "test batches must be -1"),
+    ):
         with pytest.raises(TuneDeckError, match=match):
             engine.evaluate(EvalSettings(model=demo_model, data=sample_data, adapter=tuned, **kw)).result(60)
     with pytest.raises(TuneDeckError, match="is a run folder") as err:
-        engine.evaluate(EvalSettings(model=demo_model, data=sample_data,
-                                     adapter=str(Path(tuned).parent))).result(60)
+        engine.evaluate(EvalSettings(model=demo_model, data=sample_data, adapter=str(Path(tuned).parent))).result(60)
     assert "adapters" in err.value.hint and "best" in err.value.hint
     with pytest.raises(TuneDeckError, match="no test.jsonl"):
         engine.evaluate(EvalSettings(model=demo_model, data=str(tmp_path), adapter=tuned)).result(60)

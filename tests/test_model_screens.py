@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
-from textual.widgets import DataTable, Input, ProgressBar, Static
-
-from core import config
 import hub_standin
 from hub_standin import REPO
+from textual.widgets import DataTable, Input, ProgressBar, Static
+from ui_helpers import text_of, wait_for
+
+from core.runtime import app_config as config
 from tui.app import make_app
-from ui_helpers import wait_for, text_of
 
 hub = hub_standin.hub  # the stand-in hub fixture, served on 127.0.0.1
 
@@ -36,8 +36,10 @@ def test_model_picker_lists_local_and_curated_and_downloads_with_progress(hub, d
             assert rows(local)[0].startswith("tunedeck-demo") and "folder" in rows(local)[-1]
             curated = screen.query_one("#curated-table", DataTable)
             assert "Qwen/Qwen2.5-0.5B-Instruct" in rows(curated)
-            assert any("fits" in str(curated.get_row_at(i)[-1]) or "won't" in str(curated.get_row_at(i)[-1])
-                       for i in range(curated.row_count))
+            assert any(
+                "fits" in str(curated.get_row_at(i)[-1]) or "won't" in str(curated.get_row_at(i)[-1])
+                for i in range(curated.row_count)
+            )
             await pilot.press("c")
             assert "LoRA training needs" in text_of(screen, "#about")
 
@@ -58,7 +60,9 @@ def test_model_picker_lists_local_and_curated_and_downloads_with_progress(hub, d
             await wait_for(pilot, lambda: app.session.model_path, 30)
             bar = screen.query_one("#dl-bar", ProgressBar)
             assert bar.total and bar.progress == bar.total
-            assert "kB/" in screen.download_line and "/s" in screen.download_line and "7/7 files" in screen.download_line
+            assert (
+                "kB/" in screen.download_line and "/s" in screen.download_line and "7/7 files" in screen.download_line
+            )
             assert REPO in text_of(screen, "#about")  # the local rescan did not overwrite it
             assert f"Using {REPO}" in text_of(screen, "#status")
             assert app.session.model_info.repo_id == REPO and app.session.model_info.complete
@@ -86,8 +90,7 @@ def test_environment_screen_switches_the_endpoint(monkeypatch):
             await pilot.press(*"hf-mirror.com", "enter")
             assert app.config["hf_endpoint"] == "https://hf-mirror.com"
             assert config.load()["hf_endpoint"] == "https://hf-mirror.com"
-            await wait_for(pilot, lambda: any("hf-mirror.com (from app settings)" in c.detail
-                                              for c in screen.checks))
+            await wait_for(pilot, lambda: any("hf-mirror.com (from app settings)" in c.detail for c in screen.checks))
             await pilot.pause()
             assert "Hugging Face hub: https://hf-mirror.com" in str(screen.query_one("#fix", Static).content)
             await pilot.press("e")

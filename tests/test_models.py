@@ -10,18 +10,18 @@ import subprocess
 import sys
 import threading
 
-import pytest
-
-from core import events as ev
-from core.errors import Cancelled, TuneDeckError
 import hub_standin
+import pytest
 from hub_standin import GOOD_TOKEN, REPO, USER, WEIGHTS
+
+from core.runtime import events as ev
+from core.runtime.errors import Cancelled, TuneDeckError
 
 hub = hub_standin.hub  # the stand-in hub fixture, served on 127.0.0.1
 
 
 def download(hub, repo=REPO, **kw):
-    from core.hub import download_model
+    from core.models.hub import download_model
 
     return download_model(repo, endpoint=hub.url, **kw)
 
@@ -54,7 +54,7 @@ def test_a_dropped_connection_resumes_with_a_range_request(hub):
 
 
 def test_cancel_then_download_again_resumes_without_refetching(hub):
-    from core.model_info import cached_models
+    from core.models.model_info import cached_models
 
     hub.state.delay = 0.05  # slow weights, so the cancel lands mid-file
     cancel = threading.Event()
@@ -101,7 +101,7 @@ def test_not_found_and_login_errors_say_what_to_do(hub):
 
 
 def _demo_dir(hub):
-    from core import paths
+    from core.runtime import paths
 
     return paths.demo_model_dir()
 
@@ -112,7 +112,7 @@ def test_gated_no_network_and_disk_full_messages(hub, tmp_path):
         download(hub, repo="acme/gated-model")
     assert "gated" in err.value.message and "accept" in err.value.hint
 
-    from core.hub import download_model
+    from core.models.hub import download_model
 
     with pytest.raises(TuneDeckError) as err:
         download_model(REPO, endpoint="http://127.0.0.1:9")  # nothing listens on port 9
@@ -122,13 +122,13 @@ def test_gated_no_network_and_disk_full_messages(hub, tmp_path):
     with pytest.raises(TuneDeckError) as err:
         download(hub)
     assert "not enough disk space" in err.value.message and "HF_HUB_CACHE" in err.value.hint
-    from core.model_info import cached_models
+    from core.models.model_info import cached_models
 
     assert cached_models() == []  # nothing half-registered
 
 
 def test_search_lists_only_models_mlx_lm_can_load(hub):
-    from core.hub import search_models
+    from core.models.hub import search_models
 
     hub.state.add_folder("acme/demo-bert", _demo_dir(hub), downloads=7)
     hub.state.repos["acme/demo-bert"].config = {"model_type": "bert"}
@@ -139,7 +139,7 @@ def test_search_lists_only_models_mlx_lm_can_load(hub):
 
 
 def test_cache_scan_reads_name_size_params_arch(hub, demo_model):
-    from core.model_info import cached_models, local_models
+    from core.models.model_info import cached_models, local_models
 
     path = download(hub)
     [info] = cached_models()
@@ -152,16 +152,18 @@ def test_cache_scan_reads_name_size_params_arch(hub, demo_model):
 
 
 def test_mlx_lm_support_is_found_without_importing_mlx():
-    code = ("import sys; from core.model_info import mlx_lm_supports as s; "
-            "print(s('qwen2'), s('llama'), s('mistral'), s('bert'), "
-            "[m for m in sys.modules if m.split('.')[0] in ('mlx', 'mlx_lm')])")
+    code = (
+        "import sys; from core.models.model_info import mlx_lm_supports as s; "
+        "print(s('qwen2'), s('llama'), s('mistral'), s('bert'), "
+        "[m for m in sys.modules if m.split('.')[0] in ('mlx', 'mlx_lm')])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True True True False []"
 
 
 def test_memory_estimate_and_curated_list():
-    from core.curated import CURATED, find
-    from core.memory_estimate import FITS, TIGHT, WONT_FIT, verdict
+    from core.models.curated import CURATED, find
+    from core.runtime.memory import FITS, TIGHT, WONT_FIT, verdict
 
     assert verdict(4 * 2**30, 16 * 2**30) == FITS
     assert verdict(10 * 2**30, 16 * 2**30) == TIGHT
@@ -176,9 +178,9 @@ def test_memory_estimate_and_curated_list():
 
 
 def test_endpoint_setting_whoami_and_doctor_model_checks(hub, demo_model, monkeypatch):
-    from core import config
-    from core.doctor import check_disk, check_hub, check_memory, check_token, model_for
-    from core.hub import resolve_endpoint, save_endpoint
+    from core.models.hub import resolve_endpoint, save_endpoint
+    from core.runtime import app_config as config
+    from core.runtime.doctor import check_disk, check_hub, check_memory, check_token, model_for
 
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
     try:
@@ -202,8 +204,9 @@ def test_endpoint_setting_whoami_and_doctor_model_checks(hub, demo_model, monkey
 
 
 def tunedeck(*args, env=None, timeout=120):
-    return subprocess.run([sys.executable, "-m", "tui", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def test_models_cli_download_list_and_search(hub, tmp_path):
@@ -246,7 +249,7 @@ def test_progress_and_cancel_come_every_mebibyte_not_every_10(hub, monkeypatch):
 
 
 def test_a_damaged_cache_entry_is_listed_and_a_download_repairs_it(hub):
-    from core.model_info import cached_models
+    from core.models.model_info import cached_models
 
     path = download(hub)
     (path / WEIGHTS).resolve().unlink()  # the blob is gone, the snapshot's link dangles
@@ -258,7 +261,7 @@ def test_a_damaged_cache_entry_is_listed_and_a_download_repairs_it(hub):
 
 
 def test_a_typed_path_that_is_not_a_model_is_refused_without_reading_it_all(tmp_path):
-    from core.model_info import inspect_folder
+    from core.models.model_info import inspect_folder
 
     (tmp_path / "notes.txt").write_text("x" * 5000)
     info = inspect_folder(tmp_path)
@@ -269,7 +272,7 @@ def test_a_typed_path_that_is_not_a_model_is_refused_without_reading_it_all(tmp_
 
 
 def test_search_and_endpoint_messages_name_what_was_being_done():
-    from core.hub import explain, search_models
+    from core.models.hub import explain, search_models
 
     err = explain(ConnectionRefusedError("Connection refused"), "qwen", "http://mirror", "search for 'qwen'")
     assert err.message == "cannot reach http://mirror to search for 'qwen' (Connection refused)"
@@ -280,8 +283,8 @@ def test_search_and_endpoint_messages_name_what_was_being_done():
 def test_mlx_lm_tables_are_read_from_the_installed_mlx_lm_not_copied():
     import mlx_lm.utils
 
-    from core.hub import model_patterns
-    from core.model_info import mlx_lm_constant, mlx_lm_supports
+    from core.models.hub import model_patterns
+    from core.models.model_info import mlx_lm_constant, mlx_lm_supports
 
     assert mlx_lm_constant("MODEL_REMAPPING") == mlx_lm.utils.MODEL_REMAPPING
     assert model_patterns() == list(mlx_lm.utils.DEFAULT_ALLOW_PATTERNS)

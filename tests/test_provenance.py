@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core import provenance
-from core.errors import TuneDeckError
+from core.runtime.errors import TuneDeckError
+from core.shipping import provenance
 from tui.cli import main
 
 
@@ -20,11 +20,15 @@ from tui.cli import main
 def stale_run(engine, demo_model, sample_data, tmp_path_factory):
     """A run trained 4 iterations, fused by `tunedeck fuse RUN`, then resumed
     to 6: its fused model is stale. Returns (run, the record at fuse time)."""
-    from core.training import demo_settings
+    from core.training.trainer import demo_settings
 
     run = tmp_path_factory.mktemp("runs") / "sql-run"
-    engine.train(demo_settings(demo_model, sample_data, "", iters=4, save_every=2, steps_per_eval=2,
-                               steps_per_report=2, val_batches=1), run).result(timeout=300)
+    engine.train(
+        demo_settings(
+            demo_model, sample_data, "", iters=4, save_every=2, steps_per_eval=2, steps_per_report=2, val_batches=1
+        ),
+        run,
+    ).result(timeout=300)
     assert main(["fuse", str(run), "--no-verify"]) == 0
     record = provenance.read_record(run / "fused")
     assert provenance.check_fused(run / "fused").state == "fresh"
@@ -93,8 +97,20 @@ def test_refusals_before_any_model_load(demo_model, stale_run, tmp_path, capsys)
     assert "--adapter is last or best" in capsys.readouterr().err
     assert main(["eval", "--model", demo_model, "--data", str(tmp_path), "--adapter", "best"]) == 1
     assert "tunedeck eval RUN --adapter best" in capsys.readouterr().err
-    assert main(["export", "--model", str(run / "fused"), "--lmstudio", "--allow-stale",
-                 "--lmstudio-root", str(tmp_path / "missing")]) == 1
+    assert (
+        main(
+            [
+                "export",
+                "--model",
+                str(run / "fused"),
+                "--lmstudio",
+                "--allow-stale",
+                "--lmstudio-root",
+                str(tmp_path / "missing"),
+            ]
+        )
+        == 1
+    )
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "missing").exists()
 
 
@@ -107,8 +123,9 @@ def test_a_fused_folder_from_before_provenance(tmp_path):
     (run / "events.jsonl").write_text("")
     for name in provenance.ADAPTER_FILES:
         (run / "adapters" / name).write_text("x")
-    (fused / provenance.RECORD).write_text(json.dumps({"base_model": "/m", "adapter": str(run / "adapters"),
-                                                       "dequantized": False}))
+    (fused / provenance.RECORD).write_text(
+        json.dumps({"base_model": "/m", "adapter": str(run / "adapters"), "dequantized": False})
+    )
     old = time.time() - 60
     for name in provenance.ADAPTER_FILES:
         os.utime(run / "adapters" / name, (old, old))
@@ -143,7 +160,7 @@ def test_a_changed_base_makes_it_stale(tmp_path):
 
 
 def test_eval_judges_best_or_last_and_says_which(stale_run, capsys):
-    from core.judge import load_results
+    from core.evaluation.judge import load_results
 
     run, _ = stale_run
     best_it = provenance.adapter_iteration(run / "best")
@@ -162,11 +179,14 @@ def test_eval_judges_best_or_last_and_says_which(stale_run, capsys):
 
 
 def test_lmstudio_root_is_checked(tmp_path):
-    from core.export import check_lmstudio_root
+    from core.shipping.lmstudio import check_lmstudio_root
 
     (tmp_path / "file").write_text("x")
-    for bad, match in ((tmp_path / "nope", "does not exist"), (tmp_path / "file", "is a file"),
-                       ("  ", "no folder given")):
+    for bad, match in (
+        (tmp_path / "nope", "does not exist"),
+        (tmp_path / "file", "is a file"),
+        ("  ", "no folder given"),
+    ):
         with pytest.raises(TuneDeckError, match=match):
             check_lmstudio_root(bad)
     assert check_lmstudio_root(str(tmp_path)) == tmp_path
@@ -178,17 +198,18 @@ def screen_text(app) -> str:
     return "\n".join(lines)
 
 
-def test_judge_screen_shows_stale_refuses_export_and_fuses_again(stale_run, demo_model, sample_data, tmp_path,
-                                                                 monkeypatch):
+def test_judge_screen_shows_stale_refuses_export_and_fuses_again(
+    stale_run, demo_model, sample_data, tmp_path, monkeypatch
+):
     """At 80x24: the subject says the fused model is out of date, l refuses,
     f asks before replacing it, the LM Studio folder is shown and chosen."""
     from textual.widgets import Input, RichLog
+    from ui_helpers import text_of, wait_for
 
-    from core import config
+    from core.runtime import app_config as config
     from tui.app import make_app
     from tui.screens.results import ResultsScreen
     from tui.screens.results_dialogs import ConfirmDialog, LMStudioFolderDialog
-    from ui_helpers import text_of, wait_for
 
     original, _ = stale_run
     run = tmp_path / "sql-run"

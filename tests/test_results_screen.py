@@ -4,9 +4,9 @@ import asyncio
 from pathlib import Path
 
 from textual.widgets import DataTable, RichLog
+from ui_helpers import wait_for
 
 from tui.app import make_app
-from ui_helpers import wait_for
 
 
 def screen_text(app) -> str:
@@ -21,13 +21,14 @@ def log_text(screen) -> str:
 
 
 def test_judge_and_ship_from_the_keyboard(engine, demo_model, sample_data, tmp_path, monkeypatch):
-    from core.training import demo_settings
+    from core.training.trainer import demo_settings
     from tui.screens.results import ResultsScreen, fused_dir
 
     run = tmp_path / "run"
     adapters = run / "adapters"
-    engine.train(demo_settings(demo_model, sample_data, str(adapters), iters=10, steps_per_eval=100,
-                               save_every=100)).result(timeout=300)
+    engine.train(
+        demo_settings(demo_model, sample_data, str(adapters), iters=10, steps_per_eval=100, save_every=100)
+    ).result(timeout=300)
     (run / "tunedeck_run.json").write_text('{"kind": "run"}\n')  # marks a run folder
     monkeypatch.setenv("LMSTUDIO_MODELS_DIR", str(tmp_path / "lms"))
 
@@ -69,8 +70,10 @@ def test_judge_and_ship_from_the_keyboard(engine, demo_model, sample_data, tmp_p
             text = screen_text(app)
             assert "ctrl+s writes" in text and "q8_0" in text and "near-lossless" in text
             await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: screen.job.name == "export" and screen.job.done
-                           and "checked: tokenization" in log_text(screen))
+            await wait_for(
+                pilot,
+                lambda: screen.job.name == "export" and screen.job.done and "checked: tokenization" in log_text(screen),
+            )
             assert (run / "run-q8_0.gguf").is_file() and "pre-tokenizer 'qwen2'" in log_text(screen)
             await pilot.press("g", "right", "right", "space")  # q8_0 again: the file exists
             await pilot.press("ctrl+s")

@@ -10,17 +10,16 @@ import time
 
 import pytest
 
-from core import events as ev
-from core.errors import Cancelled, TuneDeckError
-from core.runs import curve, list_runs, read_events, run_info
-from core.train_config import load_yaml, save_yaml
-from core.training import TrainSettings, demo_settings, portable
+from core.runtime import events as ev
+from core.runtime.errors import Cancelled, TuneDeckError
+from core.training.run_folders import curve, list_runs, read_events, run_info
+from core.training.settings import load_yaml, save_yaml
+from core.training.trainer import TrainSettings, demo_settings, portable
 
 
 def test_run_folder_files_and_events(engine, demo_model, sample_data, recorder, tmp_path):
     run = tmp_path / "runs" / "r1"
-    s = demo_settings(demo_model, sample_data, "", iters=12, steps_per_report=3, steps_per_eval=4,
-                      save_every=4)
+    s = demo_settings(demo_model, sample_data, "", iters=12, steps_per_report=3, steps_per_eval=4, save_every=4)
     job = engine.train(s, run)
     result = job.result(timeout=300)
     assert result["run_dir"] == str(run) and result["iterations"] == 12
@@ -59,8 +58,13 @@ def test_run_folder_files_and_events(engine, demo_model, sample_data, recorder, 
 def test_stop_then_resume_continues_exactly(engine, demo_model, sample_data, tmp_path):
     # Every step reported: the resumed run's losses must equal an unbroken run's
     # (same weights, optimizer moments, data order and dropout noise).
-    kw = dict(iters=14, steps_per_report=1, steps_per_eval=100, save_every=100,
-              lora_parameters={"rank": 8, "scale": 20.0, "dropout": 0.1})
+    kw = dict(
+        iters=14,
+        steps_per_report=1,
+        steps_per_eval=100,
+        save_every=100,
+        lora_parameters={"rank": 8, "scale": 20.0, "dropout": 0.1},
+    )
     engine.train(demo_settings(demo_model, sample_data, "", **kw), tmp_path / "whole").result(timeout=300)
 
     def stopper(event):
@@ -92,9 +96,26 @@ def test_stop_then_resume_continues_exactly(engine, demo_model, sample_data, tmp
 
 def test_sigkill_mid_run_resumes_from_last_checkpoint(demo_model, sample_data, tmp_path):
     run = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "tui", "train", "--model", demo_model, "--data", sample_data,
-           "--out", str(run), "--iters", "100000", "--save-every", "4", "--steps-per-report", "2",
-           "--steps-per-eval", "1000"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tui",
+        "train",
+        "--model",
+        demo_model,
+        "--data",
+        sample_data,
+        "--out",
+        str(run),
+        "--iters",
+        "100000",
+        "--save-every",
+        "4",
+        "--steps-per-report",
+        "2",
+        "--steps-per-eval",
+        "1000",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 240
@@ -116,12 +137,20 @@ def test_sigkill_mid_run_resumes_from_last_checkpoint(demo_model, sample_data, t
     done = max(int(p.name) for p in (run / "checkpoints").iterdir() if p.name.isdigit())
     assert done >= 8
 
-    listed = subprocess.run([sys.executable, "-m", "tui", "runs", "--json", "--dir", str(tmp_path)],
-                            capture_output=True, text=True, timeout=60)
+    listed = subprocess.run(
+        [sys.executable, "-m", "tui", "runs", "--json", "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert json.loads(listed.stdout)[0]["status"] == "crashed"
 
-    proc = subprocess.run([sys.executable, "-m", "tui", "train", "--resume", str(run), "--iters", str(done + 4)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui", "train", "--resume", str(run), "--iters", str(done + 4)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert f"resuming at iteration {done} of {done + 4}" in proc.stdout
     assert f"finished after {done + 4} iterations" in proc.stdout
@@ -131,19 +160,29 @@ def test_sigkill_mid_run_resumes_from_last_checkpoint(demo_model, sample_data, t
 
 
 def test_yaml_config_runs_under_real_mlx_lm(demo_model, sample_data, tmp_path):
-    s = demo_settings(demo_model, sample_data, "", iters=3, steps_per_report=1, val_batches=1,
-                      batch_size=2, mask_prompt=True)
+    s = demo_settings(
+        demo_model, sample_data, "", iters=3, steps_per_report=1, val_batches=1, batch_size=2, mask_prompt=True
+    )
     s.lr_schedule = {"name": "cosine_decay", "arguments": [1e-3, 3, 1e-4], "warmup": 1, "warmup_init": 1e-4}
     cfg = save_yaml(s, tmp_path / "cfg.yaml")
-    proc = subprocess.run([sys.executable, "-m", "mlx_lm", "lora", "-c", str(cfg), "--adapter-path",
-                           str(tmp_path / "ml")], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlx_lm", "lora", "-c", str(cfg), "--adapter-path", str(tmp_path / "ml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert (tmp_path / "ml" / "adapters.safetensors").is_file()
     back = TrainSettings.from_dict(load_yaml(cfg))
     assert back.lr_schedule == s.lr_schedule and back.mask_prompt and back.learning_rate == 1e-3
 
-    proc = subprocess.run([sys.executable, "-m", "tui", "train", "-c", str(cfg), "--out", str(tmp_path / "td"),
-                           "--iters", "2"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui", "train", "-c", str(cfg), "--out", str(tmp_path / "td"), "--iters", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "finished after 2 iterations" in proc.stdout
 
@@ -161,13 +200,14 @@ def test_bad_yaml_keys_name_file_and_line(tmp_path):
     bad.write_text("lora_parameters:\n  rank: 8\n  alpha: 16\n")
     with pytest.raises(TuneDeckError, match="alpha"):
         load_yaml(bad)
-    proc = subprocess.run([sys.executable, "-m", "tui", "train", "-c", str(bad)], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui", "train", "-c", str(bad)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 1 and f"{bad}:1" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_memory_check_measures_and_judges(engine, demo_model, sample_data):
-    from core.memory_check import suggestions
+    from core.training.memory_probe import suggestions
 
     s = demo_settings(demo_model, sample_data, "", batch_size=8)
     report = engine.memory_check(s).result(timeout=300)
@@ -180,14 +220,15 @@ def test_memory_check_measures_and_judges(engine, demo_model, sample_data):
     assert any("max_seq_length" in t for t in tips)
 
 
-
 def test_config_values_are_checked_with_file_and_line(tmp_path):
     bad = tmp_path / "bad.yaml"
-    for text, match, line in (("model: m\niter: 10\n", "unknown key 'iter'", 2),
-                              ("model: m\n\nbatch_size: 0\n", "batch_size must be at least 1", 3),
-                              ("learning_rate: -1\n", "learning rate must be a positive number", 1),
-                              ("lora_parameters:\n  dropout: abc\n", "lora_parameters dropout should be float", 1),
-                              ("lora_parameters: {rank: 8.5}\n", "rank should be int", 1)):
+    for text, match, line in (
+        ("model: m\niter: 10\n", "unknown key 'iter'", 2),
+        ("model: m\n\nbatch_size: 0\n", "batch_size must be at least 1", 3),
+        ("learning_rate: -1\n", "learning rate must be a positive number", 1),
+        ("lora_parameters:\n  dropout: abc\n", "lora_parameters dropout should be float", 1),
+        ("lora_parameters: {rank: 8.5}\n", "rank should be int", 1),
+    ):
         bad.write_text(text)
         with pytest.raises(TuneDeckError, match=match) as err:
             load_yaml(bad)
@@ -199,11 +240,17 @@ def test_config_values_are_checked_with_file_and_line(tmp_path):
 
 
 def test_sweep_puts_back_what_a_kill_left_mid_rename_and_touches_nothing_else(tmp_path):
-    from core.runs import sweep_leftovers
+    from core.training.run_folders import sweep_leftovers
 
     run = tmp_path / "run"
-    for folder in (".best.old-123", "checkpoints/0000010", "checkpoints/.0000020.ab12cd34.tmp", "adapters",
-                   ".session.tmp", "adapters/.cache.tmp"):
+    for folder in (
+        ".best.old-123",
+        "checkpoints/0000010",
+        "checkpoints/.0000020.ab12cd34.tmp",
+        "adapters",
+        ".session.tmp",
+        "adapters/.cache.tmp",
+    ):
         (run / folder).mkdir(parents=True)
     (run / ".best.old-123" / "adapters.safetensors").write_text("w")
     (run / "checkpoints/0000010/state.json").write_text("{}")
@@ -211,8 +258,14 @@ def test_sweep_puts_back_what_a_kill_left_mid_rename_and_touches_nothing_else(tm
     (run / "adapters" / ".adapters.safetensors.x1y2z3w4.tmp.safetensors").write_text("half")
     (run / ".config.yaml.q9r8s7t6.tmp").write_text("half")
     # The user's own hidden files, whatever they look like, stay as they are.
-    mine = {".notes.tmp.txt": "n", ".bashrc.old-2023": "b", ".session.tmp/x": "s", "adapters/.cache.tmp/y": "c",
-            ".config.yaml.bak.tmp": "k", "checkpoints/.0000030.old.tmp": "o"}
+    mine = {
+        ".notes.tmp.txt": "n",
+        ".bashrc.old-2023": "b",
+        ".session.tmp/x": "s",
+        "adapters/.cache.tmp/y": "c",
+        ".config.yaml.bak.tmp": "k",
+        "checkpoints/.0000030.old.tmp": "o",
+    }
     for name, text in mine.items():
         (run / name).write_text(text)
     removed = sweep_leftovers(run, run / "adapters")
@@ -253,9 +306,26 @@ def test_out_folder_and_resume_without_a_checkpoint(engine, demo_model, sample_d
 
 def test_ctrl_c_stops_headless_then_resume_continues(demo_model, sample_data, tmp_path):
     run = tmp_path / "interrupted"
-    cmd = [sys.executable, "-m", "tui", "train", "--model", demo_model, "--data", sample_data,
-           "--out", str(run), "--iters", "100000", "--save-every", "1000", "--steps-per-report", "1",
-           "--steps-per-eval", "1000"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tui",
+        "train",
+        "--model",
+        demo_model,
+        "--data",
+        sample_data,
+        "--out",
+        str(run),
+        "--iters",
+        "100000",
+        "--save-every",
+        "1000",
+        "--steps-per-report",
+        "1",
+        "--steps-per-eval",
+        "1000",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for line in proc.stdout:
@@ -270,8 +340,12 @@ def test_ctrl_c_stops_headless_then_resume_continues(demo_model, sample_data, tm
     assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
     stopped = int(out.split("stopped after ")[1].split()[0])
     assert (run / "checkpoints" / f"{stopped:07d}" / "optimizer.safetensors").is_file()
-    proc = subprocess.run([sys.executable, "-m", "tui", "train", "--resume", str(run), "--iters", str(stopped + 2)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui", "train", "--resume", str(run), "--iters", str(stopped + 2)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"resuming at iteration {stopped} of {stopped + 2}" in proc.stdout
     assert f"iter {stopped + 1}: train loss" in proc.stdout

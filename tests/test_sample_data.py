@@ -1,8 +1,8 @@
 import json
 import sqlite3
 
-from core import sample_data
-from core.data_check import check_folder
+from core.data import sample_data
+from core.data.check import check_folder
 
 
 def test_counts_and_determinism():

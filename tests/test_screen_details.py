@@ -7,8 +7,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, ProgressBar
 from ui_helpers import text_of, wait_for
 
-from core import events as ev
-from core.doctor import Check
+from core.runtime import events as ev
+from core.runtime.doctor import Check
 from tui.app import make_app
 from tui.widgets.answer import AnswerView
 from tui.widgets.path_log import wrap_at_names
@@ -19,7 +19,7 @@ def footer_actions(app) -> set[str]:
 
 
 def test_data_screen_esc_errors_by_the_box_and_the_users_own_templates(tmp_path):
-    from core.data_sources import open_source
+    from core.data.sources import open_source
 
     async def run():
         app = make_app()
@@ -87,8 +87,15 @@ def test_endpoint_error_goes_with_esc_and_each_interface_says_how_to_switch(caps
         app = make_app()
         async with app.run_test(size=(80, 24)) as pilot:
             env = app.screen
-            env.checks = [Check("hub", "Hugging Face hub", "warn", "x unreachable",
-                                "use the offline demo model, or switch to another endpoint")]
+            env.checks = [
+                Check(
+                    "hub",
+                    "Hugging Face hub",
+                    "warn",
+                    "x unreachable",
+                    "use the offline demo model, or switch to another endpoint",
+                )
+            ]
             env._show_fix(0)
             assert "(e switches it here)" in text_of(env, "#fix")
             await pilot.press("e")
@@ -102,12 +109,23 @@ def test_endpoint_error_goes_with_esc_and_each_interface_says_how_to_switch(caps
 
     asyncio.run(run())
 
-    import core.doctor
+    import core.runtime.doctor
     from tui.commands import doctor
 
-    monkeypatch.setattr(core.doctor, "run_checks", lambda **_: [
-        Check("hub", "Hugging Face hub", "warn", "x unreachable", core.doctor.check_hub("http://127.0.0.1:9").fix)])
-    monkeypatch.setattr(core.doctor, "ready", lambda checks: True)
+    monkeypatch.setattr(
+        core.runtime.doctor,
+        "run_checks",
+        lambda **_: [
+            Check(
+                "hub",
+                "Hugging Face hub",
+                "warn",
+                "x unreachable",
+                core.runtime.doctor.check_hub("http://127.0.0.1:9").fix,
+            )
+        ],
+    )
+    monkeypatch.setattr(core.runtime.doctor, "ready", lambda checks: True)
     doctor.run(type("Args", (), {"offline": False, "model": None, "json": False})())
     out = capsys.readouterr().out
     assert "HF_ENDPOINT" in out and "e here" not in out and "e switches" not in out
@@ -146,8 +164,9 @@ def test_chat_schema_line_fits_and_compare_columns_stand_apart():
             assert schema.endswith("…") and len(schema) <= chat.query_one("#model-line").content_size.width
 
             views = [AnswerView("base", "magenta"), AnswerView("tuned")]
-            chat._mount_turn(Vertical(chat.you_widget("q?"), Horizontal(*views, classes="columns"),
-                                      classes="compare-turn"))
+            chat._mount_turn(
+                Vertical(chat.you_widget("q?"), Horizontal(*views, classes="columns"), classes="compare-turn")
+            )
             await pilot.pause()
             assert views[1].region.x - views[0].region.right >= 2  # a gap, not one run-on line
             assert views[1].region.right <= 80

@@ -13,8 +13,8 @@ import shutil
 import pytest
 from ui_helpers import wait_for
 
-from core import paths
-from core.doctor import Check
+from core.runtime import paths
+from core.runtime.doctor import Check
 from tui.app import make_app
 
 CHECKS = [
@@ -24,8 +24,13 @@ CHECKS = [
     Check("device", "MLX device", "pass", "gpu (Apple M2, 16 GB unified memory)"),
     Check("memory", "Memory", "pass", "11.2 GB free of 16 GB"),
     Check("disk", "Disk", "pass", "120 GB free in ~/.tunedeck"),
-    Check("hub", "Hugging Face hub", "warn", "https://huggingface.co unreachable (timed out)",
-          "use the offline demo model, or switch to another endpoint, e.g. https://hf-mirror.com"),
+    Check(
+        "hub",
+        "Hugging Face hub",
+        "warn",
+        "https://huggingface.co unreachable (timed out)",
+        "use the offline demo model, or switch to another endpoint, e.g. https://hf-mirror.com",
+    ),
     Check("token", "Hugging Face token", "pass", "none needed for public models"),
 ]
 

@@ -5,29 +5,42 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import TuneDeckError
-from core.task_score import check_sql, create_statements, exact_match, normalise, read_examples, score_examples
+from core.evaluation.task_score import (
+    check_sql,
+    create_statements,
+    exact_match,
+    normalise,
+    read_examples,
+    score_examples,
+)
+from core.runtime.errors import TuneDeckError
 
 PLAYERS = "CREATE TABLE players (player VARCHAR, team VARCHAR(40), goals INTEGER)"
 SYSTEM = f"Translate questions to SQL.\nSCHEMA:\n{PLAYERS}"
 
 
-@pytest.mark.parametrize("generated, reference", [
-    ("  SELECT  player FROM players ;  ", "SELECT player FROM players"),
-    ("select player\nfrom players;;", "SELECT player FROM players"),
-    ('SELECT a FROM t WHERE b = "x"', "SELECT a FROM t WHERE b = 'x'"),
-    ("```sql\nSELECT COUNT( * ) FROM t\n```", "SELECT COUNT(*) FROM t"),
-    ("4", " 4 "),
-])
+@pytest.mark.parametrize(
+    "generated, reference",
+    [
+        ("  SELECT  player FROM players ;  ", "SELECT player FROM players"),
+        ("select player\nfrom players;;", "SELECT player FROM players"),
+        ('SELECT a FROM t WHERE b = "x"', "SELECT a FROM t WHERE b = 'x'"),
+        ("```sql\nSELECT COUNT( * ) FROM t\n```", "SELECT COUNT(*) FROM t"),
+        ("4", " 4 "),
+    ],
+)
 def test_exact_match_forgives_form(generated, reference):
     assert exact_match(generated, reference)
 
 
-@pytest.mark.parametrize("generated, reference", [
-    ("SELECT team FROM players", "SELECT player FROM players"),
-    ("SELECT player FROM players WHERE goals > 1", "SELECT player FROM players WHERE goals > 10"),
-    ("", "SELECT player FROM players"),
-])
+@pytest.mark.parametrize(
+    "generated, reference",
+    [
+        ("SELECT team FROM players", "SELECT player FROM players"),
+        ("SELECT player FROM players WHERE goals > 1", "SELECT player FROM players WHERE goals > 10"),
+        ("", "SELECT player FROM players"),
+    ],
+)
 def test_exact_match_still_tells_answers_apart(generated, reference):
     assert not exact_match(generated, reference)
 
@@ -48,8 +61,14 @@ def test_sql_checks_against_the_schema():
     assert ok.valid and ok.execution_match
     wrong_rows = check_sql("SELECT player FROM players WHERE goals < 20", ref, SYSTEM)
     assert wrong_rows.valid and wrong_rows.execution_match is False
-    for bad in ("SELECT points FROM players", "SELECT player FROM teams", "SELEC player FROM players",
-                "", "  ; ", "SELECT 1; SELECT 2"):
+    for bad in (
+        "SELECT points FROM players",
+        "SELECT player FROM teams",
+        "SELEC player FROM players",
+        "",
+        "  ; ",
+        "SELECT 1; SELECT 2",
+    ):
         check = check_sql(bad, ref, SYSTEM)
         assert not check.valid and check.execution_match is False, bad
     assert check_sql("SELECT 1", "SELECT 1", "no schema") is None  # not text-to-SQL
@@ -65,24 +84,38 @@ def test_untrusted_sql_cannot_touch_files_or_run_forever(tmp_path):
 
 def _chat(question, answer, system=SYSTEM):
     msgs = ([{"role": "system", "content": system}] if system else []) + [
-        {"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": answer},
+    ]
     return {"messages": msgs}
 
 
 # question -> (reference, the "model's" answer); graded by hand in the comments.
 TINY = [
     # exact, valid, same rows
-    ("Who scored 10 goals?", "SELECT player FROM players WHERE goals = 10",
-     "select player from players where goals=10;"),
+    (
+        "Who scored 10 goals?",
+        "SELECT player FROM players WHERE goals = 10",
+        "select player from players where goals=10;",
+    ),
     # not exact, valid, same rows (no NULL players)
-    ("How many players are on the Oslo Lions?", "SELECT COUNT(*) FROM players WHERE team = 'Oslo Lions'",
-     "SELECT COUNT(player) FROM players WHERE team = 'Oslo Lions'"),
+    (
+        "How many players are on the Oslo Lions?",
+        "SELECT COUNT(*) FROM players WHERE team = 'Oslo Lions'",
+        "SELECT COUNT(player) FROM players WHERE team = 'Oslo Lions'",
+    ),
     # unknown column: invalid
-    ("Which team has the most goals?", "SELECT team FROM players ORDER BY goals DESC LIMIT 1",
-     "SELECT team FROM players ORDER BY points DESC LIMIT 1"),
+    (
+        "Which team has the most goals?",
+        "SELECT team FROM players ORDER BY goals DESC LIMIT 1",
+        "SELECT team FROM players ORDER BY points DESC LIMIT 1",
+    ),
     # valid, different rows
-    ("Who scored more than 20 goals?", "SELECT player FROM players WHERE goals > 20",
-     "SELECT player FROM players WHERE goals < 20"),
+    (
+        "Who scored more than 20 goals?",
+        "SELECT player FROM players WHERE goals > 20",
+        "SELECT player FROM players WHERE goals < 20",
+    ),
     # nothing generated: invalid
     ("List the teams", "SELECT DISTINCT team FROM players", ""),
 ]
@@ -90,21 +123,26 @@ TINY = [
 
 def test_task_score_on_a_tiny_split(engine, tmp_path):
     rows = [_chat(q, ref) for q, ref, _ in TINY]
-    rows.append({"prompt": "SCHEMA: CREATE TABLE cities (city VARCHAR, population INTEGER)\n"
-                           "Q: Name the cities with more than 5000 people",
-                 "completion": "SELECT city FROM cities WHERE population > 5000"})
+    rows.append(
+        {
+            "prompt": "SCHEMA: CREATE TABLE cities (city VARCHAR, population INTEGER)\n"
+            "Q: Name the cities with more than 5000 people",
+            "completion": "SELECT city FROM cities WHERE population > 5000",
+        }
+    )
     rows.append(_chat("What is 2 + 2?", "4", system=None))
     (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     answers = {q: a for q, _, a in TINY}
-    answers["SCHEMA: CREATE TABLE cities (city VARCHAR, population INTEGER)\n"
-            "Q: Name the cities with more than 5000 people"] = \
-        "```sql\nSELECT city FROM cities WHERE population > 5000;\n```"  # exact, valid, same rows
+    answers[
+        "SCHEMA: CREATE TABLE cities (city VARCHAR, population INTEGER)\nQ: Name the cities with more than 5000 people"
+    ] = "```sql\nSELECT city FROM cities WHERE population > 5000;\n```"  # exact, valid, same rows
     answers["What is 2 + 2?"] = " 4"  # exact; no schema, so no SQL checks
 
     examples = read_examples(str(tmp_path))
     assert len(examples) == 7
-    score = engine.worker.submit("score", score_examples, examples,
-                                 lambda ex: answers[ex.messages[-1]["content"]], "hand").result(timeout=30)
+    score = engine.worker.submit(
+        "score", score_examples, examples, lambda ex: answers[ex.messages[-1]["content"]], "hand"
+    ).result(timeout=30)
     assert (score.n, score.exact, score.sql_n, score.valid_sql, score.exec_n, score.exec_match) == (7, 3, 6, 4, 6, 3)
     assert [a.exact for a in score.answers] == [True, False, False, False, False, True, True]
     assert [a.valid_sql for a in score.answers] == [True, True, False, True, False, True, None]

@@ -12,11 +12,11 @@ import asyncio
 import json
 from pathlib import Path
 
-import pytest
-
 import hub_standin
-from tui.cli import main
+import pytest
 from ui_helpers import wait_for
+
+from tui.cli import main
 
 hub = hub_standin.hub
 CANARY = "hf_canaryTuneDeck0123456789abcdefXYZ"
@@ -56,23 +56,59 @@ def test_the_token_never_leaves_the_environment(hub, demo_model, tmp_path, monke
     tunedeck("data", "check", str(data), "--model", demo_model, "--limit", "50")
     tunedeck("data", "inspect", str(data / "train.jsonl"))
     tunedeck("data", "build", str(data / "train.jsonl"), "--out", str(tmp_path / "built"), "--sample", "40")
-    tunedeck("train", "--model", demo_model, "--data", str(data), "--iters", "4", "--steps-per-eval", "2",
-             "--val-batches", "2", "--save-every", "2", "--out", str(run))
+    tunedeck(
+        "train",
+        "--model",
+        demo_model,
+        "--data",
+        str(data),
+        "--iters",
+        "4",
+        "--steps-per-eval",
+        "2",
+        "--val-batches",
+        "2",
+        "--save-every",
+        "2",
+        "--out",
+        str(run),
+    )
     tunedeck("train", "--resume", str(run), "--iters", "6")
     tunedeck("runs")
     tunedeck("runs", "--json", "--dir", str(tmp_path))
-    tunedeck("eval", "--model", demo_model, "--adapter", str(run / "adapters"), "--data", str(data),
-             "--task-score", "2", "--test-batches", "2")
+    tunedeck(
+        "eval",
+        "--model",
+        demo_model,
+        "--adapter",
+        str(run / "adapters"),
+        "--data",
+        str(data),
+        "--task-score",
+        "2",
+        "--test-batches",
+        "2",
+    )
     tunedeck("fuse", "--model", demo_model, "--adapter", str(run / "adapters"), "--out", str(fused))
     studio.mkdir()  # a chosen LM Studio folder must exist
     tunedeck("export", "--model", str(fused), "--lmstudio", "--lmstudio-root", str(studio))
-    tunedeck("chat", "--model", demo_model, "--adapter", str(run / "adapters"), "--prompt", "hi",
-             "--max-tokens", "4", "--save")
+    tunedeck(
+        "chat",
+        "--model",
+        demo_model,
+        "--adapter",
+        str(run / "adapters"),
+        "--prompt",
+        "hi",
+        "--max-tokens",
+        "4",
+        "--save",
+    )
     tunedeck("train", "-c", str(tmp_path / "missing.yaml"), ok=False)
     try:  # a failure that is logged with its traceback, holding the token
         raise RuntimeError(f"request failed with Authorization: Bearer {CANARY}")
     except RuntimeError:
-        from core.log import log_exception
+        from core.runtime.log import log_exception
 
         assert log_exception("a hub request failed")
 

@@ -4,12 +4,13 @@ import os
 import subprocess
 import sys
 
-from core.token_stats import histogram, text_histogram
+from core.data.token_stats import histogram, text_histogram
 
 
 def test_token_report_counts_truncation_and_masks_the_prompt(engine, demo_model, sample_data):
-    report = engine.data_tokens(sample_data, demo_model, max_seq_length=110, mask_prompt=True,
-                                limit=200).result(timeout=120)
+    report = engine.data_tokens(sample_data, demo_model, max_seq_length=110, mask_prompt=True, limit=200).result(
+        timeout=120
+    )
     train = report.splits["train"]
     assert report.format == "chat" and train.rows == 1000 and len(train.lengths) == 200
     assert train.over == sum(n > 110 for n in train.lengths) and 0 < train.over < 200
@@ -31,9 +32,27 @@ def test_histogram_bins_cover_every_length():
 
 
 def test_cli_check_with_model_prints_histogram(demo_model, sample_data):
-    proc = subprocess.run([sys.executable, "-m", "tui", "data", "check", sample_data, "--model", demo_model,
-                           "--max-seq-length", "120", "--mask-prompt", "--limit", "100"],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "NO_COLOR": "1"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tui",
+            "data",
+            "check",
+            sample_data,
+            "--model",
+            demo_model,
+            "--max-seq-length",
+            "120",
+            "--mask-prompt",
+            "--limit",
+            "100",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "ready to train" in out and "train: 100 of 1,000 rows" in out

@@ -6,16 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from core import events as ev
-from core.errors import TuneDeckError
-from core.training import demo_settings
-from core.worker import THREAD_NAME
+from core.runtime import events as ev
+from core.runtime.errors import TuneDeckError
+from core.runtime.worker import THREAD_NAME
+from core.training.trainer import demo_settings
 
 
 def test_train_then_generate(engine, demo_model, sample_data, recorder, tmp_path):
     adapters = tmp_path / "run" / "adapters"
-    settings = demo_settings(demo_model, sample_data, str(adapters), iters=40, steps_per_report=5,
-                             steps_per_eval=20, save_every=20)
+    settings = demo_settings(
+        demo_model, sample_data, str(adapters), iters=40, steps_per_report=5, steps_per_eval=20, save_every=20
+    )
     job = engine.train(settings, tmp_path / "run")
     result = job.result(timeout=300)
     assert result["iterations"] == 40 and not result["stopped_early"]
@@ -39,8 +40,7 @@ def test_train_then_generate(engine, demo_model, sample_data, recorder, tmp_path
     assert cfg["fine_tune_type"] == "lora" and cfg["lora_parameters"]["rank"] == 32
     assert not [p for p in adapters.iterdir() if p.name.startswith(".")]  # no temp files left
 
-    gen = engine.generate(demo_model, str(adapters),
-                          [{"role": "user", "content": "Which team has the highest goals?"}])
+    gen = engine.generate(demo_model, str(adapters), [{"role": "user", "content": "Which team has the highest goals?"}])
     done = gen.result(timeout=120)
     tokens = "".join(e.text for e in recorder.of(ev.Token, gen))
     assert tokens == done.text and done.generation_tokens > 0
@@ -49,8 +49,9 @@ def test_train_then_generate(engine, demo_model, sample_data, recorder, tmp_path
 
 def test_stop_keeps_the_adapter_of_the_last_step(engine, demo_model, sample_data, recorder, tmp_path):
     adapters = tmp_path / "adapters"
-    settings = demo_settings(demo_model, sample_data, str(adapters), iters=5000, steps_per_report=2,
-                             steps_per_eval=10000, save_every=10000)
+    settings = demo_settings(
+        demo_model, sample_data, str(adapters), iters=5000, steps_per_report=2, steps_per_eval=10000, save_every=10000
+    )
     stop_once = threading.Event()
 
     def stopper(event):
@@ -89,9 +90,18 @@ def test_bad_data_fails_with_file_and_line(engine, demo_model, sample_data, reco
 def test_nan_loss_stops_with_a_suggestion(engine, demo_model, sample_data, recorder, tmp_path):
     # A learning rate near float32's limit overflows the weights to inf in a step.
     # Checkpoints every step, reports every 5: a NaN must never be saved.
-    job = engine.train(demo_settings(demo_model, sample_data, str(tmp_path / "a"), iters=30,
-                                     learning_rate=1e38, fine_tune_type="full",
-                                     steps_per_report=5, save_every=1))
+    job = engine.train(
+        demo_settings(
+            demo_model,
+            sample_data,
+            str(tmp_path / "a"),
+            iters=30,
+            learning_rate=1e38,
+            fine_tune_type="full",
+            steps_per_report=5,
+            save_every=1,
+        )
+    )
     with pytest.raises(TuneDeckError):
         job.result(timeout=120)
     failed = recorder.of(ev.JobFailed, job)[0]
@@ -100,8 +110,11 @@ def test_nan_loss_stops_with_a_suggestion(engine, demo_model, sample_data, recor
     def all_saved_finite():
         import mlx.core as mx
 
-        return [bool(mx.isfinite(v).all().item()) for f in (tmp_path / "a").glob("*.safetensors")
-                for v in mx.load(str(f)).values()]
+        return [
+            bool(mx.isfinite(v).all().item())
+            for f in (tmp_path / "a").glob("*.safetensors")
+            for v in mx.load(str(f)).values()
+        ]
 
     assert all(engine.worker.call(all_saved_finite))
 
@@ -123,8 +136,9 @@ def test_refuses_to_overwrite_an_existing_adapter(engine, demo_model, sample_dat
 
 def test_too_few_validation_rows_for_the_batch(engine, demo_model, sample_data, tmp_path):
     with pytest.raises(TuneDeckError, match="valid.jsonl has 100 examples but the batch size is 200"):
-        engine.train(demo_settings(demo_model, sample_data, str(tmp_path / "a"), iters=2,
-                                   batch_size=200)).result(timeout=60)
+        engine.train(demo_settings(demo_model, sample_data, str(tmp_path / "a"), iters=2, batch_size=200)).result(
+            timeout=60
+        )
 
 
 def test_model_folder_without_tokenizer(engine, demo_model, sample_data, tmp_path):

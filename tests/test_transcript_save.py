@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from core import transcript as tx
-from core.errors import TuneDeckError
+from core.chat import transcript as tx
+from core.runtime.errors import TuneDeckError
 from tui.cli import main
 
 
@@ -73,11 +73,14 @@ def test_default_names_never_clobber(tmp_path, monkeypatch):
     assert (first.name, second.name) == ("chat-20260101-120000-2.md", "chat-20260101-120000-3.md")
     assert (tmp_path / "chat-20260101-120000.md").read_text() == "user's own file"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "chat-20260101-120000-2.md", "chat-20260101-120000-3.md", "chat-20260101-120000.md"]  # no temp left
+        "chat-20260101-120000-2.md",
+        "chat-20260101-120000-3.md",
+        "chat-20260101-120000.md",
+    ]  # no temp left
 
 
 def test_write_new_text_refuses_a_name_that_appeared(tmp_path):
-    from core.atomic import write_new_text
+    from core.runtime.atomic import write_new_text
 
     write_new_text(tmp_path / "a.md", "one")
     with pytest.raises(FileExistsError):

@@ -2,8 +2,9 @@
 
 import asyncio
 
-from tui.app import make_app
 from ui_helpers import text_of, wait_for
+
+from tui.app import make_app
 
 
 def test_walkthrough_from_environment_to_chat(demo_model, sample_data):
@@ -55,7 +56,7 @@ def test_walkthrough_from_environment_to_chat(demo_model, sample_data):
 
 
 def test_broken_theme_file_gives_a_notice_and_falls_back(tmp_path, monkeypatch):
-    (tmp_path / "broken.yaml").write_text("name: broken\n\tprimary: \"#ffffff\"\n")  # a tab on line 2
+    (tmp_path / "broken.yaml").write_text('name: broken\n\tprimary: "#ffffff"\n')  # a tab on line 2
     monkeypatch.setenv("TUNEDECK_THEMES_DIR", str(tmp_path))
 
     async def run():
@@ -95,8 +96,20 @@ def test_training_screen_config_runs_and_memory_check_at_80x24(demo_model, sampl
             tabs = screen.query_one("#tabs")
             tabs.active = "tab-config"
             await pilot.pause()
-            for wid in ("#preset", "#type", "#rank", "#layers", "#lr", "#batch", "#iters", "#maxlen",
-                        "#mask", "#gradckpt", "#schedule", "#yaml"):
+            for wid in (
+                "#preset",
+                "#type",
+                "#rank",
+                "#layers",
+                "#lr",
+                "#batch",
+                "#iters",
+                "#maxlen",
+                "#mask",
+                "#gradckpt",
+                "#schedule",
+                "#yaml",
+            ):
                 w = screen.query_one(wid)
                 assert w.region.bottom <= 23 and w.region.right <= 80, wid  # on screen, above the footer
             screen.query_one("#preset").value = "thorough"
@@ -146,9 +159,11 @@ def test_training_form_checks_values_as_typed_and_keys_reach_the_screen(demo_mod
             assert tabs.active == "tab-config"
             screen.query_one("#reportsteps").value = "3"
             assert screen.read_form().steps_per_report == 3
-            for fid, value, says in (("#rank", "0", "lora rank must be a whole number >= 1"),
-                                     ("#iters", "", "iters is empty"),
-                                     ("#lr", "-1", "learning rate must be a positive number")):
+            for fid, value, says in (
+                ("#rank", "0", "lora rank must be a whole number >= 1"),
+                ("#iters", "", "iters is empty"),
+                ("#lr", "-1", "learning rate must be a positive number"),
+            ):
                 good = screen.query_one(fid).value
                 screen.query_one(fid).focus()
                 screen.query_one(fid).value = value
@@ -179,15 +194,16 @@ def test_training_form_checks_values_as_typed_and_keys_reach_the_screen(demo_mod
 def test_runs_tab_resumes_a_finished_run_after_a_restart(demo_model, sample_data):
     from textual.widgets import DataTable
 
-    from core import events as ev
-    from core.engine import Engine
-    from core.runs import new_run_dir
-    from core.training import demo_settings
+    from core.runtime import events as ev
+    from core.runtime.engine import Engine
+    from core.training.run_folders import new_run_dir
+    from core.training.trainer import demo_settings
 
     engine = Engine()  # its own: the app shuts its engine down on exit (not the session's)
     run_dir = new_run_dir(demo_model)
-    settings = demo_settings(demo_model, sample_data, str(run_dir / "adapters"), iters=4, steps_per_report=1,
-                             steps_per_eval=2, save_every=2)
+    settings = demo_settings(
+        demo_model, sample_data, str(run_dir / "adapters"), iters=4, steps_per_report=1, steps_per_eval=2, save_every=2
+    )
     engine.train(settings, run_dir).result(timeout=120)  # an earlier session's finished run
 
     async def run():
@@ -214,9 +230,16 @@ def test_runs_tab_resumes_a_finished_run_after_a_restart(demo_model, sample_data
 
             # The curve read at a resume keeps only points from before it: this
             # session's own arrive as events (a late read must not add them twice).
-            screen.on_train_started(ev.TrainStarted(run_dir=str(run_dir), iters=6, start_iteration=4,
-                                                    trainable_parameters=1, total_parameters=1,
-                                                    train_examples=1))
+            screen.on_train_started(
+                ev.TrainStarted(
+                    run_dir=str(run_dir),
+                    iters=6,
+                    start_iteration=4,
+                    trainable_parameters=1,
+                    total_parameters=1,
+                    train_examples=1,
+                )
+            )
             assert max(i for i, _ in screen.train_pts) == 4 and all(i < 4 for i, _ in screen.val_pts)
 
     asyncio.run(run())

@@ -2,16 +2,18 @@ import threading
 
 import pytest
 
-from core import events as ev
-from core.errors import Cancelled, TuneDeckError
-from core.worker import THREAD_NAME, MLXWorker
+from core.runtime import events as ev
+from core.runtime.errors import Cancelled, TuneDeckError
+from core.runtime.worker import THREAD_NAME, MLXWorker
 
 
 def test_jobs_run_in_order_on_one_long_lived_thread():
     seen = []
     worker = MLXWorker()
-    jobs = [worker.submit("j", lambda ctx, i=i: seen.append((i, threading.current_thread().name,
-                                                            threading.get_ident()))) for i in range(5)]
+    jobs = [
+        worker.submit("j", lambda ctx, i=i: seen.append((i, threading.current_thread().name, threading.get_ident())))
+        for i in range(5)
+    ]
     for job in jobs:
         job.result(timeout=10)
     assert [s[0] for s in seen] == list(range(5))

@@ -1,4 +1,4 @@
-"""Nothing the user owns is ever lost: the one write rule (core/targets.py)
+"""Nothing the user owns is ever lost: the one write rule (core/runtime/targets.py)
 and every data-loss case found by trying TuneDeck as a new user would.
 
 Each test puts the user's own files where TuneDeck is pointed, runs the
@@ -14,14 +14,26 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import TuneDeckError
-from core.targets import (CONFIG_YAML, DATASET, FUSED_MODEL, GGUF, TargetRefused, check_name, claim, file_draft,
-                          inspect, write_file, write_folder)
+from core.runtime.errors import TuneDeckError
+from core.runtime.targets import (
+    CONFIG_YAML,
+    DATASET,
+    FUSED_MODEL,
+    GGUF,
+    TargetRefused,
+    check_name,
+    claim,
+    file_draft,
+    inspect,
+    write_file,
+    write_folder,
+)
 
 
 def tunedeck(*args, cwd=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "tui", *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
+    )
 
 
 def snapshot(root: Path) -> dict:
@@ -51,11 +63,12 @@ def users_folder(path: Path) -> Path:
 def base_run(engine, demo_model, sample_data, tmp_path_factory):
     """One run trained to iteration 2 (a checkpoint at each step), copied by
     the tests that need a run: training once keeps them fast."""
-    from core.training import demo_settings
+    from core.training.trainer import demo_settings
 
     run = tmp_path_factory.mktemp("base") / "run"
-    engine.train(demo_settings(demo_model, sample_data, "", iters=2, save_every=1, steps_per_eval=100),
-                 run).result(timeout=300)
+    engine.train(demo_settings(demo_model, sample_data, "", iters=2, save_every=1, steps_per_eval=100), run).result(
+        timeout=300
+    )
     return run
 
 
@@ -109,26 +122,23 @@ def test_a_failed_or_cancelled_write_leaves_the_old_target_as_it_was(tmp_path):
     with write_folder(out, DATASET) as draft:
         (draft.path / "train.jsonl").write_text("old\n")
     before = snapshot(tmp_path)
-    with pytest.raises(RuntimeError):
-        with write_folder(out, DATASET, overwrite=True) as draft:
-            (draft.path / "train.jsonl").write_text("half")
-            raise RuntimeError("cancelled")
+    with pytest.raises(RuntimeError), write_folder(out, DATASET, overwrite=True) as draft:
+        (draft.path / "train.jsonl").write_text("half")
+        raise RuntimeError("cancelled")
     assert snapshot(tmp_path) == before
 
 
 def test_something_appearing_at_the_target_during_the_write_is_not_replaced(tmp_path):
     out = tmp_path / "out"
-    with pytest.raises(TargetRefused, match="holds other files"):
-        with write_folder(out, DATASET) as draft:
-            (draft.path / "train.jsonl").write_text("x\n")
-            users_folder(out)  # someone else wrote there meanwhile
+    with pytest.raises(TargetRefused, match="holds other files"), write_folder(out, DATASET) as draft:
+        (draft.path / "train.jsonl").write_text("x\n")
+        users_folder(out)  # someone else wrote there meanwhile
     assert (out / "notes.txt").read_text() == "my notes\n" and not (out / "train.jsonl").exists()
 
     cfg = tmp_path / "c.yaml"
-    with pytest.raises(TargetRefused, match="a file TuneDeck did not write"):
-        with file_draft(cfg, CONFIG_YAML) as tmp:
-            tmp.write_text(CONFIG_YAML.header + "\n")
-            cfg.write_text("mine\n")
+    with pytest.raises(TargetRefused, match="a file TuneDeck did not write"), file_draft(cfg, CONFIG_YAML) as tmp:
+        tmp.write_text(CONFIG_YAML.header + "\n")
+        cfg.write_text("mine\n")
     assert cfg.read_text() == "mine\n" and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
@@ -149,11 +159,14 @@ def test_files_where_folders_belong_and_the_reverse(tmp_path):
     assert (tmp_path / "c.yaml").read_text().endswith("new\n")
 
 
-@pytest.mark.parametrize("name, message", [
-    ("a" * 300, "is 300 bytes long; this filesystem allows at most 255"),
-    ("é" * 200, "is 400 bytes long"),
-    ("bad\0name", "contains a NUL character"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("a" * 300, "is 300 bytes long; this filesystem allows at most 255"),
+        ("é" * 200, "is 400 bytes long"),
+        ("bad\0name", "contains a NUL character"),
+    ],
+)
 def test_names_no_filesystem_takes_get_a_clear_message(tmp_path, name, message):
     with pytest.raises(TuneDeckError, match=message):
         check_name(tmp_path / name)
@@ -178,8 +191,10 @@ def test_data_sample_never_replaces_the_users_folder_or_file(tmp_path):
         proc = tunedeck("data", "sample", target, cwd=tmp_path)
         assert proc.returncode == 1 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
         assert "already exists" in proc.stderr and "fix: " in proc.stderr
-    assert "holds other files (.bashrc.old-2023, .notes.tmp.txt, .session.tmp/ and 2 more)" in \
-        tunedeck("data", "sample", "mine", "--overwrite", cwd=tmp_path).stderr
+    assert (
+        "holds other files (.bashrc.old-2023, .notes.tmp.txt, .session.tmp/ and 2 more)"
+        in tunedeck("data", "sample", "mine", "--overwrite", cwd=tmp_path).stderr
+    )
     assert snapshot(tmp_path) == before  # not a byte changed, no hidden .qa.csv.old-PID
     assert mine.is_dir()
 
@@ -196,7 +211,7 @@ def test_data_sample_never_replaces_the_users_folder_or_file(tmp_path):
 
 
 def test_demo_model_never_replaces_the_users_folder_or_file(engine, demo_model, tmp_path):
-    from core import demo_model as demo
+    from core.models import demo_model as demo
 
     mine = users_folder(tmp_path / "mine")
     (tmp_path / "qa.csv").write_text("q,a\n")
@@ -215,7 +230,7 @@ def test_demo_model_never_replaces_the_users_folder_or_file(engine, demo_model, 
 
 
 def test_data_build_refuses_a_hand_made_dataset_and_itself(tmp_path, sample_data):
-    from core.dataset_build import BuildSpec, build
+    from core.data.build import BuildSpec, build
 
     hand = tmp_path / "hand"
     hand.mkdir()
@@ -226,8 +241,10 @@ def test_data_build_refuses_a_hand_made_dataset_and_itself(tmp_path, sample_data
     # A copied manifest does not make edited files TuneDeck's.
     shutil.copy(Path(sample_data) / "tunedeck.json", hand / "tunedeck.json")
     with (hand / "train.jsonl").open("a") as fh:
-        fh.write(json.dumps({"messages": [{"role": "user", "content": "mine"},
-                                          {"role": "assistant", "content": "mine"}]}) + "\n")
+        fh.write(
+            json.dumps({"messages": [{"role": "user", "content": "mine"}, {"role": "assistant", "content": "mine"}]})
+            + "\n"
+        )
     before = snapshot(hand)
     with pytest.raises(TargetRefused, match="changed since"):
         build(BuildSpec(source=sample_data, out=str(hand), overwrite=True))
@@ -243,7 +260,7 @@ def test_data_build_refuses_a_hand_made_dataset_and_itself(tmp_path, sample_data
 
 
 def test_a_copied_run_resumes_into_the_copy_and_a_moved_one_in_place(engine, base_run, tmp_path):
-    from core.runs import read_events
+    from core.training.run_folders import read_events
 
     a = tmp_path / "runA"
     shutil.copytree(base_run, a)
@@ -283,21 +300,21 @@ def test_an_older_run_storing_absolute_paths_resumes_into_itself(engine, base_ru
 
 
 def test_adapter_path_into_someone_elses_folder_is_refused(engine, demo_model, sample_data, tmp_path):
-    from core.training import demo_settings
+    from core.training.trainer import demo_settings
 
     mine = users_folder(tmp_path / "mine")
     (mine / "adapter_config.json").write_text('{"mine": true}\n')
     before = snapshot(mine)
     with pytest.raises(TargetRefused, match="holds other files") as err:
-        engine.train(demo_settings(demo_model, sample_data, str(mine), iters=2),
-                     tmp_path / "run").result(timeout=60)
+        engine.train(demo_settings(demo_model, sample_data, str(mine), iters=2), tmp_path / "run").result(timeout=60)
     assert "new or empty folder" in err.value.hint
     assert snapshot(mine) == before and not (tmp_path / "run").exists()
 
     # An adapter folder of its own, outside the run: a copy of the run must not take it over.
     ext = tmp_path / "ext"
-    engine.train(demo_settings(demo_model, sample_data, str(ext), iters=2, save_every=1, steps_per_eval=100),
-                 tmp_path / "r1").result(timeout=300)
+    engine.train(
+        demo_settings(demo_model, sample_data, str(ext), iters=2, save_every=1, steps_per_eval=100), tmp_path / "r1"
+    ).result(timeout=300)
     assert json.loads((ext / "tunedeck_adapter.json").read_text())["run"] == str(tmp_path / "r1")
     shutil.copytree(tmp_path / "r1", tmp_path / "r2")
     adapter = snapshot(ext)
@@ -312,15 +329,17 @@ def test_adapter_path_into_someone_elses_folder_is_refused(engine, demo_model, s
 def test_stale_locks_never_block_and_old_lock_files_mean_nothing(engine, base_run, tmp_path):
     import socket
 
-    from core.runs import run_info
+    from core.training.run_folders import run_info
 
     run = tmp_path / "run"
     shutil.copytree(base_run, run)
     with (run / "events.jsonl").open("a") as fh:  # as a killed run leaves it: started, never ended
         fh.write(json.dumps({"type": "start", "time": 1, "iters": 4, "start_iteration": 2}) + "\n")
-    for holder in ({"pid": os.getpid(), "host": socket.gethostname()},  # a live pid (a recycled one)
-                   {"pid": 1, "host": "another-machine"},  # another host's
-                   {"pid": 999999, "host": socket.gethostname()}):  # a dead one
+    for holder in (
+        {"pid": os.getpid(), "host": socket.gethostname()},  # a live pid (a recycled one)
+        {"pid": 1, "host": "another-machine"},  # another host's
+        {"pid": 999999, "host": socket.gethostname()},
+    ):  # a dead one
         (run / "run.json").write_text(json.dumps({**holder, "started": "2023-01-01T00:00:00"}))
         assert run_info(run).status == "crashed", holder
     result = engine.resume(run, iters=4).result(timeout=300)
@@ -328,11 +347,12 @@ def test_stale_locks_never_block_and_old_lock_files_mean_nothing(engine, base_ru
     assert not (run / "run.json").exists() and run_info(run).status == "finished"
 
 
-def test_fuse_export_eval_and_config_writes_follow_the_rule(engine, demo_model, sample_data, base_run,
-                                                            fused_model, tmp_path):
-    from core.judge import EvalSettings
-    from core.train_config import save_yaml
-    from core.training import demo_settings
+def test_fuse_export_eval_and_config_writes_follow_the_rule(
+    engine, demo_model, sample_data, base_run, fused_model, tmp_path
+):
+    from core.evaluation.judge import EvalSettings
+    from core.training.settings import save_yaml
+    from core.training.trainer import demo_settings
 
     s = demo_settings(demo_model, sample_data, "")
     run = tmp_path / "run"
@@ -377,15 +397,25 @@ def test_fuse_export_eval_and_config_writes_follow_the_rule(engine, demo_model, 
     assert proc.returncode == 0
     proc = tunedeck("train", "--model", demo_model, "--data", sample_data, "--save-config", str(tmp_path / "t.yaml"))
     assert proc.returncode == 1 and "pass --overwrite" in proc.stderr
-    proc = tunedeck("train", "--model", demo_model, "--data", sample_data, "--iters", "7",
-                    "--save-config", str(tmp_path / "t.yaml"), "--overwrite")
+    proc = tunedeck(
+        "train",
+        "--model",
+        demo_model,
+        "--data",
+        sample_data,
+        "--iters",
+        "7",
+        "--save-config",
+        str(tmp_path / "t.yaml"),
+        "--overwrite",
+    )
     assert proc.returncode == 0 and "iters: 7" in (tmp_path / "t.yaml").read_text()
     assert snapshot(mine) == before
 
 
 def test_names_that_become_paths_stay_in_their_folder(engine, demo_model, sample_data, fused_model, tmp_path):
-    from core import transcript as tx
-    from core.runs import NAME_STEM, new_run_dir
+    from core.chat import transcript as tx
+    from core.training.run_folders import NAME_STEM, new_run_dir
 
     # A run's folder name comes from the model folder's: shortened and made safe.
     weird = new_run_dir("/models/a b:c" + "x" * 300, root=tmp_path / "runs")
@@ -420,19 +450,25 @@ def test_names_that_become_paths_stay_in_their_folder(engine, demo_model, sample
     assert proc.returncode == 1 and "is 300 bytes long" in proc.stderr and "Traceback" not in proc.stderr
 
 
-
 def test_the_tui_asks_before_replacing_its_own_output_and_never_replaces_yours(tmp_path):
     import asyncio
 
     from textual.widgets import Input
+    from ui_helpers import text_of, wait_for
 
     from tui.app import make_app
     from tui.screens.confirm import ConfirmReplace
-    from ui_helpers import text_of, wait_for
 
     src = tmp_path / "qa.jsonl"
-    src.write_text("".join(json.dumps({"question": f"How many rows have id {i}?", "context": "CREATE TABLE t (id)",
-                                       "answer": f"SELECT {i}"}) + "\n" for i in range(60)))
+    src.write_text(
+        "".join(
+            json.dumps(
+                {"question": f"How many rows have id {i}?", "context": "CREATE TABLE t (id)", "answer": f"SELECT {i}"}
+            )
+            + "\n"
+            for i in range(60)
+        )
+    )
     out, mine = tmp_path / "built", users_folder(tmp_path / "mine")
     before = snapshot(mine)
 

@@ -12,18 +12,19 @@ from typing import TYPE_CHECKING
 from textual.app import App
 from textual.binding import Binding
 
-from core import config as app_config
+from core.runtime import app_config
 from tui.session import Session
 from tui.themes import FALLBACK, load_themes
 
 if TYPE_CHECKING:
-    from core.engine import Engine
+    from core.runtime.engine import Engine
 
 
 def _lazy_screen(module: str, name: str):
     """A MODES factory that imports the screen's module when the mode is first
     shown: the screens and the widgets they use cost ~50 ms of import time
     that the first paint does not need (see docs/benchmarks.md)."""
+
     def make():
         return getattr(importlib.import_module(module), name)()
 
@@ -56,7 +57,7 @@ class TuneDeckApp(App):
     def __init__(self, engine: Engine | None = None) -> None:
         super().__init__()
         if engine is None:
-            from core.engine import Engine  # here, not at import: the events module alone is ~7 ms
+            from core.runtime.engine import Engine  # here, not at import: the events module alone is ~7 ms
 
             engine = Engine()
         self.engine = engine
@@ -75,8 +76,12 @@ class TuneDeckApp(App):
     def on_mount(self) -> None:
         self._catch_stop_signals()
         for problem in self._theme_problems:
-            self.notify(f"{problem}\nUsing the default theme instead.", title="Theme file skipped",
-                        severity="warning", timeout=10)
+            self.notify(
+                f"{problem}\nUsing the default theme instead.",
+                title="Theme file skipped",
+                severity="warning",
+                timeout=10,
+            )
 
     def action_go(self, step: str) -> None:
         self.go(step)
@@ -94,8 +99,11 @@ class TuneDeckApp(App):
         # A running job stops first (a training run saves its adapter), which
         # can take seconds: say so, and wait off the event loop so it repaints.
         if self.engine.worker.busy:
-            self.notify("Stopping the running job before quitting (a training run saves its adapter)…",
-                        title="Quitting", timeout=30)
+            self.notify(
+                "Stopping the running job before quitting (a training run saves its adapter)…",
+                title="Quitting",
+                timeout=30,
+            )
             await asyncio.to_thread(self.engine.shutdown, 10.0, "quit")
         self.exit()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.errors import Cancelled, TuneDeckError
+from core.runtime.errors import Cancelled, TuneDeckError
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -50,18 +50,21 @@ def run_tui() -> int:
 def _in_cli_words(exc: TuneDeckError, args) -> TuneDeckError:
     """A refused write of TuneDeck's own earlier output says how to replace
     it with this command's flag (core's hint names no interface)."""
-    from core.targets import TargetRefused
+    from core.runtime.targets import TargetRefused
 
     if isinstance(exc, TargetRefused) and exc.replaceable:
         place = "folder" if exc.folder else "file name"
-        exc.hint = (f"pass --overwrite to replace it, or choose another {place}" if hasattr(args, "overwrite")
-                    else f"choose another {place} (this command never replaces one)")
+        exc.hint = (
+            f"pass --overwrite to replace it, or choose another {place}"
+            if hasattr(args, "overwrite")
+            else f"choose another {place} (this command never replaces one)"
+        )
     return exc
 
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # a real process start (not a test calling main): before mlx loads
-        from core.blas import maybe_preload
+        from core.runtime.blas import maybe_preload
 
         maybe_preload()
     parser = _parser()
@@ -86,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         print("stopped", file=sys.stderr)
         return stop_exit_code()
     except Exception as exc:  # unexpected: one line here, the traceback in the log
-        from core.errors import explain
-        from core.log import log_exception
+        from core.runtime.errors import explain
+        from core.runtime.log import log_exception
 
         known = explain(exc)  # a full disk, a missing path…: said as such
         if known is not None:

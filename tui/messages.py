@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from core import events as ev
+from core.runtime import events as ev
 
 
 class EngineEvent(Message):
-    """One ``core.events`` object, posted from the MLX worker thread.
+    """One ``core.runtime.events`` object, posted from the MLX worker thread.
 
     ``post_message`` is thread-safe; handlers run on the UI's event loop, so
     they may touch widgets. Floods of progress lines coalesce.

@@ -22,6 +22,7 @@ def count(minimum: int = 1, all_value=_NO_ALL):
     """An argparse ``type``: a whole number of at least ``minimum``, or (when
     ``all_value`` is given) ``all`` / ``-1``, which give ``all_value``.
     argparse puts the flag's name in front of the message."""
+
     def parse(text: str):
         word = text.strip().lower()
         if all_value is not _NO_ALL and word in ("all", "-1"):
@@ -56,14 +57,19 @@ class ByteProgressLine:
     def show(self, event) -> None:
         import time
 
-        from core.model_info import format_size
+        from core.models.model_info import format_size
 
         frac = (event.done or 0) / event.total if event.total else 1.0
-        eta = f", ETA {int(event.eta_seconds) // 60}:{int(event.eta_seconds) % 60:02d}" \
-            if event.eta_seconds is not None and frac < 1 else ""
-        line = (f"{event.repo_id}: {format_size(event.done) if event.done else '0 B'} / "
-                f"{format_size(event.total)} ({frac:.0%}), {format_size(event.bytes_per_second)}/s{eta}, "
-                f"files {event.files_done}/{event.files_total}")
+        eta = (
+            f", ETA {int(event.eta_seconds) // 60}:{int(event.eta_seconds) % 60:02d}"
+            if event.eta_seconds is not None and frac < 1
+            else ""
+        )
+        line = (
+            f"{event.repo_id}: {format_size(event.done) if event.done else '0 B'} / "
+            f"{format_size(event.total)} ({frac:.0%}), {format_size(event.bytes_per_second)}/s{eta}, "
+            f"files {event.files_done}/{event.files_total}"
+        )
         if self.tty:
             now = time.monotonic()
             if now - self.last >= 0.2 or frac >= 1:
@@ -85,8 +91,8 @@ class ByteProgressLine:
 
 def engine_printing():
     """An engine whose progress and training events print as plain lines."""
-    from core import events as ev
-    from core.engine import Engine
+    from core.runtime import events as ev
+    from core.runtime.engine import Engine
 
     bytes_line = ByteProgressLine()
 
@@ -99,11 +105,17 @@ def engine_printing():
             print(f"... {event.message}", flush=True)
         elif isinstance(event, ev.TrainStarted):
             print(f"training {event.model} on {event.data}", flush=True)
-            print(f"training {event.trainable_parameters:,}/{event.total_parameters:,} parameters, "
-                  f"{event.train_examples} examples, {event.iters} iterations", flush=True)
+            print(
+                f"training {event.trainable_parameters:,}/{event.total_parameters:,} parameters, "
+                f"{event.train_examples} examples, {event.iters} iterations",
+                flush=True,
+            )
         elif isinstance(event, ev.TrainReport):
-            print(f"iter {event.iteration}: train loss {event.train_loss:.3f}, "
-                  f"{event.tokens_per_second:.0f} tok/s, peak {event.peak_memory_gb:.2f} GB", flush=True)
+            print(
+                f"iter {event.iteration}: train loss {event.train_loss:.3f}, "
+                f"{event.tokens_per_second:.0f} tok/s, peak {event.peak_memory_gb:.2f} GB",
+                flush=True,
+            )
         elif isinstance(event, ev.ValReport):
             print(f"iter {event.iteration}: val loss {event.val_loss:.3f}", flush=True)
         elif isinstance(event, ev.CheckpointSaved):

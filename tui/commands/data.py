@@ -29,21 +29,30 @@ def register(sub) -> None:
 
     build = data_sub.add_parser("build", help="build a checked train/valid/test folder from SOURCE")
     _source_args(build)
-    build.add_argument("--out", required=True, help="folder to write: new or empty (or, with --overwrite, "
-                       "an earlier TuneDeck dataset, replaced whole, atomically)")
+    build.add_argument(
+        "--out",
+        required=True,
+        help="folder to write: new or empty (or, with --overwrite, "
+        "an earlier TuneDeck dataset, replaced whole, atomically)",
+    )
     build.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP.format(what="dataset"))
     build.add_argument("--preset", default="auto", help="a preset name (tunedeck data presets), default: suggested")
-    build.add_argument("--format", choices=("chat", "completions", "text"),
-                       help="default chat (preset as-is: the rows' own format)")
+    build.add_argument(
+        "--format", choices=("chat", "completions", "text"), help="default chat (preset as-is: the rows' own format)"
+    )
     build.add_argument("--sample", type=count(all_value=None), help="keep N shuffled rows (default: all)")
     build.add_argument("--split", default="80%,10%,10%", help=SPLIT_HELP)
     build.add_argument("--seed", type=SEED, default=0, help="shuffle seed")
     build.add_argument("--system", help="system prompt template, e.g. 'Schema: {context}'")
     build.add_argument("--user", help="user turn template, e.g. '{question}'")
     build.add_argument("--assistant", help="assistant turn template, e.g. '{answer}'")
-    build.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
-                       help="hub source: read only the rows the build takes instead of downloading the split "
-                            "(default: streams a sample of a split over 256 MB in Parquet, JSON Lines or CSV)")
+    build.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="hub source: read only the rows the build takes instead of downloading the split "
+        "(default: streams a sample of a split over 256 MB in Parquet, JSON Lines or CSV)",
+    )
     build.set_defaults(func=run_build)
 
     check = data_sub.add_parser("check", help="check every line of a data folder")
@@ -56,17 +65,22 @@ def register(sub) -> None:
 
 
 def _source_args(p) -> None:
-    p.add_argument("source", help="'sample', a .jsonl/.json/.csv/.tsv/.parquet file, an mlx-lm folder, "
-                                  "a saved datasets folder, or a hub id such as b-mc2/sql-create-context")
-    p.add_argument("--config", help="hub dataset config (name; needed when the dataset has several "
-                                    "and no default)")
+    p.add_argument(
+        "source",
+        help="'sample', a .jsonl/.json/.csv/.tsv/.parquet file, an mlx-lm folder, "
+        "a saved datasets folder, or a hub id such as b-mc2/sql-create-context",
+    )
+    p.add_argument("--config", help="hub dataset config (name; needed when the dataset has several and no default)")
     p.add_argument("--hf-split", help="hub / saved-dataset split to read (default: train)")
-    p.add_argument("--endpoint", help="hub URL for a hub source, e.g. https://hf-mirror.com "
-                                      "(default: the app setting, HF_ENDPOINT, or huggingface.co)")
+    p.add_argument(
+        "--endpoint",
+        help="hub URL for a hub source, e.g. https://hf-mirror.com "
+        "(default: the app setting, HF_ENDPOINT, or huggingface.co)",
+    )
 
 
 def run_sample(args) -> int:
-    from core.sample_data import write_sample
+    from core.data.sample_data import write_sample
 
     counts = write_sample(args.out_dir, seed=args.seed, overwrite=args.overwrite)
     print(f"wrote {args.out_dir}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -74,7 +88,7 @@ def run_sample(args) -> int:
 
 
 def run_presets(args) -> int:
-    from core.presets import PRESETS
+    from core.data.presets import PRESETS
 
     for p in PRESETS.values():
         cols = ", ".join(p.columns) or "messages | prompt+completion | text"
@@ -84,7 +98,7 @@ def run_presets(args) -> int:
 
 def _hub_options(args) -> dict:
     """How a hub source is opened from the command line (its fixes name these flags)."""
-    from core.hub import normalize_endpoint
+    from core.models.hub import normalize_endpoint
 
     return {"endpoint": normalize_endpoint(args.endpoint) if args.endpoint else None, "ui": "cli"}
 
@@ -92,7 +106,7 @@ def _hub_options(args) -> dict:
 def run_inspect(args) -> int:
     import json
 
-    from core.presets import suggest_preset
+    from core.data.presets import suggest_preset
     from tui.commands.common import engine_printing, wait
 
     engine = engine_printing()
@@ -108,21 +122,35 @@ def run_inspect(args) -> int:
 
 
 def run_build(args) -> int:
-    from core.dataset_build import BuildSpec
+    from core.data.build import BuildSpec
     from tui.commands.common import engine_printing, wait
 
-    spec = BuildSpec(source=args.source, out=args.out, preset=args.preset, format=args.format,
-                     sample=args.sample, split=args.split, seed=args.seed, config=args.config,
-                     hf_split=args.hf_split, system=args.system, user=args.user, assistant=args.assistant,
-                     stream=args.stream, overwrite=args.overwrite)
+    spec = BuildSpec(
+        source=args.source,
+        out=args.out,
+        preset=args.preset,
+        format=args.format,
+        sample=args.sample,
+        split=args.split,
+        seed=args.seed,
+        config=args.config,
+        hf_split=args.hf_split,
+        system=args.system,
+        user=args.user,
+        assistant=args.assistant,
+        stream=args.stream,
+        overwrite=args.overwrite,
+    )
     engine = engine_printing()
     try:
         manifest = wait(engine.build_dataset(spec, **_hub_options(args)))
     finally:
         engine.shutdown()
     counts = ", ".join(f"{k} {v}" for k, v in manifest["counts"].items())
-    print(f"wrote {manifest['out']}: {counts} ({manifest['format']}, preset {manifest['preset']}, "
-          f"seed {manifest['seed']})")
+    print(
+        f"wrote {manifest['out']}: {counts} ({manifest['format']}, preset {manifest['preset']}, "
+        f"seed {manifest['seed']})"
+    )
     if manifest["skipped"]:
         print(f"skipped {manifest['skipped']} unusable row(s), e.g.:")
         for line in manifest["skipped_rows"][:5]:
@@ -131,7 +159,7 @@ def run_build(args) -> int:
 
 
 def run_check(args) -> int:
-    from core.data_check import check_folder
+    from core.data.check import check_folder
 
     report = check_folder(args.folder)
     for problem in report.problems:
@@ -147,17 +175,18 @@ def run_check(args) -> int:
 
 def _print_tokens(args) -> None:
     """Token statistics, histogram per split and the masked preview."""
-    from core.token_stats import text_histogram
+    from core.data.token_stats import text_histogram
     from tui.commands.common import engine_printing, wait
 
     engine = engine_printing()
     try:
-        tokens = wait(engine.data_tokens(args.folder, args.model, args.max_seq_length,
-                                         args.mask_prompt, args.limit))
+        tokens = wait(engine.data_tokens(args.folder, args.model, args.max_seq_length, args.mask_prompt, args.limit))
     finally:
         engine.shutdown()
-    print(f"token lengths with {args.model} ({tokens.format} format, "
-          f"mask_prompt {'on' if tokens.mask_prompt else 'off'}):")
+    print(
+        f"token lengths with {args.model} ({tokens.format} format, "
+        f"mask_prompt {'on' if tokens.mask_prompt else 'off'}):"
+    )
     for split in tokens.splits.values():
         print(split.summary(tokens.max_seq_length))
         for line in text_histogram(split.lengths, tokens.max_seq_length):
@@ -165,9 +194,15 @@ def _print_tokens(args) -> None:
     masked, trained = tokens.preview_tokens
     print(f"first example ({masked} masked prompt tokens, {trained} trained tokens):")
     for seg in tokens.preview:
-        label = {"prompt": "MASKED", "trained-prompt": "TRAINED (prompt, no --mask-prompt)",
-                 "trained": "TRAINED", "cut": "CUT (beyond max_seq_length)"}[seg.kind]
+        label = {
+            "prompt": "MASKED",
+            "trained-prompt": "TRAINED (prompt, no --mask-prompt)",
+            "trained": "TRAINED",
+            "cut": "CUT (beyond max_seq_length)",
+        }[seg.kind]
         print(f"--- {label} ---\n{seg.text}")
     if tokens.truncated:
-        print(f"warning: {tokens.truncated} example(s) longer than max_seq_length {tokens.max_seq_length} "
-              "will be truncated; raise --max-seq-length or shorten them")
+        print(
+            f"warning: {tokens.truncated} example(s) longer than max_seq_length {tokens.max_seq_length} "
+            "will be truncated; raise --max-seq-length or shorten them"
+        )

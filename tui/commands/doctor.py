@@ -17,7 +17,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from core.doctor import as_json, ready, run_checks
+    from core.runtime.doctor import as_json, ready, run_checks
 
     checks = run_checks(network=not args.offline, model_path=args.model)
     if args.json:

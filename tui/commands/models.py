@@ -12,8 +12,12 @@ from tui.commands.common import OVERWRITE_HELP, count, engine_printing, wait
 def register(sub) -> None:
     demo = sub.add_parser("demo-model", help="build the tiny offline demo model into OUT_DIR")
     demo.add_argument("out_dir")
-    demo.add_argument("--size", choices=["tiny", "large"], default="tiny",
-                      help="tiny (~0.2M params, default) or large (~30M, for benchmarks)")
+    demo.add_argument(
+        "--size",
+        choices=["tiny", "large"],
+        default="tiny",
+        help="tiny (~0.2M params, default) or large (~30M, for benchmarks)",
+    )
     demo.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP.format(what="demo model"))
     demo.set_defaults(func=run_demo_model)
 
@@ -43,29 +47,39 @@ def run_demo_model(args) -> int:
 
 
 def run_list(args) -> int:
-    from core.curated import CURATED
-    from core.memory_estimate import total_memory
-    from core.model_info import format_params, format_size, local_models
+    from core.models.curated import CURATED
+    from core.models.model_info import format_params, format_size, local_models
+    from core.runtime.memory import total_memory
 
     memory = total_memory()
     local = local_models()
     curated = []
     for c in CURATED:
         est = c.estimate(memory)
-        curated.append({"repo_id": c.repo_id, "parameters": c.parameters, "bits": c.bits,
-                        "model_type": c.model_type, "download_bytes": int(c.download_bytes),
-                        "train_memory_bytes": int(est.need_bytes), "fit": est.verdict, "gated": c.gated,
-                        "note": c.note})
+        curated.append(
+            {
+                "repo_id": c.repo_id,
+                "parameters": c.parameters,
+                "bits": c.bits,
+                "model_type": c.model_type,
+                "download_bytes": int(c.download_bytes),
+                "train_memory_bytes": int(est.need_bytes),
+                "fit": est.verdict,
+                "gated": c.gated,
+                "note": c.note,
+            }
+        )
     if args.json:
-        print(json.dumps({"memory_bytes": memory, "local": [m.as_dict() for m in local],
-                          "curated": curated}, indent=2))
+        print(json.dumps({"memory_bytes": memory, "local": [m.as_dict() for m in local], "curated": curated}, indent=2))
         return 0
     print(f"Local ({len(local)}):")
     for m in local:
         state = "ready" if m.complete and m.supported else (m.problem or "not loadable")
         bits = f"{m.bits}-bit" if m.bits else "16/32-bit"
-        print(f"  {m.name}  {format_size(m.size_bytes)}, {format_params(m.parameters)} params, {bits}, "
-              f"{m.model_type}, mlx-lm: {'yes' if m.supported else 'no'}  [{state}]")
+        print(
+            f"  {m.name}  {format_size(m.size_bytes)}, {format_params(m.parameters)} params, {bits}, "
+            f"{m.model_type}, mlx-lm: {'yes' if m.supported else 'no'}  [{state}]"
+        )
         print(f"    {m.path}")
     if not local:
         print("  (none yet: `tunedeck demo-model DIR` or `tunedeck models download REPO_ID`)")
@@ -75,8 +89,10 @@ def run_list(args) -> int:
         extra = ", gated" if c["gated"] else ""
         extra += f", {c['note']}" if c["note"] else ""
         bits = f"{c['bits']}-bit" if c["bits"] else "16-bit"
-        print(f"  {c['repo_id']}  {format_size(c['download_bytes'])} download, {format_params(c['parameters'])}, "
-              f"{bits}{extra}; training ~{c['train_memory_bytes'] / 2**30:.1f} GB: {c['fit']}")
+        print(
+            f"  {c['repo_id']}  {format_size(c['download_bytes'])} download, {format_params(c['parameters'])}, "
+            f"{bits}{extra}; training ~{c['train_memory_bytes'] / 2**30:.1f} GB: {c['fit']}"
+        )
     return 0
 
 
@@ -87,8 +103,8 @@ def run_download(args) -> int:
 
 
 def run_search(args) -> int:
-    from core.hub import search_models
-    from core.model_info import format_params, format_size
+    from core.models.hub import search_models
+    from core.models.model_info import format_params, format_size
 
     found = search_models(args.text, endpoint=args.endpoint, limit=args.limit)
     if args.json:
@@ -100,6 +116,8 @@ def run_search(args) -> int:
     for m in found:
         gated = ", gated" if m.gated else ""
         bits = f", {m.bits}-bit" if m.bits else ""
-        print(f"{m.repo_id}  {m.downloads:,} downloads, {format_size(m.size_bytes)}, "
-              f"{format_params(m.parameters)} params, {m.model_type}{bits}{gated}")
+        print(
+            f"{m.repo_id}  {m.downloads:,} downloads, {format_size(m.size_bytes)}, "
+            f"{format_params(m.parameters)} params, {m.model_type}{bits}{gated}"
+        )
     return 0

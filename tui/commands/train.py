@@ -16,36 +16,58 @@ from tui.commands.common import SEED, count, engine_printing, stop_exit_code, wa
 # (flag, settings key, type) for the mlx_lm.lora-named options. Counts are
 # checked as they are parsed, so a message names the flag (-1 = all, as in mlx-lm).
 FLAGS = [
-    ("--model", "model", str), ("--data", "data", str), ("--adapter-path", "adapter_path", str),
-    ("--fine-tune-type", "fine_tune_type", str), ("--optimizer", "optimizer", str),
-    ("--num-layers", "num_layers", count(all_value=-1)), ("--batch-size", "batch_size", count()),
+    ("--model", "model", str),
+    ("--data", "data", str),
+    ("--adapter-path", "adapter_path", str),
+    ("--fine-tune-type", "fine_tune_type", str),
+    ("--optimizer", "optimizer", str),
+    ("--num-layers", "num_layers", count(all_value=-1)),
+    ("--batch-size", "batch_size", count()),
     ("--iters", "iters", count()),
-    ("--val-batches", "val_batches", count(all_value=-1)), ("--learning-rate", "learning_rate", float),
-    ("--steps-per-report", "steps_per_report", count()), ("--steps-per-eval", "steps_per_eval", count()),
-    ("--grad-accumulation-steps", "grad_accumulation_steps", count()), ("--save-every", "save_every", count()),
-    ("--max-seq-length", "max_seq_length", count()), ("--seed", "seed", SEED),
+    ("--val-batches", "val_batches", count(all_value=-1)),
+    ("--learning-rate", "learning_rate", float),
+    ("--steps-per-report", "steps_per_report", count()),
+    ("--steps-per-eval", "steps_per_eval", count()),
+    ("--grad-accumulation-steps", "grad_accumulation_steps", count()),
+    ("--save-every", "save_every", count()),
+    ("--max-seq-length", "max_seq_length", count()),
+    ("--seed", "seed", SEED),
 ]
 SWITCHES = [("--mask-prompt", "mask_prompt"), ("--grad-checkpoint", "grad_checkpoint")]
 LORA = [("--rank", "rank", count()), ("--scale", "scale", float), ("--dropout", "dropout", float)]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train headless (new run, --resume, or --memory-check)",
-                       description="Train headless, printing plain progress lines. Flags are named like "
-                                   "mlx_lm.lora's; -c reads the same YAML.")
+    p = sub.add_parser(
+        "train",
+        help="train headless (new run, --resume, or --memory-check)",
+        description="Train headless, printing plain progress lines. Flags are named like "
+        "mlx_lm.lora's; -c reads the same YAML.",
+    )
     p.add_argument("-c", "--config", help="YAML config (the keys mlx_lm.lora -c accepts)")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: a new one under TUNEDECK_HOME/runs)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or crashed run from its latest "
-                   "checkpoint (--iters extends a finished one; --adapter-path gives a copied run whose "
-                   "adapter folder is outside it a new one)")
-    p.add_argument("--memory-check", action="store_true",
-                   help="run a few real steps at these settings and say whether they fit in memory")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a stopped or crashed run from its latest "
+        "checkpoint (--iters extends a finished one; --adapter-path gives a copied run whose "
+        "adapter folder is outside it a new one)",
+    )
+    p.add_argument(
+        "--memory-check",
+        action="store_true",
+        help="run a few real steps at these settings and say whether they fit in memory",
+    )
     p.add_argument("--preset", choices=["quick", "thorough"], help="start from a preset")
-    p.add_argument("--lr-schedule", choices=["constant", "cosine", "linear"],
-                   help="learning-rate schedule (cosine/linear with warm-up)")
+    p.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine", "linear"],
+        help="learning-rate schedule (cosine/linear with warm-up)",
+    )
     p.add_argument("--save-config", metavar="PATH", help="write the resulting YAML config and exit")
-    p.add_argument("--overwrite", action="store_true",
-                   help="with --save-config: replace a config TuneDeck wrote there before")
+    p.add_argument(
+        "--overwrite", action="store_true", help="with --save-config: replace a config TuneDeck wrote there before"
+    )
     for flag, _, kind in FLAGS:
         p.add_argument(flag, type=kind)
     for flag, _ in SWITCHES:
@@ -62,9 +84,9 @@ def register(sub) -> None:
 
 def settings_from_args(args: argparse.Namespace):
     """TrainSettings from flags > config file > model defaults."""
-    from core.errors import TuneDeckError
-    from core.train_config import apply_preset, default_settings, load_yaml, schedule_for
-    from core.training import TrainSettings
+    from core.runtime.errors import TuneDeckError
+    from core.training.settings import apply_preset, default_settings, load_yaml, schedule_for
+    from core.training.trainer import TrainSettings
 
     from_file = load_yaml(args.config) if args.config else {}
     flags = {key: getattr(args, flag[2:].replace("-", "_")) for flag, key, _ in FLAGS}
@@ -72,8 +94,9 @@ def settings_from_args(args: argparse.Namespace):
     flags = {k: v for k, v in flags.items() if v is not None}
     merged = {**from_file, **flags}
     if not merged.get("model") or not merged.get("data"):
-        raise TuneDeckError("say which model and data to train on",
-                            "pass --model and --data, or a config with model: and data: keys")
+        raise TuneDeckError(
+            "say which model and data to train on", "pass --model and --data, or a config with model: and data: keys"
+        )
     s = default_settings(merged["model"], merged["data"], merged.get("adapter_path", ""))
     if args.preset:
         apply_preset(s, args.preset)
@@ -87,7 +110,7 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def _extra_lines(event) -> None:
-    from core import events as ev
+    from core.runtime import events as ev
 
     if isinstance(event, ev.BestAdapterSaved):
         print(f"iter {event.iteration}: best validation loss so far, saved {event.path}", flush=True)
@@ -103,7 +126,7 @@ def run(args) -> int:
         return _finished(result)
     settings = settings_from_args(args)
     if args.save_config:
-        from core.train_config import check_settings, save_yaml
+        from core.training.settings import check_settings, save_yaml
 
         check_settings(settings)
         print(f"wrote {save_yaml(settings, args.save_config, overwrite=args.overwrite)}")
@@ -118,8 +141,10 @@ def run(args) -> int:
 
 def _finished(result: dict) -> int:
     how = "stopped" if result["stopped_early"] else "finished"
-    print(f"{how} after {result['iterations']} iterations of {result['model']} on {result['data']}; "
-          f"adapter in {result['adapter_path']}")
+    print(
+        f"{how} after {result['iterations']} iterations of {result['model']} on {result['data']}; "
+        f"adapter in {result['adapter_path']}"
+    )
     if result.get("best_path"):
         print(f"best validation loss {result['best_val_loss']:.3f}: {result['best_path']}")
     print(f"run folder: {result['run_dir']}")
@@ -129,7 +154,7 @@ def _finished(result: dict) -> int:
 
 
 def list_runs(args) -> int:
-    from core.runs import list_runs as find
+    from core.training.run_folders import list_runs as find
 
     runs = find(args.dir)
     if args.json:

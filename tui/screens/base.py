@@ -12,7 +12,7 @@ from textual.keys import key_to_character
 from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList, Static
 
-from core import events as ev
+from core.runtime import events as ev
 from tui.messages import EngineEvent
 from tui.widgets.stepbar import StepBar
 

@@ -14,12 +14,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.errors import NoWidget
 from textual.widgets import Static
 
-from core import events as ev
-from core import test_prompts
-from core import transcript as tx
-from core.errors import TuneDeckError
-from core.generation import Sampling
-from core.sample_data import SYSTEM_PROMPT
+from core.chat import transcript as tx
+from core.chat.generation import Sampling
+from core.data.sample_data import SYSTEM_PROMPT
+from core.evaluation import test_prompts
+from core.runtime import events as ev
+from core.runtime.errors import TuneDeckError
 from tui.screens.base import StepScreen
 from tui.screens.chat_dialogs import ChatSettings, ModelChoice, ModelPicker, SettingsDialog
 from tui.widgets.answer import AnswerView
@@ -37,9 +37,11 @@ def model_label(model: str | None, adapter: str | None) -> str:
 class ChatScreen(StepScreen):
     STEP = "chat"
     BACK = "train"
-    GUIDE = ("Step 5: ask and press Enter (ctrl+j: new line; up/down: earlier prompts). ctrl+g: a test "
-             "question · ctrl+b: compare base vs tuned · ctrl+o: model · ctrl+f: settings · Esc stops · "
-             "PgUp/PgDn, ctrl+home/end: scroll.")
+    GUIDE = (
+        "Step 5: ask and press Enter (ctrl+j: new line; up/down: earlier prompts). ctrl+g: a test "
+        "question · ctrl+b: compare base vs tuned · ctrl+o: model · ctrl+f: settings · Esc stops · "
+        "PgUp/PgDn, ctrl+home/end: scroll."
+    )
     BINDINGS = [
         # Typed letters go to the prompt box here, so n and ? stay out of the footer.
         Binding("n", "next_step", "Next", id="next-step", show=False),
@@ -54,13 +56,19 @@ class ChatScreen(StepScreen):
         Binding("ctrl+l", "new_chat", "New chat", id="new-chat", show=False),
         # Focus stays in the prompt box, whose TextArea would take these keys:
         # priority makes them scroll the transcript from anywhere on this screen.
-        Binding("pageup", "scroll_transcript('page_up')", "Scroll up", id="transcript-page-up",
-                show=False, priority=True),
-        Binding("pagedown", "scroll_transcript('page_down')", "Scroll down", id="transcript-page-down",
-                show=False, priority=True),
+        Binding(
+            "pageup", "scroll_transcript('page_up')", "Scroll up", id="transcript-page-up", show=False, priority=True
+        ),
+        Binding(
+            "pagedown",
+            "scroll_transcript('page_down')",
+            "Scroll down",
+            id="transcript-page-down",
+            show=False,
+            priority=True,
+        ),
         Binding("ctrl+home", "scroll_transcript('home')", "Top", id="transcript-top", show=False, priority=True),
-        Binding("ctrl+end", "scroll_transcript('end')", "Bottom", id="transcript-bottom", show=False,
-                priority=True),
+        Binding("ctrl+end", "scroll_transcript('end')", "Bottom", id="transcript-bottom", show=False, priority=True),
     ]
     DEFAULT_CSS = """
     ChatScreen #model-line { height: auto; max-height: 3; }
@@ -148,16 +156,19 @@ class ChatScreen(StepScreen):
             pair = self.compare_pair()
             if pair:
                 (bm, ba), (tm, ta) = pair
-                text = Text.assemble(("Compare: ", "bold"), f"base {model_label(bm, ba)}  vs  tuned "
-                                     f"{model_label(tm, ta)}")
+                text = Text.assemble(
+                    ("Compare: ", "bold"), f"base {model_label(bm, ba)}  vs  tuned {model_label(tm, ta)}"
+                )
             else:
-                text = Text("Compare needs a tuned model: train in step 4 or pick one with ctrl+o.",
-                            style="bold yellow")
+                text = Text(
+                    "Compare needs a tuned model: train in step 4 or pick one with ctrl+o.", style="bold yellow"
+                )
         else:
             text = Text.assemble(("Talking to: ", "bold"), self.describe_choice())
         if self.model_state:
-            style = "red" if self.model_state.startswith("✗") else ("yellow" if "loading" in self.model_state
-                                                                   else "green")
+            style = (
+                "red" if self.model_state.startswith("✗") else ("yellow" if "loading" in self.model_state else "green")
+            )
             text.append(f" · {self.model_state}", style=style)
         greedy_hint = "ctrl+r: sample" if self.sampling.greedy else "ctrl+r: greedy"
         text.append(f"\n{self.sampling.describe()} ({greedy_hint})", style="dim")
@@ -165,9 +176,8 @@ class ChatScreen(StepScreen):
         shown = self.system.split("SCHEMA:", 1)[-1].strip().replace("\n", " ")
         label = "schema" if "SCHEMA:" in self.system else "system"
         # One line (the box holds three): cut to the width, with an ellipsis; ctrl+f shows it all.
-        room = max(10, (self.query_one("#model-line").content_size.width or self.app.size.width - 2)
-                   - len(label) - 2)
-        shown = shown if len(shown) <= room else shown[:room - 1] + "…"
+        room = max(10, (self.query_one("#model-line").content_size.width or self.app.size.width - 2) - len(label) - 2)
+        shown = shown if len(shown) <= room else shown[: room - 1] + "…"
         text.append(f"\n{label}: {shown or '(none)'}", style="dim")
         self.query_one("#model-line", Static).update(text)
 
@@ -219,13 +229,17 @@ class ChatScreen(StepScreen):
 
     def action_toggle_compare(self) -> None:
         if not self.compare and not self.compare_pair():
-            self.notify("Compare needs a tuned model: train an adapter in step 4, or pick a fused model "
-                        "or an adapter with ctrl+o.", severity="warning")
+            self.notify(
+                "Compare needs a tuned model: train an adapter in step 4, or pick a fused model "
+                "or an adapter with ctrl+o.",
+                severity="warning",
+            )
             return
         self.compare = not self.compare
         if self.compare:
-            self.notify("Base, then tuned, side by side; no history. ctrl+b: back to chat.",
-                        title="Compare mode", timeout=4)
+            self.notify(
+                "Base, then tuned, side by side; no history. ctrl+b: back to chat.", title="Compare mode", timeout=4
+            )
         self.update_model_line()
 
     # -- sending ----------------------------------------------------------------
@@ -256,8 +270,16 @@ class ChatScreen(StepScreen):
             self.notify(f"{exc.message}\n{exc.hint}", title="Settings (ctrl+f)", severity="error")
             return None
 
-    def _start(self, view: AnswerView, answer: tx.Answer, model: str, adapter: str | None,
-               convo: list[dict], sampling: Sampling, in_chat: bool):
+    def _start(
+        self,
+        view: AnswerView,
+        answer: tx.Answer,
+        model: str,
+        adapter: str | None,
+        convo: list[dict],
+        sampling: Sampling,
+        in_chat: bool,
+    ):
         answer.max_tokens = sampling.max_tokens
         job = self.track(self.app.engine.generate(model, adapter, convo, sampling))
         self.views[job.id] = (view, answer, in_chat)
@@ -301,11 +323,11 @@ class ChatScreen(StepScreen):
         if sampling is None:
             return False
         reference = self._take_reference(text)
-        convo = ([{"role": "system", "content": self.system}] if self.system else []) + \
-            [{"role": "user", "content": text}]
+        convo = ([{"role": "system", "content": self.system}] if self.system else []) + [
+            {"role": "user", "content": text}
+        ]
         (bm, ba), (tm, ta) = pair
-        answers = [tx.Answer(label=f"base ({model_label(bm, ba)})"),
-                   tx.Answer(label=f"tuned ({model_label(tm, ta)})")]
+        answers = [tx.Answer(label=f"base ({model_label(bm, ba)})"), tx.Answer(label=f"tuned ({model_label(tm, ta)})")]
         self.transcript.turns.append(tx.Turn(text, answers, reference, self.system))
         views = [AnswerView("base", "magenta"), AnswerView("tuned", "green", note="waits for base…")]
         children = [self.you_widget(text), Horizontal(*views, classes="columns")]
@@ -329,15 +351,18 @@ class ChatScreen(StepScreen):
     # -- streaming and scrolling ----------------------------------------------
     def action_scroll_transcript(self, where: str) -> None:
         transcript = self.query_one("#transcript", VerticalScroll)
-        {"page_up": transcript.scroll_page_up, "page_down": transcript.scroll_page_down,
-         "home": transcript.scroll_home, "end": transcript.scroll_end}[where](animate=False)
+        {
+            "page_up": transcript.scroll_page_up,
+            "page_down": transcript.scroll_page_down,
+            "home": transcript.scroll_home,
+            "end": transcript.scroll_end,
+        }[where](animate=False)
 
     def _following(self) -> bool:
         """Whether the transcript should keep the answer being written in
         view: yes unless the user scrolled up from where it last followed."""
         transcript = self.query_one("#transcript", VerticalScroll)
-        return (transcript.scroll_y >= self._followed_y - 1
-                or transcript.scroll_y >= transcript.max_scroll_y - 1)
+        return transcript.scroll_y >= self._followed_y - 1 or transcript.scroll_y >= transcript.max_scroll_y - 1
 
     def _follow(self, view: AnswerView, to_end: bool = False) -> None:
         """After the next layout, scroll so the line under ``view`` (its
@@ -352,8 +377,10 @@ class ChatScreen(StepScreen):
             self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
             return
         pending = self._follow_request is not None
-        self._follow_request = (view, to_end or (pending and self._follow_request[1] and
-                                                 self._follow_request[0] is view))
+        self._follow_request = (
+            view,
+            to_end or (pending and self._follow_request[1] and self._follow_request[0] is view),
+        )
         if not pending:
             self.call_after_refresh(self._follow_now)
 
@@ -459,8 +486,12 @@ class ChatScreen(StepScreen):
         elif isinstance(event, ev.JobFailed):
             self.model_state = f"✗ {event.message}"
             # The model line has no room for the fix; nothing else on screen shows it yet.
-            self.notify(event.located + (f"\n{event.hint}" if event.hint else ""),
-                        title="Model not loaded", severity="error", timeout=12)
+            self.notify(
+                event.located + (f"\n{event.hint}" if event.hint else ""),
+                title="Model not loaded",
+                severity="error",
+                timeout=12,
+            )
         elif isinstance(event, ev.JobCancelled):
             self.model_state = ""
         else:

@@ -13,10 +13,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from core import paths
-from core.errors import TuneDeckError
-from core.generation import Sampling
-from core.model_folder import check_model_folder
+from core.chat.generation import Sampling
+from core.models.model_folder import check_model_folder
+from core.runtime import paths
+from core.runtime.errors import TuneDeckError
 
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -31,8 +31,9 @@ DIALOG_CSS = """
 
 
 def encode_stops(stops: tuple[str, ...]) -> str:
-    return " | ".join(s.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "\\n").replace("\t", "\\t")
-                      for s in stops)
+    return " | ".join(
+        s.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "\\n").replace("\t", "\\t") for s in stops
+    )
 
 
 def decode_stops(text: str) -> tuple[str, ...]:
@@ -67,13 +68,16 @@ class SettingsDialog(ModalScreen[ChatSettings | None]):
     """System prompt, sampling and stop strings; ctrl+s (or Enter in a
     field) applies, Esc cancels."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="SettingsDialog") + """
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="SettingsDialog")
+        + """
     SettingsDialog TextArea { height: 6; }
     SettingsDialog .row { height: 1; margin: 0 0 0 0; }
     SettingsDialog .row Label { width: 20; }
     SettingsDialog .row Input { width: 1fr; height: 1; border: none; padding: 0 1; background: $boost; }
     SettingsDialog .row Input:focus { background: $primary 30%; }
     """
+    )
     BINDINGS = [
         Binding("ctrl+s", "apply", "Apply", id="settings-apply"),
         Binding("escape", "cancel", "Cancel", id="settings-cancel"),
@@ -165,7 +169,7 @@ class ModelChoice:
 def model_folders() -> list[Path]:
     """Model folders already on this disk: TuneDeck's models and fused runs,
     and the Hugging Face cache (a glob; nothing is imported or loaded)."""
-    from core.model_info import hf_hub_cache  # stdlib-only module; deferred with the dialog's work
+    from core.models.model_info import hf_hub_cache  # stdlib-only module; deferred with the dialog's work
 
     found: list[Path] = []
     candidates = list(paths.models_dir().glob("*")) + list(paths.runs_dir().glob("*/fused*"))
@@ -207,9 +211,12 @@ class ModelPicker(ModalScreen[ModelChoice | None]):
     training run, or any model folder (fused models included), optionally
     with an adapter."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="ModelPicker") + """
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="ModelPicker")
+        + """
     ModelPicker Input { margin: 0 0; }
     """
+    )
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="picker-cancel")]
 
     def __init__(self, model: str | None, adapter: str | None, current: ModelChoice) -> None:
@@ -237,10 +244,16 @@ class ModelPicker(ModalScreen[ModelChoice | None]):
         with Vertical():
             yield Static("Talk to which model? Enter chooses · Esc cancels", classes="title")
             yield OptionList(*options, id="models")
-            yield Input(self.current.model if self.current.kind == "folder" else "",
-                        placeholder="model folder path (config.json + *.safetensors)", id="picker-model")
-            yield Input((self.current.adapter or "") if self.current.kind == "folder" else "",
-                        placeholder="adapter folder (optional: no fuse needed)", id="picker-adapter")
+            yield Input(
+                self.current.model if self.current.kind == "folder" else "",
+                placeholder="model folder path (config.json + *.safetensors)",
+                id="picker-model",
+            )
+            yield Input(
+                (self.current.adapter or "") if self.current.kind == "folder" else "",
+                placeholder="adapter folder (optional: no fuse needed)",
+                id="picker-adapter",
+            )
             yield Static("", id="picker-error", classes="error")
 
     def on_mount(self) -> None:
@@ -286,8 +299,9 @@ class ModelPicker(ModalScreen[ModelChoice | None]):
             self.query_one("#picker-error", Static).update(problem)
             self.query_one(field, Input).focus()
             return
-        self.dismiss(ModelChoice("folder", str(Path(model).expanduser()),
-                                 str(Path(adapter).expanduser()) if adapter else None))
+        self.dismiss(
+            ModelChoice("folder", str(Path(model).expanduser()), str(Path(adapter).expanduser()) if adapter else None)
+        )
 
     @staticmethod
     def folder_problem(model: str, adapter: str | None) -> tuple[str, str]:
@@ -299,8 +313,10 @@ class ModelPicker(ModalScreen[ModelChoice | None]):
         except TuneDeckError as exc:
             return f"✗ {exc.message}" + (f"\nfix: {exc.hint}" if exc.hint else ""), "#picker-model"
         if adapter and not (Path(adapter).expanduser() / "adapters.safetensors").is_file():
-            return (f"✗ no adapters.safetensors in {adapter}\nfix: type a training run's adapters folder, "
-                    "or leave the adapter empty"), "#picker-adapter"
+            return (
+                f"✗ no adapters.safetensors in {adapter}\nfix: type a training run's adapters folder, "
+                "or leave the adapter empty"
+            ), "#picker-adapter"
         return "", ""
 
     def on_input_changed(self, event: Input.Changed) -> None:

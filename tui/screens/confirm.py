@@ -1,6 +1,6 @@
 """Asking before a write replaces TuneDeck's own earlier output.
 
-The write rule (``core.targets``) replaces an existing target only when it
+The write rule (``core.runtime.targets``) replaces an existing target only when it
 is TuneDeck's own output of the same kind and the user asked: in the TUI
 that asking is this dialog (y replaces, n or escape keeps it). Anything else
 at the target is refused with the rule's message; the dialog never offers
@@ -9,8 +9,8 @@ to replace it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,8 +19,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from core.errors import TuneDeckError
-from core.targets import Kind, TargetRefused, claim
+from core.runtime.errors import TuneDeckError
+from core.runtime.targets import Kind, TargetRefused, claim
 from tui.screens.chat_dialogs import DIALOG_CSS
 
 
@@ -39,8 +39,11 @@ class ConfirmReplace(ModalScreen[bool]):
         with Vertical():
             yield Static("Replace it?", classes="title")
             yield Static(self.refused.message, id="confirm-what")
-            yield Static("y replaces it (the new one is written first, then swapped in) · "
-                         "n or escape keeps it and writes nothing", classes="hint")
+            yield Static(
+                "y replaces it (the new one is written first, then swapped in) · "
+                "n or escape keeps it and writes nothing",
+                classes="hint",
+            )
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
@@ -53,12 +56,18 @@ def refusal_text(exc: TuneDeckError) -> Text:
     return text
 
 
-def write_checked(screen: Screen, target: str | Path, kind: Kind, start: Callable[[bool], None],
-                  refuse: Callable[[TuneDeckError], None] | None = None) -> None:
+def write_checked(
+    screen: Screen,
+    target: str | Path,
+    kind: Kind,
+    start: Callable[[bool], None],
+    refuse: Callable[[TuneDeckError], None] | None = None,
+) -> None:
     """Call ``start(overwrite)`` when the write rule allows writing ``kind``
     at ``target``: at once for a new or empty target, after a y for an
     earlier TuneDeck output of that kind, never for anything else
     (``refuse(error)`` shows why; by default a notification)."""
+
     def show(exc: TuneDeckError) -> None:
         if refuse is not None:
             refuse(exc)

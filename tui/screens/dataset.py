@@ -23,25 +23,29 @@ from textual.suggester import Suggester
 from textual.widgets import Checkbox, DataTable, Input, Label, OptionList, Select, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
-from core import events as ev
-from core import paths
-from core.data_check import CheckReport, check_folder
-from core.errors import TuneDeckError
-from core.hub import REPO_ID, resolve_endpoint
-from core.jsonl import read_manifest, read_rows
-from core.presets import FORMATS, PRESETS, check_columns, custom_preset, suggest_preset
-from core.targets import DATASET
+from core.data.check import CheckReport, check_folder
+from core.data.folder import read_manifest, read_rows
+from core.data.presets import FORMATS, PRESETS, check_columns, custom_preset, suggest_preset
+from core.models.hub import REPO_ID, resolve_endpoint
+from core.runtime import events as ev
+from core.runtime import paths
+from core.runtime.errors import TuneDeckError
+from core.runtime.targets import DATASET
 from tui.screens.base import ChoiceScreen
-from tui.widgets.download_progress import DownloadProgressRow
 from tui.screens.confirm import refusal_text, write_checked
+from tui.widgets.download_progress import DownloadProgressRow
 
 SAMPLE, SAMPLE_ROWS, FOLDER, HUB = "sample", "sample-rows", "folder", "hub"
 TABS = ("tab-source", "tab-map", "tab-split", "tab-check")
 CUSTOM = "custom"
 ALL_ROWS = ("", "all")  # what the sample rows box takes for every row (its placeholder says all)
 KEEP = "keep"  # format option: the rows' own (preset as-is)
-JOB_NAMES = {"open-data": "opening the source", "build-data": "the build", "data-tokens": "tokenizing",
-             "sample-data": "writing the sample"}
+JOB_NAMES = {
+    "open-data": "opening the source",
+    "build-data": "the build",
+    "data-tokens": "tokenizing",
+    "sample-data": "writing the sample",
+}
 LOOKUP_DELAY = 0.6  # seconds after the last keystroke in the id before the hub is asked for its configs
 SUGGEST_DELAY = 0.3  # seconds of no typing before the hub is searched to complete the id
 STYLE = {"prompt": "dim italic", "trained-prompt": "bold", "trained": "bold green", "cut": "red strike"}
@@ -58,7 +62,7 @@ class Checked(Message):
 class HubIdSuggester(Suggester):
     """Completes a typed dataset id with the hub's most downloaded match (→ accepts it)."""
 
-    def __init__(self, screen: "DatasetScreen") -> None:
+    def __init__(self, screen: DatasetScreen) -> None:
         super().__init__(use_cache=False, case_sensitive=True)  # cached here, per search text
         self.screen = screen
         self.found: dict[str, list[str]] = {}
@@ -71,7 +75,7 @@ class HubIdSuggester(Suggester):
         if self.screen.query_one("#hub-id", Input).value != value:
             return None  # typing went on: only the latest text is searched
         if text not in self.found:
-            from core.hub_datasets import search_datasets
+            from core.data.hub_datasets import search_datasets
 
             try:  # network: on a thread (huggingface_hub only, endpoint passed: no shared state)
                 self.found[text] = await asyncio.to_thread(search_datasets, text, endpoint=self.screen._endpoint())
@@ -121,15 +125,17 @@ def _whole(text: str) -> int:
 
 def _cell(value, width: int = 40) -> str:
     text = str(value).replace("\n", " ⏎ ")
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class DatasetScreen(ChoiceScreen):
     STEP = "data"
     NEXT = "train"
     BACK = "model"
-    GUIDE = ("Step 3: data as mlx-lm's train/valid/test.jsonl: source → map columns → split & write → "
-             "check. ctrl+n/ctrl+p switch tabs.")
+    GUIDE = (
+        "Step 3: data as mlx-lm's train/valid/test.jsonl: source → map columns → split & write → "
+        "check. ctrl+n/ctrl+p switch tabs."
+    )
     BINDINGS = [
         Binding("ctrl+r", "write", "Write", id="data-write"),
         Binding("ctrl+g", "tokens", "Tokens", id="data-tokens"),
@@ -166,13 +172,13 @@ class DatasetScreen(ChoiceScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.source = None  # core.data_sources.Source, once loaded
+        self.source = None  # core.data.sources.Source, once loaded
         self._job = None  # the running engine job (cancel with escape)
         self._tokens_for: str | None = None
         self._lookup_timer = None
         self._lookup_job = None  # the latest configs/splits lookup (older answers are ignored)
         self._focus_splits = False  # move to the split list when the lookup answers (a config was chosen)
-        self.choices = None  # core.hub_datasets.Choices for the id typed, once the hub answered
+        self.choices = None  # core.data.hub_datasets.Choices for the id typed, once the hub answered
 
     # -- layout ----------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -188,8 +194,11 @@ class DatasetScreen(ChoiceScreen):
                 )
                 yield Input(placeholder="path: data.csv, rows.jsonl, a folder…  (Enter loads)", id="folder")
                 with Horizontal(id="hub-row", classes="row"):
-                    yield Input(placeholder="b-mc2/sql-create-context (Enter loads)", id="hub-id",
-                                suggester=HubIdSuggester(self))
+                    yield Input(
+                        placeholder="b-mc2/sql-create-context (Enter loads)",
+                        id="hub-id",
+                        suggester=HubIdSuggester(self),
+                    )
                     yield Input(placeholder="config", id="hub-config", classes="short")
                     yield Input(placeholder="split: train", id="hub-split", classes="short")
                 with Horizontal(id="hub-lists"):  # what the hub reports, once the id is typed
@@ -199,13 +208,20 @@ class DatasetScreen(ChoiceScreen):
             with TabPane("2 Map", id="tab-map"):
                 with Horizontal(classes="row"):
                     yield Label("preset")
-                    yield Select([(p.name, p.name) for p in PRESETS.values()]
-                                 + [("custom: your own templates", CUSTOM)], id="preset", allow_blank=False,
-                                 value="text-to-sql")
+                    yield Select(
+                        [(p.name, p.name) for p in PRESETS.values()] + [("custom: your own templates", CUSTOM)],
+                        id="preset",
+                        allow_blank=False,
+                        value="text-to-sql",
+                    )
                     yield Label("format")
-                    yield Select([(f, f) for f in FORMATS] + [("as in source", KEEP)], id="format",
-                                 allow_blank=False, value="chat",
-                                 classes="short")
+                    yield Select(
+                        [(f, f) for f in FORMATS] + [("as in source", KEEP)],
+                        id="format",
+                        allow_blank=False,
+                        value="chat",
+                        classes="short",
+                    )
                 for role in ("system", "user", "assistant"):
                     with Horizontal(classes="row"):
                         yield Label(f"{role:>9}")
@@ -286,6 +302,7 @@ class DatasetScreen(ChoiceScreen):
             if read_manifest(target).get("preset") == "text-to-sql":
                 self.check(str(target))
             else:
+
                 def write(overwrite: bool) -> None:
                     self.set_status("Writing the sample dataset…")
                     self.track(self.app.engine.write_sample_data(target, overwrite=overwrite))
@@ -296,8 +313,9 @@ class DatasetScreen(ChoiceScreen):
         elif which == HUB:
             self.query_one("#hub-row").display = True
             self.query_one("#hub-id", Input).focus()
-            self.set_status("Type a hub dataset id (owner/name): its configs and splits are listed below it; "
-                            "Enter loads.")
+            self.set_status(
+                "Type a hub dataset id (owner/name): its configs and splits are listed below it; Enter loads."
+            )
         else:
             self.ask_for_folder()
 
@@ -339,8 +357,13 @@ class DatasetScreen(ChoiceScreen):
         if self._lookup_timer is not None:
             self._lookup_timer.stop()
         endpoint = self._endpoint()
-        self.load_source(hub_id, self.query_one("#hub-config", Input).value.strip() or None,
-                         self.query_one("#hub-split", Input).value.strip() or None, endpoint=endpoint, ui="tui")
+        self.load_source(
+            hub_id,
+            self.query_one("#hub-config", Input).value.strip() or None,
+            self.query_one("#hub-split", Input).value.strip() or None,
+            endpoint=endpoint,
+            ui="tui",
+        )
         self.query_one("#build-progress", DownloadProgressRow).start(f"asking {endpoint}…")
         self.set_status(f"Opening {hub_id} from {endpoint}… (escape or x cancels)")
 
@@ -363,9 +386,11 @@ class DatasetScreen(ChoiceScreen):
         if len(hub_id) < 3 or not REPO_ID.match(hub_id):
             return
         if self.app.session.hub_reachable is False:  # each lookup would wait for a time-out
-            self.set_status(f"{self._endpoint()} was unreachable at the environment check, so configs and "
-                            "splits cannot be listed. Enter loads (a copy prepared earlier works offline); "
-                            "e on the Environment screen switches the endpoint.")
+            self.set_status(
+                f"{self._endpoint()} was unreachable at the environment check, so configs and "
+                "splits cannot be listed. Enter loads (a copy prepared earlier works offline); "
+                "e on the Environment screen switches the endpoint."
+            )
             return
         self._focus_splits = focus_splits
         self.set_status(f"Asking {self._endpoint()} for the configs and splits of {hub_id}…")
@@ -382,21 +407,32 @@ class DatasetScreen(ChoiceScreen):
             configs.highlighted = choices.configs.index(choices.config)
         splits = self.query_one("#hub-splits", OptionList)
         splits.clear_options()
-        splits.add_options([Option(f"{name}  ({choices.rows[name]:,} rows)" if name in choices.rows else name,
-                                   id=name) for name in choices.splits])
+        splits.add_options(
+            [
+                Option(f"{name}  ({choices.rows[name]:,} rows)" if name in choices.rows else name, id=name)
+                for name in choices.splits
+            ]
+        )
         if choices.splits:
             splits.highlighted = choices.splits.index("train") if "train" in choices.splits else 0
         self.query_one("#hub-config", Input).placeholder = choices.config or "config"
         self.query_one("#hub-lists").display = True
         if choices.config is None:
-            self.set_status(Text(f"{choices.repo_id} has {len(choices.configs)} configs and no default: "
-                                 "↓ and Enter choose one.", style="yellow"))
+            self.set_status(
+                Text(
+                    f"{choices.repo_id} has {len(choices.configs)} configs and no default: ↓ and Enter choose one.",
+                    style="yellow",
+                )
+            )
         else:
             where = f"config {choices.config}: splits {', '.join(choices.splits) or '?'}"
-            self.set_status(Text(f"✓ {choices.repo_id} ({len(choices.configs)} config"
-                                 f"{'s' if len(choices.configs) != 1 else ''}), {where}.\n", style="green")
-                            .append("Enter loads; ↓ chooses another config or split (Enter on a split loads it).",
-                                    style=""))
+            self.set_status(
+                Text(
+                    f"✓ {choices.repo_id} ({len(choices.configs)} config"
+                    f"{'s' if len(choices.configs) != 1 else ''}), {where}.\n",
+                    style="green",
+                ).append("Enter loads; ↓ chooses another config or split (Enter on a split loads it).", style="")
+            )
         if self._focus_splits and choices.splits:
             splits.focus()
 
@@ -418,9 +454,11 @@ class DatasetScreen(ChoiceScreen):
             table.add_row(*(_cell(row.get(c, ""), width) for c in source.columns))
         table.display = True
         suggested = suggest_preset(source.columns)
-        self.set_status(Text(f"✓ {source.describe()}\n", style="bold green").append(
-            f"Preset: {suggested or 'none fits, write templates'}. Enter in a template: split & write.",
-            style=""))
+        self.set_status(
+            Text(f"✓ {source.describe()}\n", style="bold green").append(
+                f"Preset: {suggested or 'none fits, write templates'}. Enter in a template: split & write.", style=""
+            )
+        )
         self.query_one("#preset", Select).value = suggested or CUSTOM
         self.query_one("#format", Select).value = KEEP if suggested == "as-is" else "chat"
         self.fill_templates()
@@ -452,8 +490,10 @@ class DatasetScreen(ChoiceScreen):
         self.render_preview()
 
     def templates(self) -> dict[str, str]:
-        return {role: self.query_one(f"#tpl-{role}", Input).value.replace("\\n", "\n")
-                for role in ("system", "user", "assistant")}
+        return {
+            role: self.query_one(f"#tpl-{role}", Input).value.replace("\\n", "\n")
+            for role in ("system", "user", "assistant")
+        }
 
     def current_preset(self):
         name = self.query_one("#preset", Select).value
@@ -473,13 +513,12 @@ class DatasetScreen(ChoiceScreen):
         out = self.query_one("#rendered", Static)
         if self.source is None:
             return
-        from core.dataset_build import render_rows
+        from core.data.build import render_rows
 
         try:
             preset = self.current_preset()
             check_columns(preset, self.source.columns)
-            rows = render_rows(self.source, preset, self.output_format() or "",
-                               range(min(3, len(self.source))))
+            rows = render_rows(self.source, preset, self.output_format() or "", range(min(3, len(self.source))))
         except TuneDeckError as exc:
             out.update(Text(f"✗ {exc.message}\n{exc.hint}", style="bold red"))
             return
@@ -500,8 +539,10 @@ class DatasetScreen(ChoiceScreen):
         sample = self.query_one("#sample", Input).value.strip()
         seed = self.query_one("#seed", Input).value.strip() or "0"
         if sample.lower() not in ALL_ROWS and _whole(sample) < 1:
-            return (f"sample rows: {sample!r} is not a count. Type a whole number of at least 1, "
-                    "or all (or leave it blank) for every row.")
+            return (
+                f"sample rows: {sample!r} is not a count. Type a whole number of at least 1, "
+                "or all (or leave it blank) for every row."
+            )
         if not 0 <= _whole(seed) < 2**32:
             return f"seed: {seed!r} is not a seed. Type a whole number from 0 to 4294967295."
         return None
@@ -509,12 +550,14 @@ class DatasetScreen(ChoiceScreen):
     def show_split_info(self) -> None:
         problem = self.split_problem()
         self.query_one("#split-info", Static).update(
-            Text(f"✗ {problem}", style="bold red") if problem else self.SPLIT_INFO)
+            Text(f"✗ {problem}", style="bold red") if problem else self.SPLIT_INFO
+        )
+
     def action_write(self) -> None:
         if self.source is None:
             self.notify("Load a source first (tab 1).", severity="warning")
             return
-        from core.dataset_build import BuildSpec
+        from core.data.build import BuildSpec
 
         value = lambda wid: self.query_one(f"#{wid}", Input).value.strip()  # noqa: E731
         problem = self.split_problem()
@@ -529,11 +572,20 @@ class DatasetScreen(ChoiceScreen):
             return
         name = self.query_one("#preset", Select).value
         t = self.templates() if name != "as-is" else {}
-        spec = BuildSpec(source=self.source.spec, out=str(Path(value("out")).expanduser().resolve()),
-                         preset=name, format=self.output_format(), sample=sample,
-                         split=value("split") or "80%,10%,10%", seed=seed,
-                         config=self.source.details.get("config"), hf_split=self.source.details.get("split"),
-                         system=t.get("system"), user=t.get("user"), assistant=t.get("assistant"))
+        spec = BuildSpec(
+            source=self.source.spec,
+            out=str(Path(value("out")).expanduser().resolve()),
+            preset=name,
+            format=self.output_format(),
+            sample=sample,
+            split=value("split") or "80%,10%,10%",
+            seed=seed,
+            config=self.source.details.get("config"),
+            hf_split=self.source.details.get("split"),
+            system=t.get("system"),
+            user=t.get("user"),
+            assistant=t.get("assistant"),
+        )
         self.show_tab("tab-split")
 
         def build(overwrite: bool) -> None:
@@ -584,8 +636,7 @@ class DatasetScreen(ChoiceScreen):
                     return  # for an id typed before: a newer lookup answers
                 self.query_one("#hub-lists").display = False
                 if "was not found" in event.message:  # most likely typing is not done: no alarm
-                    self.set_status(Text(f"{event.message}: keep typing (→ takes the completion shown)",
-                                         style="dim"))
+                    self.set_status(Text(f"{event.message}: keep typing (→ takes the completion shown)", style="dim"))
                     return
             else:
                 progress.stop()
@@ -599,13 +650,16 @@ class DatasetScreen(ChoiceScreen):
             self.set_status(status)
             if event.name == "build-data":
                 self.query_one("#split-info", Static).update(
-                    Text("✗ The build stopped (below); nothing was written.", style="red"))
+                    Text("✗ The build stopped (below); nothing was written.", style="red")
+                )
         elif isinstance(event, ev.JobCancelled) and event.name != "hub-choices":
             progress.stop()
             what = JOB_NAMES.get(event.name, event.name)
-            more = {"build-data": " Nothing was written.",
-                    "open-data": " Nothing half-downloaded was kept; files that finished are in the Hugging Face "
-                                 "cache, so Enter loads again from there."}.get(event.name, "")
+            more = {
+                "build-data": " Nothing was written.",
+                "open-data": " Nothing half-downloaded was kept; files that finished are in the Hugging Face "
+                "cache, so Enter loads again from there.",
+            }.get(event.name, "")
             self.set_status(f"Stopped {what}.{more}")
 
     # -- checking --------------------------------------------------------
@@ -632,14 +686,16 @@ class DatasetScreen(ChoiceScreen):
             if report.ok:
                 example = (read_rows(Path(folder) / "train.jsonl", limit=1) or [None])[0]
         except Exception as exc:  # the tab must never stay on "Checking…"
-            from core.errors import explain
-            from core.log import log_exception
+            from core.runtime.errors import explain
+            from core.runtime.log import log_exception
 
             error = explain(exc)
             if error is None:
                 path = log_exception(f"checking {folder} failed")
-                error = TuneDeckError(f"the check stopped: {type(exc).__name__}: {exc}",
-                                      f"this looks like a bug; details are in {path or 'no log'}")
+                error = TuneDeckError(
+                    f"the check stopped: {type(exc).__name__}: {exc}",
+                    f"this looks like a bug; details are in {path or 'no log'}",
+                )
             self.post_message(Checked(folder, None, None, error))
             return
         self.post_message(Checked(folder, report, example))
@@ -667,8 +723,10 @@ class DatasetScreen(ChoiceScreen):
         self.app.session.data_dir = None
         report, status = message.report, Text()
         if report is None:
-            status.append(f"✗ {message.error.where + ': ' if message.error.where else ''}{message.error.message}",
-                          style="bold red")
+            status.append(
+                f"✗ {message.error.where + ': ' if message.error.where else ''}{message.error.message}",
+                style="bold red",
+            )
             if message.error.hint:
                 status.append(f"\n  fix: {message.error.hint}")
             self.query_one("#preview", Static).update("")
@@ -679,8 +737,11 @@ class DatasetScreen(ChoiceScreen):
                 lines.append(f"… run `tunedeck data check {message.folder}` for all of them")
             self.query_one("#preview", Static).update("\n".join(lines))
         earlier = getattr(self, "_replaced", None)
-        status.append("\nNo dataset is chosen" + (f" (not {Path(earlier).name} either)" if earlier else "")
-                      + ": fix this one and load it again, or choose another.")
+        status.append(
+            "\nNo dataset is chosen"
+            + (f" (not {Path(earlier).name} either)" if earlier else "")
+            + ": fix this one and load it again, or choose another."
+        )
         self.set_status(status)
 
     # -- tokens ----------------------------------------------------------
@@ -690,8 +751,7 @@ class DatasetScreen(ChoiceScreen):
             self.notify("Check a dataset first.", severity="warning")
             return
         if not model:
-            self.notify("Choose a model first (step 2): its tokenizer measures the lengths.",
-                        severity="warning")
+            self.notify("Choose a model first (step 2): its tokenizer measures the lengths.", severity="warning")
             return
         try:
             max_seq = int(self.query_one("#max-seq", Input).value)
@@ -700,8 +760,9 @@ class DatasetScreen(ChoiceScreen):
             return
         self.show_tab("tab-check")
         self.set_status(f"Tokenizing {folder} with {Path(model).name}… (escape cancels)")
-        self._job = self.track(self.app.engine.data_tokens(
-            folder, model, max_seq, self.query_one("#mask", Checkbox).value, limit=20000))
+        self._job = self.track(
+            self.app.engine.data_tokens(folder, model, max_seq, self.query_one("#mask", Checkbox).value, limit=20000)
+        )
 
     def show_tokens(self, report) -> None:
         self.token_report = report
@@ -712,10 +773,17 @@ class DatasetScreen(ChoiceScreen):
         self.query_one("#token-info", Static).update(lines)
         self.query_one("#token-preview", Static).update(render_tokens(report))
         self.plot_tokens(report)
-        verdict = (f"{report.truncated} example(s) longer than {report.max_seq_length} tokens will be cut"
-                   if report.truncated else f"every example fits in {report.max_seq_length} tokens")
-        self.set_status(Text(("⚠ " if report.truncated else "✓ ") + verdict,
-                             style="bold yellow" if report.truncated else "bold green"))
+        verdict = (
+            f"{report.truncated} example(s) longer than {report.max_seq_length} tokens will be cut"
+            if report.truncated
+            else f"every example fits in {report.max_seq_length} tokens"
+        )
+        self.set_status(
+            Text(
+                ("⚠ " if report.truncated else "✓ ") + verdict,
+                style="bold yellow" if report.truncated else "bold green",
+            )
+        )
 
     def plot_tokens(self, report) -> None:
         # Deferred: textual-plotext imports plotext, which costs start-up time.
@@ -741,4 +809,3 @@ class DatasetScreen(ChoiceScreen):
 
     def can_leave(self) -> str | None:
         return None if self.app.session.data_dir else "Build or choose a dataset, and check it, first."
-

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual import work
-from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
+from textual.worker import get_current_worker
 
-from core import config as app_config
-from core.doctor import Check, check_mlx_device, ready, run_checks
-from core.errors import TuneDeckError
-from core.hub import KNOWN_ENDPOINTS, resolve_endpoint, save_endpoint
+from core.models.hub import KNOWN_ENDPOINTS, resolve_endpoint, save_endpoint
+from core.runtime import app_config
+from core.runtime.doctor import Check, check_mlx_device, ready, run_checks
+from core.runtime.errors import TuneDeckError
 from tui.screens.base import StepScreen
 
 ICONS = {"pass": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red")}
@@ -28,8 +28,10 @@ class ChecksReady(Message):
 class EnvironmentScreen(StepScreen):
     STEP = "env"
     NEXT = "model"
-    GUIDE = ("Welcome to TuneDeck: pick a model, build a dataset, fine-tune it with LoRA and chat "
-             "with the result. First, a check of this machine. Press n for the next step.")
+    GUIDE = (
+        "Welcome to TuneDeck: pick a model, build a dataset, fine-tune it with LoRA and chat "
+        "with the result. First, a check of this machine. Press n for the next step."
+    )
     BINDINGS = [
         Binding("r", "recheck", "Re-check", id="recheck"),
         Binding("e", "edit_endpoint", "Endpoint", id="edit-endpoint"),
@@ -43,8 +45,7 @@ class EnvironmentScreen(StepScreen):
         yield from self.compose_top()
         yield DataTable(id="checks", cursor_type="row", zebra_stripes=True)
         yield Static("", id="fix", classes="detail")
-        yield Input(placeholder="hub endpoint, e.g. https://hf-mirror.com (empty: default); Enter saves",
-                    id="endpoint")
+        yield Input(placeholder="hub endpoint, e.g. https://hf-mirror.com (empty: default); Enter saves", id="endpoint")
         yield Static("checking…", id="verdict", classes="status")
         yield from self.compose_bottom()
 
@@ -69,13 +70,20 @@ class EnvironmentScreen(StepScreen):
     @work(thread=True, exclusive=True, exit_on_error=False)
     def run_checks(self, model_path: str | None) -> None:
         try:
-            if self._device is None:  # MLX is only touched on its own thread (core/worker.py)
+            if self._device is None:  # MLX is only touched on its own thread (core/runtime/worker.py)
                 job = self.app.engine.worker.submit("device-check", lambda ctx: check_mlx_device())
                 self._device = job.result(timeout=60)
             checks = run_checks(model_path=model_path, device=self._device)
         except Exception as exc:
-            checks = [Check("doctor", "Environment check", "warn", f"the check itself failed: {exc}",
-                            "run `tunedeck doctor` in a shell to see more")]
+            checks = [
+                Check(
+                    "doctor",
+                    "Environment check",
+                    "warn",
+                    f"the check itself failed: {exc}",
+                    "run `tunedeck doctor` in a shell to see more",
+                )
+            ]
         # exclusive=True cancels an older check but cannot stop its thread: a
         # superseded one (e.g. still timing out on the old endpoint) must not post.
         if not get_current_worker().is_cancelled:
@@ -94,11 +102,14 @@ class EnvironmentScreen(StepScreen):
         warns = sum(c.status == "warn" for c in self.checks)
         verdict = self.query_one("#verdict", Static)
         if ready(self.checks):
-            verdict.update(Text(f"✓ Ready to train ({warns} warning(s): select a row for the fix).  "
-                                "Press n to pick a model.", style="bold green"))
+            verdict.update(
+                Text(
+                    f"✓ Ready to train ({warns} warning(s): select a row for the fix).  Press n to pick a model.",
+                    style="bold green",
+                )
+            )
         else:
-            verdict.update(Text(f"✗ {fails} problem(s) stop training: select a row for the fix.",
-                                style="bold red"))
+            verdict.update(Text(f"✗ {fails} problem(s) stop training: select a row for the fix.", style="bold red"))
         row = next((i for i, c in enumerate(self.checks) if c.id == self._select_after_check), 0)
         self._select_after_check = None
         table.move_cursor(row=row)
@@ -127,7 +138,8 @@ class EnvironmentScreen(StepScreen):
         others = ", ".join(e for e in KNOWN_ENDPOINTS if e != current)
         self.query_one("#fix", Static).update(
             f"Hugging Face endpoint now: {current} ({source}). Type another (e.g. {others}), "
-            "Enter saves it in the app settings; Esc closes.")
+            "Enter saves it in the app settings; Esc closes."
+        )
 
     def action_close_endpoint(self) -> None:
         box = self.query_one("#endpoint", Input)

@@ -16,11 +16,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet, Static
 
-from core.gguf_export import TYPES
+from core.shipping.gguf import TYPES
 from tui.screens.chat_dialogs import DIALOG_CSS
 
-TYPE_HINTS = {"f16": "full quality, 2 bytes/weight", "bf16": "full range, 2 bytes/weight",
-              "q8_0": "near-lossless, ~1 byte/weight", "q4_0": "smallest, ~0.6 byte/weight"}
+TYPE_HINTS = {
+    "f16": "full quality, 2 bytes/weight",
+    "bf16": "full range, 2 bytes/weight",
+    "q8_0": "near-lossless, ~1 byte/weight",
+    "q4_0": "smallest, ~0.6 byte/weight",
+}
 
 
 @dataclass
@@ -31,7 +35,9 @@ class GGUFRequest:
 
 
 class GGUFDialog(ModalScreen[GGUFRequest | None]):
-    DEFAULT_CSS = DIALOG_CSS.format(name="GGUFDialog") + """
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="GGUFDialog")
+        + """
     GGUFDialog RadioSet { layout: horizontal; width: 100%; height: auto; border: none; padding: 0; }
     GGUFDialog RadioSet:focus { border: none; background: $boost; }
     GGUFDialog RadioButton { padding: 0 1 0 0; }
@@ -41,6 +47,7 @@ class GGUFDialog(ModalScreen[GGUFRequest | None]):
     GGUFDialog #gguf-path:focus { background: $primary 30%; }
     GGUFDialog Checkbox { border: none; padding: 0; height: 1; }
     """
+    )
     BINDINGS = [
         Binding("ctrl+s", "write", "Write", id="gguf-write"),
         Binding("escape", "cancel", "Cancel", id="gguf-cancel"),
@@ -52,7 +59,7 @@ class GGUFDialog(ModalScreen[GGUFRequest | None]):
         self.folders = {"beside": beside, "lmstudio": lmstudio_folder}
 
     def compose(self) -> ComposeResult:
-        from core.gguf_export import default_file_name
+        from core.shipping.gguf import default_file_name
 
         with Vertical():
             yield Static("GGUF · Tab moves · arrows and Space pick · ctrl+s writes · Esc cancels", classes="title")
@@ -78,7 +85,7 @@ class GGUFDialog(ModalScreen[GGUFRequest | None]):
         return button.id.split("-", 1)[1] if button else ""
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
-        from core.gguf_export import default_file_name
+        from core.shipping.gguf import default_file_name
 
         gguf_type = self.chosen("#gguf-type")
         self.query_one("#gguf-type-hint", Static).update(TYPE_HINTS[gguf_type])
@@ -110,8 +117,13 @@ class GGUFDialog(ModalScreen[GGUFRequest | None]):
             self.show_status()
             self.query_one("#gguf-path", Input).focus()
             return
-        self.dismiss(GGUFRequest(str(Path(self.query_one("#gguf-path", Input).value.strip()).expanduser()),
-                                 self.chosen("#gguf-type"), self.query_one("#gguf-replace", Checkbox).value))
+        self.dismiss(
+            GGUFRequest(
+                str(Path(self.query_one("#gguf-path", Input).value.strip()).expanduser()),
+                self.chosen("#gguf-type"),
+                self.query_one("#gguf-replace", Checkbox).value,
+            )
+        )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -7,26 +7,26 @@ from pathlib import Path
 
 from rich.text import Text
 from textual import work
-from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Input, ProgressBar, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
 
-from core import events as ev
-from core import paths
-from core.curated import CURATED, Curated
-from core.demo_model import is_demo_model
-from core.errors import TuneDeckError
-from core.hub import resolve_endpoint
-from core.model_folder import check_model_folder
-from core.memory_estimate import FITS, TIGHT, total_memory
-from core.model_info import ModelInfo, format_params, format_size, inspect_folder
-from core.targets import DEMO_MODEL
+from core.models.curated import CURATED, Curated
+from core.models.demo_model import is_demo_model
+from core.models.hub import resolve_endpoint
+from core.models.model_folder import check_model_folder
+from core.models.model_info import ModelInfo, format_params, format_size, inspect_folder
+from core.runtime import events as ev
+from core.runtime import paths
+from core.runtime.errors import TuneDeckError
+from core.runtime.memory import FITS, TIGHT, total_memory
+from core.runtime.targets import DEMO_MODEL
 from tui.screens.base import StepScreen
-from tui.widgets.download_progress import download_text
 from tui.screens.confirm import refusal_text, write_checked
+from tui.widgets.download_progress import download_text
 
 DEMO, FOLDER = "demo", "folder"
 FIT_STYLE = {FITS: "green", TIGHT: "yellow"}
@@ -60,23 +60,27 @@ def middle(text: str, width: int) -> str:
     if len(text) <= width:
         return text
     keep = width - 1
-    return text[: keep // 2] + "…" + text[-(keep - keep // 2):]
+    return text[: keep // 2] + "…" + text[-(keep - keep // 2) :]
 
 
 def describe(info: ModelInfo) -> str:
     """Two lines: what the model is, then where it is (one line at 80 columns)."""
     bits = f", {info.bits}-bit" if info.bits else ""
-    return (f"{info.model_type}, {info.layers or '?'} layers, hidden {info.hidden_size or '?'}"
-            f"{bits} · {format_params(info.parameters)} params · {format_size(info.size_bytes)}"
-            f"\n{middle(info.path, 76)}")
+    return (
+        f"{info.model_type}, {info.layers or '?'} layers, hidden {info.hidden_size or '?'}"
+        f"{bits} · {format_params(info.parameters)} params · {format_size(info.size_bytes)}"
+        f"\n{middle(info.path, 76)}"
+    )
 
 
 class ModelScreen(StepScreen):
     STEP = "model"
     NEXT = "data"
     BACK = "env"
-    GUIDE = ("Step 2: the base model. Local: on this machine (the offline demo needs no network). "
-             "Curated: small instruct models to download. / searches the hub. Enter chooses.")
+    GUIDE = (
+        "Step 2: the base model. Local: on this machine (the offline demo needs no network). "
+        "Curated: small instruct models to download. / searches the hub. Enter chooses."
+    )
     BINDINGS = [
         Binding("l", "tab('local')", "Local", id="tab-local"),
         Binding("c", "tab('curated')", "Curated", id="tab-curated"),
@@ -116,8 +120,7 @@ class ModelScreen(StepScreen):
                 yield Input(placeholder="search the hub, e.g. qwen instruct; Enter searches", id="search")
                 yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="about", classes="detail")
-        yield Input(placeholder="path/to/model-folder (config.json + *.safetensors + tokenizer); Enter",
-                    id="folder")
+        yield Input(placeholder="path/to/model-folder (config.json + *.safetensors + tokenizer); Enter", id="folder")
         with Horizontal(id="download"):
             yield ProgressBar(id="dl-bar", show_eta=False)
             yield Static("", id="dl-line")
@@ -134,8 +137,14 @@ class ModelScreen(StepScreen):
         for c in CURATED:
             est = c.estimate(self.memory)
             name = c.repo_id + (" (gated)" if c.gated else "")
-            curated.add_row(short(name, 32), format_size(c.download_bytes), format_params(c.parameters),
-                            str(c.bits or 16), fit_cell(est), key=f"hub:{c.repo_id}")
+            curated.add_row(
+                short(name, 32),
+                format_size(c.download_bytes),
+                format_params(c.parameters),
+                str(c.bits or 16),
+                fit_cell(est),
+                key=f"hub:{c.repo_id}",
+            )
         self.query_one("#results-table", DataTable).add_columns("Model", "Downloads", "Size", "Params", "Arch")
         local.focus()
         self.scan_local()
@@ -143,7 +152,7 @@ class ModelScreen(StepScreen):
     # -- local models ----------------------------------------------------------------
     @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
     def scan_local(self) -> None:
-        from core.model_info import local_models  # reads headers of every cached model: off the UI thread
+        from core.models.model_info import local_models  # reads headers of every cached model: off the UI thread
 
         try:
             found = local_models()
@@ -164,8 +173,16 @@ class ModelScreen(StepScreen):
         self.local = {m.path: m for m in models}
         demo = next((m for m in models if m.source == "demo" and Path(m.path) == paths.demo_model_dir()), None)
         if demo is None:
-            table.add_row("tunedeck-demo (offline)", "~1 MB", "164.4k", "-", "qwen2",
-                          Text("✓", style="green"), Text("builds here", style="green"), key=DEMO)
+            table.add_row(
+                "tunedeck-demo (offline)",
+                "~1 MB",
+                "164.4k",
+                "-",
+                "qwen2",
+                Text("✓", style="green"),
+                Text("builds here", style="green"),
+                key=DEMO,
+            )
         else:
             self._add_local(table, demo, DEMO, "tunedeck-demo (offline)")
         for m in models:
@@ -181,10 +198,16 @@ class ModelScreen(StepScreen):
     def _add_local(self, table: DataTable, m: ModelInfo, key: str, label: str) -> None:
         if not m.complete:
             label += " (incomplete)"
-        table.add_row(Text(short(label, 26), style="" if m.complete else "dim"), format_size(m.size_bytes),
-                      format_params(m.parameters), str(m.bits or "-"), short(m.model_type, 8),
-                      Text("✓", style="green") if m.supported else Text("✗", style="red"),
-                      fit_cell(m.estimate(self.memory)), key=key)
+        table.add_row(
+            Text(short(label, 26), style="" if m.complete else "dim"),
+            format_size(m.size_bytes),
+            format_params(m.parameters),
+            str(m.bits or "-"),
+            short(m.model_type, 8),
+            Text("✓", style="green") if m.supported else Text("✗", style="red"),
+            fit_cell(m.estimate(self.memory)),
+            key=key,
+        )
 
     # -- what the highlighted row is -------------------------------------------------
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -199,8 +222,10 @@ class ModelScreen(StepScreen):
 
     def _about(self, key: str | None) -> str:
         if key == DEMO:
-            return ("Offline demo: a tiny random Qwen2 with a tokenizer trained on the sample data; "
-                    "built here, no network. It shows every step working, not good answers.")
+            return (
+                "Offline demo: a tiny random Qwen2 with a tokenizer trained on the sample data; "
+                "built here, no network. It shows every step working, not good answers."
+            )
         if key == FOLDER:
             return "A model folder already on this disk, e.g. one you fused earlier: type its path below."
         if key and key.startswith("local:"):
@@ -216,16 +241,21 @@ class ModelScreen(StepScreen):
                 return self._about_curated(c)
             r = self.results.get(repo)
             if r is not None:
-                return (f"{repo}: {r.model_type}" + (f", {r.bits}-bit" if r.bits else "")
-                        + (" · gated: accept its licence on the hub and log in" if r.gated else "")
-                        + (" · in the cache: Enter uses it" if self._cached(repo) else " · Enter downloads"))
+                return (
+                    f"{repo}: {r.model_type}"
+                    + (f", {r.bits}-bit" if r.bits else "")
+                    + (" · gated: accept its licence on the hub and log in" if r.gated else "")
+                    + (" · in the cache: Enter uses it" if self._cached(repo) else " · Enter downloads")
+                )
         return ""
 
     def _about_curated(self, c: Curated) -> str:
         est = c.estimate(self.memory)
         mem = f"{self.memory / 2**30:.0f} GiB" if self.memory else "?"
-        text = (f"{c.repo_id}: ~{format_size(c.download_bytes)} download; LoRA training needs "
-                f"~{est.need_gb:.1f} GB of this machine's {mem} ({est.verdict}).")
+        text = (
+            f"{c.repo_id}: ~{format_size(c.download_bytes)} download; LoRA training needs "
+            f"~{est.need_gb:.1f} GB of this machine's {mem} ({est.verdict})."
+        )
         if c.gated:
             text += " Gated: accept its licence on the hub, then `hf auth login`."
         return text + (" In the cache: Enter uses it." if self._cached(c.repo_id) else " Enter downloads.")
@@ -239,14 +269,14 @@ class ModelScreen(StepScreen):
             self.set_status(f"Downloading {self.download_repo}: wait for it, or press x to cancel it.")
             return
         if self.app.engine.worker.busy:
-            self.set_status("A job (training or chat) is running: wait for it, or stop it, "
-                            "before changing the model.")
+            self.set_status("A job (training or chat) is running: wait for it, or stop it, before changing the model.")
             return
         if key == DEMO:
             target = paths.demo_model_dir()
             if is_demo_model(target):
                 self.use_model(inspect_folder(target, "demo"), "offline demo model")
             else:
+
                 def build(overwrite: bool) -> None:
                     self.set_status("Building the demo model…")
                     self.track(self.app.engine.build_demo_model(target, overwrite=overwrite))
@@ -308,16 +338,21 @@ class ModelScreen(StepScreen):
             self.query_one("#about", Static).update(self._about(key))
         elif pane == "search-tab":
             self.query_one("#about", Static).update(
-                "Search the hub (or your mirror) for text-generation models mlx-lm can load.")
+                "Search the hub (or your mirror) for text-generation models mlx-lm can load."
+            )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "search":
             text = event.value.strip()
             endpoint = resolve_endpoint(self.app.config)[0]
             if text and self.app.session.hub_reachable is False:
-                self.set_status(Text(f"✗ {endpoint} was unreachable at the environment check. Switch the "
-                                     "endpoint (e on the Environment screen, then r), or use a local model.",
-                                     style="red"))
+                self.set_status(
+                    Text(
+                        f"✗ {endpoint} was unreachable at the environment check. Switch the "
+                        "endpoint (e on the Environment screen, then r), or use a local model.",
+                        style="red",
+                    )
+                )
             elif text:
                 self.set_status(f"Searching {endpoint} for {text!r}…")
                 self.search(text, endpoint)
@@ -333,8 +368,10 @@ class ModelScreen(StepScreen):
             return
         info = inspect_folder(path)
         if not info.supported:
-            self._refuse_folder(f"{path}: mlx-lm cannot load model type {info.model_type!r}\n"
-                                "fix: pick a model of an architecture mlx-lm supports (see the mlx column)")
+            self._refuse_folder(
+                f"{path}: mlx-lm cannot load model type {info.model_type!r}\n"
+                "fix: pick a model of an architecture mlx-lm supports (see the mlx column)"
+            )
         else:
             self.use_model(info, path.name)
 
@@ -346,7 +383,7 @@ class ModelScreen(StepScreen):
     # -- search ------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
     def search(self, text: str, endpoint: str) -> None:
-        from core.hub import search_models  # network: off the UI thread
+        from core.models.hub import search_models  # network: off the UI thread
 
         try:
             done = SearchDone(text, search_models(text, endpoint=endpoint), None)
@@ -365,12 +402,19 @@ class ModelScreen(StepScreen):
         table.clear()
         self.results = {r.repo_id: r for r in message.results}
         for r in message.results:
-            table.add_row(short(r.repo_id + (" (gated)" if r.gated else ""), 36), f"{r.downloads:,}",
-                          format_size(r.size_bytes), format_params(r.parameters), short(r.model_type, 10),
-                          key=f"hub:{r.repo_id}")
+            table.add_row(
+                short(r.repo_id + (" (gated)" if r.gated else ""), 36),
+                f"{r.downloads:,}",
+                format_size(r.size_bytes),
+                format_params(r.parameters),
+                short(r.model_type, 10),
+                key=f"hub:{r.repo_id}",
+            )
         n = len(message.results)
-        self.set_status(f"{n} model(s) mlx-lm can load match {message.text!r}."
-                        + (" Enter downloads the highlighted one." if n else ""))
+        self.set_status(
+            f"{n} model(s) mlx-lm can load match {message.text!r}."
+            + (" Enter downloads the highlighted one." if n else "")
+        )
         if n:
             table.focus()
 
@@ -378,9 +422,14 @@ class ModelScreen(StepScreen):
     def start_download(self, repo_id: str) -> None:
         endpoint, _ = resolve_endpoint(self.app.config)
         if self.app.session.hub_reachable is False:
-            self.set_status(Text(f"✗ {endpoint} was unreachable at the environment check, so {repo_id} "
-                                 "cannot be downloaded. Use the offline demo, or switch the endpoint "
-                                 "(e on the Environment screen, then r).", style="red"))
+            self.set_status(
+                Text(
+                    f"✗ {endpoint} was unreachable at the environment check, so {repo_id} "
+                    "cannot be downloaded. Use the offline demo, or switch the endpoint "
+                    "(e on the Environment screen, then r).",
+                    style="red",
+                )
+            )
             return
         self.download_repo = repo_id
         self.download_job = self.track(self.app.engine.download_model(repo_id, endpoint=endpoint))
@@ -423,8 +472,9 @@ class ModelScreen(StepScreen):
             self.use_model(inspect_folder(event.result, "hf-cache", name=repo, repo_id=repo), repo)
         elif isinstance(event, ev.JobCancelled) and event.name == "download":
             self._download_over()
-            self.set_status(f"Download of {self.download_repo} cancelled. Files fetched so far are kept: "
-                            "Enter on it again resumes.")
+            self.set_status(
+                f"Download of {self.download_repo} cancelled. Files fetched so far are kept: Enter on it again resumes."
+            )
         elif isinstance(event, ev.JobFailed):
             if event.name == "download":
                 self._download_over()

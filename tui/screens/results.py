@@ -7,7 +7,7 @@ adapter) are shown on arrival.
 
 The subject lines say what is judged and shipped: the adapter (a switches
 between the run's last and best), whether ``<run>/fused`` still matches its
-adapter (``core.provenance``; after a resume it does not, and f offers to
+adapter (``core.shipping.provenance``; after a resume it does not, and f offers to
 fuse again, replacing only that folder after a y), and where l will write
 in LM Studio's folder (o chooses it, remembered in the settings).
 """
@@ -23,10 +23,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Label, ProgressBar, Static
 
-from core import config as app_config
-from core import events as ev
-from core.judge import EvalSettings, load_results
-from core.provenance import adapter_iteration, adapter_run, describe_adapter, same_adapter
+from core.evaluation.judge import EvalSettings, load_results
+from core.runtime import app_config
+from core.runtime import events as ev
+from core.shipping.provenance import adapter_iteration, adapter_run, describe_adapter, same_adapter
 from tui.screens.base import StepScreen
 from tui.widgets.path_log import PathLog
 
@@ -35,7 +35,7 @@ COLUMNS = ("", "test loss", "ppl", "exact", "valid SQL", "exec", "N")
 
 def fused_dir(adapter: str) -> Path:
     """Where the fused model goes: ``<run>/fused``, else beside the adapter."""
-    from core.judge import results_dir
+    from core.evaluation.judge import results_dir
 
     folder = results_dir(adapter)
     adapter_path = Path(adapter)
@@ -45,7 +45,7 @@ def fused_dir(adapter: str) -> Path:
 def short(path: str | Path) -> str:
     """A path with the home folder as ``~`` (80 columns are few)."""
     text, home = str(path), str(Path.home())
-    return "~" + text[len(home):] if home != "/" and (text == home or text.startswith(home + "/")) else text
+    return "~" + text[len(home) :] if home != "/" and (text == home or text.startswith(home + "/")) else text
 
 
 def _pct(value) -> str:
@@ -53,15 +53,21 @@ def _pct(value) -> str:
 
 
 def row_cells(row: dict) -> tuple:
-    from core.provenance import adapter_choice
+    from core.shipping.provenance import adapter_choice
 
     task = row.get("task") or {}
     ppl = row["test_ppl"]
     choice = adapter_choice(row["adapter"]) if row.get("adapter") else None
     label = f"{row['label']} ({choice})" if choice else row["label"]  # which adapter it judged
-    return (label, f"{row['test_loss']:.3f}", f"{ppl:,.2f}" if ppl < 1e6 else f"{ppl:.2e}",
-            _pct(task.get("exact_match")), _pct(task.get("valid_sql")),
-            _pct(task.get("execution_match")), str(task.get("n", "–")))
+    return (
+        label,
+        f"{row['test_loss']:.3f}",
+        f"{ppl:,.2f}" if ppl < 1e6 else f"{ppl:.2e}",
+        _pct(task.get("exact_match")),
+        _pct(task.get("valid_sql")),
+        _pct(task.get("execution_match")),
+        str(task.get("n", "–")),
+    )
 
 
 def verdict(rows: dict) -> Text:
@@ -82,8 +88,10 @@ def verdict(rows: dict) -> Text:
 class ResultsScreen(StepScreen):
     STEP = "train"
     AUTO_FOCUS = ""  # e/a/f/l/g/o/x must reach the screen; Tab moves into the N box
-    GUIDE = ("Judge & ship. e: base vs tuned on the test split; a: judge the best or last adapter. "
-             "f: fuse and verify. l: export for LM Studio (o: its folder), g: GGUF. x cancels, Esc back.")
+    GUIDE = (
+        "Judge & ship. e: base vs tuned on the test split; a: judge the best or last adapter. "
+        "f: fuse and verify. l: export for LM Studio (o: its folder), g: GGUF. x cancels, Esc back."
+    )
     DEFAULT_CSS = """
     ResultsScreen #subject { padding: 0 1; height: auto; max-height: 7; color: $text-muted; }
     ResultsScreen #task-row { height: 1; padding: 0 1; }
@@ -149,7 +157,7 @@ class ResultsScreen(StepScreen):
 
     def adapter_for(self, choice: str) -> str | None:
         """The run's last adapter (the session's) or its best/ one."""
-        from core.runs import BEST
+        from core.training.run_folders import BEST
 
         if choice == "last":
             return self.app.session.adapter_path
@@ -160,7 +168,7 @@ class ResultsScreen(StepScreen):
         return self.adapter_for(self.choice)
 
     def lmstudio_target(self) -> Path | None:
-        from core.export import lmstudio_target
+        from core.shipping.lmstudio import lmstudio_target
 
         source = self.fused()
         if source is None:
@@ -171,7 +179,7 @@ class ResultsScreen(StepScreen):
             return None
 
     def freshness(self):
-        from core.provenance import check_fused
+        from core.shipping.provenance import check_fused
 
         out = self.fused()
         return check_fused(out) if out is not None and out.is_dir() else None
@@ -198,12 +206,14 @@ class ResultsScreen(StepScreen):
             return Text(f"fused: not yet (f fuses the {self.choice} adapter into {short(out)})")
         fresh = self.freshness()
         if fresh is None:
-            return Text(f"fused: {short(out)} is not a TuneDeck fused model (f will not replace it)",
-                        style="yellow")
+            return Text(f"fused: {short(out)} is not a TuneDeck fused model (f will not replace it)", style="yellow")
         if fresh.stale:
             its = (fresh.fused_iteration, fresh.now_iteration)
-            why = (f"fused at iteration {its[0]}, adapter now at {its[1]}" if all(its) and its[0] != its[1]
-                   else fresh.reason)
+            why = (
+                f"fused at iteration {its[0]}, adapter now at {its[1]}"
+                if all(its) and its[0] != its[1]
+                else fresh.reason
+            )
             return Text(f"fused: OUT OF DATE, {why} · f fuses again", style="bold yellow")
         if fresh.state == "unknown":
             return Text(f"fused: {fresh.reason}", style="yellow")
@@ -215,7 +225,7 @@ class ResultsScreen(StepScreen):
         return text
 
     def _lmstudio_line(self) -> str:
-        from core.export import lmstudio_root
+        from core.shipping.lmstudio import lmstudio_root
 
         target = self.lmstudio_target()
         root = lmstudio_root(self.app.session.lmstudio_root)
@@ -226,8 +236,9 @@ class ResultsScreen(StepScreen):
     def refresh_subject(self) -> None:
         session = self.app.session
         model = Path(session.model_path).name if session.model_path else "none (choose one on step 2)"
-        text = Text(f"model {model} · data {short(session.data_dir) if session.data_dir else 'none'}\n"
-                    f"{self._adapter_line()}\n")
+        text = Text(
+            f"model {model} · data {short(session.data_dir) if session.data_dir else 'none'}\n{self._adapter_line()}\n"
+        )
         text.append_text(self._fused_line())
         text.append(f"\n{self._lmstudio_line()}")
         self.query_one("#subject", Static).update(text)
@@ -249,8 +260,10 @@ class ResultsScreen(StepScreen):
             if isinstance(record, dict) and not same_adapter(record, adapter):
                 now = adapter_iteration(adapter)
                 changed = f"; the adapter has changed since{f' (now at iteration {now})' if now else ''}"
-            self.log_line(f"last evaluation{of} ({saved.get('created', '?')}, N={saved.get('task_examples')})"
-                          f"{changed}; e runs it again")
+            self.log_line(
+                f"last evaluation{of} ({saved.get('created', '?')}, N={saved.get('task_examples')})"
+                f"{changed}; e runs it again"
+            )
         return True
 
     def check_action(self, action: str, parameters) -> bool | None:
@@ -324,20 +337,24 @@ class ResultsScreen(StepScreen):
         except ValueError:
             n = -1
         if n is not None and n < 0:
-            self.notify(f"Task score: {raw!r} is not a count. Type a whole number of examples "
-                        "(0 = loss only), or leave the box blank for all.", severity="error")
+            self.notify(
+                f"Task score: {raw!r} is not a count. Type a whole number of examples "
+                "(0 = loss only), or leave the box blank for all.",
+                severity="error",
+            )
             return
         adapter = self.adapter()
         if adapter and not (Path(adapter) / "adapters.safetensors").is_file():
             self.notify(f"No {self.choice} adapter in this run yet; a switches back.", severity="warning")
             return
-        settings = EvalSettings(model=session.model_path, data=session.data_dir,
-                                adapter=adapter, task_examples=n)
+        settings = EvalSettings(model=session.model_path, data=session.data_dir, adapter=adapter, task_examples=n)
         self.show_rows([])
         scope = "all" if n is None else n
         tuned = f"base and tuned ({self.choice} adapter {describe_adapter(adapter)})" if adapter else ""
-        self.start(self.app.engine.evaluate(settings),
-                   f"evaluating {tuned or 'the base model'} (task score on {scope} examples)")
+        self.start(
+            self.app.engine.evaluate(settings),
+            f"evaluating {tuned or 'the base model'} (task score on {scope} examples)",
+        )
 
     def action_toggle_adapter(self) -> None:
         if self.busy():
@@ -345,8 +362,11 @@ class ResultsScreen(StepScreen):
         other = "best" if self.choice == "last" else "last"
         path = self.adapter_for(other)
         if not path or not (Path(path) / "adapters.safetensors").is_file():
-            self.notify("This run has no best/ adapter: it is saved when a validation loss improves "
-                        "(set steps per eval below the iterations on the Train screen).", severity="warning")
+            self.notify(
+                "This run has no best/ adapter: it is saved when a validation loss improves "
+                "(set steps per eval below the iterations on the Train screen).",
+                severity="warning",
+            )
             return
         self.choice = other
         self.refresh_subject()
@@ -356,16 +376,20 @@ class ResultsScreen(StepScreen):
     def action_choose_lmstudio_root(self) -> None:
         import os
 
-        from core.export import lmstudio_root
+        from core.shipping.lmstudio import lmstudio_root
         from tui.screens.results_dialogs import LMStudioFolderDialog
 
         if self.busy():
             return
         env = os.environ.get("LMSTUDIO_MODELS_DIR")
-        note = (f"LMSTUDIO_MODELS_DIR is set ({env}): it wins over this setting when TuneDeck starts."
-                if env else "Saved in TuneDeck's settings for next time.")
-        self.app.push_screen(LMStudioFolderDialog(lmstudio_root(self.app.session.lmstudio_root), note),
-                             self._lmstudio_root_chosen)
+        note = (
+            f"LMSTUDIO_MODELS_DIR is set ({env}): it wins over this setting when TuneDeck starts."
+            if env
+            else "Saved in TuneDeck's settings for next time."
+        )
+        self.app.push_screen(
+            LMStudioFolderDialog(lmstudio_root(self.app.session.lmstudio_root), note), self._lmstudio_root_chosen
+        )
 
     def _lmstudio_root_chosen(self, root: Path | None) -> None:
         if root is None:
@@ -410,15 +434,21 @@ class ResultsScreen(StepScreen):
             else:
                 self.log_line("kept the fused model as it is")
 
-        self.app.push_screen(ConfirmDialog(
-            "Fuse again?", f"{short(out)} is {why}.\n\nReplace it (TuneDeck's own fused model; nothing "
-            f"else is touched) with a new fuse of {new}?"), answered)
+        self.app.push_screen(
+            ConfirmDialog(
+                "Fuse again?",
+                f"{short(out)} is {why}.\n\nReplace it (TuneDeck's own fused model; nothing "
+                f"else is touched) with a new fuse of {new}?",
+            ),
+            answered,
+        )
 
     def _start_fuse(self, adapter: str, out: Path, overwrite: bool) -> None:
         session = self.app.session
-        self.start(self.app.engine.fuse(session.model_path, adapter, str(out), data=session.data_dir,
-                                        overwrite=overwrite),
-                   f"{'fusing again' if overwrite else 'fusing'} the {self.choice} adapter into {out}")
+        self.start(
+            self.app.engine.fuse(session.model_path, adapter, str(out), data=session.data_dir, overwrite=overwrite),
+            f"{'fusing again' if overwrite else 'fusing'} the {self.choice} adapter into {out}",
+        )
 
     def _export_source(self) -> Path | None:
         out = self.fused()
@@ -427,26 +457,29 @@ class ResultsScreen(StepScreen):
             return None
         fresh = self.freshness()
         if fresh is not None and fresh.stale:  # never ship a stale model silently
-            self.log_line(f"not exported: the fused model is out of date ({fresh.reason}). "
-                          "Press f to fuse again, then export.")
+            self.log_line(
+                f"not exported: the fused model is out of date ({fresh.reason}). Press f to fuse again, then export."
+            )
             return None
         if fresh is not None and fresh.state == "unknown":
             self.log_line(f"note: {fresh.reason}")
         return out
 
     def action_export_lmstudio(self) -> None:
-        from core.export import default_name
+        from core.shipping.lmstudio import default_name
 
         if self.busy() or (source := self._export_source()) is None:
             return
         name = default_name(source)
         root = self.app.session.lmstudio_root
-        self.start(self.app.engine.export_lmstudio(str(source), root=root, name=name),
-                   f"exporting {name} for LM Studio to {self.lmstudio_target() or '?'}")
+        self.start(
+            self.app.engine.export_lmstudio(str(source), root=root, name=name),
+            f"exporting {name} for LM Studio to {self.lmstudio_target() or '?'}",
+        )
 
     def action_export_gguf(self) -> None:
-        from core.export import default_name
-        from core.gguf_export import converter_steps, lmstudio_gguf_path, unsupported
+        from core.shipping.gguf import converter_steps, lmstudio_gguf_path, unsupported
+        from core.shipping.lmstudio import default_name
         from tui.screens.gguf_dialog import GGUFDialog
 
         if self.busy() or (source := self._export_source()) is None:
@@ -461,9 +494,10 @@ class ResultsScreen(StepScreen):
 
         def write(request) -> None:
             if request is not None:
-                self.start(self.app.engine.export_gguf(str(source), request.path, request.gguf_type,
-                                                       request.replace),
-                           f"writing {request.gguf_type} GGUF to {request.path}")
+                self.start(
+                    self.app.engine.export_gguf(str(source), request.path, request.gguf_type, request.replace),
+                    f"writing {request.gguf_type} GGUF to {request.path}",
+                )
 
         lms = lmstudio_gguf_path(name, "f16", root=self.app.session.lmstudio_root).parent
         self.app.push_screen(GGUFDialog(name, source.parent, lms), write)
@@ -482,8 +516,7 @@ class ResultsScreen(StepScreen):
             if event.match:
                 self.log_line(f"verify {event.index + 1}: fused = adapter-on-base ✓")
             else:
-                self.log_line(f"verify {event.index + 1}: DIFFERS — adapter {event.expected!r}, "
-                              f"fused {event.got!r}")
+                self.log_line(f"verify {event.index + 1}: DIFFERS — adapter {event.expected!r}, fused {event.got!r}")
         elif isinstance(event, ev.JobFinished):
             bar.update(total=1, progress=1)
             self.query_one("#verdict", Static).update(verdict(self.rows))
@@ -516,7 +549,7 @@ class ResultsScreen(StepScreen):
             elif result["verified"]:
                 self.log_line("warning: some fused answers differ from the adapter-on-base ones (above)")
         elif name == "export" and "checks" in result:  # a GGUF file: what was checked
-            from core.gguf_export import summary_lines
+            from core.shipping.gguf import summary_lines
 
             for line in summary_lines(result):
                 self.log_line(line)

@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from core.errors import TuneDeckError
+from core.runtime.errors import TuneDeckError
 from tui.screens.chat_dialogs import DIALOG_CSS
 
 
@@ -43,9 +43,12 @@ class LMStudioFolderDialog(ModalScreen[Path | None]):
     """Type LM Studio's models folder; Enter checks it (it must exist, be a
     folder and be writable), Esc keeps the current one."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="LMStudioFolderDialog") + """
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="LMStudioFolderDialog")
+        + """
     LMStudioFolderDialog Input { margin: 0 0; }
     """
+    )
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="lmstudio-cancel")]
 
     def __init__(self, current: Path, note: str = "") -> None:
@@ -55,8 +58,9 @@ class LMStudioFolderDialog(ModalScreen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("LM Studio models folder · Enter saves · Esc cancels", classes="title")
-            yield Static("Exports go to FOLDER/tunedeck/NAME. LM Studio shows its folder under My Models.",
-                         classes="hint")
+            yield Static(
+                "Exports go to FOLDER/tunedeck/NAME. LM Studio shows its folder under My Models.", classes="hint"
+            )
             yield Input(str(self.current), id="lmstudio-root")
             yield Static(self.note, classes="hint")
             yield Static("", id="lmstudio-error", classes="error")
@@ -65,7 +69,7 @@ class LMStudioFolderDialog(ModalScreen[Path | None]):
         self.query_one("#lmstudio-root", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        from core.export import check_lmstudio_root
+        from core.shipping.lmstudio import check_lmstudio_root
 
         event.stop()
         try:

@@ -16,8 +16,8 @@ ctrl+n / ctrl+p switch tabs; Enter or Esc leaves a knob so the keys work.
 from __future__ import annotations
 
 import copy
-import functools
 import dataclasses
+import functools
 import time
 from pathlib import Path
 
@@ -26,31 +26,44 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
-from textual.widgets import (Checkbox, DataTable, Input, Label, ProgressBar, Select, Static,
-                             TabbedContent, TabPane)
+from textual.widgets import Checkbox, DataTable, Input, Label, ProgressBar, Select, Static, TabbedContent, TabPane
 
-from core import events as ev
-from core.errors import TuneDeckError
-from core.jsonl import read_manifest
-from core.runs import curve, list_runs, new_run_dir, read_events, run_info
-from core.targets import CONFIG_YAML
-from core.train_config import (PRESETS, SCHEDULES, apply_preset, check_settings, default_settings, epochs,
-                               load_yaml, save_yaml, schedule_for, schedule_kind)
-from core.training import TrainSettings
+from core.data.folder import read_manifest
+from core.runtime import events as ev
+from core.runtime.errors import TuneDeckError
+from core.runtime.targets import CONFIG_YAML
+from core.training.run_folders import curve, list_runs, new_run_dir, read_events, run_info
+from core.training.settings import (
+    PRESETS,
+    SCHEDULES,
+    apply_preset,
+    check_settings,
+    default_settings,
+    epochs,
+    load_yaml,
+    save_yaml,
+    schedule_for,
+    schedule_kind,
+)
+from core.training.trainer import TrainSettings
 from tui.screens.base import StepScreen
-from tui.widgets.path_log import PathLog
 from tui.screens.confirm import write_checked
+from tui.widgets.path_log import PathLog
 
 
 def _shown_path(path: str) -> str:
     """A folder as people read it: ~ for the home folder."""
     home = str(Path.home())
-    return "~" + path[len(home):] if path.startswith(home + "/") else path
+    return "~" + path[len(home) :] if path.startswith(home + "/") else path
 
 
 def _fmt_time(seconds: float) -> str:
     seconds = int(max(seconds, 0))
-    return f"{seconds // 60:02d}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return (
+        f"{seconds // 60:02d}:{seconds % 60:02d}"
+        if seconds < 3600
+        else f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    )
 
 
 def train_examples(data_dir: str) -> int:
@@ -78,11 +91,16 @@ def _count_lines(path: str, mtime_ns: int, size: int) -> int:
 
 # (input id, label, settings attribute or lora key, type)
 NUMBER_FIELDS = [
-    ("rank", "rank", "rank", int), ("layers", "layers", "num_layers", int),
-    ("lr", "lr", "learning_rate", float), ("batch", "batch", "batch_size", int),
-    ("iters", "iters", "iters", int), ("maxlen", "max len", "max_seq_length", int),
-    ("accum", "grad acc", "grad_accumulation_steps", int), ("evalsteps", "eval every", "steps_per_eval", int),
-    ("savesteps", "save every", "save_every", int), ("reportsteps", "report every", "steps_per_report", int),
+    ("rank", "rank", "rank", int),
+    ("layers", "layers", "num_layers", int),
+    ("lr", "lr", "learning_rate", float),
+    ("batch", "batch", "batch_size", int),
+    ("iters", "iters", "iters", int),
+    ("maxlen", "max len", "max_seq_length", int),
+    ("accum", "grad acc", "grad_accumulation_steps", int),
+    ("evalsteps", "eval every", "steps_per_eval", int),
+    ("savesteps", "save every", "save_every", int),
+    ("reportsteps", "report every", "steps_per_report", int),
     ("seed", "seed", "seed", int),
 ]
 TABS = ("tab-run", "tab-config", "tab-runs")
@@ -93,8 +111,10 @@ class TrainingScreen(StepScreen):
     NEXT = "chat"
     AUTO_FOCUS = ""  # s/x/n must reach the screen; Tab moves into the knobs
     BACK = "data"
-    GUIDE = ("Step 4: training. s starts, x stops (adapter kept), r resumes, m checks memory. "
-             "ctrl+n/ctrl+p switch tabs: Config (knobs, YAML), Runs (past runs). Train loss should fall.")
+    GUIDE = (
+        "Step 4: training. s starts, x stops (adapter kept), r resumes, m checks memory. "
+        "ctrl+n/ctrl+p switch tabs: Config (knobs, YAML), Runs (past runs). Train loss should fall."
+    )
     BINDINGS = [
         Binding("s", "start", "Start", id="start-training"),
         Binding("x", "stop", "Stop", id="stop-training"),
@@ -175,14 +195,29 @@ class TrainingScreen(StepScreen):
             with TabPane("Config", id="tab-config"):
                 with Grid(id="form"):
                     yield Label("preset")
-                    yield Select([(p, p) for p in PRESETS] + [("custom", "custom")], id="preset",
-                                 value="custom", allow_blank=False, compact=True)
+                    yield Select(
+                        [(p, p) for p in PRESETS] + [("custom", "custom")],
+                        id="preset",
+                        value="custom",
+                        allow_blank=False,
+                        compact=True,
+                    )
                     yield Label("type")
-                    yield Select([(t, t) for t in ("lora", "dora", "full")], id="type", value="lora",
-                                 allow_blank=False, compact=True)
+                    yield Select(
+                        [(t, t) for t in ("lora", "dora", "full")],
+                        id="type",
+                        value="lora",
+                        allow_blank=False,
+                        compact=True,
+                    )
                     yield Label("schedule")
-                    yield Select([(k, k) for k in SCHEDULES] + [("custom", "custom")], id="schedule",
-                                 value="constant", allow_blank=False, compact=True)
+                    yield Select(
+                        [(k, k) for k in SCHEDULES] + [("custom", "custom")],
+                        id="schedule",
+                        value="constant",
+                        allow_blank=False,
+                        compact=True,
+                    )
                     for fid, label, _, kind in NUMBER_FIELDS:
                         yield Label(label)
                         yield Input(id=fid, type="integer" if kind is int else "number", compact=True)
@@ -294,20 +329,25 @@ class TrainingScreen(StepScreen):
         error = self.query_one("#config-error", Static)
         error.update(f"✗ {problem}" if problem and problem != self.NO_PAIR else "")
         error.display = bool(problem and problem != self.NO_PAIR)
-        keys = ("Enter/Esc leaves a knob · ctrl+n/ctrl+p tabs · ctrl+s saves / ctrl+o loads the YAML "
-                "(mlx_lm.lora -c reads it too) · m memory check")
+        keys = (
+            "Enter/Esc leaves a knob · ctrl+n/ctrl+p tabs · ctrl+s saves / ctrl+o loads the YAML "
+            "(mlx_lm.lora -c reads it too) · m memory check"
+        )
         info = self.query_one("#config-info", Static)
         if s is None:
             info.update(f"{self.NO_PAIR}\n{keys}" if problem == self.NO_PAIR else keys)
             return
         n = train_examples(s.data)
         layers = "all" if s.num_layers < 0 else s.num_layers
-        info.update(f"{s.iters} iters x batch {s.batch_size} = {epochs(s, n):.2f} epochs of {n} examples · "
-                    f"layers {layers} · {Path(s.model).name}\n{keys}")
+        info.update(
+            f"{s.iters} iters x batch {s.batch_size} = {epochs(s, n):.2f} epochs of {n} examples · "
+            f"layers {layers} · {Path(s.model).name}\n{keys}"
+        )
 
     def knob_values(self) -> tuple:
-        return (tuple(self.query_one(f"#{fid}", Input).value for fid, *_ in NUMBER_FIELDS)
-                + tuple(self.query_one(f"#{wid}", Select).value for wid in ("type", "schedule")))
+        return tuple(self.query_one(f"#{fid}", Input).value for fid, *_ in NUMBER_FIELDS) + tuple(
+            self.query_one(f"#{wid}", Select).value for wid in ("type", "schedule")
+        )
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "yaml" and self.is_mounted:
@@ -333,8 +373,9 @@ class TrainingScreen(StepScreen):
             self.fill_form(apply_preset(s, event.value))
             self._preset_values = self.knob_values()
             self.query_one("#preset", Select).value = event.value
-            self.log_line(f"preset {event.value}: {s.iters} iters, rank {s.lora_parameters['rank']}, "
-                          f"schedule {schedule_kind(s)}")
+            self.log_line(
+                f"preset {event.value}: {s.iters} iters, rank {s.lora_parameters['rank']}, schedule {schedule_kind(s)}"
+            )
         else:
             self.query_one("#preset", Select).value = "custom"  # not applied: say so
 
@@ -379,8 +420,10 @@ class TrainingScreen(StepScreen):
         for key in ("model", "data"):
             mine = session.model_path if key == "model" else session.data_dir
             if key in loaded and loaded[key] != mine:
-                self.notify(f"the config's {key} ({loaded[key]}) differs; training uses the chosen one ({mine})",
-                            severity="warning")
+                self.notify(
+                    f"the config's {key} ({loaded[key]}) differs; training uses the chosen one ({mine})",
+                    severity="warning",
+                )
         loaded.pop("adapter_path", None)
         self.fill_form(TrainSettings.from_dict({**vars(self.base), **loaded}))
         self.query_one("#preset", Select).value = "custom"
@@ -455,7 +498,8 @@ class TrainingScreen(StepScreen):
         info = run_info(self.shown_path)
         if info.model or info.data:
             self.query_one("#runs-info", Static).update(
-                f"{Path(info.model).name or '?'} on {_shown_path(info.data or '?')} · o overlay · r resume")
+                f"{Path(info.model).name or '?'} on {_shown_path(info.data or '?')} · o overlay · r resume"
+            )
         self.show_runs_plot()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -532,9 +576,12 @@ class TrainingScreen(StepScreen):
             # A finished run goes on only to a larger total: the Config tab's iters.
             wanted = self.query_one("#iters", Input).value.strip()
             if not wanted.isdigit() or int(wanted) <= info.iteration:
-                self.notify(f"{info.name} already finished all {info.iters} iterations. To train it further, "
-                            f"set iters in the Config tab above {info.iteration} and press r again.",
-                            severity="warning", timeout=10)
+                self.notify(
+                    f"{info.name} already finished all {info.iters} iterations. To train it further, "
+                    f"set iters in the Config tab above {info.iteration} and press r again.",
+                    severity="warning",
+                    timeout=10,
+                )
                 return
             iters = int(wanted)
         self.settings = None
@@ -601,8 +648,7 @@ class TrainingScreen(StepScreen):
             again = "Press r to resume the run." if self.resuming else "Press s to start again."
             stats.update(f"Stopped before the first step; nothing new was saved. {again}")
         elif isinstance(event, ev.JobFailed):
-            stats.update(Text(f"✗ {event.located}" + (f"\nfix: {event.hint}" if event.hint else ""),
-                              style="bold red"))
+            stats.update(Text(f"✗ {event.located}" + (f"\nfix: {event.hint}" if event.hint else ""), style="bold red"))
             self.log_line(f"failed: {event.located}" + (f" (fix: {event.hint})" if event.hint else ""))
         if isinstance(event, ev.TERMINAL):
             # The job has ended, and with it the run's lock: the list reads how it ended.
@@ -618,8 +664,12 @@ class TrainingScreen(StepScreen):
         elif isinstance(event, ev.JobCancelled):
             self.show_memory("memory check stopped.")
         elif isinstance(event, ev.JobFailed):
-            self.show_memory(Text(f"✗ memory check: {event.message}" + (f"\nfix: {event.hint}" if event.hint else ""),
-                                  style="bold red"))
+            self.show_memory(
+                Text(
+                    f"✗ memory check: {event.message}" + (f"\nfix: {event.hint}" if event.hint else ""),
+                    style="bold red",
+                )
+            )
             self.log_line(f"memory check failed: {event.message}" + (f" (fix: {event.hint})" if event.hint else ""))
 
     def on_train_started(self, event: ev.TrainStarted) -> None:
@@ -640,8 +690,10 @@ class TrainingScreen(StepScreen):
         self.query_one("#progress", ProgressBar).update(total=event.iters, progress=event.start_iteration)
         self.log_line(f"run folder: {event.run_dir}")
         self.log_line(f"model {event.model}; data {event.data}")
-        self.log_line(f"training {event.trainable_parameters:,} of {event.total_parameters:,} "
-                      f"parameters on {event.train_examples} examples")
+        self.log_line(
+            f"training {event.trainable_parameters:,} of {event.total_parameters:,} "
+            f"parameters on {event.train_examples} examples"
+        )
         self.refresh_runs()
 
     def on_report(self, event: ev.TrainReport, stats: Static) -> None:
@@ -685,7 +737,8 @@ class TrainingScreen(StepScreen):
             f"iter {event.iteration}/{self.total_iters} · loss {event.train_loss:.3f}{val} · "
             f"{event.tokens_per_second:,.0f} tok/s · {event.iterations_per_second:.1f} it/s\n"
             f"lr {event.learning_rate:.1e} · peak {event.peak_memory_gb:.2f} GB · "
-            f"{event.trained_tokens:,} tok · {_fmt_time(elapsed)} · ETA {_fmt_time(eta)}")
+            f"{event.trained_tokens:,} tok · {_fmt_time(elapsed)} · ETA {_fmt_time(eta)}"
+        )
 
     def on_finished(self, event: ev.TrainFinished, stats: Static) -> None:
         session = self.app.session
@@ -700,17 +753,23 @@ class TrainingScreen(StepScreen):
             session.run_dir = self.run_dir
         self.query_one("#progress", ProgressBar).update(progress=event.iterations)
         how = "stopped" if event.stopped_early else "finished"
-        self.log_line(f"{how} at iter {event.iterations} ({Path(event.model).name} on {Path(event.data).name}); "
-                      f"adapter: {event.adapter_path}")
+        self.log_line(
+            f"{how} at iter {event.iterations} ({Path(event.model).name} on {Path(event.data).name}); "
+            f"adapter: {event.adapter_path}"
+        )
         first = self.train_pts[0][1] if self.train_pts else None
         last = self.train_pts[-1][1] if self.train_pts else None
         change = f" Loss {first:.2f} → {last:.2f}." if first is not None else ""
         more = " r resumes." if event.stopped_early else ""
-        after = ("Press j to judge & ship, or n to chat." if paired else
-                 f"It trained {Path(self.trained_model or '?').name}, not the chosen model: pick that model "
-                 "in step 2 to chat with it.")
-        stats.update(Text(f"✓ Training {how} after {event.iterations} iterations.{change}{more} {after}",
-                          style="bold green"))
+        after = (
+            "Press j to judge & ship, or n to chat."
+            if paired
+            else f"It trained {Path(self.trained_model or '?').name}, not the chosen model: pick that model "
+            "in step 2 to chat with it."
+        )
+        stats.update(
+            Text(f"✓ Training {how} after {event.iterations} iterations.{change}{more} {after}", style="bold green")
+        )
         self.refresh_stepbar()
 
     def can_leave(self) -> str | None:

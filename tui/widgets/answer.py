@@ -31,7 +31,7 @@ def shown(text: str) -> Text:
     out = Text()
     pos = 0
     for match in BLANK_RUN.finditer(text):
-        out.append(text[pos:match.start()])
+        out.append(text[pos : match.start()])
         run = match.group()
         lines = run.count("\n")
         if lines:
@@ -120,8 +120,8 @@ class AnswerView(Vertical):
         tail_widget = self._part("answer-tail")
         if cut > 0 and tail_widget is not None:
             block = self._rendered(tail[:cut], not self._frozen)
-            self._frozen.append(tail[:cut + 1])
-            self._tail = [tail[cut + 1:]]
+            self._frozen.append(tail[: cut + 1])
+            self._tail = [tail[cut + 1 :]]
             self.mount(Static(block, classes="answer-block"), before=tail_widget)
         if not self.finished and self.note != STREAMING_NOTE and self.note_style == "dim":
             self.set_note(STREAMING_NOTE)

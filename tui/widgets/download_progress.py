@@ -10,8 +10,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from core import events as ev
-from core.model_info import format_size
+from core.models.model_info import format_size
+from core.runtime import events as ev
 
 
 def download_text(event: ev.DownloadProgress) -> str:
@@ -19,9 +19,11 @@ def download_text(event: ev.DownloadProgress) -> str:
     eta = ""
     if event.eta_seconds is not None and (event.done or 0) < (event.total or 0):
         eta = f" · ETA {int(event.eta_seconds) // 60}:{int(event.eta_seconds) % 60:02d}"
-    return (f"{format_size(event.done) if event.done else '0 B'}/{format_size(event.total)}"
-            f" · {format_size(event.bytes_per_second)}/s{eta}"
-            f" · {event.files_done}/{event.files_total} files")
+    return (
+        f"{format_size(event.done) if event.done else '0 B'}/{format_size(event.total)}"
+        f" · {format_size(event.bytes_per_second)}/s{eta}"
+        f" · {event.files_done}/{event.files_total} files"
+    )
 
 
 class DownloadProgressRow(Horizontal):

@@ -25,13 +25,13 @@ class PromptArea(TextArea):
     ]
 
     class Submitted(Message):
-        def __init__(self, prompt_area: "PromptArea", text: str) -> None:
+        def __init__(self, prompt_area: PromptArea, text: str) -> None:
             super().__init__()
             self.prompt_area = prompt_area
             self.text = text
 
         @property
-        def control(self) -> "PromptArea":
+        def control(self) -> PromptArea:
             return self.prompt_area
 
     def __init__(self, **kwargs) -> None:

@@ -1,0 +1,1 @@
+"""Chat with a model: streamed generation and saved transcripts."""

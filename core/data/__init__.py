@@ -1,0 +1,1 @@
+"""Training rows from any source into a checked mlx-lm data folder."""

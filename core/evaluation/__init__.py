@@ -1,0 +1,1 @@
+"""How good is the tuned model: test loss, task score, the base-vs-tuned judge."""

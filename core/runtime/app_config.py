@@ -1,0 +1,32 @@
+"""The app's small persistent settings (first-run flag, theme, endpoint,
+LM Studio's models folder as chosen on the Judge screen)."""
+
+from __future__ import annotations
+
+import json
+
+from core.runtime import paths
+from core.runtime.atomic import write_json
+
+DEFAULTS = {"first_run_done": False, "theme": "tunedeck-dark", "hf_endpoint": None, "lmstudio_models_dir": None}
+
+
+def load() -> dict:
+    try:
+        data = json.loads(paths.config_file().read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            data = {}
+    except (OSError, ValueError):
+        data = {}  # a missing or corrupt config must never stop the app
+    return {**DEFAULTS, **data}
+
+
+def save(config: dict) -> None:
+    write_json(paths.config_file(), config)
+
+
+def update(**changes) -> dict:
+    config = load()
+    config.update(changes)
+    save(config)
+    return config

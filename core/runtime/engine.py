@@ -1,0 +1,271 @@
+"""The engine facade: every long or MLX-touching operation, as a job.
+
+One ``Engine`` per process owns the MLX worker thread and the chat models
+loaded on it. Methods return a ``Job`` at once; progress arrives as events
+through the listeners (``Engine(on_event=...)`` or ``add_listener``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from core.runtime import events as ev
+from core.runtime import paths
+from core.runtime.worker import Job, JobContext, MLXWorker
+
+
+def _build_demo(ctx: JobContext, out_dir: str, size: str, overwrite: bool = False) -> str:
+    from core.models import demo_model
+
+    demo_model.build(out_dir, size, progress=ctx.progress, overwrite=overwrite)
+    return out_dir
+
+
+def _write_sample(ctx: JobContext, out_dir: str, seed: int, overwrite: bool = False) -> dict:
+    from core.data import sample_data
+
+    ctx.progress("generating the text-to-SQL sample")
+    return sample_data.write_sample(out_dir, seed=seed, overwrite=overwrite)
+
+
+def _train(ctx: JobContext, settings, run_dir=None) -> dict:
+    from core.training.trainer import run_training
+
+    return run_training(ctx, settings, run_dir)
+
+
+def _memory_check(ctx: JobContext, settings):
+    from core.training.memory_probe import run_memory_check
+
+    return run_memory_check(ctx, settings)
+
+
+def _download(ctx: JobContext, repo_id: str, endpoint: str | None, cache_dir: str | None) -> str:
+    from core.models.hub import download_model
+
+    ctx.progress(f"asking the hub about {repo_id}")
+    path = download_model(
+        repo_id, endpoint=endpoint, cache_dir=cache_dir, on_progress=ctx.emit, cancel=ctx.cancel_event
+    )
+    return str(path)
+
+
+# -- judge and ship job functions (issue 6) ----------------------------------
+def _evaluate(ctx: JobContext, settings) -> dict:
+    from core.evaluation.judge import run_eval
+
+    return run_eval(ctx, settings)
+
+
+def _fuse(ctx: JobContext, model, adapter, out, dequantize, verify, data, overwrite=False) -> dict:
+    from core.shipping.fuse import run_fuse
+
+    return run_fuse(ctx, model, adapter, out, dequantize=dequantize, verify=verify, data=data, overwrite=overwrite)
+
+
+def _export_lmstudio(ctx: JobContext, fused, root, publisher, name, allow_stale=False, overwrite=False) -> dict:
+    from core.shipping.lmstudio import export_lmstudio
+
+    return export_lmstudio(
+        ctx, fused, root=root, publisher=publisher, name=name, allow_stale=allow_stale, overwrite=overwrite
+    )
+
+
+def _export_gguf(ctx: JobContext, fused, out, gguf_type, replace, allow_stale) -> dict:
+    from core.shipping.gguf import export_gguf
+
+    return export_gguf(ctx, fused, out, gguf_type=gguf_type, replace=replace, allow_stale=allow_stale)
+
+
+def _build_dataset(ctx: JobContext, spec, source, hub: dict) -> dict:
+    from core.data.build import build
+
+    return build(
+        spec,
+        progress=ctx.progress,
+        check_cancelled=ctx.check_cancelled,
+        source=source,
+        hub=dict(hub, emit=ctx.emit, cancel=ctx.cancel_event),
+    )
+
+
+def _open_source(ctx: JobContext, spec, config, split, hub: dict):
+    from core.data.sources import open_source
+
+    ctx.progress(f"opening {spec}")
+    return open_source(spec, config, split, ctx.progress, **hub, emit=ctx.emit, cancel=ctx.cancel_event)
+
+
+def _hub_dataset_choices(ctx: JobContext, repo_id, config, endpoint):
+    from core.data.hub_datasets import choices
+
+    ctx.progress(f"asking the hub about {repo_id}")
+    return choices(repo_id, config, endpoint=endpoint, cancel=ctx.cancel_event)
+
+
+def _data_tokens(ctx: JobContext, folder, model, max_seq_length, mask_prompt, limit):
+    from core.data.token_stats import token_report
+
+    return token_report(
+        folder, model, max_seq_length, mask_prompt, limit, progress=ctx.progress, check_cancelled=ctx.check_cancelled
+    )
+
+
+class Engine:
+    def __init__(self, on_event: Callable[[ev.Event], None] | None = None):
+        self.worker = MLXWorker(on_event)
+        self._chat_models: dict[tuple, object] = {}  # touched on the worker thread only
+        self._downloads: MLXWorker | None = None  # the I/O queue, started on first use
+
+    def add_listener(self, fn: Callable[[ev.Event], None]) -> None:
+        self.worker.add_listener(fn)
+
+    def remove_listener(self, fn: Callable[[ev.Event], None]) -> None:
+        self.worker.remove_listener(fn)
+
+    # -- set-up -----------------------------------------------------------
+    # ``overwrite``: the user asked that an earlier TuneDeck output of the same
+    # kind at the target be replaced (core.runtime.targets); anything else is refused.
+    def build_demo_model(self, out_dir: str | Path | None = None, size: str = "tiny", overwrite: bool = False) -> Job:
+        out = str(out_dir or paths.demo_model_dir())
+        return self.worker.submit("demo-model", _build_demo, out, size, overwrite)
+
+    def write_sample_data(self, out_dir: str | Path | None = None, seed: int = 0, overwrite: bool = False) -> Job:
+        out = str(out_dir or paths.sample_data_dir())
+        return self.worker.submit("sample-data", _write_sample, out, seed, overwrite)
+
+    # -- training ----------------------------------------------------------
+    def train(self, settings, run_dir: str | Path | None = None) -> Job:
+        # A new adapter makes any cached tuned model stale.
+        return self.worker.submit("train", self._train_and_forget, settings, run_dir)
+
+    def _train_and_forget(self, ctx: JobContext, settings, run_dir=None) -> dict:
+        self._chat_models = {k: v for k, v in self._chat_models.items() if k[1] is None}
+        return _train(ctx, settings, run_dir)
+
+    # -- run lifecycle: resume and memory check (issue 6a) -----------------
+    def resume(self, run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> Job:
+        return self.worker.submit("train", self._resume, str(run_dir), iters, adapter_path)
+
+    def _resume(self, ctx: JobContext, run_dir: str, iters: int | None, adapter_path: str | None = None) -> dict:
+        from core.training.trainer import resume_training
+
+        self._chat_models = {k: v for k, v in self._chat_models.items() if k[1] is None}
+        return resume_training(ctx, run_dir, iters, adapter_path)
+
+    def memory_check(self, settings) -> Job:
+        return self.worker.submit("memory-check", _memory_check, settings)
+
+    # -- chat --------------------------------------------------------------
+    def load_chat_model(self, model: str, adapter: str | None = None) -> Job:
+        return self.worker.submit("load-model", self._load, model, adapter)
+
+    def _load(self, ctx: JobContext, model: str, adapter: str | None):
+        from core.chat.generation import load_chat_model
+
+        key = (model, adapter)
+        chat = self._chat_models.get(key)
+        if chat is None:
+            ctx.progress(f"loading {Path(model).name}" + (" + adapter" if adapter else ""))
+            chat = load_chat_model(model, adapter)
+            # Keep at most two (base and tuned, for compare mode).
+            while len(self._chat_models) >= 2:
+                self._chat_models.pop(next(iter(self._chat_models)))
+            self._chat_models[key] = chat
+        ctx.emit(ev.ModelLoaded(model=model, adapter=adapter, parameters=chat.parameters))
+        return chat
+
+    def generate(self, model: str, adapter: str | None, messages: list[dict], sampling=None) -> Job:
+        return self.worker.submit("generate", self._generate, model, adapter, messages, sampling)
+
+    def _generate(self, ctx: JobContext, model, adapter, messages, sampling):
+        from core.chat.generation import Sampling, stream_reply
+
+        chat = self._load(ctx, model, adapter)
+        return stream_reply(ctx, chat, messages, sampling or Sampling())
+
+    # -- model downloads and dataset builds -----------------------------------
+    # Network and file I/O, not MLX: model downloads, opening a (hub) dataset
+    # and building one get their own queue and thread, so that they never wait
+    # behind a training run or hold up chat. Their events reach the
+    # same listeners, and job ids come from the MLX worker's counter so a
+    # screen tracking ids never confuses the two.
+    @property
+    def downloads(self) -> MLXWorker:
+        if self._downloads is None:
+            self._downloads = MLXWorker(self.worker._dispatch, thread_name="tunedeck-download", ids=self.worker._ids)
+        return self._downloads
+
+    def download_model(self, repo_id: str, endpoint: str | None = None, cache_dir: str | Path | None = None) -> Job:
+        return self.downloads.submit("download", _download, repo_id, endpoint, str(cache_dir) if cache_dir else None)
+
+    # -- datasets (issue 5: build from any source, token statistics) --------
+    def build_dataset(self, spec, source=None, **hub) -> Job:
+        """Build an mlx-lm folder from ``core.data.build.BuildSpec``; result: the manifest.
+
+        ``source``: an already opened ``Source`` (saves a second hub download);
+        ``hub``: options for a hub source (endpoint, token, ui: see ``core.data.hub_datasets.load``)."""
+        return self.downloads.submit("build-data", _build_dataset, spec, source, hub)
+
+    def open_data_source(self, spec: str, config: str | None = None, split: str | None = None, **hub) -> Job:
+        """Open a source (file, folder, hub id, 'sample'); result: ``core.data.sources.Source``.
+        A hub id reports DownloadProgress and stops on cancel (``core.data.hub_datasets``)."""
+        return self.downloads.submit("open-data", _open_source, spec, config, split, hub)
+
+    def hub_dataset_choices(self, repo_id: str, config: str | None = None, endpoint: str | None = None) -> Job:
+        """A hub dataset's configs and one config's splits (``core.data.hub_datasets.Choices``)."""
+        return self.downloads.submit("hub-choices", _hub_dataset_choices, repo_id, config, endpoint)
+
+    def data_tokens(
+        self, folder: str, model: str, max_seq_length: int = 2048, mask_prompt: bool = False, limit: int | None = None
+    ) -> Job:
+        """Token lengths and a masked preview (``core.data.token_stats.TokenReport``)."""
+        return self.worker.submit("data-tokens", _data_tokens, folder, model, max_seq_length, mask_prompt, limit)
+
+    def shutdown(self, timeout: float | None = 10.0, reason: str = "") -> None:
+        """Stop what runs (``reason`` goes into a run's stop record) and wait
+        up to ``timeout`` seconds (None: until a training run's clean stop is done)."""
+        if self._downloads is not None:
+            self._downloads.shutdown(timeout=5, reason=reason)
+        self.worker.shutdown(timeout, reason=reason)
+
+    # -- judge and ship: evaluate, fuse, export (issue 6) -------------------
+    def evaluate(self, settings) -> Job:
+        """Base vs tuned test loss/perplexity (+ task score): ``core.evaluation.judge.EvalSettings``."""
+        return self.worker.submit("evaluate", _evaluate, settings)
+
+    def fuse(
+        self,
+        model: str,
+        adapter: str,
+        out: str,
+        dequantize: bool = False,
+        verify: bool = True,
+        data: str | None = None,
+        overwrite: bool = False,
+    ) -> Job:
+        """Fuse into a standalone folder (atomic), then verify against base + adapter.
+        ``overwrite`` replaces an earlier TuneDeck fused model there (nothing else)."""
+        return self.worker.submit("fuse", _fuse, model, adapter, out, dequantize, verify, data, overwrite)
+
+    def export_lmstudio(
+        self,
+        fused: str,
+        root: str | None = None,
+        publisher: str = "tunedeck",
+        name: str | None = None,
+        allow_stale: bool = False,
+        overwrite: bool = False,
+    ) -> Job:
+        """Copy a fused model into LM Studio's folder; a stale one is refused
+        unless ``allow_stale`` (``core.shipping.provenance.check_fused``); ``overwrite``
+        replaces only an earlier TuneDeck export there."""
+        return self.worker.submit("export", _export_lmstudio, fused, root, publisher, name, allow_stale, overwrite)
+
+    def export_gguf(
+        self, fused: str, out: str, gguf_type: str = "f16", replace: bool = False, allow_stale: bool = False
+    ) -> Job:
+        """Write and verify a GGUF file (``core.shipping.gguf``); the job is named "export".
+        A stale fused model is refused unless ``allow_stale``."""
+        return self.worker.submit("export", _export_gguf, fused, out, gguf_type, replace, allow_stale)

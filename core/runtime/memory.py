@@ -1,0 +1,104 @@
+"""Will LoRA training of a model fit in this machine's memory? A rough guess.
+
+The estimate, in bytes, for LoRA training with mlx-lm's defaults:
+
+    need = weights + activations + runtime
+
+- ``weights``: parameters x bytes per parameter. 16-bit models (bf16/fp16)
+  take 2 bytes; quantized ones take bits/8 plus one 16-bit scale and one
+  16-bit bias per group of 64 weights (4-bit: 0.5 + 4/64 = 0.5625 bytes).
+  LoRA freezes these; its own adapters, their gradients and Adam state are
+  well under 1% of the model and are folded into ``runtime``.
+- ``activations``: what backpropagation keeps per layer, roughly
+  ``ACTIVATION_FACTOR`` hidden-size vectors of 2 bytes per token per layer
+  (attention inputs/outputs, MLP intermediates, norms), for
+  ``batch x tokens`` tokens. mlx-lm does not checkpoint gradients by
+  default, so this grows with batch size and sequence length.
+- ``runtime``: MLX, the tokenizer and Python, about 0.5 GB.
+
+It is then compared with the machine's memory. On a Mac, the GPU may use
+about 75% of unified memory by default (Metal's working-set limit), and the
+OS and other apps need some too; hence "fits" up to half of memory, "tight"
+up to 75%, "won't fit" beyond. Real peaks depend on sequence lengths and
+the number of LoRA layers; the training screen shows the measured peak.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+GiB = 2**30
+ACTIVATION_FACTOR = 12
+RUNTIME_BYTES = 0.5 * GiB
+DEFAULT_BATCH = 4
+DEFAULT_TOKENS = 512  # per example; text-to-SQL chat examples are shorter
+FITS, TIGHT, WONT_FIT = "fits", "tight", "won't fit"
+
+
+def bytes_per_parameter(bits: int | None, dtype_bytes: float = 2.0) -> float:
+    if bits:
+        return bits / 8 + 2 * 2 / 64  # packed weights + fp16 scale and bias per 64
+    return dtype_bytes
+
+
+def weights_bytes(parameters: int, bits: int | None = None, dtype_bytes: float = 2.0) -> float:
+    return parameters * bytes_per_parameter(bits, dtype_bytes)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    need_bytes: float
+    memory_bytes: int | None
+    verdict: str  # fits | tight | won't fit | "?" when memory is unknown
+
+    @property
+    def need_gb(self) -> float:
+        return self.need_bytes / GiB
+
+    def label(self) -> str:
+        return f"~{self.need_gb:.1f} GB, {self.verdict}"
+
+
+def training_need(
+    parameters: int,
+    hidden_size: int,
+    layers: int,
+    bits: int | None = None,
+    batch: int = DEFAULT_BATCH,
+    tokens: int = DEFAULT_TOKENS,
+    dtype_bytes: float = 2.0,
+) -> float:
+    activations = batch * tokens * hidden_size * layers * 2 * ACTIVATION_FACTOR
+    return weights_bytes(parameters, bits, dtype_bytes) + activations + RUNTIME_BYTES
+
+
+def verdict(need_bytes: float, memory_bytes: int | None) -> str:
+    if not memory_bytes:
+        return "?"
+    if need_bytes <= 0.5 * memory_bytes:
+        return FITS
+    if need_bytes <= 0.75 * memory_bytes:
+        return TIGHT
+    return WONT_FIT
+
+
+def estimate(
+    parameters: int,
+    hidden_size: int,
+    layers: int,
+    bits: int | None = None,
+    memory_bytes: int | None = None,
+    dtype_bytes: float = 2.0,
+) -> Estimate:
+    memory_bytes = memory_bytes if memory_bytes is not None else total_memory()
+    need = training_need(parameters, hidden_size, layers, bits, dtype_bytes=dtype_bytes)
+    return Estimate(need, memory_bytes, verdict(need, memory_bytes))
+
+
+def total_memory() -> int | None:
+    """Physical (on a Mac: unified) memory in bytes, or None if unknown."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None

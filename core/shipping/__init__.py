@@ -1,0 +1,1 @@
+"""Fuse an adapter into a model, its provenance, and exports (LM Studio, GGUF)."""

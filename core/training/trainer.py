@@ -1,0 +1,725 @@
+"""LoRA training through mlx-lm's own trainer, reported as plain events.
+
+We call ``mlx_lm.tuner.trainer.train`` with its two seams: a
+``training_callback`` (turned into ``TrainReport`` events) and an
+``iterate_batches`` wrapper. The wrapper is also where a step is known to be
+complete (the trainer asks for the next batch only after the last step), so
+it checks the stop flag there, writes checkpoints atomically and validates
+(``ValReport``: the trainer's own validation runs before a step, one
+iteration off the checkpoints). Each run lives in its own folder (``core.training.run_folders``: config.yaml,
+events.jsonl, adapters/, best/, checkpoints/ with optimizer state), and a
+stopped or crashed run resumes from its newest checkpoint with the iteration
+count, optimizer state, data position and dropout RNG continuing (see
+docs/training.md). We never call ``mlx_lm.lora.run`` (it replaces the callback)
+and never parse mlx-lm's stdout.
+
+Runs on the MLX worker thread only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+import types
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from core.data.check import check_folder
+from core.models.model_folder import check_model_folder, load_model
+from core.runtime import events as ev
+from core.runtime.atomic import atomic_dir, atomic_path, write_json
+from core.runtime.errors import Cancelled, TuneDeckError, writing
+from core.training.batching import length_grouped_batches
+
+ADAPTER_FILE = "adapters.safetensors"
+OPTIMIZER_FILE = "optimizer.safetensors"
+OPTIMIZERS = ("adam", "adamw", "muon", "sgd", "adafactor")
+
+
+@dataclass
+class TrainSettings:
+    """The subset of ``mlx_lm.lora`` options TuneDeck drives; same key names,
+    so the saved ``adapter_config.json`` / YAML is valid for mlx-lm too."""
+
+    model: str
+    data: str
+    adapter_path: str = ""  # "" = RUN_DIR/adapters
+    fine_tune_type: str = "lora"
+    num_layers: int = 16
+    batch_size: int = 4
+    iters: int = 100
+    learning_rate: float = 1e-5
+    lora_parameters: dict = field(default_factory=lambda: {"rank": 8, "scale": 20.0, "dropout": 0.0})
+    max_seq_length: int = 2048
+    mask_prompt: bool = False
+    steps_per_report: int = 10
+    steps_per_eval: int = 200
+    val_batches: int = 25
+    save_every: int = 100
+    seed: int = 0
+    grad_checkpoint: bool = False
+    grad_accumulation_steps: int = 1
+    optimizer: str = "adam"
+    lr_schedule: dict | None = None  # mlx-lm's format: {name, arguments, warmup, warmup_init}
+    optimizer_config: dict = field(default_factory=dict)  # {optimizer name: extra kwargs}
+    group_by_length: bool = True  # TuneDeck's batcher (core/training/batching.py); False = mlx-lm's own
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainSettings:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def mlx_lm_config(self) -> dict:
+        """Keys as ``mlx_lm.lora -c`` and ``load_adapters`` expect them."""
+        cfg = asdict(self)
+        cfg["train"] = True
+        cfg["optimizer_config"] = {self.optimizer: {}, **self.optimizer_config}
+        return cfg
+
+
+def demo_settings(model: str, data: str, adapter_path: str, **overrides) -> TrainSettings:
+    """Settings that show the demo model learning in well under a minute."""
+    base = dict(
+        model=model,
+        data=data,
+        adapter_path=adapter_path,
+        num_layers=-1,
+        batch_size=4,
+        iters=100,
+        learning_rate=1e-3,
+        steps_per_report=5,
+        steps_per_eval=25,
+        val_batches=5,
+        save_every=50,
+        lora_parameters={"rank": 32, "scale": 20.0, "dropout": 0.0},
+    )
+    base.update(overrides)
+    return TrainSettings(**base)
+
+
+def _validate(s: TrainSettings, resuming: bool = False) -> None:
+    from core.training.settings import check_settings
+
+    check_settings(s, deep=True)
+    check_model_folder(s.model)
+    if not resuming:
+        _check_new_adapter_folder(s.adapter_path)
+    report = check_folder(s.data, mask_prompt=s.mask_prompt)
+    if not report.ok:
+        first = next(p for p in report.problems if p.severity == "error")
+        more = f" (and {report.errors - 1} more; run `tunedeck data check {s.data}`)" if report.errors > 1 else ""
+        raise TuneDeckError(first.message + more, first.fix, where=first.where)
+    n_train = report.splits["train"].rows
+    if n_train < s.batch_size:
+        raise TuneDeckError(
+            f"train.jsonl has {n_train} examples but the batch size is {s.batch_size}",
+            "lower the batch size or add examples",
+            where=report.splits["train"].path,
+        )
+    valid = report.splits.get("valid")
+    if valid is not None and 0 < valid.rows < s.batch_size:
+        raise TuneDeckError(
+            f"valid.jsonl has {valid.rows} examples but the batch size is {s.batch_size}",
+            "lower the batch size or add validation examples",
+            where=valid.path,
+        )
+
+
+def _all_finite(model) -> bool:
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    return all(mx.isfinite(v).all().item() for _, v in tree_flatten(model.trainable_parameters()))
+
+
+def _quiet_mlx_lm_console() -> None:
+    # mlx-lm's trainer draws a rich progress bar on its shared console. In the
+    # TUI that would paint over the screen, and headless we print our own
+    # lines, so silence that console (rich's documented ``quiet`` switch).
+    # Its file must not be the terminal either: a live display on a terminal
+    # takes over sys.stdout/stderr, and a quiet one would swallow every line
+    # we print (progress, "stopping…") for the whole run.
+    from mlx_lm.cli_ui import make_console
+
+    console = make_console()
+    console.quiet = True
+    if console.file.isatty():
+        console.file = open(os.devnull, "w", encoding="utf-8")
+
+
+def save_adapter(model, path: Path) -> None:
+    """Write the trainable weights atomically (temp file + rename)."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    weights = dict(tree_flatten(model.trainable_parameters()))
+    with atomic_path(path, suffix=".safetensors") as tmp:
+        mx.save_safetensors(str(tmp), weights)
+
+
+def reseed(seed: int, iteration: int) -> None:
+    """Re-seed MLX's RNG (LoRA dropout) from (seed, iteration) before every
+    step, so a resumed run draws the same noise as an unbroken one (MLX's
+    key cannot be assigned back into its global state directly)."""
+    import mlx.core as mx
+
+    mx.random.seed((seed * 1_000_003 + iteration) % 2**32)
+
+
+def optimizer_class(name: str):
+    import mlx.optimizers as optim
+
+    return {
+        "adam": optim.Adam,
+        "adamw": optim.AdamW,
+        "muon": optim.Muon,
+        "sgd": optim.SGD,
+        "adafactor": optim.Adafactor,
+    }[name]
+
+
+def build_optimizer(s: TrainSettings):
+    from mlx_lm.tuner.utils import build_schedule
+
+    lr = build_schedule(s.lr_schedule) if s.lr_schedule else s.learning_rate
+    return optimizer_class(s.optimizer)(learning_rate=lr, **s.optimizer_config.get(s.optimizer, {}))
+
+
+def prepare_model(ctx, s: TrainSettings):
+    """Load the base, the data, and wrap the layers to train (mlx-lm's way).
+    Returns (model, tokenizer, train_set, valid_set)."""
+    import mlx.core as mx
+    import numpy as np
+    from mlx_lm.tuner.datasets import ChatDataset, CompletionsDataset, load_local_dataset
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    ctx.progress("loading model")
+    np.random.seed(s.seed)
+    mx.random.seed(s.seed)
+    model, tokenizer = load_model(s.model)
+    ctx.check_cancelled()
+    ctx.progress("loading data")
+    try:
+        train_set, valid_set, _ = load_local_dataset(
+            Path(s.data), tokenizer, types.SimpleNamespace(mask_prompt=s.mask_prompt)
+        )
+    except ValueError as exc:
+        if "masking" in str(exc):
+            raise TuneDeckError(str(exc), "turn off prompt masking, or use chat/completions data") from exc
+        raise TuneDeckError(f"mlx-lm could not read the data: {exc}", f"run `tunedeck data check {s.data}`") from exc
+    if isinstance(train_set, (ChatDataset, CompletionsDataset)) and not getattr(tokenizer, "chat_template", None):
+        raise TuneDeckError(
+            f"{s.model} has no chat template, but the data is chat/completions",
+            "use text-format data, or a model with a chat template (an Instruct model)",
+        )
+
+    n_layers = len(model.layers)
+    if s.num_layers > n_layers:
+        raise TuneDeckError(
+            f"asked to train {s.num_layers} layers but the model has {n_layers}",
+            f"use {n_layers} or fewer (-1 means all)",
+        )
+    model.freeze()
+    num_layers = n_layers if s.num_layers < 0 else s.num_layers
+    if s.fine_tune_type == "full":
+        for layer in model.layers[-num_layers:]:
+            layer.unfreeze()
+    else:
+        linear_to_lora_layers(model, num_layers, s.lora_parameters, use_dora=s.fine_tune_type == "dora")
+    return model, tokenizer, train_set, valid_set
+
+
+class _KeepLayerCall:
+    """mlx-lm's grad checkpointing patches the layer *class* for the whole
+    process; undo it after a run so later runs get what they ask for."""
+
+    def __init__(self, model):
+        self.cls = type(model.layers[0])
+        self.call = self.cls.__call__
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cls.__call__ = self.call
+
+
+def _write_adapter_folder(model, folder: Path, config: dict, extra: dict | None = None) -> None:
+    """adapters.safetensors + adapter_config.json (+ optimizer state and
+    state.json for a checkpoint), renamed into place as one folder (the run's
+    own best/ or checkpoint, so an older one there is replaced)."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    with atomic_dir(folder, replace=True) as tmp:
+        mx.save_safetensors(str(tmp / ADAPTER_FILE), dict(tree_flatten(model.trainable_parameters())))
+        (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
+        if extra:
+            mx.save_safetensors(str(tmp / OPTIMIZER_FILE), dict(tree_flatten(extra["optimizer"].state)))
+            (tmp / "state.json").write_text(json.dumps(extra["state"], indent=2) + "\n")
+
+
+def _restore_optimizer(optimizer, model, path: Path) -> None:
+    import mlx.core as mx
+    from mlx.utils import tree_map_with_path
+
+    saved = mx.load(str(path))
+    optimizer.init(model.trainable_parameters())
+    missing = []
+
+    def pick(name, current):
+        if name in saved:
+            return saved[name]
+        missing.append(name)
+        return current
+
+    optimizer.state = tree_map_with_path(pick, optimizer.state)
+    if missing:
+        raise TuneDeckError(
+            f"the checkpoint's optimizer state does not match the model ({missing[0]} missing)",
+            "the run's config.yaml was changed after the run; restore it or start a new run",
+            where=str(path),
+        )
+
+
+def _check_new_adapter_folder(path: str) -> None:
+    """A new run's adapter folder must be new or empty: training writes
+    adapter_config.json and adapters.safetensors there, and a user's own
+    must never be overwritten."""
+    from core.runtime.targets import ADAPTER, inspect, refusal
+
+    found = inspect(path, ADAPTER)
+    if found.state in ("missing", "empty"):
+        return
+    if (Path(path) / ADAPTER_FILE).exists():
+        raise TuneDeckError(
+            f"{path} already holds a trained adapter",
+            "choose a new adapter folder (or delete that one) so it is not overwritten",
+        )
+    err = refusal(found, ADAPTER)
+    err.hint = "give the adapter path a new or empty folder (or leave it out: the run folder gets one)"
+    raise err
+
+
+def _absolute(path: str) -> str:
+    """A path as given, made absolute against the current folder (no link
+    resolving), so a resume from any folder finds the same files."""
+    return os.path.abspath(os.path.expanduser(path)) if path else path
+
+
+def portable(s: TrainSettings, run_dir: Path) -> TrainSettings:
+    """The settings as stored inside the run: an adapter path inside the run
+    folder relative to it, so a copied or moved run resumes into itself (and
+    ``mlx_lm.lora -c config.yaml`` run from the run folder writes there too)."""
+    out = TrainSettings.from_dict(asdict(s))
+    try:
+        out.adapter_path = Path(s.adapter_path).relative_to(run_dir).as_posix()
+    except ValueError:
+        pass  # an adapter folder outside the run (--adapter-path): kept absolute
+    return out
+
+
+def run_training(ctx, s: TrainSettings, run_dir: str | Path | None = None) -> dict:
+    """Start a new run in ``run_dir`` (default: a new folder under the runs
+    folder). The adapter goes to ``s.adapter_path`` (default RUN_DIR/adapters)."""
+    from core.runtime.targets import check_name
+    from core.training.run_folders import ADAPTERS, LOCK, STATUS, RunLock, is_run_dir, new_run_dir
+
+    run_dir = Path(_absolute(str(run_dir))) if run_dir else new_run_dir(s.model)
+    check_name(run_dir)
+
+    def refuse_taken() -> None:
+        if is_run_dir(run_dir):
+            raise TuneDeckError(
+                f"{run_dir} already holds a run",
+                f"resume it (`tunedeck train --resume {run_dir}`) or choose a new folder",
+            )
+        ours = (LOCK, STATUS)  # what taking the lock itself writes
+        if run_dir.exists() and (not run_dir.is_dir() or any(p.name not in ours for p in run_dir.iterdir())):
+            # A run writes config.yaml, adapters/, ... there: never over someone's files.
+            raise TuneDeckError(
+                f"{run_dir} already exists and is not a run folder", "give --out a new (or empty) folder"
+            )
+
+    refuse_taken()
+    s.model, s.data = _absolute(s.model), _absolute(s.data)
+    s.adapter_path = _absolute(s.adapter_path) or str(run_dir / ADAPTERS)
+    _validate(s)
+    with RunLock(run_dir):
+        refuse_taken()  # again, holding the lock: another process may have started it meanwhile
+        return _run(ctx, s, run_dir, None)
+
+
+def _resume_adapter_folder(run_dir: Path, stored: str, given: str | None) -> str:
+    """Where a resumed run writes its adapter: never into another run's."""
+    from core.runtime.targets import ADAPTER, read_marker
+    from core.training.run_folders import ADAPTERS, is_run_dir
+
+    if given:
+        given = _absolute(given)
+        _check_new_adapter_folder(given)
+        return given
+    if not stored:
+        return str(run_dir / ADAPTERS)
+    path = Path(stored)
+    if not path.is_absolute():
+        return str(run_dir / path)
+    if path.parent != run_dir and path.name == ADAPTERS and (is_run_dir(path.parent) or not path.parent.exists()):
+        # Stored absolute by an older TuneDeck: the adapters of the run this
+        # one was copied or moved from. This run has its own.
+        return str(run_dir / ADAPTERS)
+    marker = read_marker(path, ADAPTER) or {}
+    owner = marker.get("run")
+    if owner and is_run_dir(owner) and not os.path.samefile(owner, run_dir):
+        raise TuneDeckError(
+            f"{run_dir.name} writes its adapter to {path}, which belongs to the run {owner} "
+            "(this run looks like a copy of it)",
+            f"give this copy its own adapter folder: `tunedeck train --resume {run_dir} --adapter-path NEW_FOLDER`",
+        )
+    return str(path)
+
+
+def resume_training(ctx, run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> dict:
+    """Continue a stopped, crashed or failed run from its latest checkpoint
+    (or extend a finished one with a larger ``iters``). ``adapter_path``: a
+    new adapter folder (for a copied run whose adapter folder is elsewhere)."""
+    from core.training.run_folders import CONFIG, RunLock, is_run_dir, latest_checkpoint, sweep_leftovers
+    from core.training.settings import load_yaml
+
+    run_dir = Path(_absolute(str(run_dir)))
+    if not (run_dir / CONFIG).is_file() or not is_run_dir(run_dir):
+        raise TuneDeckError(
+            f"{run_dir} is not a TuneDeck run folder (a run has {CONFIG} and events.jsonl)",
+            "pass a folder from `tunedeck runs`",
+        )
+    with RunLock(run_dir):  # refuses while another process trains it
+        s = TrainSettings.from_dict(load_yaml(run_dir / CONFIG, deep=True))  # on the worker: mlx may be used
+        if iters is not None:
+            s.iters = iters
+        s.adapter_path = _resume_adapter_folder(run_dir, s.adapter_path, adapter_path)
+        _validate(s, resuming=True)
+        sweep_leftovers(run_dir, s.adapter_path)  # what a killed writer left half-written
+        ckpt = latest_checkpoint(run_dir)
+        if ckpt is None:  # it ended before its first save: nothing to keep, so start it over
+            ctx.progress("no checkpoint yet: starting again from iteration 0")
+            return _run(ctx, s, run_dir, None)
+        done = int(ckpt.name)
+        if done >= s.iters:
+            raise TuneDeckError(
+                f"{run_dir.name} already completed {done} of {s.iters} iterations",
+                f"pass a larger iteration count to train longer (e.g. --iters {done * 2})",
+            )
+        return _run(ctx, s, run_dir, ckpt)
+
+
+def _record(log, kind: str, **data) -> None:
+    """An end record; a full disk must not hide the error being recorded."""
+    try:
+        log.write(kind, **data)
+    except (OSError, TuneDeckError):
+        pass
+
+
+def _run(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None) -> dict:
+    """Train (holding the run's lock: callers take it)."""
+    from core.data.folder import read_manifest
+    from core.runtime.atomic import write_text
+    from core.runtime.targets import RUN
+    from core.training.run_folders import CONFIG, MANIFEST_COPY, EventLog
+    from core.training.settings import dump_yaml
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / RUN.marker).is_file():  # new, or a run from before runs had a marker
+        write_json(run_dir / RUN.marker, {"kind": RUN.name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    write_text(run_dir / CONFIG, dump_yaml(portable(s, run_dir)))  # on resume: records a changed total
+    if checkpoint is None:
+        write_json(run_dir / MANIFEST_COPY, read_manifest(s.data))
+    log = EventLog(run_dir)
+    try:
+        return _train(ctx, s, run_dir, checkpoint, log)
+    except Cancelled:
+        _record(
+            log,
+            "stopped",
+            iteration=int(checkpoint.name) if checkpoint else 0,
+            message="stopped before the first step",
+            reason=stop_reason(ctx),
+        )
+        raise
+    except TuneDeckError as exc:
+        _record(log, "failed", message=exc.message, hint=exc.hint)
+        raise
+    except Exception as exc:
+        _record(log, "failed", message=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        log.close()
+
+
+def stop_reason(ctx) -> str:
+    """Why the job was asked to stop ("SIGTERM", ...), for the stop record."""
+    return ctx.state.get("cancel_reason") or "stop requested"
+
+
+def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -> dict:
+    import numpy as np
+    from mlx.utils import tree_flatten
+    from mlx_lm.tuner.datasets import CacheDataset
+    from mlx_lm.tuner.trainer import TrainingArgs, TrainingCallback, evaluate, iterate_batches, train
+
+    from core.training.run_folders import BEST, CHECKPOINTS, KEEP_CHECKPOINTS, checkpoint_dirs
+
+    _quiet_mlx_lm_console()
+    adapter_dir = Path(s.adapter_path)
+    adapter_dir.mkdir(parents=True, exist_ok=True)
+    adapter_file = adapter_dir / ADAPTER_FILE
+    model, _, train_set, valid_set = prepare_model(ctx, s)
+    config = portable(s, run_dir).mlx_lm_config()
+    write_json(adapter_dir / "adapter_config.json", config)
+    try:
+        adapter_dir.relative_to(run_dir)
+    except ValueError:  # an adapter folder of its own: it records whose it is (see _resume_adapter_folder)
+        from core.runtime.targets import ADAPTER
+
+        write_json(adapter_dir / ADAPTER.marker, {"kind": ADAPTER.name, "run": str(run_dir)})
+    optimizer = build_optimizer(s)
+
+    start, saved = 0, {}
+    if checkpoint is not None:
+        ctx.progress(f"restoring checkpoint {checkpoint.name}")
+        saved = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))
+        start = int(saved["iteration"])
+        model.load_weights(str(checkpoint / ADAPTER_FILE), strict=False)
+        _restore_optimizer(optimizer, model, checkpoint / OPTIMIZER_FILE)
+        if not s.lr_schedule:  # a rate lowered in config.yaml (e.g. after NaN) wins
+            optimizer.learning_rate = s.learning_rate
+
+    def emit(event, kind: str, **extra) -> None:
+        # Logged first: whoever hears the event (the Runs list) reads it from the run's folder.
+        data = {k: v for k, v in asdict(event).items() if k != "job_id"}
+        log.write(kind, **data, **extra)
+        ctx.emit(event)
+
+    total = sum(v.size for _, v in tree_flatten(model.parameters()))
+    trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
+    emit(
+        ev.TrainStarted(
+            run_dir=str(run_dir),
+            iters=s.iters,
+            start_iteration=start,
+            trainable_parameters=int(trainable),
+            total_parameters=int(total),
+            train_examples=len(train_set),
+            model=s.model,
+            data=s.data,
+        ),
+        "start",
+        adapter_path=str(adapter_dir),
+    )
+
+    state = {
+        "completed": start,
+        "diverged": None,
+        "last_saved": start if checkpoint else 0,
+        "stopped_at": None,
+        "trained_tokens": int(saved.get("trained_tokens", 0)),
+        "best": saved.get("best_val_loss"),
+        "best_iteration": saved.get("best_iteration"),
+    }
+    tokens_before = state["trained_tokens"]
+
+    def save_checkpoint(it: int) -> bool:
+        if not _all_finite(model):  # never keep a NaN checkpoint
+            state["diverged"] = it
+            return False
+        folder = run_dir / CHECKPOINTS / f"{it:07d}"
+        _write_adapter_folder(
+            model,
+            folder,
+            config,
+            {
+                "optimizer": optimizer,
+                "state": {
+                    "iteration": it,
+                    "trained_tokens": state["trained_tokens"],
+                    "seed": s.seed,
+                    "best_val_loss": state["best"],
+                    "best_iteration": state["best_iteration"],
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                },
+            },
+        )
+        for old in checkpoint_dirs(run_dir)[:-KEEP_CHECKPOINTS]:
+            shutil.rmtree(old, ignore_errors=True)
+        save_adapter(model, adapter_file)
+        state["last_saved"] = it
+        emit(ev.CheckpointSaved(iteration=it, path=str(folder)), "checkpoint")
+        return True
+
+    class Reporter(TrainingCallback):
+        def on_train_loss_report(self, info):
+            loss = float(info["train_loss"])
+            it = start + int(info["iteration"])
+            if not math.isfinite(loss):
+                state["diverged"] = it
+                return
+            state["trained_tokens"] = tokens_before + int(info["trained_tokens"])
+            emit(
+                ev.TrainReport(
+                    iteration=it,
+                    train_loss=loss,
+                    learning_rate=float(info["learning_rate"]),
+                    iterations_per_second=float(info["iterations_per_second"]),
+                    tokens_per_second=float(info["tokens_per_second"]),
+                    trained_tokens=state["trained_tokens"],
+                    peak_memory_gb=float(info["peak_memory"]),
+                ),
+                "train",
+            )
+
+    # TuneDeck validates, not the trainer: the trainer evaluates *before* its
+    # step N, so its figure for N is that of N-1 steps, one iteration off the
+    # checkpoint of N. Here it is the weights after ``it`` steps: the session's
+    # start, every steps_per_eval (as the checkpoints count), and the end.
+    val_data = CacheDataset(valid_set) if len(valid_set) else None
+
+    def validate(it: int) -> None:
+        if val_data is None:
+            return
+        loss = float(
+            evaluate(
+                model=model,
+                dataset=val_data,
+                batch_size=s.batch_size,
+                num_batches=s.val_batches,
+                max_seq_length=s.max_seq_length,
+                iterate_batches=batches,
+            )
+        )
+        model.train()
+        if not math.isfinite(loss):
+            state["diverged"] = it
+            return
+        emit(ev.ValReport(iteration=it, val_loss=loss), "val")
+        # Iteration 0 is the untouched base: not a result.
+        if it > 0 and (state["best"] is None or loss < state["best"]):
+            state["best"], state["best_iteration"] = loss, it
+            _write_adapter_folder(model, run_dir / BEST, config)
+            emit(ev.BestAdapterSaved(iteration=it, val_loss=loss, path=str(run_dir / BEST)), "best")
+
+    def batches(dataset, batch_size, max_seq_length, loop=False, seed=None, comm_group=None):
+        if not loop:  # validation: isolate its shuffle from the training order
+            rng = np.random.get_state()
+            try:
+                yield from iterate_batches(
+                    dataset, batch_size, max_seq_length, loop=loop, seed=seed, comm_group=comm_group
+                )
+            finally:
+                np.random.set_state(rng)
+            return
+        # Training: the order depends on the seed alone, so a resume replays
+        # it to the checkpoint's position (skipped batches are not trained).
+        # TuneDeck's length-grouped batches by default (core/training/batching.py: far
+        # less padding); both orders depend on the seed alone.
+        make = length_grouped_batches if s.group_by_length else iterate_batches
+        inner = make(dataset, batch_size, max_seq_length, loop=loop, seed=s.seed, comm_group=comm_group)
+        for _ in range(start):
+            next(inner)
+        for step, batch in enumerate(inner):
+            # The trainer asks for batch ``step`` (0-based) only after it has
+            # run and evaluated ``step`` optimizer steps: a safe save point.
+            it = start + step
+            state["completed"] = it
+            if step and it % s.save_every == 0 and state["diverged"] is None:
+                if not save_checkpoint(it):
+                    return
+            if ctx.cancelled:
+                if step and state["last_saved"] != it and state["diverged"] is None:
+                    save_checkpoint(it)  # a clean stop: resumable from exactly here
+                state["stopped_at"] = it
+                return
+            if state["diverged"] is not None:
+                return
+            if step == 0 or it % s.steps_per_eval == 0:
+                validate(it)
+                if state["diverged"] is not None:
+                    return
+            reseed(s.seed, it)  # dropout noise as a function of the step: resumable anywhere
+            yield batch
+
+    # The trainer's own saves go to a temp file we rename into place after a
+    # clean finish; its periodic saves are off (ours above are atomic).
+    tmp_final = adapter_dir / ".final.tmp.safetensors"
+    args = TrainingArgs(
+        batch_size=s.batch_size,
+        iters=s.iters - start,
+        val_batches=s.val_batches,
+        steps_per_report=s.steps_per_report,
+        steps_per_eval=s.steps_per_eval,
+        steps_per_save=s.iters + 1,
+        max_seq_length=s.max_seq_length,
+        grad_checkpoint=s.grad_checkpoint,
+        grad_accumulation_steps=s.grad_accumulation_steps,
+        adapter_file=str(tmp_final),
+    )
+    ctx.check_cancelled()  # a stop pressed while loading: no untrained adapter
+    ctx.progress("training")
+    started = time.perf_counter()
+    with _KeepLayerCall(model), writing(adapter_dir):  # mlx-lm's own final save: a full disk named
+        train(
+            model=model,
+            optimizer=optimizer,
+            train_dataset=CacheDataset(train_set),
+            val_dataset=None,
+            args=args,
+            iterate_batches=batches,
+            training_callback=Reporter(),
+        )
+        if state["diverged"] is None and state["stopped_at"] is None:
+            validate(s.iters)  # the final adapter's own figure
+    if state["diverged"] is None and not _all_finite(model):
+        state["diverged"] = state["completed"] or s.iters
+    if state["diverged"] is not None:
+        tmp_final.unlink(missing_ok=True)
+        kept = (
+            f"the adapter from iteration {state['last_saved']} is kept; resume from there with a lower rate"
+            if state["last_saved"]
+            else "no adapter was kept"
+        )
+        raise TuneDeckError(
+            f"loss became NaN/inf at iteration {state['diverged']}; training stopped ({kept})",
+            f"lower the learning rate (now {s.learning_rate:g}; try {s.learning_rate / 10:g})",
+        )
+    if state["stopped_at"] == start:  # stopped before this session's first step
+        tmp_final.unlink(missing_ok=True)
+        raise Cancelled()
+    stopped = state["stopped_at"] is not None
+    iterations = state["stopped_at"] if stopped else s.iters
+    tmp_final.replace(adapter_file)  # rename: atomic
+    if not stopped and state["last_saved"] != iterations:
+        save_checkpoint(iterations)  # lets a finished run be extended later
+    kind = "stopped" if stopped else "finished"
+    emit(
+        ev.TrainFinished(
+            adapter_path=str(adapter_dir), iterations=iterations, stopped_early=stopped, model=s.model, data=s.data
+        ),
+        kind,
+        iteration=iterations,
+        **({"reason": stop_reason(ctx)} if stopped else {}),
+    )
+    best = run_dir / BEST
+    return {
+        "adapter_path": str(adapter_dir),
+        "iterations": iterations,
+        "stopped_early": stopped,
+        "model": s.model,
+        "data": s.data,
+        "seconds": time.perf_counter() - started,
+        "run_dir": str(run_dir),
+        "best_path": str(best) if best.is_dir() else None,
+        "best_val_loss": state["best"],
+        "start_iteration": start,
+    }
