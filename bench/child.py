@@ -41,7 +41,7 @@ def _train_recorder(points: list):
 def tunedeck_train(p: dict) -> dict:
     """Core alone: ``Engine.train`` with the given settings."""
     from core.runtime.engine import Engine
-    from core.training.trainer import TrainSettings
+    from core.training.settings import TrainSettings
 
     points: list = []
     engine = Engine(_train_recorder(points))

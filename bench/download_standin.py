@@ -13,10 +13,11 @@ import time
 sys.path[:0] = [".", "tests"]  # run from the repo root: python bench/download_standin.py
 os.environ.pop("HF_HUB_OFFLINE", None)
 os.environ.setdefault("TUNEDECK_HOME", "/tmp/tunedeck-bench")
-from hub_standin import StandInHub
+# After the environment above: these read TUNEDECK_HOME and HF_HUB_OFFLINE at import.
+from hub_standin import StandInHub  # noqa: E402
 
-from core.models.hub import download_model
-from core.runtime import paths
+from core.models.hub import download_model  # noqa: E402
+from core.runtime import paths  # noqa: E402
 
 if not (paths.demo_model_dir() / "config.json").is_file():
     from core.runtime.engine import Engine

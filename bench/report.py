@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 
 def _fmt(value, digits=2) -> str:
@@ -70,7 +71,8 @@ def render(data: dict) -> str:
             "",
             "Padding (share of token slots that are padding, mean of 5 shuffled epochs):",
             "",
-            "| data | examples | tokens min / median / max | mlx-lm bs 4 | TuneDeck bs 4 | mlx-lm bs 8 | TuneDeck bs 8 |",
+            "| data | examples | tokens min / median / max "
+            "| mlx-lm bs 4 | TuneDeck bs 4 | mlx-lm bs 8 | TuneDeck bs 8 |",
             "| --- | ---: | --- | ---: | ---: | ---: | ---: |",
         ]
         for name, p in r["padding"].items():
@@ -123,7 +125,7 @@ def spread(datas: list[dict]) -> str:
 
 
 if __name__ == "__main__":
-    runs = [json.loads(open(path).read()) for path in sys.argv[1:]]
+    runs = [json.loads(Path(path).read_text()) for path in sys.argv[1:]]
     print(render(runs[-1]), end="")
     if len(runs) > 1:
         print("\nThe same figures across runs (`python -m bench.report A.json B.json ...`):\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+from pathlib import Path
 
 
 def median(xs):
@@ -37,7 +38,7 @@ def machine() -> dict:
 
     cpu = platform.processor() or platform.machine()
     try:
-        for line in open("/proc/cpuinfo"):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break

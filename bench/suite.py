@@ -66,7 +66,7 @@ def run_raw_lora(cfg: Config, settings: dict, env: dict | None = None, timeout: 
     here as they arrive (the same window TuneDeck's runs are timed over)."""
     import yaml
 
-    from core.training.trainer import TrainSettings
+    from core.training.settings import TrainSettings
 
     conf = TrainSettings.from_dict(settings).mlx_lm_config()
     conf.pop("group_by_length", None)
@@ -131,7 +131,7 @@ def prepare(cfg: Config) -> None:
 def _settings(cfg: Config, size: str, tag: str, **over) -> dict:
     from dataclasses import asdict
 
-    from core.training.trainer import demo_settings
+    from core.training.settings import demo_settings
 
     adapter = tempfile.mkdtemp(prefix=f"{tag}-", dir=cfg.work)
     s = demo_settings(
@@ -373,7 +373,7 @@ def _write_chat_jsonl(path: Path, lines: int) -> None:
         "group",
     ]
     with open(path, "w") as fh:
-        for i in range(lines):
+        for _ in range(lines):
             q = " ".join(rng.choice(words) for _ in range(rng.randint(5, 40)))
             a = "SELECT " + " ".join(rng.choice(words) for _ in range(rng.randint(3, 30)))
             fh.write(

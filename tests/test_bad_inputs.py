@@ -120,8 +120,7 @@ def test_oversized_and_non_utf8_configs(tmp_path):
 
 def test_schedule_and_optimizer_are_built_as_training_will(tmp_path):
     # Checks only mlx can make (argument counts, parameter names), on the worker.
-    from core.training.settings import check_settings
-    from core.training.trainer import TrainSettings
+    from core.training.settings import TrainSettings, check_settings
 
     def refused(**kw):
         with pytest.raises(TuneDeckError) as err:

@@ -71,15 +71,15 @@ def test_loaded_fast_blas_reads_maps():
 
 
 def test_config_can_turn_it_off(tunedeck_home):
-    from core.runtime import app_config as config
+    from core.runtime import app_config
 
-    config.update(blas_preload=False)
+    app_config.update(blas_preload=False)
     try:
         assert (
             "config" in blas.decide(env={}, system="Linux", library=FAKE, reference_blas=True, mlx_loaded=False).reason
         )
     finally:
-        config.update(blas_preload=True)
+        app_config.update(blas_preload=True)
 
 
 @pytest.mark.skipif(

@@ -51,7 +51,7 @@ def test_compare_mode_answers_side_by_side_with_the_reference(demo_model, sample
 
     # An "adapter" trained for 2 steps is enough to make the two answers differ.
     engine = Engine()
-    from core.training.trainer import TrainSettings
+    from core.training.settings import TrainSettings
 
     engine.train(
         TrainSettings(

@@ -87,7 +87,7 @@ def test_build_from_local_sources_like_the_seed(tmp_path, kind):
     questions = [
         json.loads(line)["messages"][1]["content"]
         for s in ("train", "valid", "test")
-        for line in open(out / f"{s}.jsonl")
+        for line in (out / f"{s}.jsonl").read_text().splitlines()
     ]
     assert len(set(questions)) == 150
 

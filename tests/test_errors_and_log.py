@@ -48,10 +48,10 @@ def test_mlx_and_python_write_failures_on_a_full_disk_name_the_file(engine, tmp_
     assert err.value.hint.startswith("free space and resume")
     assert "Unable to write" in str(err.value.__cause__)  # what mlx itself said
 
-    with pytest.raises(TuneDeckError, match=f"disk full while writing {tmp_path / 'notes.txt'}"):
-        with writing(tmp_path / "notes.txt"), open(FULL, "w") as fh:
-            fh.write("x" * 10_000)
-            fh.flush()
+    full = pytest.raises(TuneDeckError, match=f"disk full while writing {tmp_path / 'notes.txt'}")
+    with full, writing(tmp_path / "notes.txt"), open(FULL, "w") as fh:
+        fh.write("x" * 10_000)
+        fh.flush()
 
 
 def test_a_job_that_hits_a_full_disk_says_so_without_calling_it_a_bug(engine, recorder):

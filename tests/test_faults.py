@@ -38,7 +38,7 @@ import pytest
 from core.runtime import events as ev
 from core.runtime.errors import TuneDeckError
 from core.training.run_folders import checkpoint_dirs, curve, latest_checkpoint, read_events, run_info
-from core.training.trainer import demo_settings
+from core.training.settings import demo_settings
 
 SEED = int(os.environ.get("TUNEDECK_FAULT_SEED", "1207"))
 TRIALS = int(os.environ.get("TUNEDECK_KILL_TRIALS", "20"))
@@ -119,7 +119,7 @@ def check_run(run: Path) -> dict:
     iteration and whether the log's last line was torn."""
     raw = (run / "events.jsonl").read_bytes().split(b"\n")
     complete, last = raw[:-1], raw[-1]
-    for i, line in enumerate(complete):
+    for line in complete:
         json.loads(line)  # every finished line is a whole record
     torn = bool(last)
     for ckpt in checkpoint_dirs(run):

@@ -134,7 +134,7 @@ def _qwen2_folder(dst: Path, split: dict = QWEN2_SPLIT, tied: bool = False) -> s
 @pytest.fixture(scope="module")
 def fused_demo(engine, demo_model, sample_data, tmp_path_factory):
     """The demo model after a short training run, fused (as the Judge screen does)."""
-    from core.training.trainer import demo_settings
+    from core.training.settings import demo_settings
 
     run = tmp_path_factory.mktemp("gguf-run")
     engine.train(

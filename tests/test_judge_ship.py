@@ -18,7 +18,7 @@ from core.runtime.errors import Cancelled, TuneDeckError
 @pytest.fixture(scope="module")
 def tuned(engine, demo_model, sample_data, tmp_path_factory):
     """A run folder (as training writes it) with a 20-iteration adapter."""
-    from core.training.trainer import demo_settings
+    from core.training.settings import demo_settings
 
     run = tmp_path_factory.mktemp("run")
     adapters = run / "adapters"
@@ -244,7 +244,7 @@ def test_cli_eval_fuse_export(demo_model, sample_data, tuned, fused, tmp_path):
 def test_fuse_on_a_quantized_base_reports_honestly(engine, demo_model, sample_data, tmp_path):
     """QLoRA: fusing into re-quantized weights may change answers (reported,
     not raised); --dequantize gives a full-precision model that matches."""
-    from core.training.trainer import demo_settings
+    from core.training.settings import demo_settings
 
     def quantize():
         from mlx_lm import convert

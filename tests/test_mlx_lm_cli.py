@@ -35,7 +35,7 @@ def test_mlx_lm_lora_cli_trains_on_demo_model_and_sample(demo_model, sample_data
 
 def test_mlx_lm_accepts_tunedeck_adapter_config(engine, demo_model, sample_data, tmp_path):
     """An adapter TuneDeck trained loads in mlx-lm's own --test path."""
-    from core.training.trainer import demo_settings
+    from core.training.settings import demo_settings
 
     engine.train(demo_settings(demo_model, sample_data, str(tmp_path / "ad"), iters=2, steps_per_report=1)).result(
         timeout=120

@@ -10,7 +10,7 @@ from hub_standin import REPO
 from textual.widgets import DataTable, Input, ProgressBar, Static
 from ui_helpers import text_of, wait_for
 
-from core.runtime import app_config as config
+from core.runtime import app_config
 from tui.app import make_app
 
 hub = hub_standin.hub  # the stand-in hub fixture, served on 127.0.0.1
@@ -22,7 +22,7 @@ def rows(table: DataTable) -> list[str]:
 
 def test_model_picker_lists_local_and_curated_and_downloads_with_progress(hub, demo_model, monkeypatch):
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
-    config.update(hf_endpoint=hub.url)  # as if switched on the Environment screen
+    app_config.update(hf_endpoint=hub.url)  # as if switched on the Environment screen
     hub.state.delay = 0.04  # ~0.5 s for the weights: progress is visible, cancel lands mid-file
 
     async def run():
@@ -72,7 +72,7 @@ def test_model_picker_lists_local_and_curated_and_downloads_with_progress(hub, d
     try:
         asyncio.run(run())
     finally:
-        config.update(hf_endpoint=None)
+        app_config.update(hf_endpoint=None)
 
 
 def test_environment_screen_switches_the_endpoint(monkeypatch):
@@ -89,7 +89,7 @@ def test_environment_screen_switches_the_endpoint(monkeypatch):
             box.value = ""
             await pilot.press(*"hf-mirror.com", "enter")
             assert app.config["hf_endpoint"] == "https://hf-mirror.com"
-            assert config.load()["hf_endpoint"] == "https://hf-mirror.com"
+            assert app_config.load()["hf_endpoint"] == "https://hf-mirror.com"
             await wait_for(pilot, lambda: any("hf-mirror.com (from app settings)" in c.detail for c in screen.checks))
             await pilot.pause()
             assert "Hugging Face hub: https://hf-mirror.com" in str(screen.query_one("#fix", Static).content)
@@ -101,7 +101,7 @@ def test_environment_screen_switches_the_endpoint(monkeypatch):
     try:
         asyncio.run(run())
     finally:
-        config.update(hf_endpoint=None)
+        app_config.update(hf_endpoint=None)
 
 
 def test_model_screen_folder_box_refuses_a_file_keeps_the_choice_and_esc_leaves(demo_model, tmp_path):

@@ -153,7 +153,7 @@ def test_cache_scan_reads_name_size_params_arch(hub, demo_model):
 
 def test_mlx_lm_support_is_found_without_importing_mlx():
     code = (
-        "import sys; from core.models.model_info import mlx_lm_supports as s; "
+        "import sys; from core.models.mlx_lm_support import mlx_lm_supports as s; "
         "print(s('qwen2'), s('llama'), s('mistral'), s('bert'), "
         "[m for m in sys.modules if m.split('.')[0] in ('mlx', 'mlx_lm')])"
     )
@@ -179,7 +179,7 @@ def test_memory_estimate_and_curated_list():
 
 def test_endpoint_setting_whoami_and_doctor_model_checks(hub, demo_model, monkeypatch):
     from core.models.hub import resolve_endpoint, save_endpoint
-    from core.runtime import app_config as config
+    from core.runtime import app_config
     from core.runtime.doctor import check_disk, check_hub, check_memory, check_token, model_for
 
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
@@ -196,7 +196,7 @@ def test_endpoint_setting_whoami_and_doctor_model_checks(hub, demo_model, monkey
         token = check_token(verify=True)
         assert token.status == "warn" and "rejected" in token.detail and "secret" not in json.dumps(token.__dict__)
     finally:
-        config.update(hf_endpoint=None)
+        app_config.update(hf_endpoint=None)
     assert resolve_endpoint()[1] == "default"
     model = model_for(demo_model)
     assert "LoRA on tunedeck-demo needs" in check_memory(model).detail
@@ -283,8 +283,7 @@ def test_search_and_endpoint_messages_name_what_was_being_done():
 def test_mlx_lm_tables_are_read_from_the_installed_mlx_lm_not_copied():
     import mlx_lm.utils
 
-    from core.models.hub import model_patterns
-    from core.models.model_info import mlx_lm_constant, mlx_lm_supports
+    from core.models.mlx_lm_support import mlx_lm_constant, mlx_lm_supports, model_patterns
 
     assert mlx_lm_constant("MODEL_REMAPPING") == mlx_lm.utils.MODEL_REMAPPING
     assert model_patterns() == list(mlx_lm.utils.DEFAULT_ALLOW_PATTERNS)

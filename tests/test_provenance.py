@@ -20,7 +20,7 @@ from tui.cli import main
 def stale_run(engine, demo_model, sample_data, tmp_path_factory):
     """A run trained 4 iterations, fused by `tunedeck fuse RUN`, then resumed
     to 6: its fused model is stale. Returns (run, the record at fuse time)."""
-    from core.training.trainer import demo_settings
+    from core.training.settings import demo_settings
 
     run = tmp_path_factory.mktemp("runs") / "sql-run"
     engine.train(
@@ -206,7 +206,7 @@ def test_judge_screen_shows_stale_refuses_export_and_fuses_again(
     from textual.widgets import Input, RichLog
     from ui_helpers import text_of, wait_for
 
-    from core.runtime import app_config as config
+    from core.runtime import app_config
     from tui.app import make_app
     from tui.screens.results import ResultsScreen
     from tui.screens.results_dialogs import ConfirmDialog, LMStudioFolderDialog
@@ -252,7 +252,7 @@ def test_judge_screen_shows_stale_refuses_export_and_fuses_again(
             dialog.query_one("#lmstudio-root", Input).value = str(lms)
             await pilot.press("enter")
             await pilot.pause()
-            assert app.screen is screen and config.load()["lmstudio_models_dir"] == str(lms)
+            assert app.screen is screen and app_config.load()["lmstudio_models_dir"] == str(lms)
             assert f"LM Studio: {lms}/tunedeck/sql-run · o: folder" in text_of(screen, "#subject")
             text = screen_text(app)  # on screen before l is pressed (long paths wrap)
             unwrapped = "".join(line.strip() for line in text.splitlines())

@@ -21,7 +21,7 @@ def log_text(screen) -> str:
 
 
 def test_judge_and_ship_from_the_keyboard(engine, demo_model, sample_data, tmp_path, monkeypatch):
-    from core.training.trainer import demo_settings
+    from core.training.settings import demo_settings
     from tui.screens.results import ResultsScreen, fused_dir
 
     run = tmp_path / "run"

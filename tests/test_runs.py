@@ -13,8 +13,8 @@ import pytest
 from core.runtime import events as ev
 from core.runtime.errors import Cancelled, TuneDeckError
 from core.training.run_folders import curve, list_runs, read_events, run_info
-from core.training.settings import load_yaml, save_yaml
-from core.training.trainer import TrainSettings, demo_settings, portable
+from core.training.settings import TrainSettings, demo_settings, load_yaml, save_yaml
+from core.training.trainer import portable
 
 
 def test_run_folder_files_and_events(engine, demo_model, sample_data, recorder, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from core.runtime import events as ev
 from core.runtime.errors import TuneDeckError
 from core.runtime.worker import THREAD_NAME
-from core.training.trainer import demo_settings
+from core.training.settings import demo_settings
 
 
 def test_train_then_generate(engine, demo_model, sample_data, recorder, tmp_path):

@@ -197,7 +197,7 @@ def test_runs_tab_resumes_a_finished_run_after_a_restart(demo_model, sample_data
     from core.runtime import events as ev
     from core.runtime.engine import Engine
     from core.training.run_folders import new_run_dir
-    from core.training.trainer import demo_settings
+    from core.training.settings import demo_settings
 
     engine = Engine()  # its own: the app shuts its engine down on exit (not the session's)
     run_dir = new_run_dir(demo_model)

@@ -44,7 +44,7 @@ def snapshot(root: Path) -> dict:
             out[os.path.relpath(os.path.join(dirpath, name), root) + "/"] = "dir"
         for name in files:
             path = os.path.join(dirpath, name)
-            out[os.path.relpath(path, root)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+            out[os.path.relpath(path, root)] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return out
 
 
@@ -63,7 +63,7 @@ def users_folder(path: Path) -> Path:
 def base_run(engine, demo_model, sample_data, tmp_path_factory):
     """One run trained to iteration 2 (a checkpoint at each step), copied by
     the tests that need a run: training once keeps them fast."""
-    from core.training.trainer import demo_settings
+    from core.training.settings import demo_settings
 
     run = tmp_path_factory.mktemp("base") / "run"
     engine.train(demo_settings(demo_model, sample_data, "", iters=2, save_every=1, steps_per_eval=100), run).result(
@@ -300,7 +300,7 @@ def test_an_older_run_storing_absolute_paths_resumes_into_itself(engine, base_ru
 
 
 def test_adapter_path_into_someone_elses_folder_is_refused(engine, demo_model, sample_data, tmp_path):
-    from core.training.trainer import demo_settings
+    from core.training.settings import demo_settings
 
     mine = users_folder(tmp_path / "mine")
     (mine / "adapter_config.json").write_text('{"mine": true}\n')
@@ -351,8 +351,7 @@ def test_fuse_export_eval_and_config_writes_follow_the_rule(
     engine, demo_model, sample_data, base_run, fused_model, tmp_path
 ):
     from core.evaluation.judge import EvalSettings
-    from core.training.settings import save_yaml
-    from core.training.trainer import demo_settings
+    from core.training.settings import demo_settings, save_yaml
 
     s = demo_settings(demo_model, sample_data, "")
     run = tmp_path / "run"

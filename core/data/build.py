@@ -13,11 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.data.check import check_folder, check_record
+from core.data.check import check_folder, check_record, record_format
 from core.data.folder import SPLITS, write_splits
 from core.data.presets import FORMATS, Preset, check_columns, custom_preset, get_preset, render, suggest_preset
-from core.data.sources import Source, open_source
+from core.data.rows import Source
+from core.data.sources import open_source
 from core.runtime.errors import TuneDeckError
+from core.runtime.targets import DATASET, claim
 
 DEFAULT_SPLIT = "80%,10%,10%"
 TICK = 1000  # rows between progress reports / cancel checks
@@ -81,8 +83,6 @@ def check_out(spec: BuildSpec) -> None:
     TuneDeck build, unchanged since (``core.runtime.targets``). Nor may a build read
     from the folder it replaces (it would shrink to a sample of itself).
     """
-    from core.runtime.targets import DATASET, claim
-
     out = claim(spec.out, DATASET, spec.overwrite).path
     source = Path(spec.source).expanduser()
     if source.exists():
@@ -253,6 +253,4 @@ def build(
 
 
 def _formats(records: list[dict]) -> list[str]:
-    from core.data.check import record_format
-
     return [f for f in (record_format(records[0]),) if f]

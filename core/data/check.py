@@ -287,7 +287,7 @@ def _check_lines(path: Path, report: CheckReport, label: str, summary: SplitSumm
     ends_cr = False  # did this line end on a bare \r (so the next one continues a record)?
     for lineno, text, bad_byte in _lines(path):
 
-        def bad(message: str, fix: str, severity: str = "error") -> None:
+        def bad(message: str, fix: str, severity: str = "error", lineno: int = lineno) -> None:
             report.add(Problem(label, lineno, message, fix, severity))
 
         split_before, ends_cr = ends_cr, text.endswith("\r") and not text.endswith("\r\n")

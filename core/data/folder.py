@@ -6,8 +6,10 @@ import json
 import time
 from pathlib import Path
 
+from core.runtime.targets import DATASET, write_folder
+
 SPLITS = ("train", "valid", "test")
-MANIFEST = "tunedeck.json"
+MANIFEST = DATASET.marker
 
 
 def write_splits(
@@ -21,8 +23,6 @@ def write_splits(
     ``verify(tmp_dir)`` runs before the rename (it may raise to reject). Either
     way an exception leaves no folder behind.
     """
-    from core.runtime.targets import DATASET, write_folder
-
     out_dir = Path(out_dir)
     total = sum(len(rows) for rows in splits.values())
     done = 0

@@ -28,8 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.data.rows import Source, columns_of
 from core.models.hub import (
     _chain,
+    _quiet,
     check_repo_id,
     explain,
     fetch_files,
@@ -88,8 +90,6 @@ def _point_libraries_at(endpoint: str) -> None:
     import datasets
     import datasets.config as dconfig
     import huggingface_hub.constants as hconst
-
-    from core.models.hub import _quiet
 
     dconfig.HF_ENDPOINT = endpoint
     dconfig.HUB_DATASETS_URL = endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}"
@@ -266,14 +266,12 @@ def load(
     emit: Callable[[ev.Event], None] | None = None,
     cancel: threading.Event | None = None,
 ):
-    """Open hub dataset ``spec`` as a ``core.data.sources.Source``.
+    """Open hub dataset ``spec`` as a ``core.data.rows.Source``.
 
     ``sample``: how many rows the build will take (lets a big split stream);
     ``progress(message)``: steps; ``emit``: DownloadProgress events;
     ``cancel``: stops within ~0.1 s while talking to the hub.
     """
-    from core.data.sources import Source
-
     progress = progress or (lambda *a, **k: None)
     repo_id = check_repo_id(spec, "dataset")
     endpoint = endpoint or resolve_endpoint()[0]
@@ -296,7 +294,7 @@ def load(
     details = {"config": builder.config.name, "split": used_split, "revision": sha}
     if should_stream(sample, _hub_files(builder, repo_id, sha, [base_split]), sizes, stream):
         rows = _stream_rows(builder, repo_id, used_split, sample, seed, progress, cancel, endpoint, ui)
-        return Source(repo_id, "hub", _columns(rows), rows, details=details | {"streamed": True})
+        return Source(repo_id, "hub", columns_of(rows), rows, details=details | {"streamed": True})
 
     # download_and_prepare converts every split of the config, so it needs all their files.
     files = _hub_files(builder, repo_id, sha)
@@ -330,8 +328,6 @@ def _cached_copy(repo_id: str, config: str | None, split: str | None, failure: T
     import datasets
     import datasets.config as dconfig
     import huggingface_hub.constants as hconst
-
-    from core.data.sources import Source
 
     saved = dconfig.HF_HUB_OFFLINE, hconst.HF_HUB_OFFLINE
     dconfig.HF_HUB_OFFLINE = hconst.HF_HUB_OFFLINE = True  # the cache only, at once: no retries
@@ -398,19 +394,10 @@ def _stream_rows(
     return rows
 
 
-def _columns(rows: list[dict]) -> list[str]:
-    cols: dict[str, None] = {}
-    for row in rows[:1000]:
-        cols.update(dict.fromkeys(row))
-    return list(cols)
-
-
 def search_datasets(text: str, *, endpoint: str | None = None, limit: int = 10, token: str | None = None) -> list[str]:
     """Hub dataset ids matching ``text``, most downloaded first (to complete a typed id).
     Only huggingface_hub, with the endpoint passed: safe on any thread."""
     from huggingface_hub import HfApi
-
-    from core.models.hub import _quiet
 
     _quiet()
     endpoint = endpoint or resolve_endpoint()[0]

@@ -268,7 +268,8 @@ DOMAINS = (
                 "original_air_date",
                 "VARCHAR",
                 lambda r: (
-                    f"{r.choice(['January', 'March', 'May', 'July', 'September', 'November'])} {r.randint(1, 28)}, {r.randint(1990, 2023)}"
+                    f"{r.choice(['January', 'March', 'May', 'July', 'September', 'November'])} "
+                    f"{r.randint(1, 28)}, {r.randint(1990, 2023)}"
                 ),
             ),
         ),
@@ -378,7 +379,8 @@ DOMAINS = (
                 "product",
                 "VARCHAR",
                 lambda r: (
-                    f"{r.choice(_WORD)} {r.choice(['Lamp', 'Chair', 'Kettle', 'Phone', 'Bike', 'Desk', 'Watch', 'Camera'])}"
+                    f"{r.choice(_WORD)} "
+                    f"{r.choice(['Lamp', 'Chair', 'Kettle', 'Phone', 'Bike', 'Desk', 'Watch', 'Camera'])}"
                 ),
             ),
             _c("brand", "VARCHAR", _pick(["Acme", "Boreal", "Cinder", "Delta", "Evergreen", "Fathom"])),

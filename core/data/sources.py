@@ -16,11 +16,12 @@ from __future__ import annotations
 import csv
 import json
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from core.data import hub_datasets
 from core.data.folder import SPLITS, json_error
+from core.data.rows import Source, columns_of
+from core.data.sample_data import make_example
 from core.runtime.errors import TuneDeckError
 
 SAMPLE = "sample"
@@ -34,31 +35,6 @@ FILE_KINDS = {
     ".pq": "parquet",
 }
 SAMPLE_ROWS = 2000  # the sample source is generated, so any size would do
-
-
-@dataclass
-class Source:
-    spec: str  # what the user gave
-    kind: str  # sample | jsonl | json | csv | parquet | mlx-folder | saved-dataset | hub
-    columns: list[str]
-    data: Any  # a list of dicts, or a datasets.Dataset
-    lines: list[str] | None = None  # where each row came from (file:line), for files
-    details: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def row(self, i: int) -> dict:
-        return dict(self.data[i])
-
-    def where(self, i: int) -> str:
-        return self.lines[i] if self.lines else f"row {i + 1}"
-
-    def head(self, n: int = 5) -> list[dict]:
-        return [self.row(i) for i in range(min(n, len(self)))]
-
-    def describe(self) -> str:
-        return f"{self.spec} ({self.kind}, {len(self):,} rows; columns: {', '.join(self.columns)})"
 
 
 def open_source(spec: str, config: str | None = None, split: str | None = None, progress=None, **hub) -> Source:
@@ -94,13 +70,6 @@ def open_source(spec: str, config: str | None = None, split: str | None = None, 
     return _hub(spec, config, split, progress, hub)
 
 
-def _columns(rows: list[dict]) -> list[str]:
-    cols: dict[str, None] = {}
-    for row in rows[:1000]:  # enough to see every column of a regular table
-        cols.update(dict.fromkeys(row))
-    return list(cols)
-
-
 def _bad_lines(path: Path, bad: list[tuple[int, str]], total: int, fix: str):
     first_line, first_msg = bad[0]
     more = (
@@ -114,7 +83,7 @@ def _bad_lines(path: Path, bad: list[tuple[int, str]], total: int, fix: str):
 def _from_rows(spec: str, kind: str, rows: list[dict], lines=None, **details) -> Source:
     if not rows:
         raise TuneDeckError(f"{spec}: no rows", "the source is empty; add rows or pick another source")
-    return Source(spec, kind, _columns(rows), rows, lines, details)
+    return Source(spec, kind, columns_of(rows), rows, lines, details)
 
 
 def _jsonl(path: Path) -> Source:
@@ -254,8 +223,6 @@ def _pick_split(dd, split: str | None, what: str):
 
 
 def _hub(spec: str, config: str | None, split: str | None, progress, hub: dict) -> Source:
-    from core.data import hub_datasets  # datasets, huggingface_hub: imported only for hub sources
-
     return hub_datasets.load(spec, config, split, progress=progress, **hub)
 
 
@@ -272,8 +239,6 @@ def _mlx_folder(path: Path) -> Source:
 
 def sample_source(n: int = SAMPLE_ROWS, seed: int = 0) -> Source:
     """The generated text-to-SQL rows in b-mc2/sql-create-context's columns."""
-    from core.data.sample_data import make_example
-
     r = random.Random(seed + 104729)
     rows = []
     for _ in range(n):

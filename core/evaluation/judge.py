@@ -16,10 +16,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.models.model_folder import check_model_folder
+from core.evaluation.loss import load_test_split, test_loss
+from core.evaluation.task_score import read_examples, score_model
+from core.models.model_folder import check_model_folder, load_model
 from core.runtime import events as ev
 from core.runtime.errors import TuneDeckError
 from core.runtime.targets import EVAL_RECORD, claim, write_file
+from core.shipping.provenance import adapter_choice, adapter_record
+from core.training.run_folders import is_run_dir
 
 EVAL_FILE = "eval.json"
 EVAL_BEST_FILE = "eval-best.json"  # a run's best/ adapter, judged beside its last one
@@ -41,7 +45,6 @@ def results_dir(adapter: str | Path) -> Path:
     """Where eval.json goes: the run folder when the adapter lives in one."""
     adapter = Path(adapter)
     parent = adapter.parent
-    from core.training.run_folders import is_run_dir
 
     if is_run_dir(parent):
         return parent
@@ -51,8 +54,6 @@ def results_dir(adapter: str | Path) -> Path:
 def results_path(adapter: str | Path) -> Path:
     """The saved evaluation of this adapter: eval.json, or eval-best.json
     for a run's best/ (so judging one never replaces the other's)."""
-    from core.shipping.provenance import adapter_choice
-
     return results_dir(adapter) / (EVAL_BEST_FILE if adapter_choice(adapter) == "best" else EVAL_FILE)
 
 
@@ -82,9 +83,6 @@ def check_adapter(adapter: str | Path) -> None:
 
 
 def _row(ctx, label, model, tokenizer, test_set, examples, s: EvalSettings, adapter) -> dict:
-    from core.evaluation.loss import test_loss
-    from core.evaluation.task_score import score_model
-
     loss = test_loss(ctx, model, test_set, label, s.batch_size, s.test_batches, s.max_seq_length)
     task = score_model(ctx, model, tokenizer, examples, label).to_dict() if examples else None
     row = {
@@ -103,10 +101,6 @@ def _row(ctx, label, model, tokenizer, test_set, examples, s: EvalSettings, adap
 def run_eval(ctx, s: EvalSettings) -> dict:
     from mlx_lm.tuner.utils import load_adapters
 
-    from core.evaluation.loss import load_test_split
-    from core.evaluation.task_score import read_examples
-    from core.models.model_folder import load_model
-
     if s.batch_size < 1:
         raise TuneDeckError(f"batch size must be at least 1 (got {s.batch_size})", "use 4 (mlx_lm.lora's default)")
     if s.test_batches == 0 or s.test_batches < -1:
@@ -122,8 +116,6 @@ def run_eval(ctx, s: EvalSettings) -> dict:
     check_model_folder(s.model)
     judged = None
     if s.adapter:
-        from core.shipping.provenance import adapter_record
-
         check_adapter(s.adapter)
         judged = adapter_record(s.adapter)
     elif not s.include_base:

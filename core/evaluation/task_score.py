@@ -24,6 +24,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from core.chat.generation import prompt_tokens
 from core.runtime.errors import Cancelled, TuneDeckError
 
 # -- normalisation and exact match ------------------------------------------
@@ -286,8 +287,6 @@ def greedy_answer(model, tokenizer, messages: list[dict], max_tokens: int, ctx=N
     """The model's greedy answer (stops at end of turn or ``max_tokens``)."""
     from mlx_lm import stream_generate
     from mlx_lm.sample_utils import make_sampler
-
-    from core.chat.generation import prompt_tokens
 
     parts = []
     for response in stream_generate(

@@ -17,6 +17,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from core.data.sample_data import corpus_text
 from core.runtime.targets import DEMO_MODEL, claim, write_folder
 
 DEMO_NAME = "tunedeck-demo"
@@ -65,8 +66,6 @@ def is_demo_model(path: str | Path) -> bool:
 
 def _train_tokenizer(spec: DemoSpec):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-
-    from core.data.sample_data import corpus_text
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)

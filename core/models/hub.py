@@ -20,34 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from core.models.mlx_lm_support import mlx_lm_supports, model_patterns
+from core.models.model_folder import check_model_folder
+from core.models.model_info import DTYPE_BYTES, format_size, hf_hub_cache, quant_bits
 from core.runtime import app_config
 from core.runtime import events as ev
 from core.runtime.errors import Cancelled, TuneDeckError
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 KNOWN_ENDPOINTS = (DEFAULT_ENDPOINT, "https://hf-mirror.com")
-
-# What mlx_lm.load needs from a repo (mirrors mlx_lm.utils' download patterns).
-# mlx-lm's own download patterns (mlx_lm.utils.DEFAULT_ALLOW_PATTERNS), read
-# from the installed mlx-lm; this copy of 0.32.2's list is only the fallback.
-_FALLBACK_PATTERNS = [
-    "*.json",
-    "model*.safetensors",
-    "*.py",
-    "tokenizer.model",
-    "*.tiktoken",
-    "tiktoken.model",
-    "*.txt",
-    "*.jsonl",
-    "*.jinja",
-]
-
-
-def model_patterns() -> list[str]:
-    from core.models.model_info import mlx_lm_constant
-
-    return list(mlx_lm_constant("DEFAULT_ALLOW_PATTERNS") or _FALLBACK_PATTERNS)
-
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 CHUNK_BYTES = 256 * 1024  # read size for downloads: progress and cancel granularity
@@ -105,8 +86,6 @@ def save_endpoint(text: str | None) -> str:
 
 
 def hub_cache() -> Path:
-    from core.models.model_info import hf_hub_cache
-
     return hf_hub_cache()
 
 
@@ -318,7 +297,6 @@ class _Reporter:
         files_done = max((bar.n for bar in self.file_bars), default=0)
         total = max(self.total, done)
         eta = (total - done) / speed if speed > 0 else None
-        from core.models.model_info import format_size
 
         self.emit(
             ev.DownloadProgress(
@@ -450,8 +428,6 @@ def fetch_files(
     from huggingface_hub import snapshot_download
     from huggingface_hub.file_download import repo_folder_name
 
-    from core.models.model_info import format_size
-
     # huggingface_hub reads a file in 10 MiB chunks and reports (its download
     # threads' only chance to stop) once per chunk: on a 1 MB/s link that is a
     # frozen bar, and a CLI that exits 10 s after Ctrl-C (Python joins those
@@ -508,9 +484,6 @@ def download_model(
     from huggingface_hub import HfApi
     from huggingface_hub.utils import filter_repo_objects
 
-    from core.models.model_folder import check_model_folder
-    from core.models.model_info import mlx_lm_supports
-
     _quiet()
     repo_id = check_repo_id(repo_id)
     endpoint = _endpoint(endpoint)
@@ -564,8 +537,6 @@ class HubModel:
 
 
 def _hub_model(m) -> HubModel:
-    from core.models.model_info import DTYPE_BYTES, mlx_lm_supports, quant_bits
-
     cfg = m.config if isinstance(getattr(m, "config", None), dict) else {}
     bits = quant_bits(cfg)
     size = params = None

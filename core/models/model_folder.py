@@ -14,6 +14,7 @@ import json
 import struct
 from pathlib import Path
 
+from core.models.mlx_lm_support import mlx_lm_models_dir, mlx_lm_supports
 from core.runtime.errors import TuneDeckError
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tiktoken.model")
@@ -63,8 +64,6 @@ def check_model_folder(path: str | Path) -> Path:
 
 
 def _check_config(path: Path) -> None:
-    from core.models.model_info import _mlx_lm_models_dir, mlx_lm_supports
-
     try:
         cfg = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
@@ -80,7 +79,7 @@ def _check_config(path: Path) -> None:
     model_type = cfg.get("model_type")
     if not isinstance(model_type, str) or not model_type:
         raise TuneDeckError(f"{path} names no model_type, so mlx-lm cannot tell the architecture", GET_AGAIN)
-    if _mlx_lm_models_dir() is not None and not mlx_lm_supports(model_type):
+    if mlx_lm_models_dir() is not None and not mlx_lm_supports(model_type):
         raise TuneDeckError(
             f"the installed mlx-lm has no model type {model_type!r} ({path.parent.name})",
             "choose a model of an architecture mlx-lm supports (llama, qwen2, mistral, "

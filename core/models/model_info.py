@@ -8,9 +8,6 @@ Also lists the models already on this machine: the Hugging Face cache
 
 from __future__ import annotations
 
-import ast
-import functools
-import importlib.util
 import json
 import os
 import struct
@@ -18,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.models.demo_model import is_demo_model
+from core.models.mlx_lm_support import mlx_lm_supports, model_patterns
 from core.models.model_folder import check_model_folder
 from core.runtime import paths
 from core.runtime.errors import TuneDeckError
@@ -63,56 +61,6 @@ class ModelInfo:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def _mlx_lm_models_dir() -> Path | None:
-    # find_spec on the top-level package locates it without running its
-    # __init__ (which imports mlx): safe and instant on any thread.
-    try:
-        spec = importlib.util.find_spec("mlx_lm")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0]) / "models"
-
-
-@functools.cache
-def mlx_lm_constant(name: str, default=None):
-    """A literal constant of the installed ``mlx_lm/utils.py`` (e.g. its
-    ``MODEL_REMAPPING``), read with ``ast`` rather than imported: importing
-    mlx_lm loads mlx, and a hand-kept copy goes stale with each release."""
-    models = _mlx_lm_models_dir()
-    if models is None:
-        return default
-    try:
-        tree = ast.parse((models.parent / "utils.py").read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError):
-        return default
-    for node in tree.body:
-        if (
-            isinstance(node, ast.Assign)
-            and len(node.targets) == 1
-            and isinstance(node.targets[0], ast.Name)
-            and node.targets[0].id == name
-        ):
-            try:
-                return ast.literal_eval(node.value)
-            except ValueError:
-                return default
-    return default
-
-
-def mlx_lm_supports(model_type: str | None) -> bool:
-    """mlx-lm has one module per architecture in mlx_lm/models/<model_type>.py,
-    some model types mapped onto another's (``MODEL_REMAPPING``)."""
-    if not model_type or model_type == "?":
-        return False
-    models = _mlx_lm_models_dir()
-    if models is None:
-        return False
-    name = (mlx_lm_constant("MODEL_REMAPPING") or {}).get(model_type, model_type)
-    return (models / f"{name}.py").is_file() or (models / name / "__init__.py").is_file()
 
 
 def _read_config(folder: Path) -> dict:
@@ -288,7 +236,6 @@ def _missing_from_tree(repo_id: str, commit: str, cache: Path, snapshot: Path) -
         from huggingface_hub.utils import filter_repo_objects
     except ImportError:
         return False
-    from core.models.hub import model_patterns
 
     try:
         files = [f.path for f in get_cached_repo_tree(repo_id, revision=commit, cache_dir=cache)]

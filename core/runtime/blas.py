@@ -25,6 +25,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.runtime import app_config
+
 OPT_OUT = "TUNEDECK_NO_BLAS_PRELOAD"
 INSTALL_HINT = "sudo apt-get install libopenblas0-pthread"
 
@@ -87,9 +89,7 @@ def mlx_bundles_reference_blas() -> bool:
 
 def _config_allows() -> bool:
     try:
-        from core.runtime import app_config as config
-
-        return config.load().get("blas_preload", True) is not False
+        return app_config.load().get("blas_preload", True) is not False
     except Exception:  # a broken config must never stop the app starting
         return True
 

@@ -18,7 +18,9 @@ from importlib import metadata
 from pathlib import Path
 
 from core.models.hub import free_bytes, resolve_endpoint, whoami
-from core.runtime import paths
+from core.models.model_folder import check_model_folder
+from core.models.model_info import format_size, hf_hub_cache, inspect_folder
+from core.runtime import blas, paths
 from core.runtime.errors import TuneDeckError
 from core.runtime.memory import TIGHT, WONT_FIT, total_memory
 
@@ -127,8 +129,6 @@ def _loaded_libraries() -> str:
 def check_blas() -> Check | None:
     """Linux only: the mlx-cpu wheel bundles netlib's reference BLAS (slow);
     ``tunedeck`` preloads OpenBLAS automatically when it is installed."""
-    from core.runtime import blas  # no mlx import there
-
     if platform.system() != "Linux":
         return None
     try:
@@ -199,8 +199,6 @@ def check_memory(model=None) -> Check:
 def check_disk(model=None) -> Check:
     """Free space where runs (TUNEDECK_HOME) and downloads (HF cache) go.
     With a chosen model: room for a fused copy of it plus adapters."""
-    from core.models.model_info import format_size, hf_hub_cache
-
     where = {"runs": paths.home(), "models": hf_hub_cache()}
     free = {k: free_bytes(v) for k, v in where.items()}
     low = min(free, key=free.get)
@@ -326,7 +324,6 @@ def model_for(path: str | None):
     """The ModelInfo of a chosen model folder (None when there is none)."""
     if not path:
         return None
-    from core.models.model_info import inspect_folder
 
     return inspect_folder(path)
 
@@ -334,8 +331,6 @@ def model_for(path: str | None):
 def check_model(path: str) -> Check:
     """The chosen model folder itself: a missing or broken one fails (it
     cannot be trained, however much memory there is)."""
-    from core.models.model_folder import check_model_folder
-
     try:
         check_model_folder(path)
     except TuneDeckError as exc:

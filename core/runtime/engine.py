@@ -209,7 +209,7 @@ class Engine:
         return self.downloads.submit("build-data", _build_dataset, spec, source, hub)
 
     def open_data_source(self, spec: str, config: str | None = None, split: str | None = None, **hub) -> Job:
-        """Open a source (file, folder, hub id, 'sample'); result: ``core.data.sources.Source``.
+        """Open a source (file, folder, hub id, 'sample'); result: ``core.data.rows.Source``.
         A hub id reports DownloadProgress and stops on cancel (``core.data.hub_datasets``)."""
         return self.downloads.submit("open-data", _open_source, spec, config, split, hub)
 

@@ -33,7 +33,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.data.folder import MANIFEST, SPLITS
 from core.runtime.atomic import atomic_dir, atomic_path
 from core.runtime.errors import TuneDeckError
 
@@ -58,9 +57,10 @@ class Kind:
 DATASET = Kind(
     "dataset",
     "dataset",
-    MANIFEST,
+    "tunedeck.json",
     legacy=("counts", "created"),
-    legacy_files=frozenset({f"{name}.jsonl" for name in SPLITS} | {MANIFEST}),
+    # what versions before markers wrote: fixed, whatever the splits are named today
+    legacy_files=frozenset({"train.jsonl", "valid.jsonl", "test.jsonl", "tunedeck.json"}),
 )
 DEMO_MODEL = Kind(
     "demo-model",

@@ -23,11 +23,12 @@ import json
 from pathlib import Path
 
 from core.evaluation.judge import check_adapter
+from core.evaluation.task_score import greedy_answer, read_examples
 from core.models.model_folder import check_model_folder, load_model
 from core.runtime import events as ev
 from core.runtime.errors import TuneDeckError
-from core.runtime.targets import FUSED_MODEL, claim, write_folder
-from core.shipping.provenance import fused_record
+from core.runtime.targets import FUSED_MODEL, TargetRefused, claim, write_folder
+from core.shipping.provenance import check_fused, fused_record
 
 FUSED_MARKER = FUSED_MODEL.marker  # the fused folder's record (core.shipping.provenance reads it)
 VERIFY_TOKENS = 32
@@ -42,8 +43,6 @@ FALLBACK_PROMPTS = [
 
 def verify_prompts(adapter: str, data: str | None = None, n: int = 3) -> list[list[dict]]:
     """The first ``n`` test (else valid) prompts of the adapter's data."""
-    from core.evaluation.task_score import read_examples
-
     if data is None:
         try:
             data = json.loads((Path(adapter) / "adapter_config.json").read_text()).get("data")
@@ -60,8 +59,6 @@ def verify_prompts(adapter: str, data: str | None = None, n: int = 3) -> list[li
 
 
 def _answers(ctx, model, tokenizer, prompts, what: str) -> list[str]:
-    from core.evaluation.task_score import greedy_answer
-
     out = []
     for i, messages in enumerate(prompts):
         ctx.progress(f"{what}: prompt {i + 1}/{len(prompts)}", i, len(prompts))
@@ -72,9 +69,6 @@ def _answers(ctx, model, tokenizer, prompts, what: str) -> list[str]:
 def _refuse_target(out_dir: Path, overwrite: bool) -> None:
     """The write rule (``core.runtime.targets.claim``), with what an earlier fused
     model there was fused from when it refuses one of ours."""
-    from core.runtime.targets import TargetRefused
-    from core.shipping.provenance import check_fused
-
     try:
         claim(out_dir, FUSED_MODEL, overwrite)
     except TargetRefused as exc:

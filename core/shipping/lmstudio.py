@@ -19,8 +19,11 @@ import shutil
 from pathlib import Path
 
 from core.models.model_folder import check_model_folder
+from core.runtime import app_config
 from core.runtime.errors import TuneDeckError
 from core.runtime.targets import LMSTUDIO_EXPORT, check_name, claim, write_folder
+from core.shipping.provenance import check_fused
+from core.training.run_folders import is_run_dir
 
 DEFAULT_PUBLISHER = "tunedeck"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -32,9 +35,8 @@ def lmstudio_root(root: str | Path | None = None) -> Path:
         return Path(root).expanduser()
     if os.environ.get("LMSTUDIO_MODELS_DIR"):
         return Path(os.environ["LMSTUDIO_MODELS_DIR"]).expanduser()
-    from core.runtime import app_config as config
 
-    configured = config.load().get("lmstudio_models_dir")
+    configured = app_config.load().get("lmstudio_models_dir")
     if configured:
         return Path(configured).expanduser()
     return Path.home() / ".lmstudio" / "models"
@@ -70,8 +72,6 @@ def lmstudio_target(
 def check_fresh(fused: str | Path, allow_stale: bool = False):
     """A stale fused model is refused (with the command that fuses it again);
     returns ``core.shipping.provenance.Freshness`` (None: no TuneDeck record)."""
-    from core.shipping.provenance import check_fused
-
     fresh = check_fused(fused)
     if fresh is not None and fresh.stale and not allow_stale:
         raise TuneDeckError(
@@ -108,8 +108,6 @@ def _check_name(what: str, value: str) -> str:
 def default_name(fused: str | Path) -> str:
     """A fused model's export name: its run folder's name for ``<run>/fused``
     (every run's fused folder is called ``fused``), else the folder's own."""
-    from core.training.run_folders import is_run_dir
-
     folder = Path(fused).resolve()
     if folder.name == "fused" and is_run_dir(folder.parent):
         return folder.parent.name

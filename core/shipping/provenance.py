@@ -25,6 +25,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.training.run_folders import ADAPTERS, BEST, CONFIG, is_run_dir, read_events
+from core.training.settings import load_yaml
+
 RECORD = "tunedeck_fused.json"
 FORMAT = 2  # 1: TuneDeck before provenance (absolute paths, no hashes)
 ADAPTER_FILES = ("adapters.safetensors", "adapter_config.json")
@@ -35,8 +38,6 @@ _CHUNK = 1 << 20
 # -- which adapter of a run --------------------------------------------------
 def adapter_run(adapter: str | Path) -> Path | None:
     """The run folder an adapter folder belongs to (its parent), if any."""
-    from core.training.run_folders import is_run_dir
-
     parent = Path(adapter).absolute().parent
     return parent if is_run_dir(parent) else None
 
@@ -44,15 +45,11 @@ def adapter_run(adapter: str | Path) -> Path | None:
 def run_adapter(run_dir: str | Path, choice: str = "last") -> Path:
     """The run's ``last`` adapter (config.yaml's adapter_path, else
     ``adapters/``) or its ``best`` one (``best/``)."""
-    from core.training.run_folders import ADAPTERS, BEST, CONFIG
-
     run_dir = Path(run_dir)
     if choice == "best":
         return run_dir / BEST
     configured = None
     try:
-        from core.training.settings import load_yaml
-
         configured = load_yaml(run_dir / CONFIG).get("adapter_path")
     except Exception:  # a missing or broken config: the default layout
         configured = None
@@ -65,7 +62,6 @@ def adapter_choice(adapter: str | Path) -> str | None:
     run = adapter_run(adapter)
     if run is None:
         return None
-    from core.training.run_folders import ADAPTERS, BEST
 
     folder = Path(adapter).resolve()
     if folder == (run / BEST).resolve():
@@ -77,8 +73,6 @@ def adapter_iteration(adapter: str | Path) -> int | None:
     """The iteration the adapter's weights are from, read from its run's log:
     best/ is rewritten at each improving validation, adapters/ at each
     checkpoint and at the end."""
-    from core.training.run_folders import read_events
-
     run = adapter_run(adapter)
     if run is None:
         return None

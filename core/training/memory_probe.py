@@ -19,6 +19,9 @@ from pathlib import Path
 
 from core.runtime import events as ev
 from core.runtime.errors import TuneDeckError
+from core.runtime.memory import total_memory
+from core.training.settings import build_optimizer
+from core.training.trainer import KeepLayerCall, prepare_model, quiet_mlx_lm_console, validate_run
 
 STEPS = 2
 FITS = 0.80  # leave room for the OS, the app and allocator slack
@@ -76,7 +79,6 @@ def memory_limit() -> tuple[int, str]:
     wanted = info.get("max_recommended_working_set_size")
     if wanted:
         return int(wanted), "Metal recommended working set"
-    from core.runtime.memory import total_memory
 
     return total_memory() or 8 * 2**30, "system RAM"
 
@@ -106,10 +108,8 @@ def run_memory_check(ctx, s) -> MemoryReport:
     from mlx_lm.tuner.datasets import CacheDataset
     from mlx_lm.tuner.trainer import TrainingArgs, iterate_batches, train
 
-    from core.training.trainer import _KeepLayerCall, _quiet_mlx_lm_console, _validate, build_optimizer, prepare_model
-
-    _validate(s, resuming=True)  # same checks as a run; writes nothing
-    _quiet_mlx_lm_console()
+    validate_run(s, resuming=True)  # same checks as a run; writes nothing
+    quiet_mlx_lm_console()
     model, _, train_set, _ = prepare_model(ctx, s)
     ctx.progress("finding the longest examples")
     data = CacheDataset(train_set)
@@ -131,7 +131,7 @@ def run_memory_check(ctx, s) -> MemoryReport:
             ctx.check_cancelled()
 
     ctx.progress(f"running {STEPS} training steps at these settings")
-    with tempfile.TemporaryDirectory() as tmp, _KeepLayerCall(model):
+    with tempfile.TemporaryDirectory() as tmp, KeepLayerCall(model):
         args = TrainingArgs(
             batch_size=s.batch_size,
             iters=STEPS,

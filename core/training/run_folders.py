@@ -83,7 +83,7 @@ class EventLog:
         self.path = Path(run_dir) / EVENTS
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _cut_torn_line(self.path)  # a killed writer's half record would glue onto ours
-        self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (open for the run; close() closes it)
 
     def write(self, kind: str, **data) -> None:
 

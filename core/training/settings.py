@@ -14,13 +14,96 @@ import difflib
 import json
 import math
 import re
-from dataclasses import fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from core.models.demo_model import is_demo_model
 from core.runtime.errors import TuneDeckError
 from core.runtime.memory import total_memory
 from core.runtime.targets import CONFIG_YAML, write_file
-from core.training.trainer import TrainSettings, demo_settings
+
+OPTIMIZERS = ("adam", "adamw", "muon", "sgd", "adafactor")
+
+
+@dataclass
+class TrainSettings:
+    """The subset of ``mlx_lm.lora`` options TuneDeck drives; same key names,
+    so the saved ``adapter_config.json`` / YAML is valid for mlx-lm too."""
+
+    model: str
+    data: str
+    adapter_path: str = ""  # "" = RUN_DIR/adapters
+    fine_tune_type: str = "lora"
+    num_layers: int = 16
+    batch_size: int = 4
+    iters: int = 100
+    learning_rate: float = 1e-5
+    lora_parameters: dict = field(default_factory=lambda: {"rank": 8, "scale": 20.0, "dropout": 0.0})
+    max_seq_length: int = 2048
+    mask_prompt: bool = False
+    steps_per_report: int = 10
+    steps_per_eval: int = 200
+    val_batches: int = 25
+    save_every: int = 100
+    seed: int = 0
+    grad_checkpoint: bool = False
+    grad_accumulation_steps: int = 1
+    optimizer: str = "adam"
+    lr_schedule: dict | None = None  # mlx-lm's format: {name, arguments, warmup, warmup_init}
+    optimizer_config: dict = field(default_factory=dict)  # {optimizer name: extra kwargs}
+    group_by_length: bool = True  # TuneDeck's batcher (core/training/batching.py); False = mlx-lm's own
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainSettings:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def mlx_lm_config(self) -> dict:
+        """Keys as ``mlx_lm.lora -c`` and ``load_adapters`` expect them."""
+        cfg = asdict(self)
+        cfg["train"] = True
+        cfg["optimizer_config"] = {self.optimizer: {}, **self.optimizer_config}
+        return cfg
+
+
+def demo_settings(model: str, data: str, adapter_path: str, **overrides) -> TrainSettings:
+    """Settings that show the demo model learning in well under a minute."""
+    base = dict(
+        model=model,
+        data=data,
+        adapter_path=adapter_path,
+        num_layers=-1,
+        batch_size=4,
+        iters=100,
+        learning_rate=1e-3,
+        steps_per_report=5,
+        steps_per_eval=25,
+        val_batches=5,
+        save_every=50,
+        lora_parameters={"rank": 32, "scale": 20.0, "dropout": 0.0},
+    )
+    base.update(overrides)
+    return TrainSettings(**base)
+
+
+def optimizer_class(name: str):
+    import mlx.optimizers as optim
+
+    return {
+        "adam": optim.Adam,
+        "adamw": optim.AdamW,
+        "muon": optim.Muon,
+        "sgd": optim.SGD,
+        "adafactor": optim.Adafactor,
+    }[name]
+
+
+def build_optimizer(s: TrainSettings):
+    from mlx_lm.tuner.utils import build_schedule
+
+    lr = build_schedule(s.lr_schedule) if s.lr_schedule else s.learning_rate
+    return optimizer_class(s.optimizer)(learning_rate=lr, **s.optimizer_config.get(s.optimizer, {}))
+
 
 # mlx-lm keys that do not change how TuneDeck trains: accepted, not used.
 IGNORED_KEYS = {
@@ -217,7 +300,7 @@ def load_yaml(path: str | Path, deep: bool = False) -> dict:
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
+        if mark is not None:  # noqa: SIM108 (each branch has its own reason)
             line = mark.line + 1
         else:  # a ReaderError gives the character's position in the text
             line = text.count("\n", 0, getattr(exc, "position", 0)) + 1
@@ -349,8 +432,6 @@ def check_settings(s: TrainSettings, where: dict[str, str] | None = None, deep: 
             key = key.rsplit(".", 1)[0]
         raise TuneDeckError(what, fix, where=located.get(key, ""))
 
-    from core.training.trainer import OPTIMIZERS
-
     if s.fine_tune_type not in ("lora", "dora", "full"):
         bad("fine_tune_type", f"unknown fine-tune type {_short(s.fine_tune_type)}", "use lora, dora or full")
     if s.optimizer not in OPTIMIZERS:
@@ -401,8 +482,6 @@ def check_settings(s: TrainSettings, where: dict[str, str] | None = None, deep: 
 
 def _check_optimizer_config(s: TrainSettings, bad) -> None:
     """Shapes and ranges that need no mlx; parameter names are checked deep."""
-    from core.training.trainer import OPTIMIZERS
-
     for name, params in (s.optimizer_config or {}).items():
         key = f"optimizer_config.{name}"
         if name not in OPTIMIZERS:
@@ -513,7 +592,6 @@ def _check_with_mlx(s: TrainSettings, bad) -> None:
                 "(at the start, the end of warm-up and the last step)",
                 "every rate must be a number >= 0",
             )
-    from core.training.trainer import build_optimizer, optimizer_class
 
     cls = optimizer_class(s.optimizer)
     params = s.optimizer_config.get(s.optimizer, {})
@@ -582,8 +660,6 @@ def default_settings(model: str, data: str, adapter_path: str, memory_bytes: int
     """Settings sized to the model and the memory: the demo keeps its fast
     demo settings; a real model gets batch/layers that leave room for
     activations (weights are a small share of memory: larger batches)."""
-    from core.models.demo_model import is_demo_model
-
     if is_demo_model(model):
         return demo_settings(model, data, adapter_path)
     facts = model_facts(model)
@@ -606,8 +682,6 @@ def default_settings(model: str, data: str, adapter_path: str, memory_bytes: int
 def apply_preset(s: TrainSettings, name: str) -> TrainSettings:
     """ "quick": a short look at whether it learns; "thorough": longer, more
     capacity, cosine decay with warm-up. Relative to the model's defaults."""
-    from core.models.demo_model import is_demo_model
-
     demo = is_demo_model(s.model)
     if name == "quick":
         s.iters = 60 if demo else 200

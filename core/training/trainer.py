@@ -24,85 +24,42 @@ import os
 import shutil
 import time
 import types
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 
 from core.data.check import check_folder
+from core.data.folder import read_manifest
 from core.models.model_folder import check_model_folder, load_model
 from core.runtime import events as ev
-from core.runtime.atomic import atomic_dir, atomic_path, write_json
+from core.runtime.atomic import atomic_dir, atomic_path, write_json, write_text
 from core.runtime.errors import Cancelled, TuneDeckError, writing
+from core.runtime.targets import ADAPTER, RUN, check_name, inspect, read_marker, refusal
 from core.training.batching import length_grouped_batches
+from core.training.run_folders import (
+    ADAPTERS,
+    BEST,
+    CHECKPOINTS,
+    CONFIG,
+    KEEP_CHECKPOINTS,
+    LOCK,
+    MANIFEST_COPY,
+    STATUS,
+    EventLog,
+    RunLock,
+    checkpoint_dirs,
+    is_run_dir,
+    latest_checkpoint,
+    new_run_dir,
+    sweep_leftovers,
+)
+from core.training.settings import TrainSettings, build_optimizer, check_settings, dump_yaml, load_yaml
 
 ADAPTER_FILE = "adapters.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
-OPTIMIZERS = ("adam", "adamw", "muon", "sgd", "adafactor")
 
 
-@dataclass
-class TrainSettings:
-    """The subset of ``mlx_lm.lora`` options TuneDeck drives; same key names,
-    so the saved ``adapter_config.json`` / YAML is valid for mlx-lm too."""
-
-    model: str
-    data: str
-    adapter_path: str = ""  # "" = RUN_DIR/adapters
-    fine_tune_type: str = "lora"
-    num_layers: int = 16
-    batch_size: int = 4
-    iters: int = 100
-    learning_rate: float = 1e-5
-    lora_parameters: dict = field(default_factory=lambda: {"rank": 8, "scale": 20.0, "dropout": 0.0})
-    max_seq_length: int = 2048
-    mask_prompt: bool = False
-    steps_per_report: int = 10
-    steps_per_eval: int = 200
-    val_batches: int = 25
-    save_every: int = 100
-    seed: int = 0
-    grad_checkpoint: bool = False
-    grad_accumulation_steps: int = 1
-    optimizer: str = "adam"
-    lr_schedule: dict | None = None  # mlx-lm's format: {name, arguments, warmup, warmup_init}
-    optimizer_config: dict = field(default_factory=dict)  # {optimizer name: extra kwargs}
-    group_by_length: bool = True  # TuneDeck's batcher (core/training/batching.py); False = mlx-lm's own
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainSettings:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-    def mlx_lm_config(self) -> dict:
-        """Keys as ``mlx_lm.lora -c`` and ``load_adapters`` expect them."""
-        cfg = asdict(self)
-        cfg["train"] = True
-        cfg["optimizer_config"] = {self.optimizer: {}, **self.optimizer_config}
-        return cfg
-
-
-def demo_settings(model: str, data: str, adapter_path: str, **overrides) -> TrainSettings:
-    """Settings that show the demo model learning in well under a minute."""
-    base = dict(
-        model=model,
-        data=data,
-        adapter_path=adapter_path,
-        num_layers=-1,
-        batch_size=4,
-        iters=100,
-        learning_rate=1e-3,
-        steps_per_report=5,
-        steps_per_eval=25,
-        val_batches=5,
-        save_every=50,
-        lora_parameters={"rank": 32, "scale": 20.0, "dropout": 0.0},
-    )
-    base.update(overrides)
-    return TrainSettings(**base)
-
-
-def _validate(s: TrainSettings, resuming: bool = False) -> None:
-    from core.training.settings import check_settings
-
+def validate_run(s: TrainSettings, resuming: bool = False) -> None:
+    """Every check a run makes before it writes anything (the memory probe makes them too)."""
     check_settings(s, deep=True)
     check_model_folder(s.model)
     if not resuming:
@@ -135,7 +92,7 @@ def _all_finite(model) -> bool:
     return all(mx.isfinite(v).all().item() for _, v in tree_flatten(model.trainable_parameters()))
 
 
-def _quiet_mlx_lm_console() -> None:
+def quiet_mlx_lm_console() -> None:
     # mlx-lm's trainer draws a rich progress bar on its shared console. In the
     # TUI that would paint over the screen, and headless we print our own
     # lines, so silence that console (rich's documented ``quiet`` switch).
@@ -147,7 +104,7 @@ def _quiet_mlx_lm_console() -> None:
     console = make_console()
     console.quiet = True
     if console.file.isatty():
-        console.file = open(os.devnull, "w", encoding="utf-8")
+        console.file = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (the console keeps it)
 
 
 def save_adapter(model, path: Path) -> None:
@@ -167,25 +124,6 @@ def reseed(seed: int, iteration: int) -> None:
     import mlx.core as mx
 
     mx.random.seed((seed * 1_000_003 + iteration) % 2**32)
-
-
-def optimizer_class(name: str):
-    import mlx.optimizers as optim
-
-    return {
-        "adam": optim.Adam,
-        "adamw": optim.AdamW,
-        "muon": optim.Muon,
-        "sgd": optim.SGD,
-        "adafactor": optim.Adafactor,
-    }[name]
-
-
-def build_optimizer(s: TrainSettings):
-    from mlx_lm.tuner.utils import build_schedule
-
-    lr = build_schedule(s.lr_schedule) if s.lr_schedule else s.learning_rate
-    return optimizer_class(s.optimizer)(learning_rate=lr, **s.optimizer_config.get(s.optimizer, {}))
 
 
 def prepare_model(ctx, s: TrainSettings):
@@ -232,7 +170,7 @@ def prepare_model(ctx, s: TrainSettings):
     return model, tokenizer, train_set, valid_set
 
 
-class _KeepLayerCall:
+class KeepLayerCall:
     """mlx-lm's grad checkpointing patches the layer *class* for the whole
     process; undo it after a run so later runs get what they ask for."""
 
@@ -289,8 +227,6 @@ def _check_new_adapter_folder(path: str) -> None:
     """A new run's adapter folder must be new or empty: training writes
     adapter_config.json and adapters.safetensors there, and a user's own
     must never be overwritten."""
-    from core.runtime.targets import ADAPTER, inspect, refusal
-
     found = inspect(path, ADAPTER)
     if found.state in ("missing", "empty"):
         return
@@ -325,9 +261,6 @@ def portable(s: TrainSettings, run_dir: Path) -> TrainSettings:
 def run_training(ctx, s: TrainSettings, run_dir: str | Path | None = None) -> dict:
     """Start a new run in ``run_dir`` (default: a new folder under the runs
     folder). The adapter goes to ``s.adapter_path`` (default RUN_DIR/adapters)."""
-    from core.runtime.targets import check_name
-    from core.training.run_folders import ADAPTERS, LOCK, STATUS, RunLock, is_run_dir, new_run_dir
-
     run_dir = Path(_absolute(str(run_dir))) if run_dir else new_run_dir(s.model)
     check_name(run_dir)
 
@@ -347,7 +280,7 @@ def run_training(ctx, s: TrainSettings, run_dir: str | Path | None = None) -> di
     refuse_taken()
     s.model, s.data = _absolute(s.model), _absolute(s.data)
     s.adapter_path = _absolute(s.adapter_path) or str(run_dir / ADAPTERS)
-    _validate(s)
+    validate_run(s)
     with RunLock(run_dir):
         refuse_taken()  # again, holding the lock: another process may have started it meanwhile
         return _run(ctx, s, run_dir, None)
@@ -355,9 +288,6 @@ def run_training(ctx, s: TrainSettings, run_dir: str | Path | None = None) -> di
 
 def _resume_adapter_folder(run_dir: Path, stored: str, given: str | None) -> str:
     """Where a resumed run writes its adapter: never into another run's."""
-    from core.runtime.targets import ADAPTER, read_marker
-    from core.training.run_folders import ADAPTERS, is_run_dir
-
     if given:
         given = _absolute(given)
         _check_new_adapter_folder(given)
@@ -386,9 +316,6 @@ def resume_training(ctx, run_dir: str | Path, iters: int | None = None, adapter_
     """Continue a stopped, crashed or failed run from its latest checkpoint
     (or extend a finished one with a larger ``iters``). ``adapter_path``: a
     new adapter folder (for a copied run whose adapter folder is elsewhere)."""
-    from core.training.run_folders import CONFIG, RunLock, is_run_dir, latest_checkpoint, sweep_leftovers
-    from core.training.settings import load_yaml
-
     run_dir = Path(_absolute(str(run_dir)))
     if not (run_dir / CONFIG).is_file() or not is_run_dir(run_dir):
         raise TuneDeckError(
@@ -400,7 +327,7 @@ def resume_training(ctx, run_dir: str | Path, iters: int | None = None, adapter_
         if iters is not None:
             s.iters = iters
         s.adapter_path = _resume_adapter_folder(run_dir, s.adapter_path, adapter_path)
-        _validate(s, resuming=True)
+        validate_run(s, resuming=True)
         sweep_leftovers(run_dir, s.adapter_path)  # what a killed writer left half-written
         ckpt = latest_checkpoint(run_dir)
         if ckpt is None:  # it ended before its first save: nothing to keep, so start it over
@@ -425,12 +352,6 @@ def _record(log, kind: str, **data) -> None:
 
 def _run(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None) -> dict:
     """Train (holding the run's lock: callers take it)."""
-    from core.data.folder import read_manifest
-    from core.runtime.atomic import write_text
-    from core.runtime.targets import RUN
-    from core.training.run_folders import CONFIG, MANIFEST_COPY, EventLog
-    from core.training.settings import dump_yaml
-
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / RUN.marker).is_file():  # new, or a run from before runs had a marker
         write_json(run_dir / RUN.marker, {"kind": RUN.name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
@@ -470,9 +391,7 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
     from mlx_lm.tuner.datasets import CacheDataset
     from mlx_lm.tuner.trainer import TrainingArgs, TrainingCallback, evaluate, iterate_batches, train
 
-    from core.training.run_folders import BEST, CHECKPOINTS, KEEP_CHECKPOINTS, checkpoint_dirs
-
-    _quiet_mlx_lm_console()
+    quiet_mlx_lm_console()
     adapter_dir = Path(s.adapter_path)
     adapter_dir.mkdir(parents=True, exist_ok=True)
     adapter_file = adapter_dir / ADAPTER_FILE
@@ -482,8 +401,6 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
     try:
         adapter_dir.relative_to(run_dir)
     except ValueError:  # an adapter folder of its own: it records whose it is (see _resume_adapter_folder)
-        from core.runtime.targets import ADAPTER
-
         write_json(adapter_dir / ADAPTER.marker, {"kind": ADAPTER.name, "run": str(run_dir)})
     optimizer = build_optimizer(s)
 
@@ -633,9 +550,8 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
             # run and evaluated ``step`` optimizer steps: a safe save point.
             it = start + step
             state["completed"] = it
-            if step and it % s.save_every == 0 and state["diverged"] is None:
-                if not save_checkpoint(it):
-                    return
+            if step and it % s.save_every == 0 and state["diverged"] is None and not save_checkpoint(it):
+                return
             if ctx.cancelled:
                 if step and state["last_saved"] != it and state["diverged"] is None:
                     save_checkpoint(it)  # a clean stop: resumable from exactly here
@@ -668,7 +584,7 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
     ctx.check_cancelled()  # a stop pressed while loading: no untrained adapter
     ctx.progress("training")
     started = time.perf_counter()
-    with _KeepLayerCall(model), writing(adapter_dir):  # mlx-lm's own final save: a full disk named
+    with KeepLayerCall(model), writing(adapter_dir):  # mlx-lm's own final save: a full disk named
         train(
             model=model,
             optimizer=optimizer,

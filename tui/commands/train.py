@@ -85,8 +85,7 @@ def register(sub) -> None:
 def settings_from_args(args: argparse.Namespace):
     """TrainSettings from flags > config file > model defaults."""
     from core.runtime.errors import TuneDeckError
-    from core.training.settings import apply_preset, default_settings, load_yaml, schedule_for
-    from core.training.trainer import TrainSettings
+    from core.training.settings import TrainSettings, apply_preset, default_settings, load_yaml, schedule_for
 
     from_file = load_yaml(args.config) if args.config else {}
     flags = {key: getattr(args, flag[2:].replace("-", "_")) for flag, key, _ in FLAGS}

@@ -172,7 +172,7 @@ class DatasetScreen(ChoiceScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.source = None  # core.data.sources.Source, once loaded
+        self.source = None  # core.data.rows.Source, once loaded
         self._job = None  # the running engine job (cancel with escape)
         self._tokens_for: str | None = None
         self._lookup_timer = None

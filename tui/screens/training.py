@@ -36,6 +36,7 @@ from core.training.run_folders import curve, list_runs, new_run_dir, read_events
 from core.training.settings import (
     PRESETS,
     SCHEDULES,
+    TrainSettings,
     apply_preset,
     check_settings,
     default_settings,
@@ -45,7 +46,6 @@ from core.training.settings import (
     schedule_for,
     schedule_kind,
 )
-from core.training.trainer import TrainSettings
 from tui.screens.base import StepScreen
 from tui.screens.confirm import write_checked
 from tui.widgets.path_log import PathLog

@@ -19,6 +19,12 @@ from pathlib import Path
 
 from core.runtime.errors import TuneDeckError
 from core.runtime.targets import GGUF, claim, file_draft
+from core.shipping.fuse import FALLBACK_PROMPTS, verify_prompts
+from core.shipping.gguf import arch, verify, writer
+from core.shipping.gguf.arch import unsupported as arch_unsupported
+from core.shipping.gguf.vocab import load_hf_tokenizer, read_vocab
+from core.shipping.lmstudio import check_export_source, default_name, lmstudio_root
+from core.shipping.provenance import check_fused
 
 TYPES = ("f16", "bf16", "q8_0", "q4_0")  # tensor types a file can be written in
 DEFAULT_TYPE = "f16"
@@ -45,8 +51,6 @@ def _config(folder: Path) -> dict:
 def unsupported(folder: str | Path) -> str | None:
     """Why this folder's architecture cannot be written, or None (also None
     for a folder that cannot be read: the export reports that itself)."""
-    from core.shipping.gguf.arch import unsupported as arch_unsupported
-
     try:
         config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -61,8 +65,6 @@ def default_file_name(name: str, gguf_type: str) -> str:
 def lmstudio_gguf_path(name: str, gguf_type: str, root: str | None = None, publisher: str = "tunedeck") -> Path:
     """Where LM Studio looks for a GGUF model: ``<root>/<publisher>/<name>-GGUF/<file>``,
     beside the MLX layout ``<root>/<publisher>/<name>/`` of the same export."""
-    from core.shipping.lmstudio import lmstudio_root
-
     return lmstudio_root(root) / publisher / f"{name}-GGUF" / default_file_name(name, gguf_type)
 
 
@@ -92,9 +94,6 @@ def _load_params(ctx, source: Path, config: dict):
 def runtime_prompts(source: Path) -> list[list[dict]]:
     """The prompts fuse verified with (the first test prompts of the adapter
     the fused folder's record names), else fuse's built-in ones."""
-    from core.shipping.fuse import FALLBACK_PROMPTS, verify_prompts
-    from core.shipping.provenance import check_fused
-
     fresh = check_fused(source)
     if fresh is None or fresh.adapter is None:
         return FALLBACK_PROMPTS
@@ -111,10 +110,6 @@ def _write_error(exc: OSError, out: Path) -> TuneDeckError:
 def export_gguf(
     ctx, fused: str, out: str, gguf_type: str = DEFAULT_TYPE, replace: bool = False, allow_stale: bool = False
 ) -> dict:
-    from core.shipping.gguf import arch, verify, writer
-    from core.shipping.gguf.vocab import load_hf_tokenizer, read_vocab
-    from core.shipping.lmstudio import check_export_source, default_name
-
     source = check_export_source(fused, allow_stale)
     out_path = Path(out).expanduser()
     _check_request(out_path, gguf_type, replace)

@@ -15,10 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from core.runtime.errors import TuneDeckError
+
+if TYPE_CHECKING:  # numpy costs ~0.1 s: imported only where a GGUF file is written
+    import numpy as np
 
 # model_type in config.json -> GGUF architecture name
 ARCHITECTURES = {"qwen2": "qwen2", "llama": "llama", "mistral": "llama"}
@@ -40,7 +42,8 @@ def unsupported(config: dict) -> str | None:
         "mistral": (None, "default", "linear", "llama3"),
     }[model_type]
     if kind not in allowed:
-        return f"rope scaling {kind!r} is not written for {model_type} models (only {', '.join(str(k) for k in allowed[1:])})"
+        only = ", ".join(str(k) for k in allowed[1:])
+        return f"rope scaling {kind!r} is not written for {model_type} models (only {only})"
     if config.get("num_local_experts") or config.get("num_experts"):
         return f"mixture-of-experts {model_type} models are not written (no expert tensors here)"
     return None
@@ -117,6 +120,8 @@ class TensorPlan:
 def _llama3_rope_freqs(config: dict) -> np.ndarray:
     """Per-frequency factors for Llama 3.1-style rope scaling (as llama.cpp's
     converter computes them into ``rope_freqs.weight``)."""
+    import numpy as np
+
     rope = config["rope_scaling"]
     base = config.get("rope_theta", 10000.0)
     dim = _head_dim(config)

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from core.runtime.errors import TuneDeckError
 from core.shipping.gguf import pretokenizer
 from core.shipping.gguf.vocab import adds_bos
 from core.shipping.gguf.writer import Written, source_array
+
+if TYPE_CHECKING:  # numpy costs ~0.1 s: imported only where a GGUF file is written
+    pass
 
 # Relative to a tensor's largest magnitude: the worst rounding each type allows
 # (Q4_0 keeps 16 levels per 32 values, and clips the far side of a block at 7/8).
@@ -62,6 +64,8 @@ def _special_keys(special) -> list[tuple[str, object]]:
 
 
 def check_structure(reader, arch_name: str, hparams: dict, written: list[Written], vocab) -> list[Check]:
+    import numpy as np
+
     checks = [
         Check(
             "architecture",
@@ -116,6 +120,7 @@ def check_structure(reader, arch_name: str, hparams: dict, written: list[Written
 
 def check_values(reader, plans, params) -> Check:
     import gguf
+    import numpy as np
 
     by_name = {t.name: t for t in reader.tensors}
     sample = [p for p in plans if p.name == "token_embd.weight" or p.name.startswith("blk.0.")]
