@@ -183,3 +183,23 @@ def test_transcript_records_a_changed_system_prompt_and_saves_into_a_folder(tmp_
     (tmp_path / "file").write_text("x")
     with pytest.raises(TuneDeckError, match="cannot write .* is a file, not a folder"):
         tx.save(t, tmp_path / "file" / "t.md")
+
+
+def test_a_quantized_model_counts_the_parameters_its_packed_weights_hold(engine, demo_model, tmp_path, recorder):
+    # A 4-bit weight packs 8 parameters into each uint32: counting array elements shows 1/8 of them.
+    from core.models.model_info import count_parameters
+
+    quantized = tmp_path / "demo-4bit"
+
+    def convert():
+        from mlx_lm import convert
+
+        convert(demo_model, mlx_path=str(quantized), quantize=True, q_bits=4, q_group_size=64)
+
+    engine.worker.call(convert)
+    plain = engine.load_chat_model(demo_model).result(timeout=120)
+    packed = engine.load_chat_model(str(quantized)).result(timeout=120)
+    assert "quantization" in json.loads((quantized / "config.json").read_text())
+    assert packed.parameters == plain.parameters == count_parameters(quantized, bits=4)
+    loaded = [e for e in recorder.events if isinstance(e, ev.ModelLoaded) and e.model == str(quantized)]
+    assert loaded and loaded[-1].parameters == plain.parameters

@@ -12,7 +12,7 @@ class Session:
     data_dir: str | None = None
     adapter_path: str | None = None  # the latest finished training run
     hub_reachable: bool | None = None
-    run_dir: str | None = None  # the run folder of adapter_path (issue 6a)
+    run_dir: str | None = None  # the run folder of adapter_path
     model_info: object | None = None  # core.models.model_info.ModelInfo of model_path (size, params, bits…)
     lmstudio_root: str | None = None  # chosen on the Judge screen (o); None: env, settings or default
 

@@ -162,17 +162,18 @@ class ChatModel:
 
 
 def load_chat_model(model_path: str, adapter_path: str | None = None) -> ChatModel:
-    from mlx.utils import tree_flatten
+    from mlx_lm.utils import get_total_parameters  # mlx-lm's count: right for quantized weights
 
     model, tokenizer = load_model(model_path, adapter_path)
-    params = sum(v.size for _, v in tree_flatten(model.parameters()))
+    params = get_total_parameters(model)
     return ChatModel(model_path, adapter_path, model, tokenizer, int(params))
 
 
 def prompt_tokens(tokenizer, messages: list[dict]) -> list[int]:
-    if getattr(tokenizer, "chat_template", None):
+    if tokenizer.has_chat_template:
         return tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=False)
-    # No chat template (base models): a plain transcript, as mlx-lm's chat does.
+    # No chat template (base models). mlx_lm.chat applies one regardless (and fails here); mlx_lm.generate
+    # would encode the bare prompt. A role-tagged transcript keeps the turns apart for a base model.
     text = "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
     return tokenizer.encode(text)
 

@@ -51,7 +51,7 @@ def _download(ctx: JobContext, repo_id: str, endpoint: str | None, cache_dir: st
     return str(path)
 
 
-# -- judge and ship job functions (issue 6) ----------------------------------
+# -- judge and ship job functions ----------------------------------
 def _evaluate(ctx: JobContext, settings) -> dict:
     from core.evaluation.judge import run_eval
 
@@ -144,7 +144,7 @@ class Engine:
         self._chat_models = {k: v for k, v in self._chat_models.items() if k[1] is None}
         return _train(ctx, settings, run_dir)
 
-    # -- run lifecycle: resume and memory check (issue 6a) -----------------
+    # -- run lifecycle: resume and memory check -----------------
     def resume(self, run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> Job:
         return self.worker.submit("train", self._resume, str(run_dir), iters, adapter_path)
 
@@ -200,7 +200,7 @@ class Engine:
     def download_model(self, repo_id: str, endpoint: str | None = None, cache_dir: str | Path | None = None) -> Job:
         return self.downloads.submit("download", _download, repo_id, endpoint, str(cache_dir) if cache_dir else None)
 
-    # -- datasets (issue 5: build from any source, token statistics) --------
+    # -- datasets: build from any source, token statistics --------
     def build_dataset(self, spec, source=None, **hub) -> Job:
         """Build an mlx-lm folder from ``core.data.build.BuildSpec``; result: the manifest.
 
@@ -230,7 +230,7 @@ class Engine:
             self._downloads.shutdown(timeout=5, reason=reason)
         self.worker.shutdown(timeout, reason=reason)
 
-    # -- judge and ship: evaluate, fuse, export (issue 6) -------------------
+    # -- judge and ship: evaluate, fuse, export -------------------
     def evaluate(self, settings) -> Job:
         """Base vs tuned test loss/perplexity (+ task score): ``core.evaluation.judge.EvalSettings``."""
         return self.worker.submit("evaluate", _evaluate, settings)

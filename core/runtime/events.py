@@ -30,12 +30,6 @@ class Progress(Event):
 
 
 @dataclass(kw_only=True)
-class Log(Event):
-    message: str
-    level: str = "info"  # info | warning
-
-
-@dataclass(kw_only=True)
 class TrainStarted(Event):
     run_dir: str
     iters: int
@@ -129,7 +123,7 @@ class JobCancelled(Event):
 TERMINAL = (JobFinished, JobFailed, JobCancelled)
 
 
-# -- run lifecycle (issue 6a) ------------------------------------------------
+# -- run lifecycle ------------------------------------------------
 @dataclass(kw_only=True)
 class BestAdapterSaved(Event):
     """A new lowest validation loss: RUN_DIR/best holds that adapter."""

@@ -30,7 +30,6 @@ from core.runtime.errors import TuneDeckError
 from core.runtime.targets import FUSED_MODEL, TargetRefused, claim, write_folder
 from core.shipping.provenance import check_fused, fused_record
 
-FUSED_MARKER = FUSED_MODEL.marker  # the fused folder's record (core.shipping.provenance reads it)
 VERIFY_TOKENS = 32
 
 # Used when no test/valid split is at hand (e.g. the adapter's data moved).

@@ -148,7 +148,7 @@ def prepare_model(ctx, s: TrainSettings):
         if "masking" in str(exc):
             raise TuneDeckError(str(exc), "turn off prompt masking, or use chat/completions data") from exc
         raise TuneDeckError(f"mlx-lm could not read the data: {exc}", f"run `tunedeck data check {s.data}`") from exc
-    if isinstance(train_set, (ChatDataset, CompletionsDataset)) and not getattr(tokenizer, "chat_template", None):
+    if isinstance(train_set, (ChatDataset, CompletionsDataset)) and not tokenizer.has_chat_template:
         raise TuneDeckError(
             f"{s.model} has no chat template, but the data is chat/completions",
             "use text-format data, or a model with a chat template (an Instruct model)",
@@ -390,6 +390,7 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
     from mlx.utils import tree_flatten
     from mlx_lm.tuner.datasets import CacheDataset
     from mlx_lm.tuner.trainer import TrainingArgs, TrainingCallback, evaluate, iterate_batches, train
+    from mlx_lm.utils import get_total_parameters
 
     quiet_mlx_lm_console()
     adapter_dir = Path(s.adapter_path)
@@ -420,8 +421,9 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
         log.write(kind, **data, **extra)
         ctx.emit(event)
 
-    total = sum(v.size for _, v in tree_flatten(model.parameters()))
-    trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
+    # As mlx_lm.lora reports them: a quantized weight counts the parameters it packs, not its uint32 words.
+    total = get_total_parameters(model)
+    trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))  # LoRA weights: never quantized
     emit(
         ev.TrainStarted(
             run_dir=str(run_dir),

@@ -778,6 +778,6 @@ class TrainingScreen(StepScreen):
         return None if self.app.session.adapter_path else "Train first (press s)."
 
     def action_judge(self) -> None:
-        from tui.screens.results import ResultsScreen  # the Judge & ship screen (issue 6b)
+        from tui.screens.results import ResultsScreen  # the Judge & ship screen
 
         self.app.push_screen(ResultsScreen())
