@@ -163,11 +163,17 @@ def test_mlx_lm_support_is_found_without_importing_mlx():
 
 def test_memory_estimate_and_curated_list():
     from core.models.curated import CURATED, find
-    from core.runtime.memory import FITS, TIGHT, WONT_FIT, verdict
+    from core.runtime.memory import FITS, TIGHT, WONT_FIT, judge, verdict
 
     assert verdict(4 * 2**30, 16 * 2**30) == FITS
     assert verdict(10 * 2**30, 16 * 2**30) == TIGHT
     assert verdict(14 * 2**30, 16 * 2**30) == WONT_FIT
+    assert verdict(1, None) == "?"
+    # One verdict for estimates and measured peaks: a probe's budget of 12 GiB (a 16 GiB Mac's
+    # working set) judges a need as the estimate does on that machine.
+    for need in (9.5, 9.7, 11.3, 11.5):
+        assert judge(need * 2**30, 12 * 2**30) == verdict(need * 2**30, 16 * 2**30)
+    assert [judge(n * 2**30, 12 * 2**30) for n in (9.5, 9.7, 11.5)] == [FITS, TIGHT, WONT_FIT]
     big, small = find("Qwen/Qwen2.5-7B-Instruct"), find("mlx-community/Qwen2.5-7B-Instruct-4bit")
     assert small.download_bytes < big.download_bytes / 3  # 4-bit weights (QLoRA)
     assert small.estimate(16 * 2**30).need_bytes < big.estimate(16 * 2**30).need_bytes

@@ -1,4 +1,14 @@
-"""Will LoRA training of a model fit in this machine's memory? A rough guess.
+"""Will LoRA training fit in this machine's memory? The one verdict.
+
+Two numbers are judged the same way: the estimate below (from a model's
+size, before anything is loaded: the model picker, the doctor) and the peak
+that ``core.training.memory_probe`` measures by running real training steps.
+Each is compared with the **budget**, what one process may use: on a Mac the
+GPU's recommended working set (Metal's limit, about 75% of unified memory;
+the probe reads the exact figure from MLX), elsewhere or when MLX cannot say,
+75% of RAM (the OS and other apps need the rest). The verdict: **fits** up to
+80% of the budget, **tight** up to 95%, **won't fit** beyond (room for the
+app and allocator slack).
 
 The estimate, in bytes, for LoRA training with mlx-lm's defaults:
 
@@ -16,11 +26,8 @@ The estimate, in bytes, for LoRA training with mlx-lm's defaults:
   default, so this grows with batch size and sequence length.
 - ``runtime``: MLX, the tokenizer and Python, about 0.5 GB.
 
-It is then compared with the machine's memory. On a Mac, the GPU may use
-about 75% of unified memory by default (Metal's working-set limit), and the
-OS and other apps need some too; hence "fits" up to half of memory, "tight"
-up to 75%, "won't fit" beyond. Real peaks depend on sequence lengths and
-the number of LoRA layers; the training screen shows the measured peak.
+Real peaks depend on sequence lengths and the number of LoRA layers: the
+memory check on the training screen measures them.
 """
 
 from __future__ import annotations
@@ -34,6 +41,23 @@ RUNTIME_BYTES = 0.5 * GiB
 DEFAULT_BATCH = 4
 DEFAULT_TOKENS = 512  # per example; text-to-SQL chat examples are shorter
 FITS, TIGHT, WONT_FIT = "fits", "tight", "won't fit"
+WORKING_SET_SHARE = 0.75  # Metal's default working-set limit, as a share of unified memory
+FITS_SHARE = 0.80  # of the budget
+TIGHT_SHARE = 0.95
+
+
+def budget(memory_bytes: int) -> float:
+    """What training may use on a machine with this much memory, when MLX cannot say."""
+    return WORKING_SET_SHARE * memory_bytes
+
+
+def judge(need_bytes: float, budget_bytes: float) -> str:
+    """fits | tight | won't fit, for an estimated or a measured need."""
+    if need_bytes <= FITS_SHARE * budget_bytes:
+        return FITS
+    if need_bytes <= TIGHT_SHARE * budget_bytes:
+        return TIGHT
+    return WONT_FIT
 
 
 def bytes_per_parameter(bits: int | None, dtype_bytes: float = 2.0) -> float:
@@ -74,13 +98,10 @@ def training_need(
 
 
 def verdict(need_bytes: float, memory_bytes: int | None) -> str:
+    """The verdict for a machine with ``memory_bytes`` of memory ("?" when unknown)."""
     if not memory_bytes:
         return "?"
-    if need_bytes <= 0.5 * memory_bytes:
-        return FITS
-    if need_bytes <= 0.75 * memory_bytes:
-        return TIGHT
-    return WONT_FIT
+    return judge(need_bytes, budget(memory_bytes))
 
 
 def estimate(

@@ -5,8 +5,9 @@ gradient checkpointing) on the *longest* examples of the train split,
 padded and cut the way training does, so the peak is the worst batch a run
 will meet. MLX's peak-memory counter is reset first and read after.
 
-The budget: on Metal the GPU's recommended working set (what macOS lets a
-process keep wired), elsewhere the machine's RAM.
+The peak is judged by the one verdict in ``core.runtime.memory`` against its
+budget: on Metal the GPU's recommended working set (what macOS lets a process
+keep wired), read from MLX here; elsewhere 75% of the machine's RAM.
 
 Runs on the MLX worker thread only.
 """
@@ -19,13 +20,11 @@ from pathlib import Path
 
 from core.runtime import events as ev
 from core.runtime.errors import TuneDeckError
-from core.runtime.memory import total_memory
+from core.runtime.memory import FITS, TIGHT, WONT_FIT, budget, judge, total_memory
 from core.training.settings import build_optimizer
 from core.training.trainer import KeepLayerCall, prepare_model, quiet_mlx_lm_console, validate_run
 
 STEPS = 2
-FITS = 0.80  # leave room for the OS, the app and allocator slack
-TIGHT = 0.95
 
 
 @dataclass
@@ -35,12 +34,12 @@ class MemoryReport:
     limit_source: str
     steps: int
     longest_tokens: int
-    verdict: str  # fits | tight | too-big
+    verdict: str  # core.runtime.memory: fits | tight | won't fit
     suggestions: list[str] = field(default_factory=list)
 
     @property
     def fits(self) -> bool:
-        return self.verdict != "too-big"
+        return self.verdict != WONT_FIT
 
     def summary(self) -> str:
         gb = 1e9
@@ -49,7 +48,7 @@ class MemoryReport:
             f"({self.limit_source}) over {self.steps} steps on the longest batch "
             f"({self.longest_tokens} tokens): "
         )
-        text += {"fits": "fits", "tight": "fits, but tightly", "too-big": "does NOT fit"}[self.verdict]
+        text += {FITS: "fits", TIGHT: "fits, but tightly", WONT_FIT: "does NOT fit"}[self.verdict]
         if self.suggestions:
             text += "; try " + ", or ".join(self.suggestions)
         return text
@@ -69,7 +68,7 @@ class MemoryReport:
 
 
 def memory_limit() -> tuple[int, str]:
-    """(bytes, where the number comes from)."""
+    """The budget (``core.runtime.memory``) in bytes, and where the number comes from."""
     import mlx.core as mx
 
     try:
@@ -79,8 +78,7 @@ def memory_limit() -> tuple[int, str]:
     wanted = info.get("max_recommended_working_set_size")
     if wanted:
         return int(wanted), "Metal recommended working set"
-
-    return total_memory() or 8 * 2**30, "system RAM"
+    return int(budget(total_memory() or 8 * 2**30)), "75% of system RAM"
 
 
 def suggestions(s, peak: int, limit: int, longest: int) -> list[str]:
@@ -158,7 +156,7 @@ def run_memory_check(ctx, s) -> MemoryReport:
             raise TuneDeckError(f"mlx-lm refused the settings: {exc}", "check batch size and data") from exc
         peak = int(mx.get_peak_memory())
     limit, source = memory_limit()
-    verdict = "fits" if peak <= FITS * limit else "tight" if peak <= TIGHT * limit else "too-big"
+    verdict = judge(peak, limit)
     report = MemoryReport(
         peak_bytes=peak,
         limit_bytes=limit,
@@ -166,7 +164,7 @@ def run_memory_check(ctx, s) -> MemoryReport:
         steps=STEPS,
         longest_tokens=longest_tokens,
         verdict=verdict,
-        suggestions=suggestions(s, peak, limit, longest_tokens) if verdict != "fits" else [],
+        suggestions=suggestions(s, peak, limit, longest_tokens) if verdict != FITS else [],
     )
     ctx.emit(ev.MemoryChecked(peak_gb=peak / 1e9, limit_gb=limit / 1e9, fits=report.fits, verdict=report.summary()))
     return report
