@@ -18,6 +18,8 @@ from core.models.model_folder import load_model
 from core.runtime import events as ev
 from core.runtime.errors import TuneDeckError
 
+# Imported where used, not at module level (import cost, 2 cores): mlx (runs on the worker), mlx_lm ~3 s
+
 TOKEN_EVENT_SECONDS = 0.02  # at most ~50 Token events a second, whatever the model's speed
 
 

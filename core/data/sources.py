@@ -24,6 +24,8 @@ from core.data.rows import Source, columns_of
 from core.data.sample_data import make_example
 from core.runtime.errors import TuneDeckError
 
+# Imported where used, not at module level (import cost, 2 cores): datasets ~1.8 s, pyarrow ~0.4 s
+
 SAMPLE = "sample"
 FILE_KINDS = {
     ".jsonl": "jsonl",

@@ -27,6 +27,8 @@ from pathlib import Path
 from core.chat.generation import prompt_tokens
 from core.runtime.errors import Cancelled, TuneDeckError
 
+# Imported where used, not at module level (import cost, 2 cores): mlx_lm ~3 s
+
 # -- normalisation and exact match ------------------------------------------
 
 _FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?```$", re.S)

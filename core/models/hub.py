@@ -27,6 +27,8 @@ from core.runtime import app_config
 from core.runtime import events as ev
 from core.runtime.errors import Cancelled, TuneDeckError
 
+# Imported where used, not at module level (import cost, 2 cores): huggingface_hub ~0.5 s
+
 DEFAULT_ENDPOINT = "https://huggingface.co"
 KNOWN_ENDPOINTS = (DEFAULT_ENDPOINT, "https://hf-mirror.com")
 

@@ -21,6 +21,8 @@ from core.runtime import paths
 from core.runtime.errors import TuneDeckError
 from core.runtime.memory import Estimate, estimate
 
+# Imported where used, not at module level (import cost, 2 cores): huggingface_hub ~0.5 s
+
 DTYPE_BYTES = {
     "F64": 8,
     "F32": 4,

@@ -24,6 +24,8 @@ from core.runtime import blas, paths
 from core.runtime.errors import TuneDeckError
 from core.runtime.memory import TIGHT, WONT_FIT, total_memory
 
+# Imported where used, not at module level (import cost, 2 cores): mlx (runs on the worker), huggingface_hub ~0.5 s
+
 PACKAGES = ("mlx", "mlx-lm", "textual", "datasets", "huggingface_hub")
 
 

@@ -24,6 +24,8 @@ from core.runtime.memory import FITS, TIGHT, WONT_FIT, budget, judge, total_memo
 from core.training.settings import build_optimizer
 from core.training.trainer import KeepLayerCall, prepare_model, quiet_mlx_lm_console, validate_run
 
+# Imported where used, not at module level (import cost, 2 cores): mlx (runs on the worker), mlx_lm ~3 s
+
 STEPS = 2
 
 

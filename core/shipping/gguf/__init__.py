@@ -26,6 +26,8 @@ from core.shipping.gguf.vocab import load_hf_tokenizer, read_vocab
 from core.shipping.lmstudio import check_export_source, default_name, lmstudio_root
 from core.shipping.provenance import check_fused
 
+# Imported where used, not at module level (import cost, 2 cores): mlx (runs on the worker), mlx_lm ~3 s
+
 TYPES = ("f16", "bf16", "q8_0", "q4_0")  # tensor types a file can be written in
 DEFAULT_TYPE = "f16"
 

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING
 
 from core.runtime.errors import TuneDeckError
 
-if TYPE_CHECKING:  # numpy costs ~0.1 s: imported only where a GGUF file is written
+if TYPE_CHECKING:  # for annotations only
     import numpy as np
+
+# Imported where used, not at module level (import cost, 2 cores): gguf ~0.7 s, numpy ~0.3 s
 
 # model_type in config.json -> GGUF architecture name
 ARCHITECTURES = {"qwen2": "qwen2", "llama": "llama", "mistral": "llama"}

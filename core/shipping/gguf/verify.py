@@ -27,8 +27,11 @@ from core.shipping.gguf import pretokenizer
 from core.shipping.gguf.vocab import adds_bos
 from core.shipping.gguf.writer import Written, source_array
 
-if TYPE_CHECKING:  # numpy costs ~0.1 s: imported only where a GGUF file is written
+if TYPE_CHECKING:  # for annotations only
     pass
+
+# Imported where used (import cost, 2 cores): mlx (runs on the worker), mlx_lm ~3 s, gguf ~0.7 s, numpy ~0.3 s,
+# tokenizers ~0.05 s, llama_cpp (optional)
 
 # Relative to a tensor's largest magnitude: the worst rounding each type allows
 # (Q4_0 keeps 16 levels per 32 values, and clips the far side of a block at 7/8).

@@ -21,6 +21,8 @@ from pathlib import Path
 from core.runtime.errors import TuneDeckError
 from core.shipping.gguf.pretokenizer import PreTokenizer, identify
 
+# Imported where used, not at module level (import cost, 2 cores): transformers ~2.3 s, gguf ~0.7 s
+
 
 @dataclass
 class Vocab:
