@@ -296,3 +296,18 @@ def test_mlx_lm_tables_are_read_from_the_installed_mlx_lm_not_copied():
     for model_type in mlx_lm.utils.MODEL_REMAPPING:  # every remapped type mlx-lm loads
         assert mlx_lm_supports(model_type), model_type
     assert not mlx_lm_supports("not_a_model_type")
+
+
+def test_starting_settings_follow_the_weights_share_of_memory(tmp_path):
+    from core.runtime.memory import ROOMY_WEIGHTS_SHARE, SNUG_WEIGHTS_SHARE
+    from core.training.settings import default_settings
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "qwen2", "num_hidden_layers": 6}))
+    (model / "model.safetensors").write_bytes(b"\0" * 1000)
+    shapes = {}
+    for share in (ROOMY_WEIGHTS_SHARE / 2, (ROOMY_WEIGHTS_SHARE + SNUG_WEIGHTS_SHARE) / 2, SNUG_WEIGHTS_SHARE * 2):
+        s = default_settings(str(model), "data", "", memory_bytes=int(1000 / share))
+        shapes[share] = (s.batch_size, s.num_layers, s.grad_checkpoint)
+    assert list(shapes.values()) == [(4, 6, False), (2, 6, False), (1, 4, True)]  # layers capped at the model's 6

@@ -22,7 +22,7 @@ from core.models.model_folder import check_model_folder
 from core.models.model_info import format_size, hf_hub_cache, inspect_folder
 from core.runtime import blas, paths
 from core.runtime.errors import TuneDeckError
-from core.runtime.memory import TIGHT, WONT_FIT, total_memory
+from core.runtime.memory import SMALL_MEMORY_BYTES, TIGHT, WONT_FIT, total_memory
 
 # Imported where used, not at module level (import cost, 2 cores): mlx (runs on the worker), huggingface_hub ~0.5 s
 
@@ -191,7 +191,7 @@ def check_memory(model=None) -> Check:
                 "close other apps; use batch size 1-2 and fewer LoRA layers if it runs out",
             )
         return Check("memory", "Memory", "pass", detail)
-    if gb < 8:
+    if total < SMALL_MEMORY_BYTES:
         return Check(
             "memory", "Memory", "warn", f"{gb:.0f} GiB", "stay with 0.5B models (or 4-bit ones) and batch size 1"
         )

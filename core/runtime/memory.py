@@ -44,6 +44,12 @@ FITS, TIGHT, WONT_FIT = "fits", "tight", "won't fit"
 WORKING_SET_SHARE = 0.75  # Metal's default working-set limit, as a share of unified memory
 FITS_SHARE = 0.80  # of the budget
 TIGHT_SHARE = 0.95
+# Starting settings by the weights' share of memory (core.training.settings.default_settings):
+# under ROOMY batch 4 and 16 layers, under SNUG batch 2 and 8, else the tight-fit recipe.
+ROOMY_WEIGHTS_SHARE = 0.05
+SNUG_WEIGHTS_SHARE = 0.2
+SMALL_MEMORY_BYTES = 8 * GiB  # below this the doctor suggests 0.5B or 4-bit models
+UNKNOWN_MEMORY_BYTES = 8 * GiB  # assumed when the size cannot be read: the smallest Apple-silicon Mac
 
 
 def budget(memory_bytes: int) -> float:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from core.runtime import events as ev
 from core.runtime.errors import TuneDeckError
-from core.runtime.memory import FITS, TIGHT, WONT_FIT, budget, judge, total_memory
+from core.runtime.memory import FITS, TIGHT, UNKNOWN_MEMORY_BYTES, WONT_FIT, budget, judge, total_memory
 from core.training.settings import build_optimizer
 from core.training.trainer import KeepLayerCall, prepare_model, quiet_mlx_lm_console, validate_run
 
@@ -80,7 +80,7 @@ def memory_limit() -> tuple[int, str]:
     wanted = info.get("max_recommended_working_set_size")
     if wanted:
         return int(wanted), "Metal recommended working set"
-    return int(budget(total_memory() or 8 * 2**30)), "75% of system RAM"
+    return int(budget(total_memory() or UNKNOWN_MEMORY_BYTES)), "75% of system RAM"
 
 
 def suggestions(s, peak: int, limit: int, longest: int) -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from core.models.demo_model import is_demo_model
 from core.runtime.errors import TuneDeckError
-from core.runtime.memory import total_memory
+from core.runtime.memory import ROOMY_WEIGHTS_SHARE, SNUG_WEIGHTS_SHARE, UNKNOWN_MEMORY_BYTES, total_memory
 from core.runtime.targets import CONFIG_YAML, write_file
 
 # Imported where used, not at module level (import cost, 2 cores): mlx (runs on the worker), mlx_lm ~3 s, yaml ~0.05 s
@@ -665,12 +665,12 @@ def default_settings(model: str, data: str, adapter_path: str, memory_bytes: int
     if is_demo_model(model):
         return demo_settings(model, data, adapter_path)
     facts = model_facts(model)
-    memory = memory_bytes or total_memory() or 16 * 2**30
+    memory = memory_bytes or total_memory() or UNKNOWN_MEMORY_BYTES
     share = facts["bytes"] / memory if facts["bytes"] else 0.1
     s = TrainSettings(model=model, data=data, adapter_path=adapter_path, iters=1000, learning_rate=1e-5)
-    if share < 0.05:
+    if share < ROOMY_WEIGHTS_SHARE:
         s.batch_size, s.num_layers = 4, 16
-    elif share < 0.2:
+    elif share < SNUG_WEIGHTS_SHARE:
         s.batch_size, s.num_layers = 2, 8
     else:  # the seed recipe for a tight fit: batch 1, 4 layers, checkpointing
         s.batch_size, s.num_layers, s.grad_checkpoint, s.max_seq_length = 1, 4, True, 1024
