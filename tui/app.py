@@ -98,7 +98,7 @@ class TuneDeckApp(App):
     async def action_quit(self) -> None:
         # A running job stops first (a training run saves its adapter), which
         # can take seconds: say so, and wait off the event loop so it repaints.
-        if self.engine.worker.busy:
+        if self.engine.busy:
             self.notify(
                 "Stopping the running job before quitting (a training run saves its adapter)…",
                 title="Quitting",

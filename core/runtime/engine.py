@@ -15,6 +15,12 @@ from core.runtime import paths
 from core.runtime.worker import Job, JobContext, MLXWorker
 
 
+def _check_device(ctx: JobContext):
+    from core.runtime.doctor import check_mlx_device
+
+    return check_mlx_device()
+
+
 def _build_demo(ctx: JobContext, out_dir: str, size: str, overwrite: bool = False) -> str:
     from core.models import demo_model
 
@@ -118,6 +124,16 @@ class Engine:
         self._chat_models: dict[tuple, object] = {}  # touched on the worker thread only
         self._downloads: MLXWorker | None = None  # the I/O queue, started on first use
 
+    @property
+    def busy(self) -> bool:
+        """An MLX job (training, chat, evaluation, fuse…) is queued or running;
+        downloads and dataset builds run beside them and do not count."""
+        return self.worker.busy
+
+    def check_device(self) -> Job:
+        """The MLX device check (``core.runtime.doctor.Check``), made on the MLX thread."""
+        return self.worker.submit("device-check", _check_device)
+
     def add_listener(self, fn: Callable[[ev.Event], None]) -> None:
         self.worker.add_listener(fn)
 
@@ -194,7 +210,7 @@ class Engine:
     @property
     def downloads(self) -> MLXWorker:
         if self._downloads is None:
-            self._downloads = MLXWorker(self.worker._dispatch, thread_name="tunedeck-download", ids=self.worker._ids)
+            self._downloads = self.worker.sibling("tunedeck-download")
         return self._downloads
 
     def download_model(self, repo_id: str, endpoint: str | None = None, cache_dir: str | Path | None = None) -> Job:

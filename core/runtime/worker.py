@@ -138,6 +138,12 @@ class MLXWorker:
             except Exception:  # a broken listener must not kill the job
                 log_exception("event listener failed")
 
+    def sibling(self, thread_name: str) -> MLXWorker:
+        """A second queue on a thread of its own whose events reach this one's
+        listeners and whose job ids come from this one's counter, so a screen
+        tracking ids never confuses the two."""
+        return MLXWorker(self._dispatch, thread_name=thread_name, ids=self._ids)
+
     def on_worker_thread(self) -> bool:
         return threading.current_thread() is self._thread
 

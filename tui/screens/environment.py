@@ -12,7 +12,7 @@ from textual.worker import get_current_worker
 
 from core.models.hub import KNOWN_ENDPOINTS, resolve_endpoint, save_endpoint
 from core.runtime import app_config
-from core.runtime.doctor import Check, check_mlx_device, ready, run_checks
+from core.runtime.doctor import Check, ready, run_checks
 from core.runtime.errors import TuneDeckError
 from tui.screens.base import StepScreen
 
@@ -71,8 +71,7 @@ class EnvironmentScreen(StepScreen):
     def run_checks(self, model_path: str | None) -> None:
         try:
             if self._device is None:  # MLX is only touched on its own thread (core/runtime/worker.py)
-                job = self.app.engine.worker.submit("device-check", lambda ctx: check_mlx_device())
-                self._device = job.result(timeout=60)
+                self._device = self.app.engine.check_device().result(timeout=60)
             checks = run_checks(model_path=model_path, device=self._device)
         except Exception as exc:
             checks = [

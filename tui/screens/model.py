@@ -268,7 +268,7 @@ class ModelScreen(StepScreen):
         if self.download_job is not None:
             self.set_status(f"Downloading {self.download_repo}: wait for it, or press x to cancel it.")
             return
-        if self.app.engine.worker.busy:
+        if self.app.engine.busy:
             self.set_status("A job (training or chat) is running: wait for it, or stop it, before changing the model.")
             return
         if key == DEMO:
