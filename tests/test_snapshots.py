@@ -50,11 +50,12 @@ def snap_home(tmp_path_factory, demo_model, sample_data):
 
 @pytest.fixture
 def app(snap_home, monkeypatch):
+    import core.runtime.doctor as doctor
     import tui.screens.environment as environment
 
     (paths.home() / "config.json").unlink(missing_ok=True)  # a first run: the guide lines show
     monkeypatch.setattr(environment, "run_checks", lambda **_: CHECKS)
-    monkeypatch.setattr(environment, "check_mlx_device", lambda: CHECKS[3])
+    monkeypatch.setattr(doctor, "check_mlx_device", lambda: CHECKS[3])  # the engine's device check
     return make_app()
 
 
