@@ -152,7 +152,7 @@ def token_report(
                 record = json.loads(line)
                 if ds is None:
                     ds = _dataset_for(record, tokenizer, mask_prompt)
-                    fmt = fmt or type(ds).__name__.replace("Dataset", "").lower()
+                    fmt = fmt or records.kind_of(record)
                 try:
                     tokens, offset = ds.process(record)
                 except Exception as exc:  # a template that rejects this record (roles, tools…)
