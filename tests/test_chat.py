@@ -88,21 +88,26 @@ def test_bad_sampling_and_missing_model_give_clear_errors(engine, demo_model, tm
 
 
 def test_test_prompts_from_all_three_formats(tmp_path):
-    rows = [
-        {
-            "messages": [
-                {"role": "system", "content": "S"},
-                {"role": "user", "content": "Q1"},
-                {"role": "assistant", "content": "A1"},
-            ]
-        },
-        {"prompt": "Q2", "completion": "A2"},
-        {"text": "T3"},
-        {"other": 1},
+    chat = [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "Q1"},
+        {"role": "assistant", "content": "A1"},
     ]
-    (tmp_path / "test.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
-    got = [(p.prompt, p.system, p.reference, p.line) for p in test_prompts.load(tmp_path)]
-    assert got == [("Q1", "S", "A1", 1), ("Q2", None, "A2", 2), ("T3", None, None, 3)]
+    files = {
+        "chat": [{"messages": chat}, {"other": 1}],
+        "completions": [{"prompt": "Q2", "completion": "A2"}, {"prompt": "Q2b"}],
+        "text": [{"text": "T3"}],
+    }
+    got = {}
+    for kind, rows in files.items():
+        (tmp_path / kind).mkdir()
+        (tmp_path / kind / "test.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+        got[kind] = [(p.prompt, p.system, p.reference, p.line) for p in test_prompts.load(tmp_path / kind)]
+    assert got == {
+        "chat": [("Q1", "S", "A1", 1)],
+        "completions": [("Q2", None, "A2", 1)],
+        "text": [("T3", None, None, 1)],
+    }
     with pytest.raises(TuneDeckError, match="no test split"):
         test_prompts.load(tmp_path / "missing")
 

@@ -123,12 +123,14 @@ TINY = [
 
 def test_task_score_on_a_tiny_split(engine, tmp_path):
     rows = [_chat(q, ref) for q, ref, _ in TINY]
+    # the schema in the question itself, no system prompt (mlx-lm reads a chat file's every line as chat)
     rows.append(
-        {
-            "prompt": "SCHEMA: CREATE TABLE cities (city VARCHAR, population INTEGER)\n"
+        _chat(
+            "SCHEMA: CREATE TABLE cities (city VARCHAR, population INTEGER)\n"
             "Q: Name the cities with more than 5000 people",
-            "completion": "SELECT city FROM cities WHERE population > 5000",
-        }
+            "SELECT city FROM cities WHERE population > 5000",
+            system=None,
+        )
     )
     rows.append(_chat("What is 2 + 2?", "4", system=None))
     (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

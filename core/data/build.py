@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.data.check import check_folder, check_record, record_format
+from core.data import records
+from core.data.check import check_folder, check_record
 from core.data.folder import SPLITS, write_splits
 from core.data.presets import FORMATS, Preset, check_columns, custom_preset, get_preset, render, suggest_preset
 from core.data.rows import Source
@@ -181,36 +182,36 @@ def build(
 
     order = list(range(total))
     random.Random(spec.seed).shuffle(order)
-    records, skipped = [], []
+    kept, skipped = [], []
     for n, i in enumerate(order):
-        if len(records) >= wanted:
+        if len(kept) >= wanted:
             break
         if n % TICK == 0:
             check_cancelled()
-            progress(f"mapping rows with preset {preset.name}", len(records), wanted)
+            progress(f"mapping rows with preset {preset.name}", len(kept), wanted)
         record = render(preset, source.row(i), fmt)
         problem = check_record(record)
         if problem and len(problem) < 3:  # an error: mlx-lm would fail on this row
             skipped.append(f"{source.where(i)}: {problem[0]}")
             continue
-        records.append(record)
-    if not records:
+        kept.append(record)
+    if not kept:
         first = f" (first: {skipped[0]})" if skipped else ""
         raise TuneDeckError(
             f"no usable rows: every mapped row was empty or invalid{first}",
             "check the column mapping: each template must name a column with text",
         )
-    if kind == "counts" and len(records) < wanted:
+    if kind == "counts" and len(kept) < wanted:
         raise TuneDeckError(
-            f"only {len(records)} usable rows for split {spec.split} "
+            f"only {len(kept)} usable rows for split {spec.split} "
             f"({len(skipped)} skipped, e.g. {skipped[0] if skipped else '-'})",
             "ask for fewer rows or fix the source",
         )
-    sizes = split_sizes(kind, values, len(records))
+    sizes = split_sizes(kind, values, len(kept))
     splits, start = {}, 0
     for name, size in zip(SPLITS, sizes):
         if size:  # an empty split file would make mlx-lm fail
-            splits[name] = records[start : start + size]
+            splits[name] = kept[start : start + size]
         start += size
 
     manifest = {
@@ -224,7 +225,7 @@ def build(
         **{k: source.details[k] for k in ("revision", "streamed") if k in source.details},
         "preset": preset.name,
         "templates": {"system": preset.system, "user": preset.user, "assistant": preset.assistant},
-        "format": fmt or next(iter(_formats(records)), "as-is"),
+        "format": fmt or records.kind_of(kept[0]) or "as-is",
         "seed": spec.seed,
         "sample": spec.sample,
         "split": spec.split,
@@ -250,7 +251,3 @@ def build(
     manifest["counts"] = {k: len(v) for k, v in splits.items()}
     manifest["out"] = str(spec.out)
     return manifest
-
-
-def _formats(records: list[dict]) -> list[str]:
-    return [f for f in (record_format(records[0]),) if f]

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.data import records
 from core.data.folder import SPLITS, json_error
 
 ROLES = {"system", "user", "assistant", "tool"}
@@ -69,26 +70,6 @@ class CheckReport:
         counts = ", ".join(f"{s.name} {s.rows}" for s in self.splits.values())
         verdict = "ready to train" if self.ok else "training would fail"
         return f"{counts or 'no splits'}; {self.errors} error(s), {self.warnings} warning(s): {verdict}"
-
-
-def record_format(obj: dict) -> str | None:
-    """mlx-lm's own precedence: completions, then chat, then text."""
-    if "prompt" in obj and "completion" in obj:
-        return "completions"
-    if "messages" in obj:
-        return "chat"
-    if "text" in obj:
-        return "text"
-    return None
-
-
-def _has_format(obj: dict, fmt: str) -> bool:
-    """Whether mlx-lm's dataset class for ``fmt`` finds its keys in ``obj``
-    (it reads only those: a chat file's row may carry other keys too)."""
-    return all(key in obj for key in FORMAT_KEYS[fmt])
-
-
-FORMAT_KEYS = {"chat": ("messages",), "completions": ("prompt", "completion"), "text": ("text",)}
 
 
 def _short(value, width: int = 40) -> str:
@@ -165,17 +146,24 @@ def check_record(obj, mask_prompt: bool = False) -> tuple[str, ...] | None:
     """The first problem with one record (as in ``_check_chat``), or None."""
     if not isinstance(obj, dict):
         return f"a JSON {_json_kind(obj)}, not an object", "write one JSON object per line"
-    fmt = record_format(obj)
+    fmt = records.kind_of(obj)
     if fmt is None:
         return "unknown format", "use 'messages', 'prompt'+'completion' or 'text'"
-    return _check_values(obj, fmt) or _check_fields(obj, fmt, mask_prompt)
+    return check_as(obj, fmt, mask_prompt)
+
+
+def check_as(obj: dict, fmt: str, mask_prompt: bool = False, text: str | None = None) -> tuple[str, ...] | None:
+    """The first problem with ``obj`` read as a ``fmt`` record (its file's
+    kind), which it must have the keys of (``records.reads``); ``text`` is
+    the line it came from, if any."""
+    return _check_values(obj, fmt, text) or _check_fields(obj, fmt, mask_prompt)
 
 
 def _check_fields(obj: dict, fmt: str, mask_prompt: bool = False) -> tuple[str, ...] | None:
     if fmt != "text":
         # mlx-lm passes a row's "tools" to the chat template, which takes a list
         # of tool schemas (objects); anything else fails mid-run.
-        tools = obj.get("tools")
+        tools = obj.get(records.TOOLS)
         if tools is not None and not (isinstance(tools, list) and all(isinstance(t, dict) for t in tools)):
             what = (
                 _kind(tools)
@@ -187,9 +175,8 @@ def _check_fields(obj: dict, fmt: str, mask_prompt: bool = False) -> tuple[str, 
                 'write "tools": [{"type": "function", "function": {...}}], or drop the key',
             )
     if fmt == "chat":
-        return _check_chat(obj["messages"], mask_prompt)
-    keys = FORMAT_KEYS[fmt]
-    for key in keys:
+        return _check_chat(obj[records.DEFAULT.chat], mask_prompt)
+    for key in records.DEFAULT.of(fmt):
         value = obj[key]
         if not isinstance(value, str):
             return f"'{key}' is {_kind(value)}, not a string", f"make '{key}' a string"
@@ -212,7 +199,7 @@ def _check_values(obj: dict, fmt: str, text: str | None = None) -> tuple[str, st
         deep = text.count("[") + text.count("{") > MAX_DEPTH
         if not deep and not ("\\u" in text and _SURROGATE_ESCAPE.search(text)):
             return None
-    read = FORMAT_KEYS[fmt] + (("tools",) if fmt != "text" else ())
+    read = records.DEFAULT.of(fmt) + ((records.TOOLS,) if fmt != "text" else ())
     stack = [(obj[key], 2, key) for key in read if key in obj]
     while stack:
         value, depth, where = stack.pop()
@@ -245,7 +232,7 @@ def _check_values(obj: dict, fmt: str, text: str | None = None) -> tuple[str, st
     return None
 
 
-def _lines(path: Path):
+def jsonl_lines(path: Path):
     """(line number, text, bad byte offset) the way mlx-lm numbers them.
 
     mlx-lm iterates ``open(path)`` in text mode: universal newlines, so a bare
@@ -285,7 +272,7 @@ def check_file(path: Path, report: CheckReport, label: str, mask_prompt: bool = 
 def _check_lines(path: Path, report: CheckReport, label: str, summary: SplitSummary, mask_prompt: bool) -> None:
     first_fmt_line = 0
     ends_cr = False  # did this line end on a bare \r (so the next one continues a record)?
-    for lineno, text, bad_byte in _lines(path):
+    for lineno, text, bad_byte in jsonl_lines(path):
 
         def bad(message: str, fix: str, severity: str = "error", lineno: int = lineno) -> None:
             report.add(Problem(label, lineno, message, fix, severity))
@@ -341,7 +328,7 @@ def _check_lines(path: Path, report: CheckReport, label: str, summary: SplitSumm
                 'wrap it as {"messages": [...]}, {"prompt": ..., "completion": ...} or {"text": ...}',
             )
             continue
-        fmt = record_format(obj)
+        fmt = records.kind_of(obj)
         if fmt is None:
             keys = ", ".join(_short(k, 24) for k in sorted(obj)[:5]) or "none"
             bad(
@@ -356,7 +343,7 @@ def _check_lines(path: Path, report: CheckReport, label: str, summary: SplitSumm
                     "train without prompt masking, or use chat or completions data",
                 )
                 continue
-        elif not _has_format(obj, summary.format):
+        elif not records.reads(obj, summary.format):
             # mlx-lm picks one dataset class from the first record and reads
             # only that format's keys from every later one.
             bad(
@@ -364,7 +351,7 @@ def _check_lines(path: Path, report: CheckReport, label: str, summary: SplitSumm
                 "mlx-lm picks the format from the first line; convert every line to one format",
             )
             continue
-        issue = _check_values(obj, summary.format, text) or _check_fields(obj, summary.format, mask_prompt)
+        issue = check_as(obj, summary.format, mask_prompt, text)
         if issue:
             bad(*issue)
             if len(issue) < 3:  # warnings still leave a usable row

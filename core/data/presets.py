@@ -14,6 +14,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass, replace
 
+from core.data import records
 from core.data.sample_data import SYSTEM_PROMPT as SQL_SYSTEM_PROMPT
 from core.runtime.errors import TuneDeckError
 
@@ -104,7 +105,9 @@ def custom_preset(user: str, assistant: str, system: str = "") -> Preset:
 def suggest_preset(columns: list[str]) -> str | None:
     """The first preset whose columns the source has (most specific first)."""
     cols = set(columns)
-    if {"messages"} <= cols or {"prompt", "completion"} <= cols or cols == {"text"}:
+    kind = records.kind_of_columns(cols)
+    # A text column beside others is more likely raw material for a preset.
+    if kind in ("chat", "completions") or (kind == "text" and len(cols) == 1):
         return "as-is"
     for preset in PRESETS.values():
         needed = set(preset.columns) - OPTIONAL
@@ -169,26 +172,24 @@ def render(preset: Preset, row: dict, fmt: str) -> dict:
 
 def _as_is(row: dict, fmt: str) -> dict:
     """Keep an mlx-lm record, converting between formats where that is lossless enough."""
-    if "messages" in row and row["messages"] is not None:
-        current = "chat"
-    elif "prompt" in row and "completion" in row:
-        current = "completions"
-    else:
-        current = "text"
+    # A table's missing cells are None: a record without those keys.
+    row = {k: v for k, v in row.items() if v is not None}
+    current = records.kind_of(row)
+    if current is None:
+        return {}  # no kind: the record check names what is missing
+    keep = records.DEFAULT.of(current) + ((records.TOOLS,) if current != "text" else ())
+    kept = {k: row[k] for k in keep if k in row}
     if not fmt or fmt == current:
-        keep = {"messages": ("messages", "tools"), "prompt": ("prompt", "completion"), "text": ("text",)}
-        key = {"chat": "messages", "completions": "prompt", "text": "text"}[current]
-        return {k: row[k] for k in keep[key] if row.get(k) is not None}
-    if current == "chat":
-        msgs = row["messages"] or []
-        system = "\n".join(m.get("content", "") for m in msgs if m.get("role") == "system")
-        user = "\n".join(m.get("content", "") for m in msgs if m.get("role") == "user")
-        answer = next((m.get("content", "") for m in reversed(msgs) if m.get("role") == "assistant"), "")
-        as_row = {"s": system, "u": user, "a": answer}
-    elif current == "completions":
-        as_row = {"s": "", "u": row["prompt"], "a": row["completion"]}
-    else:
+        return kept
+    if current == "text":
         raise TuneDeckError(
             "text records cannot be turned into chat or completions", "keep --format text for this source"
         )
+    msgs = records.parse(row, current).messages
+    if not isinstance(msgs, list) or not all(isinstance(m, dict) for m in msgs):
+        return kept  # not a conversation: kept for the record check to say why
+    system = "\n".join(str(m.get("content", "")) for m in msgs if m.get("role") == "system")
+    user = "\n".join(str(m.get("content", "")) for m in msgs if m.get("role") == "user")
+    answer = next((str(m.get("content", "")) for m in reversed(msgs) if m.get("role") == "assistant"), "")
+    as_row = {"s": system, "u": user, "a": answer}
     return render(Preset("x", "", system="{s}", user="{u}", assistant="{a}"), as_row, fmt)

@@ -14,6 +14,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.data import records
 from core.data.folder import SPLITS
 from core.runtime.errors import TuneDeckError
 
@@ -85,7 +86,8 @@ def load_tokenizer(model: str):
 def _dataset_for(first: dict, tokenizer, mask_prompt: bool):
     from mlx_lm.tuner.datasets import create_dataset
 
-    is_text = "text" in first and "messages" not in first and "prompt" not in first
+    # mlx-lm refuses the prompt mask for text data; its lengths do not depend on it.
+    is_text = records.kind_of(first) == "text"
     return create_dataset([first], tokenizer, types.SimpleNamespace(mask_prompt=mask_prompt and not is_text))
 
 
@@ -150,7 +152,7 @@ def token_report(
                 record = json.loads(line)
                 if ds is None:
                     ds = _dataset_for(record, tokenizer, mask_prompt)
-                    fmt = fmt or type(ds).__name__.replace("Dataset", "").lower()
+                    fmt = fmt or records.kind_of(record)
                 try:
                     tokens, offset = ds.process(record)
                 except Exception as exc:  # a template that rejects this record (roles, tools…)
@@ -179,7 +181,7 @@ def _preview(record: dict, tokens: list[int], tokenizer, mask_prompt: bool, max_
     The prompt offset is always computed (as mlx-lm does with mask_prompt) so
     the preview can show what masking would hide even when it is off.
     """
-    if "text" in record and "messages" not in record and "prompt" not in record:
+    if records.kind_of(record) == "text":
         offset = 0
     else:
         from mlx_lm.tuner.datasets import create_dataset

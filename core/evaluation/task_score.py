@@ -17,14 +17,13 @@ and must run on the MLX worker thread.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import sqlite3
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from core.chat.generation import prompt_tokens
+from core.data import questions
 from core.runtime.errors import Cancelled, TuneDeckError
 
 # Imported where used, not at module level (import cost, 2 cores): mlx_lm ~3 s
@@ -179,48 +178,33 @@ class Example:
 
 
 def read_examples(data: str, limit: int | None = None, split: str = "test") -> list[Example]:
-    """Prompts and reference answers from ``<split>.jsonl`` (chat or completions)."""
-    path = Path(data) / f"{split}.jsonl"
-    if not path.is_file():
-        raise TuneDeckError(f"{Path(data)} has no {split}.jsonl", f"add a {split} split to score the task")
+    """Prompts and reference answers from ``<split>.jsonl`` (chat or completions);
+    the first line that has none stops the reading with a TuneDeckError."""
+    path = questions.split_file(data, split, f"add a {split} split to score the task")
     out: list[Example] = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            if limit is not None and len(out) >= limit:
-                break
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise TuneDeckError(f"not valid JSON: {exc}", "fix or remove that line", where=f"{path}:{n}") from exc
-            out.append(_example(row, f"{path}:{n}"))
-    if not out:
-        raise TuneDeckError(f"{path} has no examples", "add test examples")
-    return out
-
-
-def _example(row: dict, where: str) -> Example:
-    if isinstance(row, dict) and isinstance(row.get("messages"), list):
-        msgs = row["messages"]
-        last = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant"), default=None)
-        if last is None or last == 0:
+    for item in questions.read(path):
+        if limit is not None and len(out) >= limit:
+            break
+        if isinstance(item, questions.Unusable):
+            raise TuneDeckError(item.message, item.fix, where=item.where)
+        if item.kind == "text":
+            raise TuneDeckError(
+                "the task score needs a prompt and a reference answer (chat or completions "
+                "data); plain text examples have neither",
+                "test loss and perplexity still work for text data",
+                where=item.where,
+            )
+        if item.reference is None:
             raise TuneDeckError(
                 "a chat example needs a prompt and an assistant answer to score",
                 "end each example with the assistant's reference answer",
-                where=where,
+                where=item.where,
             )
-        prompt = [{"role": m["role"], "content": m["content"]} for m in msgs[:last]]
-        return Example(prompt, str(msgs[last]["content"]), "\n".join(str(m["content"]) for m in prompt))
-    if isinstance(row, dict) and "prompt" in row and "completion" in row:
-        # mlx-lm turns completions data into a user/assistant chat.
-        return Example([{"role": "user", "content": str(row["prompt"])}], str(row["completion"]), str(row["prompt"]))
-    raise TuneDeckError(
-        "the task score needs a prompt and a reference answer (chat or completions "
-        "data); plain text examples have neither",
-        "test loss and perplexity still work for text data",
-        where=where,
-    )
+        context = "\n".join(m["content"] for m in item.messages)
+        out.append(Example(item.messages, item.reference, context))
+    if not out:
+        raise TuneDeckError(f"{path} has no examples", "add test examples")
+    return out
 
 
 # -- scoring a model ----------------------------------------------------------

@@ -23,6 +23,7 @@ from textual.suggester import Suggester
 from textual.widgets import Checkbox, DataTable, Input, Label, OptionList, Select, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
+from core.data import records
 from core.data.check import CheckReport, check_folder
 from core.data.folder import read_manifest, read_rows
 from core.data.presets import FORMATS, PRESETS, check_columns, custom_preset, suggest_preset
@@ -88,13 +89,14 @@ def render_example(example: dict | None) -> Text:
     text = Text()
     if not example:
         return text
-    if "messages" in example:
+    kind = records.kind_of(example)
+    if kind == "chat":
         for m in example["messages"]:
             role = m.get("role", "?")
             style = {"system": "dim", "user": "bold", "assistant": "bold green"}.get(role, "")
             text.append(f"{role:>9}: ", style="bold")
             text.append(str(m.get("content", "")).replace("\n", " ⏎ ") + "\n", style=style)
-    elif "prompt" in example:
+    elif kind == "completions":
         text.append("   prompt: ", style="bold").append(str(example["prompt"]).replace("\n", " ⏎ ") + "\n")
         text.append("completion: ", style="bold").append(str(example["completion"]) + "\n", style="green")
     else:
