@@ -65,7 +65,9 @@ class TrainSettings:
         form=FormPlace("layers", "layers", 4),
     )
     batch_size: int = knob(4, help="examples per step", low=1, cli=True, form=FormPlace("batch", "batch", 6))
-    iters: int = knob(100, help="training steps", low=1, cli=True, form=FormPlace("iters", "iters", 7))
+    iters: int = knob(
+        100, help="training steps (with --resume: the new total)", low=1, cli=True, form=FormPlace("iters", "iters", 7)
+    )
     learning_rate: float = knob(
         1e-5,
         help="the optimizer's learning rate",
@@ -156,7 +158,9 @@ class TrainSettings:
     grad_accumulation_steps: int = knob(
         1, help="batches per optimizer step", low=1, cli=True, form=FormPlace("accum", "grad acc", 9)
     )
-    optimizer: str = knob("adam", help="the optimizer", choices=OPTIMIZERS, label="optimizer", cli=True)
+    optimizer: str = knob(
+        "adam", help=f"the optimizer: {', '.join(OPTIMIZERS)}", choices=OPTIMIZERS, label="optimizer", cli=True
+    )
     # mlx-lm's format: {name, arguments, warmup, warmup_init}; the CLI and the form offer schedule_for's kinds
     lr_schedule: dict | None = knob(None, help="learning-rate schedule, as mlx-lm writes it")
     optimizer_config: dict = knob(default_factory=dict, help="extra arguments per optimizer: {name: {kwarg: value}}")
