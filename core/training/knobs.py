@@ -7,6 +7,7 @@ by adding one field.
 
 from __future__ import annotations
 
+import functools
 import math
 import types
 import typing
@@ -81,17 +82,15 @@ class Knob:
         if self.choices:
             if value in self.choices:
                 return None
-            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:59] + "…"
-            return f"unknown {label} {shown}", self.hint or f"use one of {', '.join(self.choices)}"
+            return f"unknown {label} {short(value)}", self.hint or f"use one of {', '.join(self.choices)}"
         if self.low is None and self.high is None and not self.finite:
             return None
         if self.all_value is not None and value == self.all_value and type_ok(value, self.kind):
             return None
         if _within(self, value):
             return None
-        return f"{label} must be {self.rule or _rule(self)} (got {value!r})", self.hint or (
-            f"set {label} to {_num(self.low)} or more"
-        )
+        fix = f"set {label} to {_num(self.low)} or more" if self.low is not None else "fix the value"
+        return f"{label} must be {self.rule or _rule(self)} (got {value!r})", self.hint or fix
 
 
 def knob(default=MISSING, *, default_factory=MISSING, **spec):
@@ -99,7 +98,8 @@ def knob(default=MISSING, *, default_factory=MISSING, **spec):
     return field(default=default, default_factory=default_factory, metadata={"knob": Knob(**spec)})
 
 
-def knobs_of(cls) -> list[Knob]:
+@functools.cache  # asked at every keystroke in the Config tab
+def knobs_of(cls) -> tuple[Knob, ...]:
     """Every knob of a settings dataclass, nested ones (``lora_parameters``'s
     keys) right after their dict, in field order; each with its type and path."""
     hints = typing.get_type_hints(cls)
@@ -113,7 +113,13 @@ def knobs_of(cls) -> list[Knob]:
         out.append(replace(k, kind=k.kind or _plain(hints[f.name]), path=(f.name,), default=default))
         for name, sub in k.nested.items():
             out.append(replace(sub, path=(f.name, name), default=(default or {}).get(name)))
-    return out
+    return tuple(out)
+
+
+def short(value, width: int = 60) -> str:
+    """A value as a message quotes it: its repr, cut to ``width``."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def type_ok(value, expected) -> bool:

@@ -21,7 +21,7 @@ from core.models.demo_model import is_demo_model
 from core.runtime.errors import TuneDeckError
 from core.runtime.memory import ROOMY_WEIGHTS_SHARE, SNUG_WEIGHTS_SHARE, UNKNOWN_MEMORY_BYTES, total_memory
 from core.runtime.targets import CONFIG_YAML, write_file
-from core.training.knobs import FormPlace, Knob, knob, knobs_of, type_ok
+from core.training.knobs import FormPlace, Knob, knob, knobs_of, short, type_ok
 
 # Imported where used, not at module level (import cost, 2 cores): mlx (runs on the worker), mlx_lm ~3 s, yaml ~0.05 s
 
@@ -66,7 +66,7 @@ class TrainSettings:
     )
     batch_size: int = knob(4, help="examples per step", low=1, cli=True, form=FormPlace("batch", "batch", 6))
     iters: int = knob(
-        100, help="training steps (with --resume: the new total)", low=1, cli=True, form=FormPlace("iters", "iters", 7)
+        100, help="training steps (a resumed run: its new total)", low=1, cli=True, form=FormPlace("iters", "iters", 7)
     )
     learning_rate: float = knob(
         1e-5,
@@ -168,7 +168,7 @@ class TrainSettings:
     group_by_length: bool = knob(True, help="batch examples of similar length together")
 
     @classmethod
-    def knobs(cls) -> list[Knob]:
+    def knobs(cls) -> tuple[Knob, ...]:
         return knobs_of(cls)
 
     @classmethod
@@ -419,7 +419,7 @@ def load_yaml(path: str | Path, deep: bool = False) -> dict:
         if key not in known and key not in IGNORED_KEYS:
             close = difflib.get_close_matches(str(key), sorted(known | IGNORED_KEYS), n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}?" if close else "see the keys in docs/training.md"
-            raise TuneDeckError(f"unknown key {_short(key)}", hint, where=where)
+            raise TuneDeckError(f"unknown key {short(key)}", hint, where=where)
         spec = declared.get(key)
         if spec is not None and value is not None:
             _check_type(spec, value, where)
@@ -445,7 +445,7 @@ def _check_type(spec: Knob, value, where: str) -> None:
     """A YAML value of the declared type; a dict knob's keys and theirs too."""
     if not type_ok(value, spec.kind):
         raise TuneDeckError(
-            f"{' '.join(spec.path)} should be {spec.kind.__name__}, not {type(value).__name__} ({_short(value)})",
+            f"{' '.join(spec.path)} should be {spec.kind.__name__}, not {type(value).__name__} ({short(value)})",
             "fix the value",
             where=where,
         )
@@ -454,25 +454,20 @@ def _check_type(spec: Knob, value, where: str) -> None:
     unknown = set(value) - set(spec.nested) - {"keys"}
     if unknown:
         raise TuneDeckError(
-            f"unknown {spec.key} key {_short(sorted(map(str, unknown))[0])}",
+            f"unknown {spec.key} key {short(sorted(map(str, unknown))[0])}",
             f"use {', '.join(spec.nested)} (mlx-lm calls alpha 'scale')",
             where=where,
         )
     keys = value.get("keys")  # mlx-lm's list of the layers to adapt
     if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
         raise TuneDeckError(
-            f"{spec.key} keys should be a list of layer names, not {_short(keys)}",
+            f"{spec.key} keys should be a list of layer names, not {short(keys)}",
             "e.g. keys: [self_attn.q_proj, self_attn.v_proj], or leave it out",
             where=where,
         )
     for name, sub in spec.nested.items():
         if name in value:
             _check_type(replace(sub, path=(*spec.path, name)), value[name], where)
-
-
-def _short(value, width: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def dump_yaml(settings: TrainSettings) -> str:
@@ -530,7 +525,7 @@ def _check_optimizer_config(s: TrainSettings, bad) -> None:
         if name not in OPTIMIZERS:
             bad(
                 key,
-                f"optimizer_config names an unknown optimizer {_short(name)}",
+                f"optimizer_config names an unknown optimizer {short(name)}",
                 f"use one of {', '.join(OPTIMIZERS)}",
             )
         if not isinstance(params, dict):
@@ -545,7 +540,7 @@ def _check_optimizer_config(s: TrainSettings, bad) -> None:
         ):
             bad(
                 f"{key}.betas",
-                f"{name} betas must be two numbers in [0, 1) (got {_short(betas)})",
+                f"{name} betas must be two numbers in [0, 1) (got {short(betas)})",
                 "e.g. betas: [0.9, 0.999]",
             )
         for param, low, high in (("eps", 0, None), ("weight_decay", 0, None), ("momentum", 0, 1)):
@@ -557,7 +552,7 @@ def _check_optimizer_config(s: TrainSettings, bad) -> None:
                     "weight_decay": "a number >= 0 (e.g. 0.01)",
                     "momentum": "a number in [0, 1) (e.g. 0.9)",
                 }[param]
-                bad(f"{key}.{param}", f"{name} {param} must be {rule} (got {_short(params[param])})", "fix the value")
+                bad(f"{key}.{param}", f"{name} {param} must be {rule} (got {short(params[param])})", "fix the value")
 
 
 def _check_schedule(sch: dict, bad) -> None:
@@ -566,14 +561,14 @@ def _check_schedule(sch: dict, bad) -> None:
     if unknown:
         bad(
             "lr_schedule",
-            f"unknown lr_schedule key {_short(sorted(map(str, unknown))[0])}",
+            f"unknown lr_schedule key {short(sorted(map(str, unknown))[0])}",
             "use name, arguments, warmup and warmup_init",
         )
     if not isinstance(sch.get("name"), str):
         bad("lr_schedule.name", "lr_schedule needs a name (a string)", example)
     args = sch.get("arguments")
     if not (isinstance(args, list) and args and all(_number(a) for a in args)):
-        bad("lr_schedule.arguments", f"lr_schedule arguments must be a list of numbers (got {_short(args)})", example)
+        bad("lr_schedule.arguments", f"lr_schedule arguments must be a list of numbers (got {short(args)})", example)
     if args[0] <= 0:
         bad(
             "lr_schedule.arguments",
@@ -584,13 +579,13 @@ def _check_schedule(sch: dict, bad) -> None:
     if not (type_ok(warmup, int) and warmup >= 0):
         bad(
             "lr_schedule.warmup",
-            f"lr_schedule warmup must be a whole number of steps >= 0 (got {_short(warmup)})",
+            f"lr_schedule warmup must be a whole number of steps >= 0 (got {short(warmup)})",
             "e.g. warmup: 100, or leave it out",
         )
     if "warmup_init" in sch and not _number(sch["warmup_init"], 0):
         bad(
             "lr_schedule.warmup_init",
-            f"lr_schedule warmup_init must be a rate >= 0 (got {_short(sch['warmup_init'])})",
+            f"lr_schedule warmup_init must be a rate >= 0 (got {short(sch['warmup_init'])})",
             "e.g. warmup_init: 1e-7",
         )
 
