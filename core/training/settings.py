@@ -14,46 +14,162 @@ import difflib
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from core.models.demo_model import is_demo_model
 from core.runtime.errors import TuneDeckError
 from core.runtime.memory import ROOMY_WEIGHTS_SHARE, SNUG_WEIGHTS_SHARE, UNKNOWN_MEMORY_BYTES, total_memory
 from core.runtime.targets import CONFIG_YAML, write_file
+from core.training.knobs import FormPlace, Knob, knob, knobs_of, short, type_ok
 
 # Imported where used, not at module level (import cost, 2 cores): mlx (runs on the worker), mlx_lm ~3 s, yaml ~0.05 s
 
 OPTIMIZERS = ("adam", "adamw", "muon", "sgd", "adafactor")
 
 
+SEED_LIMIT = 2**32  # numpy's seed range (mlx-lm seeds numpy with it)
+FINE_TUNE_TYPES = ("lora", "dora", "full")
+
+
 @dataclass
 class TrainSettings:
     """The subset of ``mlx_lm.lora`` options TuneDeck drives; same key names,
-    so the saved ``adapter_config.json`` / YAML is valid for mlx-lm too."""
+    so the saved ``adapter_config.json`` / YAML is valid for mlx-lm too.
 
-    model: str
-    data: str
-    adapter_path: str = ""  # "" = RUN_DIR/adapters
-    fine_tune_type: str = "lora"
-    num_layers: int = 16
-    batch_size: int = 4
-    iters: int = 100
-    learning_rate: float = 1e-5
-    lora_parameters: dict = field(default_factory=lambda: {"rank": 8, "scale": 20.0, "dropout": 0.0})
-    max_seq_length: int = 2048
-    mask_prompt: bool = False
-    steps_per_report: int = 10
-    steps_per_eval: int = 200
-    val_batches: int = 25
-    save_every: int = 100
-    seed: int = 0
-    grad_checkpoint: bool = False
-    grad_accumulation_steps: int = 1
-    optimizer: str = "adam"
-    lr_schedule: dict | None = None  # mlx-lm's format: {name, arguments, warmup, warmup_init}
-    optimizer_config: dict = field(default_factory=dict)  # {optimizer name: extra kwargs}
-    group_by_length: bool = True  # TuneDeck's batcher (core/training/batching.py); False = mlx-lm's own
+    Each field's ``knob`` is the one declaration of that setting: its help,
+    its rule, its CLI flag and its place on the Train screen's form
+    (``core/training/knobs.py``). Form slots 0 and 2 are the screen's own
+    preset and schedule selects."""
+
+    model: str = knob(help="base model: a folder or a Hugging Face id", cli=True)
+    data: str = knob(help="data folder with train.jsonl and valid.jsonl", cli=True)
+    adapter_path: str = knob("", help="where the adapter goes (default: RUN_DIR/adapters)", cli=True)
+    fine_tune_type: str = knob(
+        "lora",
+        help="lora, dora or full",
+        choices=FINE_TUNE_TYPES,
+        label="fine-tune type",
+        hint="use lora, dora or full",
+        cli=True,
+        form=FormPlace("type", "type", 1),
+    )
+    num_layers: int = knob(
+        16,
+        help="layers to fine-tune, from the top (-1 or all: every layer)",
+        low=1,
+        all_value=-1,
+        rule="-1 (all) or at least 1",
+        hint="use -1 or a layer count",
+        cli=True,
+        form=FormPlace("layers", "layers", 4),
+    )
+    batch_size: int = knob(4, help="examples per step", low=1, cli=True, form=FormPlace("batch", "batch", 6))
+    iters: int = knob(
+        100, help="training steps (a resumed run: its new total)", low=1, cli=True, form=FormPlace("iters", "iters", 7)
+    )
+    learning_rate: float = knob(
+        1e-5,
+        help="the optimizer's learning rate",
+        low=0,
+        low_open=True,
+        finite=True,
+        label="learning rate",
+        rule="a positive number",
+        hint="try 1e-5 for real models, 1e-3 for the demo model",
+        cli=True,
+        form=FormPlace("lr", "lr", 5),
+    )
+    lora_parameters: dict = knob(
+        default_factory=lambda: {"rank": 8, "scale": 20.0, "dropout": 0.0},
+        help="LoRA rank, scale (mlx-lm's alpha) and dropout; keys: the layers to adapt",
+        nested={
+            "rank": Knob(
+                "LoRA rank",
+                kind=int,
+                low=1,
+                label="lora rank",
+                rule="a whole number >= 1",
+                hint="try 8 or 16",
+                cli=True,
+                form=FormPlace("rank", "rank", 3),
+            ),
+            "scale": Knob(
+                "LoRA scale",
+                kind=float,
+                finite=True,
+                label="lora scale",
+                hint="try 20.0 (mlx-lm's default)",
+                cli=True,
+            ),
+            "dropout": Knob(
+                "LoRA dropout",
+                kind=float,
+                low=0,
+                high=1,
+                high_open=True,
+                label="lora dropout",
+                rule="in [0, 1)",
+                hint="try 0.0 or 0.05",
+                cli=True,
+            ),
+        },
+    )
+    max_seq_length: int = knob(
+        2048, help="longest example in tokens", low=1, cli=True, form=FormPlace("maxlen", "max len", 8)
+    )
+    mask_prompt: bool = knob(
+        False, help="train on the answers only", cli=True, form=FormPlace("mask", "mask prompt", 0, "switches")
+    )
+    steps_per_report: int = knob(
+        10, help="steps between loss reports", low=1, cli=True, form=FormPlace("reportsteps", "report every", 12)
+    )
+    steps_per_eval: int = knob(
+        200, help="steps between validations", low=1, cli=True, form=FormPlace("evalsteps", "eval every", 10)
+    )
+    # 0 batches would make the validation loss 0/0 (NaN), which reads as divergence.
+    val_batches: int = knob(
+        25,
+        help="validation batches (-1 or all: the whole validation set)",
+        low=1,
+        all_value=-1,
+        rule="-1 (the whole validation set) or at least 1",
+        hint="set val_batches to -1, or a batch count such as 25",
+        cli=True,
+    )
+    save_every: int = knob(
+        100, help="steps between checkpoints", low=1, cli=True, form=FormPlace("savesteps", "save every", 11)
+    )
+    seed: int = knob(
+        0,
+        help="random seed",
+        low=0,
+        high=SEED_LIMIT - 1,
+        hint="try 0",
+        cli=True,
+        form=FormPlace("seed", "seed", 13),
+    )
+    grad_checkpoint: bool = knob(
+        False,
+        help="recompute activations to save memory",
+        cli=True,
+        form=FormPlace("gradckpt", "grad checkpoint", 1, "switches"),
+    )
+    grad_accumulation_steps: int = knob(
+        1, help="batches per optimizer step", low=1, cli=True, form=FormPlace("accum", "grad acc", 9)
+    )
+    optimizer: str = knob(
+        "adam", help=f"the optimizer: {', '.join(OPTIMIZERS)}", choices=OPTIMIZERS, label="optimizer", cli=True
+    )
+    # mlx-lm's format: {name, arguments, warmup, warmup_init}; the CLI and the form offer schedule_for's kinds
+    lr_schedule: dict | None = knob(None, help="learning-rate schedule, as mlx-lm writes it")
+    optimizer_config: dict = knob(default_factory=dict, help="extra arguments per optimizer: {name: {kwarg: value}}")
+    # TuneDeck's batcher (core/training/batching.py); False = mlx-lm's own
+    group_by_length: bool = knob(True, help="batch examples of similar length together")
+
+    @classmethod
+    def knobs(cls) -> tuple[Knob, ...]:
+        return knobs_of(cls)
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainSettings:
@@ -118,8 +234,6 @@ IGNORED_KEYS = {
     "trust_remote_code",
     "clear_cache_threshold",
 }
-LORA_KEYS = {"rank", "scale", "dropout", "keys"}
-LORA_TYPES = {"rank": int, "scale": float, "dropout": float}
 SCHEDULES = ("constant", "cosine", "linear")
 PRESETS = ("quick", "thorough")
 
@@ -128,7 +242,6 @@ MAX_CONFIG_BYTES = 64 * 1024  # a config is a few hundred bytes; PyYAML (pure Py
 MAX_YAML_DEPTH = 20
 MAX_YAML_NODES = 5_000  # mlx-lm's own example config has about 60
 SCHEDULE_KEYS = {"name", "arguments", "warmup", "warmup_init"}
-SEED_LIMIT = 2**32  # numpy's seed range (mlx-lm seeds numpy with it)
 
 
 def _loader():
@@ -190,45 +303,6 @@ def _loader():
         list("-+0123456789."),
     )
     return Loader
-
-
-def _type_ok(value, expected) -> bool:
-    if expected is bool:
-        return isinstance(value, bool)
-    if expected is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if expected is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if expected is str:
-        return isinstance(value, str)
-    if expected is dict:
-        return isinstance(value, dict)
-    return True
-
-
-_TYPES = {
-    "model": str,
-    "data": str,
-    "adapter_path": str,
-    "fine_tune_type": str,
-    "optimizer": str,
-    "num_layers": int,
-    "batch_size": int,
-    "iters": int,
-    "learning_rate": float,
-    "lora_parameters": dict,
-    "max_seq_length": int,
-    "mask_prompt": bool,
-    "steps_per_report": int,
-    "steps_per_eval": int,
-    "val_batches": int,
-    "save_every": int,
-    "seed": int,
-    "grad_checkpoint": bool,
-    "grad_accumulation_steps": int,
-    "optimizer_config": dict,
-    "lr_schedule": dict,
-}
 
 
 def _read_text(path: Path) -> str:
@@ -327,6 +401,7 @@ def load_yaml(path: str | Path, deep: bool = False) -> dict:
         raise TuneDeckError("a config must be a mapping of keys to values", "see docs/training.md", where=f"{path}:1")
     lines = _key_lines(node, path) if node is not None else {}
     known = {f.name for f in fields(TrainSettings)}
+    declared = {k.key: k for k in TrainSettings.knobs()}
     for key, value in data.items():
         where = f"{path}:{lines.get(str(key), 1)}"
         if key == "resume_adapter_file":
@@ -344,40 +419,14 @@ def load_yaml(path: str | Path, deep: bool = False) -> dict:
         if key not in known and key not in IGNORED_KEYS:
             close = difflib.get_close_matches(str(key), sorted(known | IGNORED_KEYS), n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}?" if close else "see the keys in docs/training.md"
-            raise TuneDeckError(f"unknown key {_short(key)}", hint, where=where)
-        expected = _TYPES.get(key)
-        if expected and value is not None and not _type_ok(value, expected):
-            raise TuneDeckError(
-                f"{key} should be {expected.__name__}, not {type(value).__name__} ({_short(value)})",
-                "fix the value",
-                where=where,
-            )
-        if key == "lora_parameters" and isinstance(value, dict):
-            bad = set(value) - LORA_KEYS
-            if bad:
-                raise TuneDeckError(
-                    f"unknown lora_parameters key {_short(sorted(map(str, bad))[0])}",
-                    "use rank, scale, dropout (mlx-lm calls alpha 'scale')",
-                    where=where,
-                )
-            keys = value.get("keys")
-            if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
-                raise TuneDeckError(
-                    f"lora_parameters keys should be a list of layer names, not {_short(keys)}",
-                    "e.g. keys: [self_attn.q_proj, self_attn.v_proj], or leave it out",
-                    where=where,
-                )
-            for name, kind in LORA_TYPES.items():
-                if name in value and not _type_ok(value[name], kind):
-                    raise TuneDeckError(
-                        f"lora_parameters {name} should be {kind.__name__}, not "
-                        f"{type(value[name]).__name__} ({_short(value[name])})",
-                        "fix the value",
-                        where=where,
-                    )
+            raise TuneDeckError(f"unknown key {short(key)}", hint, where=where)
+        spec = declared.get(key)
+        if spec is not None and value is not None:
+            _check_type(spec, value, where)
     out = {k: v for k, v in data.items() if k in known and v is not None}
-    if "learning_rate" in out:
-        out["learning_rate"] = float(out["learning_rate"])
+    for spec in declared.values():
+        if spec.kind is float and spec.key in out:  # YAML's 1 for 1.0
+            out[spec.key] = float(out[spec.key])
     if "lora_parameters" in out:
         out["lora_parameters"] = {
             **TrainSettings.__dataclass_fields__["lora_parameters"].default_factory(),
@@ -392,9 +441,33 @@ def load_yaml(path: str | Path, deep: bool = False) -> dict:
     return out
 
 
-def _short(value, width: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _check_type(spec: Knob, value, where: str) -> None:
+    """A YAML value of the declared type; a dict knob's keys and theirs too."""
+    if not type_ok(value, spec.kind):
+        raise TuneDeckError(
+            f"{' '.join(spec.path)} should be {spec.kind.__name__}, not {type(value).__name__} ({short(value)})",
+            "fix the value",
+            where=where,
+        )
+    if not spec.nested:
+        return
+    unknown = set(value) - set(spec.nested) - {"keys"}
+    if unknown:
+        raise TuneDeckError(
+            f"unknown {spec.key} key {short(sorted(map(str, unknown))[0])}",
+            f"use {', '.join(spec.nested)} (mlx-lm calls alpha 'scale')",
+            where=where,
+        )
+    keys = value.get("keys")  # mlx-lm's list of the layers to adapt
+    if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
+        raise TuneDeckError(
+            f"{spec.key} keys should be a list of layer names, not {short(keys)}",
+            "e.g. keys: [self_attn.q_proj, self_attn.v_proj], or leave it out",
+            where=where,
+        )
+    for name, sub in spec.nested.items():
+        if name in value:
+            _check_type(replace(sub, path=(*spec.path, name)), value[name], where)
 
 
 def dump_yaml(settings: TrainSettings) -> str:
@@ -415,7 +488,7 @@ def save_yaml(settings: TrainSettings, path: str | Path, overwrite: bool = False
 
 
 def _number(value, low: float | None = None, high: float | None = None, high_open: bool = False) -> bool:
-    if not _type_ok(value, float) or not math.isfinite(value):
+    if not type_ok(value, float) or not math.isfinite(value):
         return False
     if low is not None and value < low:
         return False
@@ -434,47 +507,10 @@ def check_settings(s: TrainSettings, where: dict[str, str] | None = None, deep: 
             key = key.rsplit(".", 1)[0]
         raise TuneDeckError(what, fix, where=located.get(key, ""))
 
-    if s.fine_tune_type not in ("lora", "dora", "full"):
-        bad("fine_tune_type", f"unknown fine-tune type {_short(s.fine_tune_type)}", "use lora, dora or full")
-    if s.optimizer not in OPTIMIZERS:
-        bad("optimizer", f"unknown optimizer {_short(s.optimizer)}", f"use one of {', '.join(OPTIMIZERS)}")
-    for key in (
-        "iters",
-        "batch_size",
-        "steps_per_report",
-        "steps_per_eval",
-        "save_every",
-        "grad_accumulation_steps",
-        "max_seq_length",
-    ):
-        if getattr(s, key) < 1:
-            bad(key, f"{key} must be at least 1 (got {getattr(s, key)})", f"set {key} to 1 or more")
-    if s.val_batches == 0 or s.val_batches < -1:
-        # 0 batches would make the validation loss 0/0 (NaN), which reads as divergence.
-        bad(
-            "val_batches",
-            f"val_batches must be -1 (the whole validation set) or at least 1 (got {s.val_batches})",
-            "set val_batches to -1, or a batch count such as 25",
-        )
-    if s.num_layers == 0 or s.num_layers < -1:
-        bad("num_layers", f"num_layers must be -1 (all) or at least 1 (got {s.num_layers})", "use -1 or a layer count")
-    if not 0 <= s.seed < SEED_LIMIT:
-        bad("seed", f"seed must be a whole number from 0 to {SEED_LIMIT - 1} (got {s.seed})", "try 0")
-    if not (s.learning_rate > 0 and math.isfinite(s.learning_rate)):
-        bad(
-            "learning_rate",
-            f"learning rate must be a positive number (got {s.learning_rate})",
-            "try 1e-5 for real models, 1e-3 for the demo model",
-        )
-    lp = s.lora_parameters
-    if not (_type_ok(lp.get("rank"), int) and lp["rank"] >= 1):
-        bad("lora_parameters.rank", f"lora rank must be a whole number >= 1 (got {lp.get('rank')!r})", "try 8 or 16")
-    dropout = lp.get("dropout", 0)
-    if not (_type_ok(dropout, float) and 0 <= dropout < 1):
-        bad("lora_parameters.dropout", f"lora dropout must be in [0, 1) (got {dropout!r})", "try 0.0 or 0.05")
-    scale = lp.get("scale", 20.0)
-    if not (_type_ok(scale, float) and math.isfinite(scale)):
-        bad("lora_parameters.scale", f"lora scale must be a number (got {scale!r})", "try 20.0 (mlx-lm's default)")
+    for spec in knobs_of(type(s)):
+        problem = spec.problem(spec.get(s))
+        if problem:
+            bad(spec.key, *problem)
     _check_optimizer_config(s, bad)
     if s.lr_schedule is not None:
         _check_schedule(s.lr_schedule, bad)
@@ -489,7 +525,7 @@ def _check_optimizer_config(s: TrainSettings, bad) -> None:
         if name not in OPTIMIZERS:
             bad(
                 key,
-                f"optimizer_config names an unknown optimizer {_short(name)}",
+                f"optimizer_config names an unknown optimizer {short(name)}",
                 f"use one of {', '.join(OPTIMIZERS)}",
             )
         if not isinstance(params, dict):
@@ -504,7 +540,7 @@ def _check_optimizer_config(s: TrainSettings, bad) -> None:
         ):
             bad(
                 f"{key}.betas",
-                f"{name} betas must be two numbers in [0, 1) (got {_short(betas)})",
+                f"{name} betas must be two numbers in [0, 1) (got {short(betas)})",
                 "e.g. betas: [0.9, 0.999]",
             )
         for param, low, high in (("eps", 0, None), ("weight_decay", 0, None), ("momentum", 0, 1)):
@@ -516,7 +552,7 @@ def _check_optimizer_config(s: TrainSettings, bad) -> None:
                     "weight_decay": "a number >= 0 (e.g. 0.01)",
                     "momentum": "a number in [0, 1) (e.g. 0.9)",
                 }[param]
-                bad(f"{key}.{param}", f"{name} {param} must be {rule} (got {_short(params[param])})", "fix the value")
+                bad(f"{key}.{param}", f"{name} {param} must be {rule} (got {short(params[param])})", "fix the value")
 
 
 def _check_schedule(sch: dict, bad) -> None:
@@ -525,14 +561,14 @@ def _check_schedule(sch: dict, bad) -> None:
     if unknown:
         bad(
             "lr_schedule",
-            f"unknown lr_schedule key {_short(sorted(map(str, unknown))[0])}",
+            f"unknown lr_schedule key {short(sorted(map(str, unknown))[0])}",
             "use name, arguments, warmup and warmup_init",
         )
     if not isinstance(sch.get("name"), str):
         bad("lr_schedule.name", "lr_schedule needs a name (a string)", example)
     args = sch.get("arguments")
     if not (isinstance(args, list) and args and all(_number(a) for a in args)):
-        bad("lr_schedule.arguments", f"lr_schedule arguments must be a list of numbers (got {_short(args)})", example)
+        bad("lr_schedule.arguments", f"lr_schedule arguments must be a list of numbers (got {short(args)})", example)
     if args[0] <= 0:
         bad(
             "lr_schedule.arguments",
@@ -540,16 +576,16 @@ def _check_schedule(sch: dict, bad) -> None:
             example,
         )
     warmup = sch.get("warmup", 0)
-    if not (_type_ok(warmup, int) and warmup >= 0):
+    if not (type_ok(warmup, int) and warmup >= 0):
         bad(
             "lr_schedule.warmup",
-            f"lr_schedule warmup must be a whole number of steps >= 0 (got {_short(warmup)})",
+            f"lr_schedule warmup must be a whole number of steps >= 0 (got {short(warmup)})",
             "e.g. warmup: 100, or leave it out",
         )
     if "warmup_init" in sch and not _number(sch["warmup_init"], 0):
         bad(
             "lr_schedule.warmup_init",
-            f"lr_schedule warmup_init must be a rate >= 0 (got {_short(sch['warmup_init'])})",
+            f"lr_schedule warmup_init must be a rate >= 0 (got {short(sch['warmup_init'])})",
             "e.g. warmup_init: 1e-7",
         )
 

@@ -11,30 +11,17 @@ import argparse
 import json
 from pathlib import Path
 
-from tui.commands.common import SEED, count, engine_printing, stop_exit_code, wait
+from tui.commands.common import count, engine_printing, stop_exit_code, wait
 
-# (flag, settings key, type) for the mlx_lm.lora-named options. Counts are
-# checked as they are parsed, so a message names the flag (-1 = all, as in mlx-lm).
-FLAGS = [
-    ("--model", "model", str),
-    ("--data", "data", str),
-    ("--adapter-path", "adapter_path", str),
-    ("--fine-tune-type", "fine_tune_type", str),
-    ("--optimizer", "optimizer", str),
-    ("--num-layers", "num_layers", count(all_value=-1)),
-    ("--batch-size", "batch_size", count()),
-    ("--iters", "iters", count()),
-    ("--val-batches", "val_batches", count(all_value=-1)),
-    ("--learning-rate", "learning_rate", float),
-    ("--steps-per-report", "steps_per_report", count()),
-    ("--steps-per-eval", "steps_per_eval", count()),
-    ("--grad-accumulation-steps", "grad_accumulation_steps", count()),
-    ("--save-every", "save_every", count()),
-    ("--max-seq-length", "max_seq_length", count()),
-    ("--seed", "seed", SEED),
-]
-SWITCHES = [("--mask-prompt", "mask_prompt"), ("--grad-checkpoint", "grad_checkpoint")]
-LORA = [("--rank", "rank", count()), ("--scale", "scale", float), ("--dropout", "dropout", float)]
+
+def _flag_type(spec):
+    """The argparse ``type`` for a knob: counts are checked as they are
+    parsed, so a message names the flag (-1 = all, as in mlx-lm)."""
+    if spec.kind is int and spec.low is not None:
+        if spec.all_value is not None:
+            return count(int(spec.low), all_value=spec.all_value)
+        return count(int(spec.low))
+    return spec.kind
 
 
 def register(sub) -> None:
@@ -68,12 +55,16 @@ def register(sub) -> None:
     p.add_argument(
         "--overwrite", action="store_true", help="with --save-config: replace a config TuneDeck wrote there before"
     )
-    for flag, _, kind in FLAGS:
-        p.add_argument(flag, type=kind)
-    for flag, _ in SWITCHES:
-        p.add_argument(flag, action="store_true", default=None)
-    for flag, _, kind in LORA:
-        p.add_argument(flag, type=kind, help=f"LoRA {flag[2:]}")
+    from core.training.settings import TrainSettings
+
+    # The knobs' own flags, named like mlx_lm.lora's (dest: the key's last part).
+    for spec in TrainSettings.knobs():
+        if not spec.cli:
+            continue
+        if spec.kind is bool:
+            p.add_argument(spec.flag, action="store_true", default=None, help=spec.help)
+        else:
+            p.add_argument(spec.flag, type=_flag_type(spec), help=spec.help)
     p.set_defaults(func=run)
 
     r = sub.add_parser("runs", help="list training runs (status, iterations, validation loss)")
@@ -88,9 +79,8 @@ def settings_from_args(args: argparse.Namespace):
     from core.training.settings import TrainSettings, apply_preset, default_settings, load_yaml, schedule_for
 
     from_file = load_yaml(args.config) if args.config else {}
-    flags = {key: getattr(args, flag[2:].replace("-", "_")) for flag, key, _ in FLAGS}
-    flags.update({key: getattr(args, flag[2:].replace("-", "_")) for flag, key in SWITCHES})
-    flags = {k: v for k, v in flags.items() if v is not None}
+    given = [k for k in TrainSettings.knobs() if k.cli and getattr(args, k.path[-1]) is not None]
+    flags = {k.key: getattr(args, k.key) for k in given if len(k.path) == 1}
     merged = {**from_file, **flags}
     if not merged.get("model") or not merged.get("data"):
         raise TuneDeckError(
@@ -100,9 +90,9 @@ def settings_from_args(args: argparse.Namespace):
     if args.preset:
         apply_preset(s, args.preset)
     base = TrainSettings.from_dict({**vars(s), **merged})
-    lora = {key: getattr(args, key) for _, key, _ in LORA if getattr(args, key) is not None}
-    if lora:
-        base.lora_parameters = {**base.lora_parameters, **lora}
+    for spec in given:
+        if len(spec.path) > 1:  # --rank: one key of lora_parameters, the rest kept
+            spec.set(base, getattr(args, spec.path[-1]))
     if args.lr_schedule:
         base.lr_schedule = schedule_for(args.lr_schedule, base.learning_rate, base.iters)
     return base

@@ -89,20 +89,14 @@ def _count_lines(path: str, mtime_ns: int, size: int) -> int:
         return 0
 
 
-# (input id, label, settings attribute or lora key, type)
-NUMBER_FIELDS = [
-    ("rank", "rank", "rank", int),
-    ("layers", "layers", "num_layers", int),
-    ("lr", "lr", "learning_rate", float),
-    ("batch", "batch", "batch_size", int),
-    ("iters", "iters", "iters", int),
-    ("maxlen", "max len", "max_seq_length", int),
-    ("accum", "grad acc", "grad_accumulation_steps", int),
-    ("evalsteps", "eval every", "steps_per_eval", int),
-    ("savesteps", "save every", "save_every", int),
-    ("reportsteps", "report every", "steps_per_report", int),
-    ("seed", "seed", "seed", int),
-]
+def form_knobs(group: str) -> list:
+    """The knobs the Config tab shows in ``group``, in their order there
+    (each knob's ``form`` place, declared with ``TrainSettings``)."""
+    return sorted((k for k in TrainSettings.knobs() if k.form and k.form.group == group), key=lambda k: k.form.order)
+
+
+# The grid's own slots: the preset and the schedule are no single setting.
+PRESET_SLOT, SCHEDULE_SLOT = 0, 2
 TABS = ("tab-run", "tab-config", "tab-runs")
 
 
@@ -194,36 +188,10 @@ class TrainingScreen(StepScreen):
                 yield PathLog(id="log", max_lines=200, wrap=True, markup=False, min_width=20)
             with TabPane("Config", id="tab-config"):
                 with Grid(id="form"):
-                    yield Label("preset")
-                    yield Select(
-                        [(p, p) for p in PRESETS] + [("custom", "custom")],
-                        id="preset",
-                        value="custom",
-                        allow_blank=False,
-                        compact=True,
-                    )
-                    yield Label("type")
-                    yield Select(
-                        [(t, t) for t in ("lora", "dora", "full")],
-                        id="type",
-                        value="lora",
-                        allow_blank=False,
-                        compact=True,
-                    )
-                    yield Label("schedule")
-                    yield Select(
-                        [(k, k) for k in SCHEDULES] + [("custom", "custom")],
-                        id="schedule",
-                        value="constant",
-                        allow_blank=False,
-                        compact=True,
-                    )
-                    for fid, label, _, kind in NUMBER_FIELDS:
-                        yield Label(label)
-                        yield Input(id=fid, type="integer" if kind is int else "number", compact=True)
+                    yield from self.compose_form_grid()
                 with Horizontal(id="switches"):
-                    yield Checkbox("mask prompt", id="mask", compact=True)
-                    yield Checkbox("grad checkpoint", id="gradckpt", compact=True)
+                    for spec in form_knobs("switches"):
+                        yield Checkbox(spec.form.label, id=spec.form.id, compact=True)
                 with Horizontal(id="yaml-row"):
                     yield Label("YAML")
                     yield Input(id="yaml", placeholder="path/to/config.yaml", compact=True)
@@ -235,6 +203,29 @@ class TrainingScreen(StepScreen):
                 yield Static("Enter shows a run · o pins it to overlay · r resumes it", id="runs-info")
                 yield PlotextPlot(id="runs-plot")
         yield from self.compose_bottom()
+
+    def compose_form_grid(self) -> ComposeResult:
+        """Label and widget pairs, three to a row: a select for a knob with
+        choices, an input for a number."""
+        own = {
+            PRESET_SLOT: ("preset", [(p, p) for p in PRESETS] + [("custom", "custom")], "custom"),
+            SCHEDULE_SLOT: ("schedule", [(k, k) for k in SCHEDULES] + [("custom", "custom")], "constant"),
+        }
+        slots = {**own, **{spec.form.order: spec for spec in form_knobs("grid")}}
+        for order in sorted(slots):
+            item = slots[order]
+            if isinstance(item, tuple):
+                wid, options, value = item
+                yield Label(wid)
+                yield Select(options, id=wid, value=value, allow_blank=False, compact=True)
+                continue
+            yield Label(item.form.label)
+            if item.choices:
+                options = [(c, c) for c in item.choices]
+                yield Select(options, id=item.form.id, value=item.default, allow_blank=False, compact=True)
+            else:
+                kind = "integer" if item.kind is int else "number"
+                yield Input(id=item.form.id, type=kind, compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#plot").plt.title("loss")
@@ -270,13 +261,15 @@ class TrainingScreen(StepScreen):
     def fill_form(self, s: TrainSettings) -> None:
         self.base = copy.deepcopy(s)
         self._filling = True
-        for fid, _, attr, kind in NUMBER_FIELDS:
-            value = s.lora_parameters.get(attr) if attr == "rank" else getattr(s, attr)
-            self.query_one(f"#{fid}", Input).value = f"{value:g}" if kind is float else str(value)
-        self.query_one("#type", Select).value = s.fine_tune_type
+        for spec in form_knobs("grid"):
+            value = spec.get(s)
+            if spec.choices:
+                self.query_one(f"#{spec.form.id}", Select).value = value
+            else:
+                self.query_one(f"#{spec.form.id}", Input).value = f"{value:g}" if spec.kind is float else str(value)
         self.query_one("#schedule", Select).value = schedule_kind(s)
-        self.query_one("#mask", Checkbox).value = s.mask_prompt
-        self.query_one("#gradckpt", Checkbox).value = s.grad_checkpoint
+        for spec in form_knobs("switches"):
+            self.query_one(f"#{spec.form.id}", Checkbox).value = spec.get(s)
         self.call_after_refresh(self._done_filling)
         self.update_config_info()
 
@@ -298,20 +291,19 @@ class TrainingScreen(StepScreen):
             return None, self.NO_PAIR
         s = copy.deepcopy(self.base)
         s.model, s.data, s.adapter_path = session.model_path, session.data_dir, ""
-        for fid, label, attr, kind in NUMBER_FIELDS:
-            text = self.query_one(f"#{fid}", Input).value.strip()
+        for spec in form_knobs("grid"):
+            if spec.choices:
+                spec.set(s, self.query_one(f"#{spec.form.id}", Select).value)
+                continue
+            text, kind = self.query_one(f"#{spec.form.id}", Input).value.strip(), spec.kind
             try:
                 value = kind(text)
             except ValueError:
                 what = "is empty" if not text else f"{text!r} is not a {'number' if kind is float else 'whole number'}"
-                return None, f"{label} {what}: type a value" + (" like 1e-5" if kind is float else "")
-            if attr == "rank":
-                s.lora_parameters = {**s.lora_parameters, "rank": value}
-            else:
-                setattr(s, attr, value)
-        s.fine_tune_type = self.query_one("#type", Select).value
-        s.mask_prompt = self.query_one("#mask", Checkbox).value
-        s.grad_checkpoint = self.query_one("#gradckpt", Checkbox).value
+                return None, f"{spec.form.label} {what}: type a value" + (" like 1e-5" if kind is float else "")
+            spec.set(s, value)
+        for spec in form_knobs("switches"):
+            spec.set(s, self.query_one(f"#{spec.form.id}", Checkbox).value)
         # Catch nonsense (rank 0, lr -1, iters 0...) as it is typed, not after
         # a job starts. The schedule is left out: checking a loaded custom one
         # imports mlx, which the UI thread must not do; the job checks it.
@@ -345,9 +337,8 @@ class TrainingScreen(StepScreen):
         )
 
     def knob_values(self) -> tuple:
-        return tuple(self.query_one(f"#{fid}", Input).value for fid, *_ in NUMBER_FIELDS) + tuple(
-            self.query_one(f"#{wid}", Select).value for wid in ("type", "schedule")
-        )
+        grid = [f"#{spec.form.id}" for spec in form_knobs("grid")] + ["#schedule"]
+        return tuple(self.query_one(wid).value for wid in grid)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "yaml" and self.is_mounted:
