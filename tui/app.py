@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from textual.app import App
 from textual.binding import Binding
 
-from core.runtime import app_config
+from core.runtime import app_config, paths
+from tui import keymap
 from tui.session import Session
 from tui.themes import FALLBACK, load_themes
 
@@ -72,6 +73,9 @@ class TuneDeckApp(App):
         wanted = self.config.get("theme")
         names = {t.name for t in themes}
         self.theme = wanted if wanted in names else ("tunedeck-dark" if "tunedeck-dark" in names else FALLBACK)
+        # Checking a keymap imports every screen (~50 ms): only when there is one.
+        self.keymap, self._keymap_problems = keymap.check(self.config.get("keymap"), str(paths.config_file()))
+        self.set_keymap(self.keymap)
 
     def on_mount(self) -> None:
         self._catch_stop_signals()
@@ -82,6 +86,8 @@ class TuneDeckApp(App):
                 severity="warning",
                 timeout=10,
             )
+        for problem in self._keymap_problems:
+            self.notify(problem, title="Keymap entry skipped", severity="warning", timeout=15)
 
     def action_go(self, step: str) -> None:
         self.go(step)
