@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from textual.binding import Binding
-from ui_helpers import at_step, screen_text
+from ui_helpers import at_step, screen_text, wait_for
 
 from core.runtime import paths
 from tui import keymap
@@ -98,7 +98,7 @@ def test_the_footer_shows_the_users_keys_and_bad_entries_are_notified():
 
     async def run():
         async with at_step("env") as (app, pilot, notes):
-            await pilot.pause()
+            await wait_for(pilot, lambda: notes, timeout=20)  # checked after the first paint
             assert app.keymap == {"next-step": "ctrl+right", "recheck": "f9"}
             active = app.screen.active_bindings
             assert active["ctrl+right"].binding.id == "next-step" and "n" not in active

@@ -73,8 +73,9 @@ class TuneDeckApp(App):
         wanted = self.config.get("theme")
         names = {t.name for t in themes}
         self.theme = wanted if wanted in names else ("tunedeck-dark" if "tunedeck-dark" in names else FALLBACK)
-        # Checking a keymap imports every screen (~50 ms): only when there is one.
-        self.keymap, self._keymap_problems = keymap.check(self.config.get("keymap"), str(paths.config_file()))
+        # Checking a keymap imports every screen, which would delay the first
+        # paint: its well-formed entries apply now, the check comes after it.
+        self.keymap = keymap.well_formed(self.config.get("keymap"))
         self.set_keymap(self.keymap)
 
     def on_mount(self) -> None:
@@ -86,7 +87,13 @@ class TuneDeckApp(App):
                 severity="warning",
                 timeout=10,
             )
-        for problem in self._keymap_problems:
+        if self.config.get("keymap"):
+            self.call_after_refresh(self._check_keymap)
+
+    def _check_keymap(self) -> None:
+        self.keymap, problems = keymap.check(self.config.get("keymap"), str(paths.config_file()))
+        self.set_keymap(self.keymap)
+        for problem in problems:
             self.notify(problem, title="Keymap entry skipped", severity="warning", timeout=15)
 
     def action_go(self, step: str) -> None:

@@ -100,6 +100,14 @@ def binding_table() -> list[Bound]:
     return sorted(seen.values(), key=lambda b: b.id)
 
 
+def well_formed(raw: object) -> dict[str, str]:
+    """The entries Textual can take as they are (ids and keys as strings),
+    before ``check`` has looked at what they rebind."""
+    if not isinstance(raw, dict):
+        return {}
+    return {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, str) and v.strip(" ,")}
+
+
 def check(raw: object, where: str) -> tuple[dict[str, str], list[str]]:
     """(the entries that can apply, one message per entry that cannot)."""
     if raw in (None, {}):
