@@ -19,14 +19,17 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def table_rows() -> list[str]:
-    return [f"| `{b.id}` | {', '.join(f'`{k}`' for k in b.keys)} | {b.description} |" for b in keymap.binding_table()]
+    return [
+        f"| `{b.id}` | {', '.join(f'`{k}`' for k in b.keys)} | {b.description} | {where} |"
+        for b, where in keymap.binding_table()
+    ]
 
 
 def test_the_readme_lists_every_binding_id():
     text = README.read_text(encoding="utf-8")
     block = re.search(r"<!-- binding ids -->\n(.*?)\n<!-- /binding ids -->", text, re.S)
     assert block, "README.md lost its <!-- binding ids --> table"
-    expected = ["| binding id | default keys | what |", "|---|---|---|", *table_rows()]
+    expected = ["| binding id | default keys | what | where |", "|---|---|---|---|", *table_rows()]
     assert block[1].splitlines() == expected, "paste this table into README.md:\n" + "\n".join(expected)
 
 

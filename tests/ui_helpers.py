@@ -8,6 +8,7 @@ import re
 import time
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from textual.widgets import Static
 
 from tui.app import make_app
@@ -47,9 +48,6 @@ class Notes(list):
 
         app.notify = notify
 
-    def messages(self) -> list[str]:
-        return [n.message for n in self]
-
 
 def record_notifications(app) -> Notes:
     """Call before ``run_test``: the app notifies from ``on_mount`` already."""
@@ -86,6 +84,9 @@ def screen_text(app) -> str:
     rows = [[" "] * width for _ in range(height)]
     for x, length, row, escaped in _SVG_TEXT.findall(app.export_screenshot()):
         text = html.unescape(escaped).replace("\xa0", " ")
-        column = round(float(x) / (float(length) / len(text)))
-        rows[int(row)][column : column + len(text)] = text
+        if not text:
+            continue
+        cells = [c for char in text for c in ((char, "") if cell_len(char) == 2 else (char,))]
+        column = round(float(x) / (float(length) / len(cells)))
+        rows[int(row)][column : column + len(cells)] = cells
     return "\n".join("".join(row) for row in rows)

@@ -59,8 +59,19 @@ def _chain(klass: type) -> list[Bound]:
     return [b for base in klass.__mro__ if issubclass(base, DOMNode) for b in _bindings_of(base)]
 
 
+# Screens named as the walkthrough names them (README, step bar).
+_NAMES = {
+    "DatasetScreen": "Data screen",
+    "TrainingScreen": "Train screen",
+    "ResultsScreen": "Judge & ship screen",
+    "LMStudioFolderDialog": "LM Studio folder dialog",
+}
+
+
 def _label(klass: type) -> str:
-    """ "LMStudioFolderDialog" -> "LM Studio folder dialog"."""
+    """ "ModelPicker" -> "Model picker"."""
+    if klass.__name__ in _NAMES:
+        return _NAMES[klass.__name__]
     first, *rest = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", klass.__name__).split()
     return " ".join([first, *(w if w.isupper() else w.lower() for w in rest)])
 
@@ -90,14 +101,30 @@ def scopes() -> dict[str, list[Bound]]:
     return found
 
 
-def binding_table() -> list[Bound]:
-    """Every binding id TuneDeck declares, once, in a stable order."""
+def binding_table() -> list[tuple[Bound, str]]:
+    """Every binding id TuneDeck declares, once, in a stable order, with the
+    screens it works on."""
+    shown = {name: bindings for name, bindings in scopes().items() if name not in ("Step screen", "Choice screen")}
+    steps = [name for name in shown if name.endswith(" screen")]
     seen: dict[str, Bound] = {}
-    for bindings in scopes().values():
+    where: dict[str, list[str]] = {}
+    for name, bindings in shown.items():
         for b in bindings:
-            if b.id and b.id not in seen and not b.id.startswith(("app.", "screen.", "widget.")):
-                seen[b.id] = b
-    return sorted(seen.values(), key=lambda b: b.id)
+            if b.id:
+                seen.setdefault(b.id, b)
+                if name not in where.setdefault(b.id, []):
+                    where[b.id].append(name)
+    rows = []
+    for binding_id in sorted(seen):
+        names = where[binding_id]
+        if len(names) == len(shown):
+            place = "everywhere"
+        elif set(steps) <= set(names):
+            place = "every step"
+        else:
+            place = ", ".join(sorted(names))
+        rows.append((seen[binding_id], place))
+    return rows
 
 
 def well_formed(raw: object) -> dict[str, str]:
