@@ -12,6 +12,7 @@ import time
 import tracemalloc
 
 import pytest
+from ui_helpers import at_step
 
 from core.models.model_folder import check_model_folder
 from core.runtime.errors import TuneDeckError
@@ -310,15 +311,10 @@ def test_tui_counts_are_refused_with_the_fields_name(demo_model, sample_data, tm
     import asyncio
 
     from core.data.sources import open_source
-    from tui.app import make_app
     from tui.screens.results import ResultsScreen
 
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.session.model_path, app.session.data_dir = demo_model, sample_data
-            app.go("train")
-            await pilot.pause()
+        async with at_step("train", model_path=demo_model, data_dir=sample_data) as (app, pilot, notes):
             await pilot.press("j")
             screen = app.screen
             assert isinstance(screen, ResultsScreen)
@@ -326,7 +322,7 @@ def test_tui_counts_are_refused_with_the_fields_name(demo_model, sample_data, tm
             await pilot.press("e")
             await pilot.pause(0.1)
             assert screen.job is None  # not "all examples", silently
-            assert any("Task score: '-2' is not a count" in n.message for n in app._notifications)
+            assert any("Task score: '-2' is not a count" in n.message for n in notes)
             app.pop_screen()
             app.go("data")
             await pilot.pause(0.2)

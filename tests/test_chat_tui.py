@@ -4,7 +4,7 @@ settings, the prompt box, transcripts and a missing model folder."""
 import asyncio
 
 from textual.widgets import Input, Static
-from ui_helpers import wait_for
+from ui_helpers import at_step, record_notifications, wait_for
 
 from tui.app import make_app
 from tui.screens.chat_dialogs import ModelChoice
@@ -67,6 +67,7 @@ def test_compare_mode_answers_side_by_side_with_the_reference(demo_model, sample
 
     async def run():
         app = make_app(engine)
+        notes = record_notifications(app)
         async with app.run_test(size=(80, 24)) as pilot:
             chat = await open_chat(app, pilot, demo_model, str(tmp_path / "ad"), sample_data)
             chat.sampling.max_tokens = 10
@@ -90,7 +91,7 @@ def test_compare_mode_answers_side_by_side_with_the_reference(demo_model, sample
 
             await pilot.press("ctrl+s")
             await pilot.pause()
-            saved = [n for n in app._notifications if n.title == "Transcript saved"]
+            saved = [n for n in notes if n.title == "Transcript saved"]
             assert saved
             from pathlib import Path
 
@@ -253,10 +254,7 @@ def test_compare_columns_stay_visible_with_a_run_away_blank_answer():
     from core.runtime import events as ev
 
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.go("chat")  # no model: nothing loads, the answers below are fed by hand
-            await pilot.pause()
+        async with at_step("chat") as (app, pilot, notes):  # no model: nothing loads, the answers below are fed by hand
             chat = app.screen
             views = [AnswerView("base", "magenta"), AnswerView("tuned", note="waits for base…")]
             chat._mount_turn(
@@ -294,10 +292,7 @@ def test_compare_columns_stay_visible_with_a_run_away_blank_answer():
 
 def test_transcript_scrolls_with_keys_while_typing():
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.go("chat")
-            await pilot.pause()
+        async with at_step("chat") as (app, pilot, notes):
             chat = app.screen
             chat._mount_turn(*[Static(f"line {i}", classes="turn") for i in range(40)])
             await pilot.pause()
@@ -318,13 +313,10 @@ def test_transcript_scrolls_with_keys_while_typing():
 
 def test_test_question_without_a_data_folder_is_a_message_not_a_crash():
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.go("chat")
-            await pilot.pause()
+        async with at_step("chat") as (app, pilot, notes):
             await pilot.press("ctrl+g")
             await pilot.pause()
-            assert any("no data folder chosen" in n.message for n in app._notifications)
+            assert any("no data folder chosen" in n.message for n in notes)
             assert app.screen.query_one(PromptArea).text == ""
 
     asyncio.run(run())

@@ -7,9 +7,7 @@ import asyncio
 import json
 
 from textual.widgets import Input
-from ui_helpers import text_of, wait_for
-
-from tui.app import make_app
+from ui_helpers import at_step, text_of, wait_for
 
 
 def broken_folder(tmp_path):
@@ -31,11 +29,7 @@ async def load_folder(pilot, screen, folder):
 
 def test_a_failed_check_unchooses_the_earlier_dataset(demo_model, sample_data, tmp_path):
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.session.model_path = demo_model
-            app.go("data")
-            await pilot.pause(0.2)
+        async with at_step("data", model_path=demo_model, pause=0.2) as (app, pilot, notes):
             screen = app.screen
             await pilot.press("enter")  # the sample: its check passes
             await wait_for(pilot, lambda: app.session.data_dir == sample_data)
@@ -58,7 +52,7 @@ def test_a_failed_check_unchooses_the_earlier_dataset(demo_model, sample_data, t
             await pilot.press("s")
             await pilot.pause(0.2)
             assert train.job is None
-            assert any("dataset (step 3)" in n.message for n in app._notifications)
+            assert any("dataset (step 3)" in n.message for n in notes)
 
             app.go("data")  # the sample again: a bar drawn before shows it done when seen again
             await pilot.pause(0.2)
@@ -83,10 +77,7 @@ def test_the_check_tab_shows_a_failing_check_instead_of_hanging(monkeypatch, sam
     monkeypatch.setattr(dataset_screen, "check_folder", broken)
 
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.go("data")
-            await pilot.pause(0.2)
+        async with at_step("data", pause=0.2) as (app, pilot, notes):
             screen = app.screen
             await pilot.press("enter")  # the sample
             await wait_for(pilot, lambda: "✗" in text_of(screen, "#status"), timeout=20)
@@ -100,11 +91,7 @@ def test_the_check_tab_shows_a_failing_check_instead_of_hanging(monkeypatch, sam
 
 def test_the_train_screen_names_the_model_and_data(demo_model, sample_data):
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.session.model_path, app.session.data_dir = demo_model, sample_data
-            app.go("train")
-            await pilot.pause(0.3)
+        async with at_step("train", model_path=demo_model, data_dir=sample_data, pause=0.3) as (app, pilot, notes):
             subject = text_of(app.screen, "#subject")
             assert subject.startswith("s trains tunedeck-demo on ") and subject.endswith("data/sample-sql")
             region = app.screen.query_one("#subject").region

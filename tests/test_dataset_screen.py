@@ -5,9 +5,7 @@ import csv
 import json
 
 from textual.widgets import DataTable, Input, Select, Static
-from ui_helpers import text_of, wait_for
-
-from tui.app import make_app
+from ui_helpers import at_step, text_of, wait_for
 
 
 def write_csv(path, n=150):
@@ -35,11 +33,7 @@ def test_build_a_csv_into_a_checked_folder_then_tokens(demo_model, tmp_path):
     out = tmp_path / "built"
 
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.session.model_path = demo_model
-            app.go("data")
-            await pilot.pause(0.2)
+        async with at_step("data", model_path=demo_model, pause=0.2) as (app, pilot, notes):
             screen = app.screen
             await pilot.press("down", "enter")  # "a file or folder"
             assert app.focused.id == "folder"
@@ -102,10 +96,7 @@ def test_a_broken_folder_lists_file_and_line(tmp_path):
     (d / "valid.jsonl").write_text(f"{good}\n")
 
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.go("data")
-            await pilot.pause(0.2)
+        async with at_step("data", pause=0.2) as (app, pilot, notes):
             screen = app.screen
             await pilot.press("down", "enter")
             screen.query_one("#folder", Input).value = str(d)
@@ -125,10 +116,7 @@ def test_rows_already_in_mlx_format_are_kept_as_they_are(tmp_path):
     src.write_text("".join(json.dumps({"prompt": f"p{i}", "completion": f"c{i}"}) + "\n" for i in range(10)))
 
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.go("data")
-            await pilot.pause(0.2)
+        async with at_step("data", pause=0.2) as (app, pilot, notes):
             screen = app.screen
             await pilot.press("down", "enter")
             screen.query_one("#folder", Input).value = str(src)
@@ -153,10 +141,7 @@ def test_a_source_that_fails_to_open_replaces_the_last_one(tmp_path):
     broken.write_text('{"question": "q", "answer": "a"}\n{"question": "oops", \n')
 
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.go("data")
-            await pilot.pause(0.2)
+        async with at_step("data", pause=0.2) as (app, pilot, notes):
             screen = app.screen
             await pilot.press("down", "enter")
             screen.query_one("#folder", Input).value = str(good)
@@ -173,7 +158,7 @@ def test_a_source_that_fails_to_open_replaces_the_last_one(tmp_path):
             status = text_of(screen, "#status")
             assert f"{broken}:2: invalid JSON: the line ends before the record is complete" in status
             assert "fix: make every line one JSON object" in status
-            assert not app._notifications  # the status says it all: no toast over it
+            assert not notes  # the status says it all: no toast over it
             # The good CSV's rows are gone: ctrl+r must not build them under the new error.
             assert screen.source is None and not table.display
             await pilot.press("ctrl+r")

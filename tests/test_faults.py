@@ -297,9 +297,7 @@ def test_sigkill_and_signals_at_random_moments_lose_nothing(engine, demo_model, 
 
 def test_two_resumes_at_once_and_the_tui_one_trains_the_others_refuse(engine, demo_model, sample_data, tmp_path):
     from textual.widgets import Static
-    from ui_helpers import wait_for
-
-    from tui.app import make_app
+    from ui_helpers import at_step, wait_for
 
     run = tmp_path / "run"
     engine.train(demo_settings(demo_model, sample_data, "", iters=2, **KW), run).result(timeout=300)
@@ -319,10 +317,7 @@ def test_two_resumes_at_once_and_the_tui_one_trains_the_others_refuse(engine, de
         assert run_info(run).status == "running"
 
         async def tui_resume():  # a second app instance on the same run
-            app = make_app()
-            async with app.run_test(size=(80, 24)) as pilot:
-                app.go("train")
-                await pilot.pause()
+            async with at_step("train") as (app, pilot, notes):
                 screen = app.screen
                 screen.run_dir = str(run)
                 await pilot.press("r")
@@ -346,19 +341,13 @@ def test_two_resumes_at_once_and_the_tui_one_trains_the_others_refuse(engine, de
 
 def test_a_hang_up_while_the_tui_trains_stops_cleanly(demo_model, sample_data):
     from textual.widgets import Input
-    from ui_helpers import wait_for
-
-    from tui.app import make_app
+    from ui_helpers import at_step, wait_for
 
     def before_the_app(*_):
         raise AssertionError("the app did not catch SIGHUP")
 
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.session.model_path, app.session.data_dir = demo_model, sample_data
-            app.go("train")
-            await pilot.pause()
+        async with at_step("train", model_path=demo_model, data_dir=sample_data) as (app, pilot, notes):
             screen = app.screen
             screen.query_one("#iters", Input).value = "100000"
             await pilot.pause()

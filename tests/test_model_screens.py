@@ -8,7 +8,7 @@ import asyncio
 import hub_standin
 from hub_standin import REPO
 from textual.widgets import DataTable, Input, ProgressBar, Static
-from ui_helpers import text_of, wait_for
+from ui_helpers import at_step, text_of, wait_for
 
 from core.runtime import app_config
 from tui.app import make_app
@@ -26,10 +26,7 @@ def test_model_picker_lists_local_and_curated_and_downloads_with_progress(hub, d
     hub.state.delay = 0.04  # ~0.5 s for the weights: progress is visible, cancel lands mid-file
 
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.go("model")
-            await pilot.pause()
+        async with at_step("model") as (app, pilot, notes):
             screen = app.screen
             local = screen.query_one("#local-table", DataTable)
             await wait_for(pilot, lambda: screen.local)  # the scan finished
@@ -109,10 +106,7 @@ def test_model_screen_folder_box_refuses_a_file_keeps_the_choice_and_esc_leaves(
     notes.write_text("not a model")
 
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.go("model")
-            await pilot.pause()
+        async with at_step("model") as (app, pilot, toasts):
             screen = app.screen
             await wait_for(pilot, lambda: screen.local)
             await pilot.press("enter")  # the demo model (already built by the fixture)
@@ -131,6 +125,6 @@ def test_model_screen_folder_box_refuses_a_file_keeps_the_choice_and_esc_leaves(
             app.session.hub_reachable = None  # let the job run: HF_HUB_OFFLINE (conftest) fails it
             screen.start_download("nobody/missing")
             await wait_for(pilot, lambda: "cannot reach" in text_of(screen, "#status"), 60)
-            assert not [n for n in app._notifications if n.severity == "error"]  # no toast over it
+            assert not [n for n in toasts if n.severity == "error"]  # no toast over it
 
     asyncio.run(run())

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ui_helpers import screen_text
 
 from core.runtime.errors import TuneDeckError
 from core.shipping import provenance
@@ -190,12 +191,6 @@ def test_lmstudio_root_is_checked(tmp_path):
         with pytest.raises(TuneDeckError, match=match):
             check_lmstudio_root(bad)
     assert check_lmstudio_root(str(tmp_path)) == tmp_path
-
-
-def screen_text(app) -> str:
-    lines = [strip.text for strip in app.screen._compositor.render_strips()]
-    assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
-    return "\n".join(lines)
 
 
 def test_judge_screen_shows_stale_refuses_export_and_fuses_again(

@@ -4,16 +4,9 @@ import asyncio
 from pathlib import Path
 
 from textual.widgets import DataTable, RichLog
-from ui_helpers import wait_for
+from ui_helpers import screen_text, wait_for
 
 from tui.app import make_app
-
-
-def screen_text(app) -> str:
-    """The screen as plain text, as a terminal would show it."""
-    lines = [strip.text for strip in app.screen._compositor.render_strips()]
-    assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
-    return "\n".join(lines)
 
 
 def log_text(screen) -> str:

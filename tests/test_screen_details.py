@@ -5,7 +5,7 @@ import asyncio
 
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, ProgressBar
-from ui_helpers import text_of, wait_for
+from ui_helpers import at_step, text_of, wait_for
 
 from core.runtime import events as ev
 from core.runtime.doctor import Check
@@ -22,10 +22,7 @@ def test_data_screen_esc_errors_by_the_box_and_the_users_own_templates(tmp_path)
     from core.data.sources import open_source
 
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.go("data")
-            await pilot.pause()
+        async with at_step("data") as (app, pilot, notes):
             data = app.screen
             data.query_one("#sources").highlighted = 1  # a file or folder
             await pilot.press("enter")
@@ -64,10 +61,7 @@ def test_data_screen_esc_errors_by_the_box_and_the_users_own_templates(tmp_path)
 
 def test_keys_that_type_leave_the_footer_while_an_input_has_focus():
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.go("model")
-            await pilot.pause()
+        async with at_step("model") as (app, pilot, notes):
             assert "search" in footer_actions(app)
             await pilot.press("f")  # the folder path box
             assert isinstance(app.focused, Input)
@@ -152,10 +146,7 @@ def test_judge_bar_empties_after_a_cancel(demo_model, sample_data):
 
 def test_chat_schema_line_fits_and_compare_columns_stand_apart():
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.go("chat")  # no model: nothing loads
-            await pilot.pause()
+        async with at_step("chat") as (app, pilot, notes):  # no model: nothing loads
             chat = app.screen
             chat.system = "SCHEMA: CREATE TABLE " + ", ".join(f"column_{i} VARCHAR" for i in range(20))
             chat.update_model_line()

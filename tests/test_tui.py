@@ -2,7 +2,7 @@
 
 import asyncio
 
-from ui_helpers import text_of, wait_for
+from ui_helpers import at_step, record_notifications, text_of, wait_for
 
 from tui.app import make_app
 
@@ -61,9 +61,10 @@ def test_broken_theme_file_gives_a_notice_and_falls_back(tmp_path, monkeypatch):
 
     async def run():
         app = make_app()
+        notes = record_notifications(app)
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
-            notes = [n.message for n in app._notifications]
+            notes = [n.message for n in notes]
             assert any("broken.yaml:2" in n and "not valid YAML" in n for n in notes), notes
             assert app.theme == "textual-dark"
 
@@ -87,11 +88,7 @@ def test_training_screen_config_runs_and_memory_check_at_80x24(demo_model, sampl
     from textual.widgets import DataTable
 
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.session.model_path, app.session.data_dir = demo_model, sample_data
-            app.go("train")
-            await pilot.pause()
+        async with at_step("train", model_path=demo_model, data_dir=sample_data) as (app, pilot, notes):
             screen = app.screen
             tabs = screen.query_one("#tabs")
             tabs.active = "tab-config"
@@ -148,11 +145,7 @@ def test_training_screen_config_runs_and_memory_check_at_80x24(demo_model, sampl
 
 def test_training_form_checks_values_as_typed_and_keys_reach_the_screen(demo_model, sample_data):
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.session.model_path, app.session.data_dir = demo_model, sample_data
-            app.go("train")
-            await pilot.pause()
+        async with at_step("train", model_path=demo_model, data_dir=sample_data) as (app, pilot, notes):
             screen = app.screen
             tabs = screen.query_one("#tabs")
             await pilot.press("ctrl+n")  # the Config tab, from the keyboard
@@ -208,6 +201,7 @@ def test_runs_tab_resumes_a_finished_run_after_a_restart(demo_model, sample_data
 
     async def run():
         app = make_app(engine)
+        notes = record_notifications(app)
         async with app.run_test(size=(80, 24)) as pilot:
             app.go("train")  # a fresh app: no model chosen yet
             await pilot.pause()
@@ -218,7 +212,7 @@ def test_runs_tab_resumes_a_finished_run_after_a_restart(demo_model, sample_data
             table.move_cursor(row=table.get_row_index(str(run_dir)))
             await pilot.press("r")  # finished: it needs a larger total first
             assert screen.job is None
-            assert any("finished all 4 iterations" in n.message for n in app._notifications)
+            assert any("finished all 4 iterations" in n.message for n in notes)
 
             screen.query_one("#iters").value = "6"
             await pilot.press("r")

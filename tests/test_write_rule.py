@@ -453,9 +453,8 @@ def test_the_tui_asks_before_replacing_its_own_output_and_never_replaces_yours(t
     import asyncio
 
     from textual.widgets import Input
-    from ui_helpers import text_of, wait_for
+    from ui_helpers import at_step, text_of, wait_for
 
-    from tui.app import make_app
     from tui.screens.confirm import ConfirmReplace
 
     src = tmp_path / "qa.jsonl"
@@ -472,10 +471,7 @@ def test_the_tui_asks_before_replacing_its_own_output_and_never_replaces_yours(t
     before = snapshot(mine)
 
     async def run():
-        app = make_app()
-        async with app.run_test(size=(80, 24)) as pilot:
-            app.go("data")
-            await pilot.pause(0.2)
+        async with at_step("data", pause=0.2) as (app, pilot, notes):
             screen = app.screen
             await pilot.press("down", "enter")
             screen.query_one("#folder", Input).value = str(src)

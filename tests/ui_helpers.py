@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import html
+import re
 import time
+from dataclasses import dataclass
 
+from rich.cells import cell_len
 from textual.widgets import Static
+
+from tui.app import make_app
 
 
 async def wait_for(pilot, predicate, timeout: float = 120.0, step: float = 0.1):
@@ -18,3 +25,68 @@ async def wait_for(pilot, predicate, timeout: float = 120.0, step: float = 0.1):
 
 def text_of(screen, selector: str) -> str:
     return str(screen.query_one(selector, Static).content)
+
+
+@dataclass(frozen=True)
+class Note:
+    message: str
+    title: str
+    severity: str
+
+
+class Notes(list):
+    """Every notification an app shows, in order, recorded through the public
+    ``App.notify`` (which screens and widgets call through too)."""
+
+    def __init__(self, app) -> None:
+        super().__init__()
+        shown = app.notify
+
+        def notify(message, *, title="", severity="information", **options):
+            self.append(Note(str(message), title, severity))
+            return shown(message, title=title, severity=severity, **options)
+
+        app.notify = notify
+
+
+def record_notifications(app) -> Notes:
+    """Call before ``run_test``: the app notifies from ``on_mount`` already."""
+    return Notes(app)
+
+
+@contextlib.asynccontextmanager
+async def at_step(step: str, *, model_path=None, data_dir=None, pause: float | None = None):
+    """A fresh app at 80x24 on ``step``, with the model and data already chosen
+    when given: yields (app, pilot, notes)."""
+    app = make_app()
+    notes = record_notifications(app)
+    async with app.run_test(size=(80, 24)) as pilot:
+        if model_path is not None:
+            app.session.model_path = model_path
+        if data_dir is not None:
+            app.session.data_dir = data_dir
+        app.go(step)
+        await pilot.pause(pause)
+        yield app, pilot, notes
+
+
+_SVG_TEXT = re.compile(
+    r'<text class="[^"]*" x="([\d.]+)" y="[\d.]+" textLength="([\d.]+)" '
+    r'clip-path="url\(#[\w-]+-line-(\d+)\)">(.*?)</text>'
+)
+
+
+def screen_text(app) -> str:
+    """The screen as plain text, as a terminal would show it: read back from
+    the public ``export_screenshot`` SVG, where each run of text sits at its
+    column times the cell width."""
+    width, height = app.size
+    rows = [[" "] * width for _ in range(height)]
+    for x, length, row, escaped in _SVG_TEXT.findall(app.export_screenshot()):
+        text = html.unescape(escaped).replace("\xa0", " ")
+        if not text:
+            continue
+        cells = [c for char in text for c in ((char, "") if cell_len(char) == 2 else (char,))]
+        column = round(float(x) / (float(length) / len(cells)))
+        rows[int(row)][column : column + len(cells)] = cells
+    return "\n".join("".join(row) for row in rows)

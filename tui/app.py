@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from textual.app import App
 from textual.binding import Binding
 
-from core.runtime import app_config
+from core.runtime import app_config, paths
+from tui import keymap
 from tui.session import Session
 from tui.themes import FALLBACK, load_themes
 
@@ -72,6 +73,10 @@ class TuneDeckApp(App):
         wanted = self.config.get("theme")
         names = {t.name for t in themes}
         self.theme = wanted if wanted in names else ("tunedeck-dark" if "tunedeck-dark" in names else FALLBACK)
+        # Checking a keymap imports every screen, which would delay the first
+        # paint: its well-formed entries apply now, the check comes after it.
+        self.keymap = keymap.well_formed(self.config.get("keymap"))
+        self.set_keymap(self.keymap)
 
     def on_mount(self) -> None:
         self._catch_stop_signals()
@@ -82,6 +87,14 @@ class TuneDeckApp(App):
                 severity="warning",
                 timeout=10,
             )
+        if self.config.get("keymap"):
+            self.call_after_refresh(self._check_keymap)
+
+    def _check_keymap(self) -> None:
+        self.keymap, problems = keymap.check(self.config.get("keymap"), str(paths.config_file()))
+        self.set_keymap(self.keymap)
+        for problem in problems:
+            self.notify(problem, title="Keymap entry skipped", severity="warning", timeout=15)
 
     def action_go(self, step: str) -> None:
         self.go(step)

@@ -1,5 +1,6 @@
 """The app's small persistent settings (first-run flag, theme, endpoint,
-LM Studio's models folder as chosen on the Judge screen)."""
+LM Studio's models folder as chosen on the Judge screen, the user's keymap:
+binding id -> keys, edited by hand)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import json
 from core.runtime import paths
 from core.runtime.atomic import write_json
 
-DEFAULTS = {"first_run_done": False, "theme": "tunedeck-dark", "hf_endpoint": None, "lmstudio_models_dir": None}
+DEFAULTS = {
+    "first_run_done": False,
+    "theme": "tunedeck-dark",
+    "hf_endpoint": None,
+    "lmstudio_models_dir": None,
+    "keymap": {},
+}
 
 
 def load() -> dict:

@@ -34,18 +34,20 @@ class StepScreen(Screen):
 
     # -- keys that type ----------------------------------------------------
     @classmethod
-    @functools.cache  # per screen class: the footer asks for every binding at each refresh
-    def typed_actions(cls) -> frozenset[tuple[str, tuple]]:
-        """(action, parameters) of this screen's bindings whose keys all type a
-        character: a focused Input takes those keys, so the binding does not
-        apply (an action also bound to, say, escape still does)."""
+    @functools.cache  # per screen class and keymap: the footer asks for every binding at each refresh
+    def typed_actions(cls, keymap: tuple[tuple[str, str], ...] = ()) -> frozenset[tuple[str, tuple]]:
+        """(action, parameters) of this screen's bindings whose keys (as the
+        user's keymap sets them) all type a character: a focused Input takes
+        those keys, so the binding does not apply (an action also bound to,
+        say, escape still does)."""
+        rebound = dict(keymap)
         typing: dict[tuple, bool] = {}
         for klass in cls.__mro__:
             for binding in vars(klass).get("BINDINGS", ()):
                 if not isinstance(binding, Binding):
                     continue
                 action = parse(binding.action)[1:]
-                for key in binding.key.split(","):
+                for key in rebound.get(binding.id, binding.key).split(","):
                     key = key.strip()
                     char = "/" if key == "slash" else key_to_character(key)  # Textual cannot name "slash"
                     typing[action] = typing.get(action, True) and bool(char and char.isprintable())
@@ -53,7 +55,10 @@ class StepScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         # Off the footer while typing (the Input has the key anyway).
-        return not (isinstance(self.focused, Input) and (action, tuple(parameters)) in self.typed_actions())
+        if not isinstance(self.focused, Input):
+            return True
+        keymap = tuple(sorted(getattr(self.app, "keymap", {}).items()))
+        return (action, tuple(parameters)) not in self.typed_actions(keymap)
 
     def compose_top(self) -> ComposeResult:
         yield StepBar(self.STEP)

@@ -14,7 +14,7 @@ import asyncio
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -277,26 +277,30 @@ class DatasetScreen(ChoiceScreen):
         self.show_tab(TABS[(TABS.index(tabs.active) + step) % len(TABS)])
 
     # -- source ----------------------------------------------------------
-    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option_list.id != "sources":
-            event.prevent_default()  # not a source: the base screen's handler must not see it
-            return
+    # The base screen's handlers see only the sources list: the hub's lists
+    # prevent its default (a config or split is not a source to choose).
+    @on(OptionList.OptionHighlighted, "#sources")
+    def source_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         self.query_one("#hub-row").display = event.option.id == HUB
         self.query_one("#hub-lists").display = event.option.id == HUB and self.choices is not None
 
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        which = event.option_list.id
-        if which == "sources":
-            return  # the base screen chooses the source
+    @on(OptionList.OptionHighlighted, "#hub-configs, #hub-splits")
+    def hub_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         event.prevent_default()
-        if which == "hub-configs":
-            config = str(event.option.id)
-            self.query_one("#hub-config", Input).value = config
-            self.query_one("#hub-split", Input).value = ""
-            self.lookup_hub(config, focus_splits=True)
-        elif which == "hub-splits":
-            self.query_one("#hub-split", Input).value = str(event.option.id)
-            self.load_hub()
+
+    @on(OptionList.OptionSelected, "#hub-configs")
+    def hub_config_selected(self, event: OptionList.OptionSelected) -> None:
+        event.prevent_default()
+        config = str(event.option.id)
+        self.query_one("#hub-config", Input).value = config
+        self.query_one("#hub-split", Input).value = ""
+        self.lookup_hub(config, focus_splits=True)
+
+    @on(OptionList.OptionSelected, "#hub-splits")
+    def hub_split_selected(self, event: OptionList.OptionSelected) -> None:
+        event.prevent_default()
+        self.query_one("#hub-split", Input).value = str(event.option.id)
+        self.load_hub()
 
     def choose(self, which: str) -> None:
         if which == SAMPLE:
@@ -322,26 +326,35 @@ class DatasetScreen(ChoiceScreen):
             self.ask_for_folder()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        field = event.input.id or ""
-        if field == "folder":
-            value = event.value.strip()
-            if not value:
-                self.set_status("Type the path of a data file or folder first.")
-                return
-            path = Path(value).expanduser().resolve()
-            if path.is_dir() and (path / "train.jsonl").is_file():
-                self.check(str(path))  # already mlx-lm data: check it as it is
-            else:
-                self.load_source(str(path))
-        elif field.startswith("hub-"):
-            self.load_hub()
-        elif field.startswith("tpl-"):
-            self.show_tab("tab-split")
-        elif field in ("sample", "split", "seed", "out"):
-            self.action_write()
-        elif field == "max-seq":
-            self.action_tokens()
+        event.stop()  # each box's Enter is handled below, on this screen only
+
+    @on(Input.Submitted, "#folder")
+    def folder_submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        if not value:
+            self.set_status("Type the path of a data file or folder first.")
+            return
+        path = Path(value).expanduser().resolve()
+        if path.is_dir() and (path / "train.jsonl").is_file():
+            self.check(str(path))  # already mlx-lm data: check it as it is
+        else:
+            self.load_source(str(path))
+
+    @on(Input.Submitted, "#hub-id, #hub-config, #hub-split")
+    def hub_submitted(self) -> None:
+        self.load_hub()
+
+    @on(Input.Submitted, "#tpl-system, #tpl-user, #tpl-assistant")
+    def template_submitted(self) -> None:
+        self.show_tab("tab-split")
+
+    @on(Input.Submitted, "#sample, #split, #seed, #out")
+    def split_submitted(self) -> None:
+        self.action_write()
+
+    @on(Input.Submitted, "#max-seq")
+    def max_seq_submitted(self) -> None:
+        self.action_tokens()
 
     def load_source(self, spec: str, config: str | None = None, split: str | None = None, **hub) -> None:
         self.set_status(f"Opening {spec}…")
@@ -369,19 +382,22 @@ class DatasetScreen(ChoiceScreen):
         self.query_one("#build-progress", DownloadProgressRow).start(f"asking {endpoint}…")
         self.set_status(f"Opening {hub_id} from {endpoint}… (escape or x cancels)")
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        field = event.input.id or ""
-        if field in ("sample", "seed"):
-            self.show_split_info()  # a mistake is said by the box, and goes once it is fixed
-        elif field.startswith("tpl-"):
-            self.render_preview()
-        elif field == "hub-id":
-            # Ask the hub once typing pauses; a newer id replaces the answer (see on "hub-choices").
-            if self._lookup_timer is not None:
-                self._lookup_timer.stop()
-            self.choices = None
-            self.query_one("#hub-lists").display = False
-            self._lookup_timer = self.set_timer(LOOKUP_DELAY, self.lookup_hub)
+    @on(Input.Changed, "#sample, #seed")
+    def split_numbers_changed(self) -> None:
+        self.show_split_info()  # a mistake is said by the box, and goes once it is fixed
+
+    @on(Input.Changed, "#tpl-system, #tpl-user, #tpl-assistant")
+    def template_changed(self) -> None:
+        self.render_preview()
+
+    @on(Input.Changed, "#hub-id")
+    def hub_id_changed(self) -> None:
+        # Ask the hub once typing pauses; a newer id replaces the answer (see on "hub-choices").
+        if self._lookup_timer is not None:
+            self._lookup_timer.stop()
+        self.choices = None
+        self.query_one("#hub-lists").display = False
+        self._lookup_timer = self.set_timer(LOOKUP_DELAY, self.lookup_hub)
 
     def lookup_hub(self, config: str | None = None, focus_splits: bool = False) -> None:
         hub_id = self.query_one("#hub-id", Input).value.strip().strip("/")
@@ -476,9 +492,12 @@ class DatasetScreen(ChoiceScreen):
         self.query_one("#rendered", Static).update("Load a source first.")
 
     # -- mapping ---------------------------------------------------------
-    def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "preset":
-            self.fill_templates()
+    @on(Select.Changed, "#preset")
+    def preset_changed(self) -> None:
+        self.fill_templates()  # which renders the preview
+
+    @on(Select.Changed, "#format")
+    def format_changed(self) -> None:
         self.render_preview()
 
     def fill_templates(self) -> None:

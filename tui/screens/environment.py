@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -148,9 +148,8 @@ class EnvironmentScreen(StepScreen):
             table.focus()
             self._show_fix(table.cursor_row)  # the endpoint's prompt (or its error) goes with the box
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id != "endpoint":
-            return
+    @on(Input.Submitted, "#endpoint")
+    def endpoint_submitted(self, event: Input.Submitted) -> None:
         try:
             url = save_endpoint(event.value)
         except TuneDeckError as exc:

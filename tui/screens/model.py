@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -341,22 +341,24 @@ class ModelScreen(StepScreen):
                 "Search the hub (or your mirror) for text-generation models mlx-lm can load."
             )
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "search":
-            text = event.value.strip()
-            endpoint = resolve_endpoint(self.app.config)[0]
-            if text and self.app.session.hub_reachable is False:
-                self.set_status(
-                    Text(
-                        f"✗ {endpoint} was unreachable at the environment check. Switch the "
-                        "endpoint (e on the Environment screen, then r), or use a local model.",
-                        style="red",
-                    )
+    @on(Input.Submitted, "#search")
+    def search_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        endpoint = resolve_endpoint(self.app.config)[0]
+        if text and self.app.session.hub_reachable is False:
+            self.set_status(
+                Text(
+                    f"✗ {endpoint} was unreachable at the environment check. Switch the "
+                    "endpoint (e on the Environment screen, then r), or use a local model.",
+                    style="red",
                 )
-            elif text:
-                self.set_status(f"Searching {endpoint} for {text!r}…")
-                self.search(text, endpoint)
-            return
+            )
+        elif text:
+            self.set_status(f"Searching {endpoint} for {text!r}…")
+            self.search(text, endpoint)
+
+    @on(Input.Submitted, "#folder")
+    def folder_submitted(self, event: Input.Submitted) -> None:
         if not event.value.strip():
             self.set_status("Type the path of a model folder first (Esc: back to the list).")
             return
