@@ -5,7 +5,7 @@ import asyncio
 
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, ProgressBar
-from ui_helpers import at_step, text_of, wait_for
+from ui_helpers import at_step, screen_text, text_of, wait_for
 
 from core.runtime import events as ev
 from core.runtime.doctor import Check
@@ -190,3 +190,17 @@ def test_wrap_at_names_breaks_paths_between_names():
     assert wrap_at_names("short words only", 10) == ["short", "words only"]
     assert wrap_at_names("x" * 25, 10) == ["x" * 10, "x" * 10, "x" * 5]  # one name wider than a line
     assert all(len(line) <= 30 for line in wrap_at_names("see /" + "d/" * 40 + "f.txt", 30))
+
+
+def test_a_step_visited_before_a_choice_shows_it_done_when_visited_again(demo_model):
+    async def run():
+        async with at_step("train") as (app, pilot, _notes):
+            assert "✓ Model" not in screen_text(app).splitlines()[0]
+            app.session.model_path = demo_model  # chosen on the Model step meanwhile
+            app.go("model")
+            await pilot.pause()
+            app.go("train")
+            await pilot.pause()
+            return screen_text(app).splitlines()[0]
+
+    assert "✓ Model" in asyncio.run(run())

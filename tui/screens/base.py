@@ -126,7 +126,8 @@ class StepScreen(Screen):
         guide.display = not guide.display
 
     def refresh_stepbar(self) -> None:
-        for bar in self.app.query(StepBar):
+        # This screen's own bar: the app's query finds only its first screen's.
+        for bar in self.query(StepBar):
             bar.refresh()
 
 
