@@ -352,7 +352,7 @@ def test_a_hang_up_while_the_tui_trains_stops_cleanly(demo_model, sample_data):
             screen.query_one("#iters", Input).value = "100000"
             await pilot.pause()
             await pilot.press("s")
-            await wait_for(pilot, lambda: len(screen.train_pts) >= 2, 120)
+            await wait_for(pilot, lambda: len(screen.plot.train_pts) >= 2, 120)
             os.kill(os.getpid(), signal.SIGHUP)  # as a dropped SSH link or a killed tmux sends it
             deadline = time.monotonic() + 120
             while not (app.stopped_by and screen.job.done):  # the app exits by itself: no pilot calls

@@ -9,7 +9,7 @@ import pytest
 from ui_helpers import text_of
 
 import core.training.settings as settings_module
-import tui.screens.training as training_screen
+import tui.widgets.train_form as train_form
 from core.runtime.errors import TuneDeckError
 from core.training.knobs import FormPlace, knob
 from core.training.settings import TrainSettings, load_yaml
@@ -27,7 +27,7 @@ class WithWarmup(TrainSettings):
 def with_warmup(monkeypatch):
     """The new knob, seen wherever TrainSettings is looked up by name."""
     monkeypatch.setattr(settings_module, "TrainSettings", WithWarmup)
-    monkeypatch.setattr(training_screen, "TrainSettings", WithWarmup)
+    monkeypatch.setattr(train_form, "TrainSettings", WithWarmup)
 
 
 def test_every_setting_is_a_declared_knob_and_form_places_do_not_clash():
@@ -37,7 +37,7 @@ def test_every_setting_is_a_declared_knob_and_form_places_do_not_clash():
         places = [k.form.order for k in knobs if k.form and k.form.group == group]
         assert len(places) == len(set(places)), group
     grid = {k.form.order for k in knobs if k.form and k.form.group == "grid"}
-    assert not grid & {training_screen.PRESET_SLOT, training_screen.SCHEDULE_SLOT}
+    assert not grid & {train_form.PRESET_SLOT, train_form.SCHEDULE_SLOT}
     assert len({k.form.id for k in knobs if k.form}) == len([k for k in knobs if k.form])
 
 

@@ -29,10 +29,10 @@ def test_runs_row_follows_the_run_and_a_stopped_resume_offers_r(demo_model, samp
                 screen.query_one(fid).value = value
             await pilot.press("escape", "s")
             # The base's validation loss at iteration 0 comes first: the axis starts at 0, not -1.
-            await wait_for(pilot, lambda: screen.val_pts)
+            await wait_for(pilot, lambda: screen.plot.val_pts)
             await pilot.pause()
             assert "-1.0" not in screen.query_one("#plot").plt.build()
-            await wait_for(pilot, lambda: screen.train_pts and screen.train_pts[-1][0] >= 4)
+            await wait_for(pilot, lambda: screen.plot.train_pts and screen.plot.train_pts[-1][0] >= 4)
             await wait_for(pilot, lambda: run_row(screen)[2] != "0/400")  # the row follows the reports
             status, iters = run_row(screen)[1:3]
             assert status == "running" and iters.endswith("/400") and int(iters.split("/")[0]) >= 2

@@ -38,8 +38,8 @@ def test_walkthrough_from_environment_to_chat(demo_model, sample_data):
             await pilot.press("s")
             await wait_for(pilot, lambda: app.session.adapter_path, timeout=180)
             assert "Training finished after 12 iterations" in text_of(screen, "#stats")
-            assert len(screen.train_pts) >= 2 and screen.val_pts
-            assert screen.train_pts[-1][1] < screen.train_pts[0][1]
+            assert len(screen.plot.train_pts) >= 2 and screen.plot.val_pts
+            assert screen.plot.train_pts[-1][1] < screen.plot.train_pts[0][1]
 
             await pilot.press("n")
             assert app.current_mode == "chat"
@@ -128,7 +128,7 @@ def test_training_screen_config_runs_and_memory_check_at_80x24(demo_model, sampl
             assert tabs.active == "tab-run"
             await wait_for(pilot, lambda: app.session.adapter_path, 120)
             assert app.session.run_dir and app.session.adapter_path == f"{app.session.run_dir}/adapters"
-            assert screen.train_pts[-1][0] == 4 and screen.val_pts
+            assert screen.plot.train_pts[-1][0] == 4 and screen.plot.val_pts
 
             tabs.active = "tab-runs"
             await pilot.pause()
@@ -136,7 +136,7 @@ def test_training_screen_config_runs_and_memory_check_at_80x24(demo_model, sampl
             assert table.row_count >= 1
             table.focus()
             await pilot.press("o")  # pin the newest run for overlay
-            assert screen.overlay_path == app.session.run_dir and screen.shown_path
+            assert screen.runs.overlay_path == app.session.run_dir and screen.runs.shown_path
             await pilot.pause()
             assert screen.query_one("#runs-table").region.bottom <= 23
 
@@ -219,7 +219,7 @@ def test_runs_tab_resumes_a_finished_run_after_a_restart(demo_model, sample_data
             await wait_for(pilot, lambda: screen.job is not None and screen.job.done, 120)
             await pilot.pause()
             assert "Training finished after 6 iterations" in text_of(screen, "#stats")
-            assert [i for i, _ in screen.train_pts] == [1, 2, 3, 4, 5, 6]  # the earlier curve, then more
+            assert [i for i, _ in screen.plot.train_pts] == [1, 2, 3, 4, 5, 6]  # the earlier curve, then more
             assert app.session.model_path == demo_model and screen.can_leave() is None  # n goes to chat
 
             # The curve read at a resume keeps only points from before it: this
@@ -234,6 +234,6 @@ def test_runs_tab_resumes_a_finished_run_after_a_restart(demo_model, sample_data
                     train_examples=1,
                 )
             )
-            assert max(i for i, _ in screen.train_pts) == 4 and all(i < 4 for i, _ in screen.val_pts)
+            assert max(i for i, _ in screen.plot.train_pts) == 4 and all(i < 4 for i, _ in screen.plot.val_pts)
 
     asyncio.run(run())

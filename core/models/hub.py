@@ -26,6 +26,7 @@ from core.models.model_info import DTYPE_BYTES, format_size, hf_hub_cache, quant
 from core.runtime import app_config
 from core.runtime import events as ev
 from core.runtime.errors import Cancelled, TuneDeckError
+from core.runtime.eta import eta_seconds
 
 # Imported where used, not at module level (import cost, 2 cores): huggingface_hub ~0.5 s
 
@@ -298,7 +299,7 @@ class _Reporter:
             speed = (done - b0) / (now - t0) if now > t0 else 0.0
         files_done = max((bar.n for bar in self.file_bars), default=0)
         total = max(self.total, done)
-        eta = (total - done) / speed if speed > 0 else None
+        eta = eta_seconds(done - b0, total - b0, now - t0)
 
         self.emit(
             ev.DownloadProgress(

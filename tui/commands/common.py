@@ -58,13 +58,10 @@ class ByteProgressLine:
         import time
 
         from core.models.model_info import format_size
+        from core.runtime.eta import clock
 
         frac = (event.done or 0) / event.total if event.total else 1.0
-        eta = (
-            f", ETA {int(event.eta_seconds) // 60}:{int(event.eta_seconds) % 60:02d}"
-            if event.eta_seconds is not None and frac < 1
-            else ""
-        )
+        eta = f", ETA {clock(event.eta_seconds)}" if event.eta_seconds is not None and frac < 1 else ""
         line = (
             f"{event.repo_id}: {format_size(event.done) if event.done else '0 B'} / "
             f"{format_size(event.total)} ({frac:.0%}), {format_size(event.bytes_per_second)}/s{eta}, "

@@ -12,13 +12,14 @@ from textual.widgets import ProgressBar, Static
 
 from core.models.model_info import format_size
 from core.runtime import events as ev
+from core.runtime.eta import clock
 
 
 def download_text(event: ev.DownloadProgress) -> str:
     """Fits beside the bar at 80 columns even for GB sizes and an hour-long ETA."""
     eta = ""
     if event.eta_seconds is not None and (event.done or 0) < (event.total or 0):
-        eta = f" · ETA {int(event.eta_seconds) // 60}:{int(event.eta_seconds) % 60:02d}"
+        eta = f" · ETA {clock(event.eta_seconds)}"
     return (
         f"{format_size(event.done) if event.done else '0 B'}/{format_size(event.total)}"
         f" · {format_size(event.bytes_per_second)}/s{eta}"
