@@ -31,8 +31,9 @@ class RunsBrowser(Vertical):
     RunsBrowser #runs-info { height: 1; padding: 0 1; color: $text-muted; }
     """
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, root: str | Path | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.root = root  # the runs folder (None: TuneDeck's own)
         self.overlay_path: str | None = None  # the pinned run (◆)
         self.shown_path: str | None = None  # the run whose curve is shown
 
@@ -54,7 +55,7 @@ class RunsBrowser(Vertical):
         table = self.query_one(DataTable)
         keep = table.cursor_row
         table.clear()
-        for r in list_runs():
+        for r in list_runs(self.root):
             val = f"{r.last_val_loss:.3f}" if r.last_val_loss is not None else "-"
             mark = "◆ " if r.path == self.overlay_path else ""
             table.add_row(mark + r.name[-34:], r.status, f"{r.iteration}/{r.iters}", val, key=r.path)
