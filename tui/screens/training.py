@@ -75,7 +75,6 @@ class TrainingScreen(StepScreen):
         super().__init__()
         self.job = None
         self.mem_job = None
-        self.settings: TrainSettings | None = None
         self.run_dir: str | None = None
         self.total_iters = 0
         self.trained_model: str | None = None  # the base model of the run in progress
@@ -207,7 +206,6 @@ class TrainingScreen(StepScreen):
         settings.adapter_path = str(run_dir / "adapters")
         self.plot.reset()
         self.plot.draw()
-        self.settings = settings
         self.trained_model = settings.model
         self.resuming = False
         self.progress.span(settings.iters)
@@ -236,7 +234,6 @@ class TrainingScreen(StepScreen):
                 )
                 return
             iters = int(wanted)
-        self.settings = None
         self.trained_model = info.model
         self.resuming = True
         self.log_line(f"resuming {info.name}" + (f", continuing to {iters} iterations" if iters else ""))
