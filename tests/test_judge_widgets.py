@@ -2,6 +2,7 @@
 
 import asyncio
 
+import pytest
 from textual.app import App
 from textual.widgets import DataTable
 
@@ -84,3 +85,23 @@ def test_artefacts_panel_names_the_adapter_the_fused_folder_and_lm_studio(tmp_pa
     assert fused_dir(str(run / "adapters")) == run / "fused"
     assert fused_dir(str(tmp_path / "loose")) == tmp_path / "loose-fused"
     assert Artefacts(session).has_adapter("best") and not Artefacts(Session()).has_adapter("last")
+
+
+def test_task_count_reads_a_count_blank_for_all_and_refuses_the_rest():
+    from textual.widgets import Input
+
+    from tui.widgets.judge.task_count import TaskCount
+
+    async def run():
+        row = TaskCount()
+        async with One(row).run_test(size=(80, 3)):
+            box = row.query_one("#task-n", Input)
+            assert row.count() == 20
+            for typed, n in (("0", 0), ("", None), (" all ", None), ("7", 7)):
+                box.value = typed
+                assert row.count() == n
+            box.value = "-3"
+            with pytest.raises(ValueError, match="'-3' is not a count.*blank for all"):
+                row.count()
+
+    asyncio.run(run())

@@ -20,8 +20,7 @@ from pathlib import Path
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import Input, Label, ProgressBar
+from textual.widgets import ProgressBar
 
 from core.evaluation.judge import EvalSettings, load_results
 from core.runtime import app_config
@@ -34,6 +33,7 @@ from tui.screens.gguf_dialog import GGUFDialog
 from tui.screens.results_dialogs import ConfirmDialog, LMStudioFolderDialog
 from tui.widgets.judge.artefacts import Artefacts, ArtefactsPanel, fused_dir, other_choice, short
 from tui.widgets.judge.table import JudgeTable
+from tui.widgets.judge.task_count import TaskCount
 from tui.widgets.path_log import PathLog
 
 __all__ = ["ResultsScreen", "fused_dir"]
@@ -47,10 +47,6 @@ class ResultsScreen(StepScreen):
         "f: fuse and verify. l: export for LM Studio (o: its folder), g: GGUF. x cancels, Esc back."
     )
     DEFAULT_CSS = """
-    ResultsScreen #task-row { height: 1; padding: 0 1; }
-    ResultsScreen #task-row Label { padding: 0 1 0 0; }
-    ResultsScreen #task-n { width: 8; height: 1; border: none; padding: 0 1; background: $boost; }
-    ResultsScreen #task-n:focus { background: $primary 30%; }
     ResultsScreen #judge-progress { padding: 0 1; height: 1; }
     ResultsScreen #judge-progress Bar { width: 1fr; }
     ResultsScreen #judge-log { height: 1fr; min-height: 3; padding: 0 1; background: $surface;
@@ -79,10 +75,7 @@ class ResultsScreen(StepScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield ArtefactsPanel("", id="subject")
-        with Horizontal(id="task-row"):
-            yield Label("task score on the first")
-            yield Input("20", id="task-n", type="integer")
-            yield Label("test examples (0 = loss only, blank = all)")
+        yield TaskCount(id="task-row")
         yield JudgeTable(id="judge-table")
         yield ProgressBar(id="judge-progress", total=1, show_eta=False)  # idle: empty, not pulsing
         # min_width: RichLog renders at least 78 columns and crops the rest,
@@ -195,17 +188,10 @@ class ResultsScreen(StepScreen):
         if not session.model_path or not session.data_dir:
             self.notify("Choose a model (step 2) and a dataset (step 3) first.", severity="warning")
             return
-        raw = self.query_one("#task-n", Input).value.strip()
         try:
-            n = None if raw.lower() in ("", "all") else int(raw)
-        except ValueError:
-            n = -1
-        if n is not None and n < 0:
-            self.notify(
-                f"Task score: {raw!r} is not a count. Type a whole number of examples "
-                "(0 = loss only), or leave the box blank for all.",
-                severity="error",
-            )
+            n = self.query_one(TaskCount).count()
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
             return
         adapter = self.adapter()
         if adapter and not self.artefacts.has_adapter(self.choice):
