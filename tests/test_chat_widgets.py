@@ -52,7 +52,7 @@ def test_model_labels_and_the_compare_headline():
     assert "needs a tuned model" in str(comparing(None))
 
 
-def test_transcript_streams_into_the_answer_and_stops_following_when_scrolled_up():
+def test_transcript_chat_turn_streams_into_its_answer_and_follows_to_the_end():
     async def run():
         transcript = ChatTranscript()
         async with One(transcript).run_test(size=(60, 12)) as pilot:
