@@ -248,7 +248,6 @@ def test_compare_columns_stay_visible_with_a_run_away_blank_answer():
     """The compare layout with a base answer of hundreds of blank lines (what
     the demo model does): it shows as one marker, and while the tuned answer
     streams, its end is what the transcript keeps in view."""
-    from textual.containers import Horizontal, Vertical
 
     from core.chat import transcript as tx
     from core.runtime import events as ev
@@ -257,14 +256,7 @@ def test_compare_columns_stay_visible_with_a_run_away_blank_answer():
         async with at_step("chat") as (app, pilot, notes):  # no model: nothing loads, the answers below are fed by hand
             chat = app.screen
             views = [AnswerView("base", "magenta"), AnswerView("tuned", note="waits for base…")]
-            chat._mount_turn(
-                Vertical(
-                    chat.you_widget("q?"),
-                    Horizontal(*views, classes="columns"),
-                    Static("reference: SELECT 1", classes="turn reference"),
-                    classes="compare-turn",
-                )
-            )
+            chat.transcript_view.add_compare_turn("q?", views, "SELECT 1")
             for i, view in enumerate(views):
                 chat.views[i + 1] = (view, tx.Answer(view.label), False)
             chat.jobs = [_FakeJob(1), _FakeJob(2)]
@@ -294,7 +286,7 @@ def test_transcript_scrolls_with_keys_while_typing():
     async def run():
         async with at_step("chat") as (app, pilot, notes):
             chat = app.screen
-            chat._mount_turn(*[Static(f"line {i}", classes="turn") for i in range(40)])
+            chat.transcript_view.mount_turn(*[Static(f"line {i}", classes="turn") for i in range(40)])
             await pilot.pause()
             transcript = chat.query_one("#transcript")
             assert isinstance(app.focused, PromptArea) and transcript.scroll_y == transcript.max_scroll_y > 0

@@ -3,7 +3,6 @@ which keys the footer offers, errors that go once fixed, lines that fit."""
 
 import asyncio
 
-from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, ProgressBar
 from ui_helpers import at_step, screen_text, text_of, wait_for
 
@@ -155,9 +154,7 @@ def test_chat_schema_line_fits_and_compare_columns_stand_apart():
             assert schema.endswith("…") and len(schema) <= chat.query_one("#model-line").content_size.width
 
             views = [AnswerView("base", "magenta"), AnswerView("tuned")]
-            chat._mount_turn(
-                Vertical(chat.you_widget("q?"), Horizontal(*views, classes="columns"), classes="compare-turn")
-            )
+            chat.transcript_view.add_compare_turn("q?", views, None)
             await pilot.pause()
             assert views[1].region.x - views[0].region.right >= 2  # a gap, not one run-on line
             assert views[1].region.right <= 80

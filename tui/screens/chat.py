@@ -7,12 +7,8 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.errors import NoWidget
-from textual.widgets import Static
 
 from core.chat import transcript as tx
 from core.chat.generation import Sampling
@@ -23,15 +19,11 @@ from core.runtime.errors import TuneDeckError
 from tui.screens.base import StepScreen
 from tui.screens.chat_dialogs import ChatSettings, ModelChoice, ModelPicker, SettingsDialog
 from tui.widgets.answer import AnswerView
+from tui.widgets.chat.model_line import NO_MODEL, ModelLine, comparing, model_label, talking_to
+from tui.widgets.chat.transcript import ChatTranscript
 from tui.widgets.prompt_area import PromptArea
 
 DEFAULT_SYSTEM = SYSTEM_PROMPT.format(schema="CREATE TABLE players (player VARCHAR, team VARCHAR, goals INTEGER)")
-
-
-def model_label(model: str | None, adapter: str | None) -> str:
-    if not model:
-        return "no model"
-    return f"{Path(model).name} + adapter" if adapter else Path(model).name
 
 
 class ChatScreen(StepScreen):
@@ -70,21 +62,12 @@ class ChatScreen(StepScreen):
         Binding("ctrl+home", "scroll_transcript('home')", "Top", id="transcript-top", show=False, priority=True),
         Binding("ctrl+end", "scroll_transcript('end')", "Bottom", id="transcript-bottom", show=False, priority=True),
     ]
-    DEFAULT_CSS = """
-    ChatScreen #model-line { height: auto; max-height: 3; }
-    ChatScreen #transcript { height: 1fr; padding: 0 1; }
-    ChatScreen .turn { margin: 0 0 1 0; }
-    ChatScreen .compare-turn { height: auto; }
-    ChatScreen .columns { height: auto; }
-    ChatScreen .columns AnswerView { width: 1fr; }
-    ChatScreen .reference { color: $text-muted; }
-    ChatScreen PromptArea { margin: 0 1; }
-    """
+    DEFAULT_CSS = "ChatScreen PromptArea { margin: 0 1; }"
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
-        yield Static("", id="model-line", classes="status")
-        yield VerticalScroll(id="transcript")
+        yield ModelLine("", id="model-line", classes="status")
+        yield ChatTranscript(id="transcript")
         yield PromptArea(id="prompt", placeholder="Ask something · Enter sends · ctrl+j new line")
         yield from self.compose_bottom()
 
@@ -100,8 +83,6 @@ class ChatScreen(StepScreen):
         self.job = None  # the latest generation job (the chat answer, or compare's second)
         self.jobs: list = []  # generation jobs not finished yet, in order
         self.views: dict[int, tuple[AnswerView, tx.Answer, bool]] = {}  # job id → (view, answer, in chat)
-        self._followed_y = 0.0  # where the transcript was last scrolled to follow an answer
-        self._follow_request: tuple[AnswerView, bool] | None = None  # (view, to the end), not done yet
         self.load_job = None
         self.model_state = ""  # loading… / ready / ✗ error, for the model line
         self._seen_session: tuple = ()
@@ -151,35 +132,12 @@ class ChatScreen(StepScreen):
     def update_model_line(self) -> None:
         model, _ = self.current_model()
         if not model:
-            text = Text("No model yet: choose one in step 2 (F3), or a folder with ctrl+o.", style="bold yellow")
+            headline = NO_MODEL
         elif self.compare:
-            pair = self.compare_pair()
-            if pair:
-                (bm, ba), (tm, ta) = pair
-                text = Text.assemble(
-                    ("Compare: ", "bold"), f"base {model_label(bm, ba)}  vs  tuned {model_label(tm, ta)}"
-                )
-            else:
-                text = Text(
-                    "Compare needs a tuned model: train in step 4 or pick one with ctrl+o.", style="bold yellow"
-                )
+            headline = comparing(self.compare_pair())
         else:
-            text = Text.assemble(("Talking to: ", "bold"), self.describe_choice())
-        if self.model_state:
-            style = (
-                "red" if self.model_state.startswith("✗") else ("yellow" if "loading" in self.model_state else "green")
-            )
-            text.append(f" · {self.model_state}", style=style)
-        greedy_hint = "ctrl+r: sample" if self.sampling.greedy else "ctrl+r: greedy"
-        text.append(f"\n{self.sampling.describe()} ({greedy_hint})", style="dim")
-        # The schema is what matters in a text-to-SQL system prompt; show it.
-        shown = self.system.split("SCHEMA:", 1)[-1].strip().replace("\n", " ")
-        label = "schema" if "SCHEMA:" in self.system else "system"
-        # One line (the box holds three): cut to the width, with an ellipsis; ctrl+f shows it all.
-        room = max(10, (self.query_one("#model-line").content_size.width or self.app.size.width - 2) - len(label) - 2)
-        shown = shown if len(shown) <= room else shown[: room - 1] + "…"
-        text.append(f"\n{label}: {shown or '(none)'}", style="dim")
-        self.query_one("#model-line", Static).update(text)
+            headline = talking_to(self.describe_choice())
+        self.query_one(ModelLine).show(headline, self.model_state, self.sampling, self.system)
 
     def preload(self) -> None:
         """Load the chosen model now, on the worker, so switching shows."""
@@ -287,11 +245,9 @@ class ChatScreen(StepScreen):
         self.job = job
         return job
 
-    def _mount_turn(self, *widgets) -> None:
-        transcript = self.query_one("#transcript", VerticalScroll)
-        transcript.mount(*widgets)
-        transcript.scroll_end(animate=False)
-        self._followed_y = 0.0  # a new question: follow its answers again
+    @property
+    def transcript_view(self) -> ChatTranscript:
+        return self.query_one(ChatTranscript)
 
     def send_chat(self, text: str) -> bool:
         model, adapter = self.current_model()
@@ -306,10 +262,7 @@ class ChatScreen(StepScreen):
         answer = tx.Answer(label=model_label(model, adapter))
         self.transcript.turns.append(tx.Turn(text, [answer], reference, self.system))
         view = AnswerView("model")
-        widgets = [self.you_widget(text), view]
-        if reference is not None:
-            widgets.append(Static(Text.assemble(("reference: ", "bold"), reference), classes="turn reference"))
-        self._mount_turn(*widgets)
+        self.transcript_view.add_chat_turn(text, view, reference)
         convo = ([{"role": "system", "content": self.system}] if self.system else []) + self.messages
         self._start(view, answer, model, adapter, convo, sampling, in_chat=True)
         return True
@@ -330,91 +283,15 @@ class ChatScreen(StepScreen):
         answers = [tx.Answer(label=f"base ({model_label(bm, ba)})"), tx.Answer(label=f"tuned ({model_label(tm, ta)})")]
         self.transcript.turns.append(tx.Turn(text, answers, reference, self.system))
         views = [AnswerView("base", "magenta"), AnswerView("tuned", "green", note="waits for base…")]
-        children = [self.you_widget(text), Horizontal(*views, classes="columns")]
-        if reference is not None:
-            children.append(Static(Text.assemble(("reference: ", "bold"), reference), classes="turn reference"))
-        self._mount_turn(Vertical(*children, classes="compare-turn"))
+        self.transcript_view.add_compare_turn(text, views, reference)
         # Two jobs, queued one after the other on the one MLX thread.
         self._start(views[0], answers[0], bm, ba, convo, sampling, in_chat=False)
         self._start(views[1], answers[1], tm, ta, convo, replace(sampling), in_chat=False)
         return True
 
-    @staticmethod
-    def you_widget(text: str) -> Static:
-        return Static(Text.assemble(("you: ", "bold cyan"), text), classes="turn")
-
-    def add_turn(self, who: str, text: str, style: str) -> Static:
-        widget = Static(Text.assemble((f"{who}: ", f"bold {style}"), text), classes="turn")
-        self._mount_turn(widget)
-        return widget
-
-    # -- streaming and scrolling ----------------------------------------------
+    # -- streaming -------------------------------------------------------------
     def action_scroll_transcript(self, where: str) -> None:
-        transcript = self.query_one("#transcript", VerticalScroll)
-        {
-            "page_up": transcript.scroll_page_up,
-            "page_down": transcript.scroll_page_down,
-            "home": transcript.scroll_home,
-            "end": transcript.scroll_end,
-        }[where](animate=False)
-
-    def _following(self) -> bool:
-        """Whether the transcript should keep the answer being written in
-        view: yes unless the user scrolled up from where it last followed."""
-        transcript = self.query_one("#transcript", VerticalScroll)
-        return transcript.scroll_y >= self._followed_y - 1 or transcript.scroll_y >= transcript.max_scroll_y - 1
-
-    def _follow(self, view: AnswerView, to_end: bool = False) -> None:
-        """After the next layout, scroll so the line under ``view`` (its
-        status or statistics) is at the bottom of the transcript. In compare
-        mode that is not the transcript's end: the other column can be longer,
-        and the end would show only its blank space. ``to_end``: go to the
-        very end instead where that still shows the line (e.g. the reference).
-        Requests made before the layout catches up collapse into one."""
-        if not isinstance(view.parent, Horizontal):
-            # A chat answer: its last line is the transcript's end (or just above the
-            # reference), so the end it is; no layout lookups per streamed piece.
-            self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
-            return
-        pending = self._follow_request is not None
-        self._follow_request = (
-            view,
-            to_end or (pending and self._follow_request[1] and self._follow_request[0] is view),
-        )
-        if not pending:
-            self.call_after_refresh(self._follow_now)
-
-    def _follow_now(self, retry: bool = True) -> None:
-        request, self._follow_request = self._follow_request, None
-        if request is None:
-            return
-        view, to_end = request
-        transcript = self.query_one("#transcript", VerticalScroll)
-        note = view.note_widget
-        if note is None or not note.is_attached or not transcript.children:
-            return
-        first = transcript.children[0]
-        try:  # both regions from the same layout pass, so the scroll offset cancels out
-            note_bottom, first_top = self.find_widget(note).region.bottom, self.find_widget(first).region.y
-        except NoWidget:  # not laid out (a new chat removed it)
-            return
-        below = note_bottom - first_top + first.virtual_region.y  # the line's end, in transcript lines
-        height = transcript.scrollable_content_region.height
-        now = round(transcript.scroll_y)
-        if to_end and below - 1 >= transcript.max_scroll_y:
-            y = transcript.max_scroll_y
-        elif now < below <= now + height:  # already in view
-            y = now
-        else:
-            y = max(0, below - height)
-        if y > transcript.max_scroll_y and retry:  # the scroll range lags the layout by a frame
-            if self._follow_request is None:
-                self._follow_request = request
-                self.call_after_refresh(self._follow_now, False)
-            return
-        if y != now:
-            transcript.scroll_to(y=y, animate=False, immediate=True)
-        self._followed_y = transcript.scroll_y
+        self.transcript_view.scroll_to_place(where)
 
     @property
     def answer_text(self) -> str:
@@ -441,10 +318,7 @@ class ChatScreen(StepScreen):
             view.set_note("thinking…")
         elif isinstance(event, ev.Token):
             # The core sends text in batches (at most ~50 a second), so each is painted as it comes.
-            follow = self._following()
-            view.append(event.text)
-            if follow:
-                self._follow(view)
+            self.transcript_view.stream(view, event.text)
         elif isinstance(event, ev.GenerationFinished):
             answer.text = event.text
             answer.generation_tokens = event.generation_tokens
@@ -454,10 +328,7 @@ class ChatScreen(StepScreen):
             # Why it stopped is in the stats line (yellow for max tokens), not in
             # a toast: one would cover the prompt box and the other column.
             style = "yellow" if event.stop_reason == "max_tokens" else "dim"
-            follow = self._following()
-            view.finish(event.text, answer.stats(), style)
-            if follow:  # keep the stats line in view
-                self._follow(view, to_end=True)
+            self.transcript_view.finish(view, event.text, answer.stats(), style)
             if in_chat:
                 self.messages.append({"role": "assistant", "content": event.text})
         elif isinstance(event, ev.JobFailed):
@@ -511,7 +382,7 @@ class ChatScreen(StepScreen):
         self.messages = []
         self.transcript = tx.Transcript()
         self._reference = None
-        self.query_one("#transcript", VerticalScroll).remove_children()
+        self.transcript_view.clear()
 
     def action_save_transcript(self) -> None:
         if not self.transcript.turns:
@@ -552,7 +423,7 @@ class ChatScreen(StepScreen):
                 # starts a fresh conversation; they stay on screen (and in a save).
                 self.messages = []
                 self.views = {job: (view, answer, False) for job, (view, answer, _) in self.views.items()}
-                self._mount_turn(Static("── new conversation: the schema changed ──", classes="turn reference"))
+                self.transcript_view.add_marker("── new conversation: the schema changed ──")
         self._reference = (item.prompt.strip(), item.reference)
         self.update_model_line()
         prompt = self.query_one("#prompt", PromptArea)

@@ -14,75 +14,29 @@ in LM Studio's folder (o chooses it, remembered in the settings).
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import DataTable, Input, Label, ProgressBar, Static
+from textual.widgets import ProgressBar
 
 from core.evaluation.judge import EvalSettings, load_results
 from core.runtime import app_config
 from core.runtime import events as ev
-from core.shipping.provenance import adapter_iteration, adapter_run, describe_adapter, same_adapter
+from core.shipping.gguf import converter_steps, lmstudio_gguf_path, summary_lines, unsupported
+from core.shipping.lmstudio import default_name, lmstudio_root
+from core.shipping.provenance import adapter_iteration, describe_adapter, same_adapter
 from tui.screens.base import StepScreen
+from tui.screens.gguf_dialog import GGUFDialog
+from tui.screens.results_dialogs import ConfirmDialog, LMStudioFolderDialog
+from tui.widgets.judge.artefacts import Artefacts, ArtefactsPanel, fused_dir, other_choice, short
+from tui.widgets.judge.table import JudgeTable
+from tui.widgets.judge.task_count import TaskCount
 from tui.widgets.path_log import PathLog
 
-COLUMNS = ("", "test loss", "ppl", "exact", "valid SQL", "exec", "N")
-
-
-def fused_dir(adapter: str) -> Path:
-    """Where the fused model goes: ``<run>/fused``, else beside the adapter."""
-    from core.evaluation.judge import results_dir
-
-    folder = results_dir(adapter)
-    adapter_path = Path(adapter)
-    return folder / "fused" if folder != adapter_path else adapter_path.with_name(adapter_path.name + "-fused")
-
-
-def short(path: str | Path) -> str:
-    """A path with the home folder as ``~`` (80 columns are few)."""
-    text, home = str(path), str(Path.home())
-    return "~" + text[len(home) :] if home != "/" and (text == home or text.startswith(home + "/")) else text
-
-
-def _pct(value) -> str:
-    return "–" if value is None else f"{100 * value:.0f}%"
-
-
-def row_cells(row: dict) -> tuple:
-    from core.shipping.provenance import adapter_choice
-
-    task = row.get("task") or {}
-    ppl = row["test_ppl"]
-    choice = adapter_choice(row["adapter"]) if row.get("adapter") else None
-    label = f"{row['label']} ({choice})" if choice else row["label"]  # which adapter it judged
-    return (
-        label,
-        f"{row['test_loss']:.3f}",
-        f"{ppl:,.2f}" if ppl < 1e6 else f"{ppl:.2e}",
-        _pct(task.get("exact_match")),
-        _pct(task.get("valid_sql")),
-        _pct(task.get("execution_match")),
-        str(task.get("n", "–")),
-    )
-
-
-def verdict(rows: dict) -> Text:
-    if "base" not in rows or "tuned" not in rows:
-        return Text("")
-    b, t = rows["base"], rows["tuned"]
-    better = t["test_loss"] < b["test_loss"]
-    text = "✓ tuned is better: " if better else "✗ tuning did not help on the test split: "
-    text += f"test loss {b['test_loss']:.3f} → {t['test_loss']:.3f}"
-    bt, tt = b.get("task"), t.get("task")
-    if bt and tt:
-        text += f" · exact {_pct(bt['exact_match'])} → {_pct(tt['exact_match'])}"
-        if tt["sql_n"]:
-            text += f" · valid SQL {_pct(bt['valid_sql'])} → {_pct(tt['valid_sql'])}"
-    return Text(text, style="bold green" if better else "bold yellow")
+__all__ = ["ResultsScreen", "fused_dir"]
 
 
 class ResultsScreen(StepScreen):
@@ -93,13 +47,6 @@ class ResultsScreen(StepScreen):
         "f: fuse and verify. l: export for LM Studio (o: its folder), g: GGUF. x cancels, Esc back."
     )
     DEFAULT_CSS = """
-    ResultsScreen #subject { padding: 0 1; height: auto; max-height: 7; color: $text-muted; }
-    ResultsScreen #task-row { height: 1; padding: 0 1; }
-    ResultsScreen #task-row Label { padding: 0 1 0 0; }
-    ResultsScreen #task-n { width: 8; height: 1; border: none; padding: 0 1; background: $boost; }
-    ResultsScreen #task-n:focus { background: $primary 30%; }
-    ResultsScreen #table { height: auto; max-height: 4; margin: 0 1; }
-    ResultsScreen #verdict { padding: 0 1; height: auto; max-height: 2; }
     ResultsScreen #judge-progress { padding: 0 1; height: 1; }
     ResultsScreen #judge-progress Bar { width: 1fr; }
     ResultsScreen #judge-log { height: 1fr; min-height: 3; padding: 0 1; background: $surface;
@@ -123,18 +70,13 @@ class ResultsScreen(StepScreen):
     def __init__(self) -> None:
         super().__init__()
         self.job = None
-        self.rows: dict[str, dict] = {}
         self.choice = "last"  # which of the run's adapters is judged and fused: last | best
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
-        yield Static("", id="subject")
-        with Horizontal(id="task-row"):
-            yield Label("task score on the first")
-            yield Input("20", id="task-n", type="integer")
-            yield Label("test examples (0 = loss only, blank = all)")
-        yield DataTable(id="table", show_cursor=False, zebra_stripes=True)
-        yield Static("", id="verdict")
+        yield ArtefactsPanel("", id="subject")
+        yield TaskCount(id="task-row")
+        yield JudgeTable(id="judge-table")
         yield ProgressBar(id="judge-progress", total=1, show_eta=False)  # idle: empty, not pulsing
         # min_width: RichLog renders at least 78 columns and crops the rest,
         # which at 80x24 (padding + scrollbar) cut paths off mid-word.
@@ -142,106 +84,31 @@ class ResultsScreen(StepScreen):
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
-        table = self.query_one("#table", DataTable)
-        table.add_columns(*COLUMNS)
         self.refresh_subject()
         if not self.show_saved(announce=True):
             self.log_line("Press e to compare the base and tuned models on the test split.")
 
     # -- what is judged and shipped -----------------------------------------
-    def run_dir(self) -> Path | None:
-        session = self.app.session
-        if session.run_dir:
-            return Path(session.run_dir)
-        return adapter_run(session.adapter_path) if session.adapter_path else None
+    @property
+    def artefacts(self) -> Artefacts:
+        return Artefacts(self.app.session, self.choice)
 
-    def adapter_for(self, choice: str) -> str | None:
-        """The run's last adapter (the session's) or its best/ one."""
-        from core.training.run_folders import BEST
+    @property
+    def table(self) -> JudgeTable:
+        return self.query_one(JudgeTable)
 
-        if choice == "last":
-            return self.app.session.adapter_path
-        run = self.run_dir()
-        return str(run / BEST) if run is not None else None
+    @property
+    def rows(self) -> dict[str, dict]:
+        return self.table.rows
 
     def adapter(self) -> str | None:
-        return self.adapter_for(self.choice)
+        return self.artefacts.adapter()
 
-    def lmstudio_target(self) -> Path | None:
-        from core.shipping.lmstudio import lmstudio_target
-
-        source = self.fused()
-        if source is None:
-            return None
-        try:
-            return lmstudio_target(source, self.app.session.lmstudio_root)
-        except Exception:  # a name that cannot be a folder: the export job explains it
-            return None
-
-    def freshness(self):
-        from core.shipping.provenance import check_fused
-
-        out = self.fused()
-        return check_fused(out) if out is not None and out.is_dir() else None
-
-    def _adapter_line(self) -> str:
-        adapter = self.adapter()
-        if not adapter:
-            return "adapter none yet (train on step 4)"
-        it = adapter_iteration(adapter)
-        run = adapter_run(adapter)
-        where = f"run {run.name} · adapter {self.choice}" if run is not None else f"adapter {short(adapter)}"
-        line = where + (f" (iteration {it})" if it else "")
-        other = "best" if self.choice == "last" else "last"
-        other_path = self.adapter_for(other)
-        if other_path and (Path(other_path) / "adapters.safetensors").is_file():
-            line += f" · a: {other}"
-        return line
-
-    def _fused_line(self) -> Text:
-        out = self.fused()
-        if out is None:
-            return Text("fused: nothing to fuse yet")
-        if not out.exists():
-            return Text(f"fused: not yet (f fuses the {self.choice} adapter into {short(out)})")
-        fresh = self.freshness()
-        if fresh is None:
-            return Text(f"fused: {short(out)} is not a TuneDeck fused model (f will not replace it)", style="yellow")
-        if fresh.stale:
-            its = (fresh.fused_iteration, fresh.now_iteration)
-            why = (
-                f"fused at iteration {its[0]}, adapter now at {its[1]}"
-                if all(its) and its[0] != its[1]
-                else fresh.reason
-            )
-            return Text(f"fused: OUT OF DATE, {why} · f fuses again", style="bold yellow")
-        if fresh.state == "unknown":
-            return Text(f"fused: {fresh.reason}", style="yellow")
-        at = f", iteration {fresh.fused_iteration}" if fresh.fused_iteration else ""
-        origin = f"{fresh.choice} adapter{at}" if fresh.choice else fresh.source()
-        text = Text(f"fused: up to date ({origin})", style="green")
-        if fresh.choice and fresh.choice != self.choice:
-            text.append(f" · f fuses the {self.choice} one instead")
-        return text
-
-    def _lmstudio_line(self) -> str:
-        from core.shipping.lmstudio import lmstudio_root
-
-        target = self.lmstudio_target()
-        root = lmstudio_root(self.app.session.lmstudio_root)
-        where = short(target) if target is not None else short(root)
-        missing = "" if root.is_dir() else " (made on export)"
-        return f"LM Studio: {where}{missing} · o: folder"
+    def fused(self) -> Path | None:
+        return self.artefacts.fused()
 
     def refresh_subject(self) -> None:
-        session = self.app.session
-        model = Path(session.model_path).name if session.model_path else "none (choose one on step 2)"
-        text = Text(
-            f"model {model} · data {short(session.data_dir) if session.data_dir else 'none'}\n{self._adapter_line()}\n"
-        )
-        text.append_text(self._fused_line())
-        text.append(f"\n{self._lmstudio_line()}")
-        self.query_one("#subject", Static).update(text)
+        self.query_one(ArtefactsPanel).show(self.artefacts)
 
     def show_saved(self, announce: bool = False) -> bool:
         """Show the saved evaluation of the chosen adapter (if any), saying
@@ -280,13 +147,7 @@ class ResultsScreen(StepScreen):
         self.query_one("#judge-log", PathLog).write_line(f"{time.strftime('%H:%M:%S')} {text}")
 
     def show_rows(self, rows: list[dict]) -> None:
-        self.rows = {r["label"]: r for r in rows}
-        table = self.query_one("#table", DataTable)
-        table.clear()
-        for label in ("base", "tuned"):
-            if label in self.rows:
-                table.add_row(*row_cells(self.rows[label]), key=label)
-        self.query_one("#verdict", Static).update(verdict(self.rows))
+        self.table.show_rows(rows)
 
     def show_saved_rows(self, job_name: str) -> None:
         """After an evaluation that did not finish, show the last saved one
@@ -294,7 +155,7 @@ class ResultsScreen(StepScreen):
         if job_name == "evaluate":
             self.show_saved()
         else:
-            self.query_one("#verdict", Static).update(verdict(self.rows))
+            self.table.show_verdict()
 
     def busy(self) -> bool:
         if self.job is not None and not self.job.done:
@@ -308,10 +169,6 @@ class ResultsScreen(StepScreen):
         self.log_line(what)
         self.set_focus(None)
         self.refresh_bindings()
-
-    def fused(self) -> Path | None:
-        adapter = self.app.session.adapter_path
-        return fused_dir(adapter) if adapter else None
 
     # -- actions ------------------------------------------------------------
     def action_close(self) -> None:
@@ -331,20 +188,13 @@ class ResultsScreen(StepScreen):
         if not session.model_path or not session.data_dir:
             self.notify("Choose a model (step 2) and a dataset (step 3) first.", severity="warning")
             return
-        raw = self.query_one("#task-n", Input).value.strip()
         try:
-            n = None if raw.lower() in ("", "all") else int(raw)
-        except ValueError:
-            n = -1
-        if n is not None and n < 0:
-            self.notify(
-                f"Task score: {raw!r} is not a count. Type a whole number of examples "
-                "(0 = loss only), or leave the box blank for all.",
-                severity="error",
-            )
+            n = self.query_one(TaskCount).count()
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
             return
         adapter = self.adapter()
-        if adapter and not (Path(adapter) / "adapters.safetensors").is_file():
+        if adapter and not self.artefacts.has_adapter(self.choice):
             self.notify(f"No {self.choice} adapter in this run yet; a switches back.", severity="warning")
             return
         settings = EvalSettings(model=session.model_path, data=session.data_dir, adapter=adapter, task_examples=n)
@@ -359,9 +209,8 @@ class ResultsScreen(StepScreen):
     def action_toggle_adapter(self) -> None:
         if self.busy():
             return
-        other = "best" if self.choice == "last" else "last"
-        path = self.adapter_for(other)
-        if not path or not (Path(path) / "adapters.safetensors").is_file():
+        other = other_choice(self.choice)
+        if not self.artefacts.has_adapter(other):
             self.notify(
                 "This run has no best/ adapter: it is saved when a validation loss improves "
                 "(set steps per eval below the iterations on the Train screen).",
@@ -374,11 +223,6 @@ class ResultsScreen(StepScreen):
             self.log_line(f"judging the {other} adapter: e evaluates it, f fuses it")
 
     def action_choose_lmstudio_root(self) -> None:
-        import os
-
-        from core.shipping.lmstudio import lmstudio_root
-        from tui.screens.results_dialogs import LMStudioFolderDialog
-
         if self.busy():
             return
         env = os.environ.get("LMSTUDIO_MODELS_DIR")
@@ -411,7 +255,7 @@ class ResultsScreen(StepScreen):
         if not out.exists():
             self._start_fuse(adapter, out, overwrite=False)
             return
-        fresh = self.freshness()
+        fresh = self.artefacts.freshness()
         if fresh is None:  # not TuneDeck's: never replaced from here
             self.log_line(f"{out} exists and is not a TuneDeck fused model: move it away to fuse here")
             return
@@ -419,8 +263,6 @@ class ResultsScreen(StepScreen):
         if fresh.state == "fresh" and same:
             self.log_line(f"already fused and up to date ({fresh.reason}); l/g export it")
             return
-        from tui.screens.results_dialogs import ConfirmDialog
-
         if fresh.state == "fresh":
             why = f"not the chosen adapter: fused from the {fresh.source()}"
         else:
@@ -455,7 +297,7 @@ class ResultsScreen(StepScreen):
         if out is None or not out.is_dir():
             self.notify("Fuse first (press f): exports take the fused model.", severity="warning")
             return None
-        fresh = self.freshness()
+        fresh = self.artefacts.freshness()
         if fresh is not None and fresh.stale:  # never ship a stale model silently
             self.log_line(
                 f"not exported: the fused model is out of date ({fresh.reason}). Press f to fuse again, then export."
@@ -466,22 +308,16 @@ class ResultsScreen(StepScreen):
         return out
 
     def action_export_lmstudio(self) -> None:
-        from core.shipping.lmstudio import default_name
-
         if self.busy() or (source := self._export_source()) is None:
             return
         name = default_name(source)
         root = self.app.session.lmstudio_root
         self.start(
             self.app.engine.export_lmstudio(str(source), root=root, name=name),
-            f"exporting {name} for LM Studio to {self.lmstudio_target() or '?'}",
+            f"exporting {name} for LM Studio to {self.artefacts.lmstudio_target() or '?'}",
         )
 
     def action_export_gguf(self) -> None:
-        from core.shipping.gguf import converter_steps, lmstudio_gguf_path, unsupported
-        from core.shipping.lmstudio import default_name
-        from tui.screens.gguf_dialog import GGUFDialog
-
         if self.busy() or (source := self._export_source()) is None:
             return
         name = default_name(source)
@@ -508,10 +344,9 @@ class ResultsScreen(StepScreen):
         if isinstance(event, ev.Progress):
             bar.update(total=event.total, progress=event.done or 0)
             status = f"{event.message}" + (f" {int(event.done)}/{int(event.total)}" if event.total else "")
-            self.query_one("#verdict", Static).update(Text(status + "…", style="dim"))
+            self.table.show_status(status)
         elif isinstance(event, ev.EvalResult):
-            self.rows[event.label] = {k: v for k, v in event.__dict__.items() if k != "job_id"}
-            self.show_rows(list(self.rows.values()))
+            self.table.add_row({k: v for k, v in event.__dict__.items() if k != "job_id"})
         elif isinstance(event, ev.FuseVerified):
             if event.match:
                 self.log_line(f"verify {event.index + 1}: fused = adapter-on-base ✓")
@@ -519,7 +354,7 @@ class ResultsScreen(StepScreen):
                 self.log_line(f"verify {event.index + 1}: DIFFERS — adapter {event.expected!r}, fused {event.got!r}")
         elif isinstance(event, ev.JobFinished):
             bar.update(total=1, progress=1)
-            self.query_one("#verdict", Static).update(verdict(self.rows))
+            self.table.show_verdict()
             self.finished(event.name, event.result)
         elif isinstance(event, ev.JobCancelled):
             self.show_saved_rows(event.name)
@@ -549,8 +384,6 @@ class ResultsScreen(StepScreen):
             elif result["verified"]:
                 self.log_line("warning: some fused answers differ from the adapter-on-base ones (above)")
         elif name == "export" and "checks" in result:  # a GGUF file: what was checked
-            from core.shipping.gguf import summary_lines
-
             for line in summary_lines(result):
                 self.log_line(line)
         elif name == "export":

@@ -1,0 +1,1 @@
+"""The Chat screen's parts: the transcript and the model line."""
