@@ -73,26 +73,6 @@ class DatasetScreen(ChoiceScreen):
     ]
     DEFAULT_CSS = """
     DatasetScreen TabbedContent { height: 1fr; }
-    DatasetScreen TabPane { padding: 0; }
-    DatasetScreen .row { height: 1; padding: 0 1; }
-    DatasetScreen .row Label { padding: 0 1 0 0; }
-    DatasetScreen .row Input { height: 1; border: none; padding: 0 1; background: $boost; width: 1fr; }
-    DatasetScreen .row Input:focus { background: $primary 30%; }
-    DatasetScreen .row Input.short { width: 14; margin: 0 1 0 0; }
-    DatasetScreen .row Select { width: 1fr; height: 1; margin: 0 1 0 0; }
-    DatasetScreen .row Select > SelectCurrent { border: none; height: 1; padding: 0 1; }
-    DatasetScreen .row Checkbox { border: none; height: 1; padding: 0; background: transparent; }
-    DatasetScreen #hub-row { display: none; }
-    DatasetScreen OptionList { border: none; max-height: 4; }
-    DatasetScreen #hub-lists { height: auto; display: none; }
-    DatasetScreen #hub-lists OptionList { width: 1fr; margin: 0 1; }
-    DatasetScreen Input#folder { height: 1; border: none; padding: 0 1; margin: 0 1; background: $boost; }
-    DatasetScreen #raw { height: 1fr; }
-    DatasetScreen #rendered, DatasetScreen #split-info, DatasetScreen #token-info,
-    DatasetScreen #token-preview { padding: 0 1; height: auto; }
-    DatasetScreen #token-preview { margin: 0 0 1 0; }
-    DatasetScreen #check-body { height: 1fr; }
-    DatasetScreen #token-plot { height: 12; display: none; }
     DatasetScreen #status { max-height: 4; }
     """
 

@@ -13,12 +13,20 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Checkbox, Input, Label, Static, TabPane
+from textual.widgets import Checkbox, Input, Label, Static
 
 from tui.widgets.data.examples import render_example, render_tokens
+from tui.widgets.data.tab import DataTab
 
 
-class CheckTab(TabPane):
+class CheckTab(DataTab):
+    DEFAULT_CSS = """
+    CheckTab #token-info, CheckTab #token-preview { padding: 0 1; height: auto; }
+    CheckTab #token-preview { margin: 0 0 1 0; }
+    CheckTab #check-body { height: 1fr; }
+    CheckTab #token-plot { height: 12; display: none; }
+    """
+
     class TokensRequested(Message):
         """Measure the chosen dataset's token lengths with the boxes' settings."""
 

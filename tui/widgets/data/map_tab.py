@@ -12,11 +12,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Input, Label, Select, Static, TabPane
+from textual.widgets import Input, Label, Select, Static
 
 from core.data.presets import FORMATS, PRESETS, check_columns, custom_preset
 from core.runtime.errors import TuneDeckError
 from tui.widgets.data.examples import render_example
+from tui.widgets.data.tab import DataTab
 
 CUSTOM = "custom"
 KEEP = "keep"  # format option: the rows' own (preset as-is)
@@ -24,7 +25,9 @@ ROLES = ("system", "user", "assistant")
 NO_SOURCE = "Load a source first."
 
 
-class MapTab(TabPane):
+class MapTab(DataTab):
+    DEFAULT_CSS = "MapTab #rendered { padding: 0 1; height: auto; }"
+
     class Done(Message):
         """The templates are as wanted: go on to split and write."""
 

@@ -17,11 +17,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.suggester import Suggester
-from textual.widgets import DataTable, Input, OptionList, TabPane
+from textual.widgets import DataTable, Input, OptionList
 from textual.widgets.option_list import Option
 
 from core.models.hub import REPO_ID, resolve_endpoint
 from tui.widgets.data.note import Note
+from tui.widgets.data.tab import DataTab
 
 SAMPLE, SAMPLE_ROWS, FOLDER, HUB = "sample", "sample-rows", "folder", "hub"
 LOOKUP_DELAY = 0.6  # seconds after the last keystroke in the id before the hub is asked for its configs
@@ -58,7 +59,16 @@ class HubIdSuggester(Suggester):
         return next((i for i in self.found[text] if i.lower().startswith(text.lower()) and i != text), None)
 
 
-class SourceTab(TabPane):
+class SourceTab(DataTab):
+    DEFAULT_CSS = """
+    SourceTab #hub-row { display: none; }
+    SourceTab OptionList { border: none; max-height: 4; }
+    SourceTab #hub-lists { height: auto; display: none; }
+    SourceTab #hub-lists OptionList { width: 1fr; margin: 0 1; }
+    SourceTab Input#folder { height: 1; border: none; padding: 0 1; margin: 0 1; background: $boost; }
+    SourceTab #raw { height: 1fr; }
+    """
+
     class LoadRequested(Message):
         """Open ``spec`` (a path, "sample" or a hub id; ``hub`` has the endpoint for an id)."""
 

@@ -11,7 +11,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Input, Label, Static, TabPane
+from textual.widgets import Input, Label, Static
+
+from tui.widgets.data.tab import DataTab
 
 ALL_ROWS = ("", "all")  # what the sample rows box takes for every row (its placeholder says all)
 DEFAULT_SPLIT = "80%,10%,10%"
@@ -26,7 +28,9 @@ def _whole(text: str) -> int:
         return -1
 
 
-class SplitTab(TabPane):
+class SplitTab(DataTab):
+    DEFAULT_CSS = "SplitTab #split-info { padding: 0 1; height: auto; }"
+
     class BuildRequested(Message):
         """Write the folder with what the boxes hold."""
 
