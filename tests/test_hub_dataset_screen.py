@@ -50,6 +50,7 @@ def test_hub_dataset_on_the_data_screen(dataset_hub, tmp_path, monkeypatch):
             assert app.focused.id == "hub-id"
             await pilot.press(*"acme/two-configs")  # the hub is asked once typing pauses
             await wait_for(pilot, lambda: screen.choices is not None, 60)
+            await pilot.pause()  # the lists' region is laid out after the answer is shown
             assert options(screen, "#hub-configs") == ["easy", "hard"] and fits(screen, "#hub-lists")
             assert "2 configs and no default" in text_of(screen, "#status")
 
