@@ -2,11 +2,13 @@
 
 import asyncio
 
+import pytest
 from ui_helpers import at_step, record_notifications, text_of, wait_for
 
 from tui.app import make_app
 
 
+@pytest.mark.slow
 def test_walkthrough_from_environment_to_chat(demo_model, sample_data):
     async def run():
         app = make_app()
@@ -84,6 +86,7 @@ def test_themes_from_files_and_toggle():
     asyncio.run(run())
 
 
+@pytest.mark.slow
 def test_training_screen_config_runs_and_memory_check_at_80x24(demo_model, sample_data, tmp_path):
     from textual.widgets import DataTable
 
@@ -184,6 +187,7 @@ def test_training_form_checks_values_as_typed_and_keys_reach_the_screen(demo_mod
     asyncio.run(run())
 
 
+@pytest.mark.slow
 def test_runs_tab_resumes_a_finished_run_after_a_restart(demo_model, sample_data):
     from textual.widgets import DataTable
 
