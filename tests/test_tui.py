@@ -5,6 +5,7 @@ import asyncio
 import pytest
 from ui_helpers import at_step, record_notifications, text_of, wait_for
 
+from core.runtime import paths
 from tui.app import make_app
 
 
@@ -21,7 +22,7 @@ def test_walkthrough_from_environment_to_chat(demo_model, sample_data):
             assert app.current_mode == "model"
             await pilot.press("enter")  # the offline demo is the first choice
             await wait_for(pilot, lambda: app.session.model_path)
-            assert app.session.model_path == demo_model
+            assert app.session.model_path == str(paths.demo_model_dir())  # the home's, linked to demo_model
             assert "qwen2, 2 layers" in text_of(app.screen, "#status")
 
             await pilot.press("n")
