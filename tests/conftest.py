@@ -1,9 +1,13 @@
-"""Shared fixtures: an isolated TuneDeck home, the demo model and sample data
-built once per session (both are made here, offline, in a few seconds)."""
+"""Shared fixtures: a TuneDeck home of its own for every test, and the demo
+model and sample data built once per session (offline, in a few seconds)
+into a session folder outside any test's home."""
 
 from __future__ import annotations
 
+import io
 import os
+import sys
+from dataclasses import dataclass
 
 # Tests never touch the Hugging Face hub.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -11,11 +15,27 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest
 
+from core.runtime import paths
 
-@pytest.fixture(scope="session", autouse=True)
-def tunedeck_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("tunedeck-home")
-    os.environ["TUNEDECK_HOME"] = str(home)
+
+@pytest.fixture(scope="session")
+def built_once(tmp_path_factory):
+    """The folder the session-wide demo model and sample data are built in."""
+    return tmp_path_factory.mktemp("built-once")
+
+
+@pytest.fixture(autouse=True)
+def tunedeck_home(request, tmp_path_factory, monkeypatch):
+    """Each test starts from an empty home (no config, no runs, no models), so
+    none passes only because an earlier one wrote something there. A test that
+    asks for the demo model or sample data also finds them at the home's
+    default place, as a user who made them with the app would."""
+    home = tmp_path_factory.mktemp("tunedeck-home")  # beside tmp_path: tests list theirs
+    monkeypatch.setenv("TUNEDECK_HOME", str(home))
+    for name, place in (("demo_model", paths.demo_model_dir), ("sample_data", paths.sample_data_dir)):
+        if name in request.fixturenames:
+            place().parent.mkdir(parents=True, exist_ok=True)
+            place().symlink_to(request.getfixturevalue(name), target_is_directory=True)
     return home
 
 
@@ -29,18 +49,44 @@ def engine():
 
 
 @pytest.fixture(scope="session")
-def demo_model(engine, tunedeck_home):
-    from core.runtime import paths
-
-    return engine.build_demo_model(paths.demo_model_dir()).result(timeout=120)
+def demo_model(engine, built_once):
+    return engine.build_demo_model(built_once / "models" / "tunedeck-demo").result(timeout=120)
 
 
 @pytest.fixture(scope="session")
-def sample_data(engine, tunedeck_home):
-    from core.runtime import paths
+def sample_data(engine, built_once):
+    out = built_once / "data" / "sample-sql"
+    engine.write_sample_data(out).result(timeout=60)
+    return str(out)
 
-    engine.write_sample_data(paths.sample_data_dir()).result(timeout=60)
-    return str(paths.sample_data_dir())
+
+@dataclass
+class CliRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """``cli("data", "check", folder)`` runs ``tunedeck data check folder`` in
+    this process (as the console entry would, less the BLAS preload, which
+    tests/test_blas.py covers in a real process) and returns its exit code and
+    what it printed. ``stdin=`` gives it piped input. An exception main() does
+    not turn into a message fails the test, as a traceback would."""
+    from tui.cli import main
+
+    def run(*args, stdin=None) -> CliRun:
+        capsys.readouterr()  # only this command's output
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse's refusals exit 2 with the usage
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return CliRun(code, out, err)
+
+    return run
 
 
 class Recorder:

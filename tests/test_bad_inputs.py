@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import time
 import tracemalloc
 
@@ -146,12 +144,10 @@ def test_schedule_and_optimizer_are_built_as_training_will(tmp_path):
     )
 
 
-def test_cli_says_what_is_wrong_with_a_config_without_a_traceback(tmp_path):
+def test_cli_says_what_is_wrong_with_a_config_without_a_traceback(cli, tmp_path):
     bomb = tmp_path / "bomb.yaml"
     bomb.write_text(BOMB)
-    proc = subprocess.run(
-        [sys.executable, "-m", "tui", "train", "-c", str(bomb)], capture_output=True, text=True, timeout=60
-    )
+    proc = cli("train", "-c", bomb)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"error: {bomb}:1: not valid YAML (anchors and aliases" in proc.stderr
 
@@ -252,13 +248,8 @@ def test_an_adapter_that_does_not_fit_gets_the_adapter_hint(demo_model, engine, 
     assert err.value.hint == "use the adapter with the base model it was trained on"
 
 
-def test_doctor_says_a_missing_model_is_missing(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "tui", "doctor", "--offline", "--model", str(tmp_path / "nope")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def test_doctor_says_a_missing_model_is_missing(cli, tmp_path):
+    proc = cli("doctor", "--offline", "--model", tmp_path / "nope")
     assert proc.returncode == 1 and "ready to train" not in proc.stdout.replace("NOT ready to train", "")
     assert f"[FAIL] Model folder: model folder not found: {tmp_path / 'nope'}" in proc.stdout
 

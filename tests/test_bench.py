@@ -6,9 +6,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 EXPECTED = {"padding", "train", "tui", "chat", "coldstart", "datacheck", "blas"}
 
 
+@pytest.mark.slow
 def test_bench_quick_completes_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     run = subprocess.run(

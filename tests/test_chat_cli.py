@@ -1,16 +1,15 @@
-"""``tunedeck chat`` as a user runs it: one-shot, compare, a piped REPL, errors."""
+"""``tunedeck chat`` as a user runs it: one-shot, compare, a piped REPL, errors
+(in-process through the ``cli`` fixture)."""
 
-import subprocess
-import sys
-
-
-def tunedeck(*args, stdin=None, timeout=120):
-    return subprocess.run(
-        [sys.executable, "-m", "tui", "chat", *args], input=stdin, capture_output=True, text=True, timeout=timeout
-    )
+import pytest
 
 
-def test_one_shot_prints_the_answer_and_why_it_stopped(demo_model, tmp_path):
+@pytest.fixture
+def tunedeck(cli):
+    return lambda *args, stdin=None: cli("chat", *args, stdin=stdin)
+
+
+def test_one_shot_prints_the_answer_and_why_it_stopped(tunedeck, demo_model, tmp_path):
     proc = tunedeck(
         "--model",
         demo_model,
@@ -39,7 +38,7 @@ def test_one_shot_prints_the_answer_and_why_it_stopped(demo_model, tmp_path):
     assert f"```text\n{answer}\n```" in text and "```text\nSQL\n```" in text
 
 
-def test_compare_prints_base_then_tuned(demo_model):
+def test_compare_prints_base_then_tuned(tunedeck, demo_model):
     proc = tunedeck(
         "--model", demo_model, "--base", demo_model, "--compare", "--prompt", "hi", "--max-tokens", "5", "--stats"
     )
@@ -50,7 +49,7 @@ def test_compare_prints_base_then_tuned(demo_model):
     assert proc.stderr.count("tok/s") == 2
 
 
-def test_piped_repl_answers_each_line_without_decorations(demo_model):
+def test_piped_repl_answers_each_line_without_decorations(tunedeck, demo_model):
     proc = tunedeck(
         "--model",
         demo_model,
@@ -66,7 +65,7 @@ def test_piped_repl_answers_each_line_without_decorations(demo_model):
     assert proc.stderr.count("note: hit max tokens (4)") == 2  # two answers, the third line never asked
 
 
-def test_clear_errors_for_missing_model_and_bad_options(demo_model, tmp_path):
+def test_clear_errors_for_missing_model_and_bad_options(tunedeck, demo_model, tmp_path):
     proc = tunedeck("--model", str(tmp_path / "nope"), "--prompt", "hi")
     assert proc.returncode == 1 and "model folder not found" in proc.stderr and "Traceback" not in proc.stderr
     proc = tunedeck("--model", demo_model, "--compare", "--prompt", "hi")
@@ -75,7 +74,7 @@ def test_clear_errors_for_missing_model_and_bad_options(demo_model, tmp_path):
     assert proc.returncode == 2 and "argument --max-tokens: must be a whole number of at least 1" in proc.stderr
 
 
-def test_save_that_cannot_be_written_fails_before_any_answer(demo_model, tmp_path):
+def test_save_that_cannot_be_written_fails_before_any_answer(tunedeck, demo_model, tmp_path):
     (tmp_path / "file").write_text("x")
     proc = tunedeck("--model", demo_model, "--prompt", "hi", "--save", str(tmp_path / "file" / "t.md"))
     assert proc.returncode == 1 and "cannot write the transcript" in proc.stderr and proc.stdout == ""

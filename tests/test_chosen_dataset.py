@@ -9,6 +9,8 @@ import json
 from textual.widgets import Input
 from ui_helpers import at_step, text_of, wait_for
 
+from core.runtime import paths
+
 
 def broken_folder(tmp_path):
     d = tmp_path / "mine"
@@ -32,7 +34,7 @@ def test_a_failed_check_unchooses_the_earlier_dataset(demo_model, sample_data, t
         async with at_step("data", model_path=demo_model, pause=0.2) as (app, pilot, notes):
             screen = app.screen
             await pilot.press("enter")  # the sample: its check passes
-            await wait_for(pilot, lambda: app.session.data_dir == sample_data)
+            await wait_for(pilot, lambda: app.session.data_dir == str(paths.sample_data_dir()))
             assert "data" in app.session.steps_done
 
             await load_folder(pilot, screen, broken_folder(tmp_path))
@@ -59,7 +61,7 @@ def test_a_failed_check_unchooses_the_earlier_dataset(demo_model, sample_data, t
             screen.show_tab("tab-source")
             screen.query_one("#sources").highlighted = 0
             await pilot.press("enter")
-            await wait_for(pilot, lambda: app.session.data_dir == sample_data)
+            await wait_for(pilot, lambda: app.session.data_dir == str(paths.sample_data_dir()))
             app.go("train")
             await pilot.pause(0.3)
             assert "✓ Data" in str(train.query_one("StepBar").render())

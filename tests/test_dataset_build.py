@@ -2,7 +2,6 @@
 
 import csv
 import json
-import os
 import subprocess
 import sys
 
@@ -227,17 +226,9 @@ def test_failing_build_leaves_nothing(tmp_path):
     assert not (tmp_path / "o").exists() and leftovers(tmp_path) == []
 
 
-def tunedeck(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "tui", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-
-
-def test_cli_data_build_end_to_end(tmp_path):
+def test_cli_data_build_end_to_end(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("NO_COLOR", "1")
+    tunedeck = cli
     src = write_csv(tmp_path / "a.csv", sql_rows())
     proc = tunedeck(
         "data",

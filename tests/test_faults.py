@@ -295,6 +295,7 @@ def test_sigkill_and_signals_at_random_moments_lose_nothing(engine, demo_model, 
     )
 
 
+@pytest.mark.slow
 def test_two_resumes_at_once_and_the_tui_one_trains_the_others_refuse(engine, demo_model, sample_data, tmp_path):
     from textual.widgets import Static
     from ui_helpers import at_step, wait_for

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -244,19 +243,14 @@ def test_qwen2_split_rules_are_identified_and_others_refused(engine, qwen2_model
     assert "convert_hf_to_gguf.py" in err.value.hint
 
 
-def test_unsupported_models_get_a_message_not_a_traceback(engine, demo_model, tmp_path):
+def test_unsupported_models_get_a_message_not_a_traceback(cli, engine, demo_model, tmp_path):
     import shutil
 
     phi = tmp_path / "phi"
     shutil.copytree(demo_model, phi)
     config = json.loads((phi / "config.json").read_text())
     (phi / "config.json").write_text(json.dumps({**config, "model_type": "phi3"}))
-    proc = subprocess.run(
-        [sys.executable, "-m", "tui", "export", "--model", str(phi), "--gguf", str(tmp_path / "p.gguf")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = cli("export", "--model", phi, "--gguf", tmp_path / "p.gguf")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "qwen2, llama and mistral" in proc.stderr and "'phi3'" in proc.stderr
     assert "convert_hf_to_gguf.py" in proc.stderr and not (tmp_path / "p.gguf").exists()

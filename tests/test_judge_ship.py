@@ -57,6 +57,7 @@ def _mlx_lm_test(model, data, adapter):
     return found.group(1), found.group(2)
 
 
+@pytest.mark.slow
 def test_eval_matches_mlx_lm_lora_test(engine, demo_model, sample_data, tuned, recorder):
     job = engine.evaluate(EvalSettings(model=demo_model, data=sample_data, adapter=tuned, task_examples=3))
     result = job.result(timeout=300)
@@ -198,9 +199,8 @@ def test_gguf_for_a_llama_model(engine, demo_model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["llama", "out.gguf"]  # no temp left
 
 
-def test_cli_eval_fuse_export(demo_model, sample_data, tuned, fused, tmp_path):
-    def tunedeck(*args):
-        return subprocess.run([sys.executable, "-m", "tui", *args], capture_output=True, text=True, timeout=300)
+def test_cli_eval_fuse_export(cli, demo_model, sample_data, tuned, fused, tmp_path):
+    tunedeck = cli
 
     proc = tunedeck(
         "eval", "--model", demo_model, "--adapter", tuned, "--data", sample_data, "--task-score", "2", "--no-base"

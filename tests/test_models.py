@@ -15,6 +15,7 @@ import pytest
 from hub_standin import GOOD_TOKEN, REPO, USER, WEIGHTS
 
 from core.runtime import events as ev
+from core.runtime import paths
 from core.runtime.errors import Cancelled, TuneDeckError
 
 hub = hub_standin.hub  # the stand-in hub fixture, served on 127.0.0.1
@@ -148,7 +149,7 @@ def test_cache_scan_reads_name_size_params_arch(hub, demo_model):
     assert info.parameters == 164_416 and info.size_bytes > 600_000
     assert info.layers == 2 and info.hidden_size == 64
     assert info.estimate(16 * 2**30).verdict == "fits"
-    assert any(m.source == "demo" and m.path == demo_model for m in local_models())
+    assert any(m.source == "demo" and m.path == str(paths.demo_model_dir()) for m in local_models())
 
 
 def test_mlx_lm_support_is_found_without_importing_mlx():

@@ -3,6 +3,7 @@
 import asyncio
 from pathlib import Path
 
+import pytest
 from textual.widgets import DataTable, RichLog
 from ui_helpers import screen_text, wait_for
 
@@ -13,6 +14,7 @@ def log_text(screen) -> str:
     return "\n".join(line.text for line in screen.query_one("#judge-log", RichLog).lines)
 
 
+@pytest.mark.slow
 def test_judge_and_ship_from_the_keyboard(engine, demo_model, sample_data, tmp_path, monkeypatch):
     from core.training.settings import demo_settings
     from tui.screens.results import ResultsScreen, fused_dir

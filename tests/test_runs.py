@@ -55,6 +55,7 @@ def test_run_folder_files_and_events(engine, demo_model, sample_data, recorder, 
     assert info.best_val_loss == best["val_loss"]  # the one best/ holds, never the untouched base's
 
 
+@pytest.mark.slow
 def test_stop_then_resume_continues_exactly(engine, demo_model, sample_data, tmp_path):
     # Every step reported: the resumed run's losses must equal an unbroken run's
     # (same weights, optimizer moments, data order and dropout noise).
@@ -304,6 +305,7 @@ def test_out_folder_and_resume_without_a_checkpoint(engine, demo_model, sample_d
     assert run_info(run).status == "finished"
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_headless_then_resume_continues(demo_model, sample_data, tmp_path):
     run = tmp_path / "interrupted"
     cmd = [

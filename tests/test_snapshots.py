@@ -53,6 +53,7 @@ def app(snap_home, monkeypatch):
     import core.runtime.doctor as doctor
     import tui.screens.environment as environment
 
+    monkeypatch.setenv("TUNEDECK_HOME", str(snap_home / ".tunedeck"))  # this module's home, not the test's own
     (paths.home() / "config.json").unlink(missing_ok=True)  # a first run: the guide lines show
     monkeypatch.setattr(environment, "run_checks", lambda **_: CHECKS)
     monkeypatch.setattr(doctor, "check_mlx_device", lambda: CHECKS[3])  # the engine's device check

@@ -12,6 +12,7 @@ from core.runtime.worker import THREAD_NAME
 from core.training.settings import demo_settings
 
 
+@pytest.mark.slow
 def test_train_then_generate(engine, demo_model, sample_data, recorder, tmp_path):
     adapters = tmp_path / "run" / "adapters"
     settings = demo_settings(

@@ -2,11 +2,14 @@
 
 import asyncio
 
+import pytest
 from ui_helpers import at_step, record_notifications, text_of, wait_for
 
+from core.runtime import paths
 from tui.app import make_app
 
 
+@pytest.mark.slow
 def test_walkthrough_from_environment_to_chat(demo_model, sample_data):
     async def run():
         app = make_app()
@@ -19,7 +22,7 @@ def test_walkthrough_from_environment_to_chat(demo_model, sample_data):
             assert app.current_mode == "model"
             await pilot.press("enter")  # the offline demo is the first choice
             await wait_for(pilot, lambda: app.session.model_path)
-            assert app.session.model_path == demo_model
+            assert app.session.model_path == str(paths.demo_model_dir())  # the home's, linked to demo_model
             assert "qwen2, 2 layers" in text_of(app.screen, "#status")
 
             await pilot.press("n")
@@ -84,6 +87,7 @@ def test_themes_from_files_and_toggle():
     asyncio.run(run())
 
 
+@pytest.mark.slow
 def test_training_screen_config_runs_and_memory_check_at_80x24(demo_model, sample_data, tmp_path):
     from textual.widgets import DataTable
 
@@ -184,6 +188,7 @@ def test_training_form_checks_values_as_typed_and_keys_reach_the_screen(demo_mod
     asyncio.run(run())
 
 
+@pytest.mark.slow
 def test_runs_tab_resumes_a_finished_run_after_a_restart(demo_model, sample_data):
     from textual.widgets import DataTable
 

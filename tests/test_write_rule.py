@@ -259,6 +259,7 @@ def test_data_build_refuses_a_hand_made_dataset_and_itself(tmp_path, sample_data
     assert snapshot(built) == before
 
 
+@pytest.mark.slow
 def test_a_copied_run_resumes_into_the_copy_and_a_moved_one_in_place(engine, base_run, tmp_path):
     from core.training.run_folders import read_events
 
