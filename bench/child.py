@@ -150,7 +150,7 @@ def tui_train(p: dict) -> dict:
             await pilot.pause(0.2)  # let the screen show the finished run
             from dataclasses import asdict
 
-            settings = asdict(screen.settings)
+            settings = asdict(screen.read_form(quiet=True))  # what the run trained with
             peak = _peak_memory(engine)
         if isinstance(finished.events[0], ev.JobFailed):
             raise RuntimeError(finished.events[0].message)
