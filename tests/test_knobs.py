@@ -20,7 +20,7 @@ from tui.commands.train import settings_from_args
 
 @dataclass
 class WithWarmup(TrainSettings):
-    warmup_steps: int = knob(0, help="steps of warm-up", low=0, cli=True, form=FormPlace("warmup", "warm-up", 14))
+    warmup_steps: int = knob(0, help="steps of warm-up", low=0, cli=True, form=FormPlace("warmup", "warm-up", 15))
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ def test_run_folder_files_and_events(engine, demo_model, sample_data, recorder, 
     s = demo_settings(demo_model, sample_data, "", iters=12, steps_per_report=3, steps_per_eval=4, save_every=4)
     job = engine.train(s, run)
     result = job.result(timeout=300)
-    assert result["run_dir"] == str(run) and result["iterations"] == 12
+    assert result.run_dir == str(run) and result.iterations == 12
 
     for folder in ("adapters", "best", "checkpoints/0000012"):
         assert (run / folder / "adapters.safetensors").is_file(), folder
@@ -39,7 +39,9 @@ def test_run_folder_files_and_events(engine, demo_model, sample_data, recorder, 
 
     events = read_events(run)
     kinds = [e["type"] for e in events]
-    assert kinds[0] == "start" and kinds[-1] == "finished"
+    # what a viewer in another process shows while the run loads, then the run itself
+    assert kinds[: kinds.index("start")] == ["progress", "progress"] and kinds[-1] == "finished"
+    assert [e["message"] for e in events if e["type"] == "progress"] == ["loading model", "loading data", "training"]
     assert [e["iteration"] for e in events if e["type"] == "train"] == [3, 6, 9, 12]
     vals = {e["iteration"]: e["val_loss"] for e in events if e["type"] == "val"}
     best = [e for e in events if e["type"] == "best"][-1]
@@ -78,12 +80,12 @@ def test_stop_then_resume_continues_exactly(engine, demo_model, sample_data, tmp
         first = job.result(timeout=300)
     finally:
         engine.remove_listener(stopper)
-    assert first["stopped_early"] and first["iterations"] == 5
+    assert first.stopped_early and first.iterations == 5
     assert run_info(tmp_path / "split").status == "stopped"
     assert (tmp_path / "split/checkpoints/0000005/optimizer.safetensors").is_file()
 
     second = engine.resume(tmp_path / "split").result(timeout=300)
-    assert second["start_iteration"] == 5 and second["iterations"] == 14
+    assert second.start_iteration == 5 and second.iterations == 14
     whole = dict(curve(read_events(tmp_path / "whole")).train)
     split = dict(curve(read_events(tmp_path / "split")).train)
     assert sorted(split) == list(range(1, 15))
@@ -125,11 +127,13 @@ def test_sigkill_mid_run_resumes_from_last_checkpoint(demo_model, sample_data, t
                 break
             assert time.monotonic() < deadline, "no checkpoint in time"
         time.sleep(0.3)  # let it get somewhere past the checkpoint
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
+        os.kill(json.loads((run / "run.json").read_text())["pid"], signal.SIGKILL)  # the run process itself
+        out = proc.communicate(timeout=30)[0]  # the command that showed it says so, and fails
     finally:
         if proc.poll() is None:
             proc.kill()
+    assert proc.returncode == 1 and "error: the run process ended without finishing at iteration" in out, out[-2000:]
+    assert "resume it: it continues from its checkpoint at iteration" in out
     with open(run / "events.jsonl", "a") as fh:
         fh.write('{"type": "train", "iterat')  # a torn last line, as a kill can leave
 
@@ -301,7 +305,7 @@ def test_out_folder_and_resume_without_a_checkpoint(engine, demo_model, sample_d
         engine.remove_listener(stop_at_start)
     assert not (run / "checkpoints").is_dir()
     result = engine.resume(run).result(timeout=300)
-    assert result["start_iteration"] == 0 and result["iterations"] == 3 and not result["stopped_early"]
+    assert result.start_iteration == 0 and result.iterations == 3 and not result.stopped_early
     assert run_info(run).status == "finished"
 
 

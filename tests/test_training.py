@@ -20,7 +20,7 @@ def test_train_then_generate(engine, demo_model, sample_data, recorder, tmp_path
     )
     job = engine.train(settings, tmp_path / "run")
     result = job.result(timeout=300)
-    assert result["iterations"] == 40 and not result["stopped_early"]
+    assert result.iterations == 40 and not result.stopped_early
 
     reports = recorder.of(ev.TrainReport, job)
     assert [r.iteration for r in reports] == list(range(5, 41, 5))
@@ -66,10 +66,10 @@ def test_stop_keeps_the_adapter_of_the_last_step(engine, demo_model, sample_data
         result = job.result(timeout=300)
     finally:
         engine.remove_listener(stopper)
-    assert result["stopped_early"] and 4 <= result["iterations"] < 5000
+    assert result.stopped_early and 4 <= result.iterations < 5000
     assert (adapters / "adapters.safetensors").is_file()
     finished = recorder.of(ev.TrainFinished, job)[0]
-    assert finished.stopped_early and finished.iterations == result["iterations"]
+    assert finished.stopped_early and finished.iterations == result.iterations
 
 
 def test_bad_data_fails_with_file_and_line(engine, demo_model, sample_data, recorder, tmp_path):

@@ -272,14 +272,14 @@ def test_a_copied_run_resumes_into_the_copy_and_a_moved_one_in_place(engine, bas
     b = tmp_path / "runB"
     shutil.copytree(a, b)
     result = engine.resume(b, iters=4).result(timeout=300)
-    assert result["adapter_path"] == str(b / "adapters") and result["iterations"] == 4
+    assert result.adapter_path == str(b / "adapters") and result.iterations == 4
     assert snapshot(a) == original  # the original is untouched, its finished adapter included
 
     c = tmp_path / "moved" / "runC"
     c.parent.mkdir()
     b.rename(c)
     result = engine.resume(c, iters=6).result(timeout=300)
-    assert result["run_dir"] == str(c) and not b.exists()  # the old path is not recreated
+    assert result.run_dir == str(c) and not b.exists()  # the old path is not recreated
     assert [e["start_iteration"] for e in read_events(c) if e["type"] == "start"] == [0, 2, 4]
     assert snapshot(a) == original
 
@@ -296,7 +296,7 @@ def test_an_older_run_storing_absolute_paths_resumes_into_itself(engine, base_ru
     b = tmp_path / "copy"
     shutil.copytree(a, b)
     result = engine.resume(b, iters=3).result(timeout=300)
-    assert result["adapter_path"] == str(b / "adapters") and snapshot(a) == original
+    assert result.adapter_path == str(b / "adapters") and snapshot(a) == original
     assert "adapter_path: adapters\n" in (b / "config.yaml").read_text() and (b / "tunedeck_run.json").is_file()
 
 
@@ -323,7 +323,7 @@ def test_adapter_path_into_someone_elses_folder_is_refused(engine, demo_model, s
         engine.resume(tmp_path / "r2", iters=3).result(timeout=60)
     assert "--adapter-path NEW_FOLDER" in err.value.hint and snapshot(ext) == adapter
     result = engine.resume(tmp_path / "r2", iters=3, adapter_path=str(tmp_path / "ext2")).result(timeout=300)
-    assert result["adapter_path"] == str(tmp_path / "ext2") and snapshot(ext) == adapter
+    assert result.adapter_path == str(tmp_path / "ext2") and snapshot(ext) == adapter
     assert f"adapter_path: {tmp_path / 'ext2'}" in (tmp_path / "r2" / "config.yaml").read_text()
 
 
@@ -344,7 +344,7 @@ def test_stale_locks_never_block_and_old_lock_files_mean_nothing(engine, base_ru
         (run / "run.json").write_text(json.dumps({**holder, "started": "2023-01-01T00:00:00"}))
         assert run_info(run).status == "crashed", holder
     result = engine.resume(run, iters=4).result(timeout=300)
-    assert result["start_iteration"] == 2 and result["iterations"] == 4
+    assert result.start_iteration == 2 and result.iterations == 4
     assert not (run / "run.json").exists() and run_info(run).status == "finished"
 
 

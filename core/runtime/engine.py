@@ -118,11 +118,31 @@ def _data_tokens(ctx: JobContext, folder, model, max_seq_length, mask_prompt, li
     )
 
 
+def _launch_and_follow(ctx: JobContext, unload: Callable[[], int], mode: str, *args) -> dict:
+    from core.training.follow import follow
+    from core.training.launcher import launch_new, launch_resume
+
+    if unload():  # on a Mac memory is shared: the run gets what the chat models held
+        ctx.progress("unloaded the chat models: the run needs their memory")
+    launched = launch_new(*args) if mode == "new" else launch_resume(*args)
+    ctx.state["run_dir"] = str(launched.run_dir)
+    ctx.progress("starting the run process")
+    return follow(ctx, launched.run_dir, launched.offset, launched.process)
+
+
+def _attach(ctx: JobContext, run_dir: str, offset: int | None) -> dict:
+    from core.training.follow import follow, session_offset
+
+    ctx.state["run_dir"] = run_dir
+    return follow(ctx, run_dir, session_offset(run_dir) if offset is None else offset)
+
+
 class Engine:
     def __init__(self, on_event: Callable[[ev.Event], None] | None = None):
         self.worker = MLXWorker(on_event)
         self._chat_models: dict[tuple, object] = {}  # touched on the worker thread only
         self._downloads: MLXWorker | None = None  # the I/O queue, started on first use
+        self._followers: list[tuple[MLXWorker, Job]] = []  # one thread per run followed
 
     @property
     def busy(self) -> bool:
@@ -159,6 +179,61 @@ class Engine:
     def _train_and_forget(self, ctx: JobContext, settings, run_dir=None) -> dict:
         self._chat_models = {k: v for k, v in self._chat_models.items() if k[1] is None}
         return _train(ctx, settings, run_dir)
+
+    # -- runs in a process of their own -------------------------------------
+    # What the TUI and the CLI start: the run trains in core.training.run_process,
+    # detached from the terminal, and this process follows its folder on a
+    # thread of its own (core.training.follow), emitting the trainer's events.
+    # Cancelling the job asks the run to stop cleanly; ``detach_runs`` (and
+    # ``shutdown``) only stop following, and the run trains on.
+    def start_run(self, settings, run_dir: str | Path | None = None) -> Job:
+        """A new run in its own process (checked here first: a mistake is said before anything is written)."""
+        return self._follow("new", settings, run_dir)
+
+    def resume_run(self, run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> Job:
+        return self._follow("resume", str(run_dir), iters, adapter_path)
+
+    def attach_run(self, run_dir: str | Path, offset: int | None = None) -> Job:
+        """Follow a run another process trains, from its current session's start (or ``offset``)."""
+        return self._follower_job(_attach, str(run_dir), offset)
+
+    def followed_runs(self) -> list[Job]:
+        """The run-following jobs still going."""
+        return [job for _, job in self._followers if not job.done]
+
+    def detach_runs(self) -> None:
+        """Stop following every run; they train on."""
+        for _, job in self._followers:
+            job.state["detach"] = True
+            job.cancel_event.set()
+
+    def _follow(self, mode: str, *args) -> Job:
+        return self._follower_job(_launch_and_follow, self._unload_tuned, mode, *args)
+
+    def _follower_job(self, fn, *args) -> Job:
+        # A thread per run followed: several may be followed at once, and none waits behind MLX work.
+        self._followers = [(w, j) for w, j in self._followers if not j.done]
+        worker = self.worker.sibling("tunedeck-follow")
+        job = worker.submit("train", fn, *args)
+        self._followers.append((worker, job))
+        return job
+
+    def _unload_tuned(self) -> int:
+        """Drop the cached chat models (on the MLX thread); how many were loaded."""
+
+        def drop() -> int:
+            n = len(self._chat_models)
+            self._chat_models = {}
+            if n:
+                import gc
+
+                import mlx.core as mx
+
+                gc.collect()
+                mx.clear_cache()
+            return n
+
+        return self.worker.call(drop) if self.worker.started else 0
 
     # -- run lifecycle: resume and memory check -----------------
     def resume(self, run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> Job:
@@ -244,6 +319,7 @@ class Engine:
         up to ``timeout`` seconds (None: until a training run's clean stop is done)."""
         if self._downloads is not None:
             self._downloads.shutdown(timeout=5, reason=reason)
+        self.detach_runs()  # a run process trains on: a viewer leaving never stops it
         self.worker.shutdown(timeout, reason=reason)
 
     # -- judge and ship: evaluate, fuse, export -------------------

@@ -144,6 +144,11 @@ class MLXWorker:
         tracking ids never confuses the two."""
         return MLXWorker(self._dispatch, thread_name=thread_name, ids=self._ids)
 
+    @property
+    def started(self) -> bool:
+        """Whether its thread runs yet (nothing was ever submitted: nothing is loaded)."""
+        return self._thread_started
+
     def on_worker_thread(self) -> bool:
         return threading.current_thread() is self._thread
 

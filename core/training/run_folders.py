@@ -8,7 +8,11 @@ Layout of ``RUN_DIR`` (default ``$TUNEDECK_HOME/runs/<timestamp>-<model>/``)::
     data_manifest.json   a copy of the dataset's tunedeck.json (may be {})
     run.lock             the OS lock (flock) the training process holds for
                          the whole run; the kernel releases it when it dies
-    run.json             who holds it: {"pid", "host", "started"}, for display
+    run.json             who holds it: {"pid", "host", "started", "iteration",
+                         "heartbeat"}, for display (only the lock decides)
+    run.log              the run process's own output (core.training.run_process)
+    stop.json            why a stop was asked ({"reason", "pid"}), read by the
+                         run process when the signal that asks it arrives
     events.jsonl         append-only log of every reported metric
     adapters/            adapter_config.json + adapters.safetensors (last
                          completed step; ``mlx_lm.generate --adapter-path``)
@@ -42,6 +46,8 @@ CONFIG = "config.yaml"
 EVENTS = "events.jsonl"
 LOCK = "run.lock"
 STATUS = "run.json"
+PROCESS_LOG = "run.log"
+STOP_REQUEST = "stop.json"
 MANIFEST_COPY = "data_manifest.json"
 ADAPTERS = "adapters"
 BEST = "best"
@@ -219,6 +225,26 @@ class RunLock:
         self.release()
 
 
+def beat(run_dir: str | Path, **fields) -> None:
+    """Add ``fields`` (iteration, heartbeat…) to run.json, for display: only
+    the holder of the run's lock calls it."""
+    path = Path(run_dir) / STATUS
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info = {"pid": os.getpid(), "host": socket.gethostname()}
+    write_json(path, {**info, **fields})
+
+
+def status(run_dir: str | Path) -> dict:
+    """run.json as the run's process last wrote it ({} when none)."""
+    try:
+        info = json.loads((Path(run_dir) / STATUS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
 def is_locked(run_dir: str | Path) -> bool:
     """Whether a live process holds the run's lock (a shared probe: it never
     blocks the holder, and ``RunLock.acquire`` retries past a probe)."""
@@ -239,10 +265,10 @@ def is_locked(run_dir: str | Path) -> bool:
 
 def holder(run_dir: str | Path) -> str:
     """ " (pid 123 on host, since ...)" from run.json, for messages."""
+    info = status(run_dir)
     try:
-        info = json.loads((Path(run_dir) / STATUS).read_text(encoding="utf-8"))
         return f" (pid {info['pid']} on {info['host']}, since {info['started']})"
-    except (OSError, ValueError, KeyError, TypeError):
+    except KeyError:
         return ""
 
 
@@ -263,7 +289,7 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 
 # The names TuneDeck writes in each folder of a run: only their temporary
 # names (core.runtime.atomic.temp_target) are ever cleaned up.
-RUN_FILES = (CONFIG, MANIFEST_COPY, STATUS, EVAL, RUN.marker, BEST, FUSED)
+RUN_FILES = (CONFIG, MANIFEST_COPY, STATUS, STOP_REQUEST, EVAL, RUN.marker, BEST, FUSED)
 ADAPTER_FILES = ("adapters.safetensors", "adapter_config.json", "tunedeck_adapter.json")
 FINAL_TMP = ".final.tmp.safetensors"  # the trainer's own save, renamed in at a clean finish
 

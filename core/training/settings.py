@@ -140,6 +140,17 @@ class TrainSettings:
     save_every: int = knob(
         100, help="steps between checkpoints", low=1, cli=True, form=FormPlace("savesteps", "save every", 11)
     )
+    # A run killed outright (SIGKILL, power loss) loses at most this much wall time, however slow its steps.
+    save_minutes: float = knob(
+        5.0,
+        help="minutes of training between checkpoints besides save_every (0: off)",
+        low=0,
+        finite=True,
+        label="save minutes",
+        hint="try 5 (0 saves only every save_every steps)",
+        cli=True,
+        form=FormPlace("saveminutes", "save mins", 14),
+    )
     seed: int = knob(
         0,
         help="random seed",

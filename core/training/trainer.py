@@ -32,9 +32,11 @@ from core.data.folder import read_manifest
 from core.models.model_folder import check_model_folder, load_model
 from core.runtime import events as ev
 from core.runtime.atomic import atomic_dir, atomic_path, write_json, write_text
+from core.runtime.awake import keep_awake
 from core.runtime.errors import Cancelled, TuneDeckError, writing
 from core.runtime.targets import ADAPTER, RUN, check_name, inspect, read_marker, refusal
 from core.training.batching import length_grouped_batches
+from core.training.result import TrainResult
 from core.training.run_folders import (
     ADAPTERS,
     BEST,
@@ -43,10 +45,15 @@ from core.training.run_folders import (
     KEEP_CHECKPOINTS,
     LOCK,
     MANIFEST_COPY,
+    PROCESS_LOG,
     STATUS,
+    STOP_REQUEST,
     EventLog,
     RunLock,
+    beat,
     checkpoint_dirs,
+    holder,
+    is_locked,
     is_run_dir,
     latest_checkpoint,
     new_run_dir,
@@ -58,6 +65,7 @@ from core.training.settings import TrainSettings, build_optimizer, check_setting
 
 ADAPTER_FILE = "adapters.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
+HEARTBEAT_SECONDS = 2.0  # at most this often run.json gets the latest iteration (display only)
 
 
 def validate_run(s: TrainSettings, resuming: bool = False) -> None:
@@ -260,32 +268,55 @@ def portable(s: TrainSettings, run_dir: Path) -> TrainSettings:
     return out
 
 
-def run_training(ctx, s: TrainSettings, run_dir: str | Path | None = None) -> dict:
-    """Start a new run in ``run_dir`` (default: a new folder under the runs
-    folder). The adapter goes to ``s.adapter_path`` (default RUN_DIR/adapters)."""
+def _refuse_taken(run_dir: Path) -> None:
+    if is_run_dir(run_dir):
+        raise TuneDeckError(
+            f"{run_dir} already holds a run",
+            f"resume it (`tunedeck train --resume {run_dir}`) or choose a new folder",
+        )
+    # What taking the lock writes, and what starting the run process does (its output, a stop asked early).
+    ours = (LOCK, STATUS, PROCESS_LOG, STOP_REQUEST)
+    if run_dir.exists() and (not run_dir.is_dir() or any(p.name not in ours for p in run_dir.iterdir())):
+        # A run writes config.yaml, adapters/, ... there: never over someone's files.
+        raise TuneDeckError(f"{run_dir} already exists and is not a run folder", "give --out a new (or empty) folder")
+
+
+def check_new_run(s: TrainSettings, run_dir: str | Path | None = None) -> Path:
+    """Every refusal of a new run, before anything is written: its folder
+    (default: a new one under the runs folder) and its settings, made
+    absolute in place (the adapter goes to ``s.adapter_path``, default
+    RUN_DIR/adapters). Returns the run folder."""
     run_dir = Path(_absolute(str(run_dir))) if run_dir else new_run_dir(s.model)
     check_name(run_dir)
-
-    def refuse_taken() -> None:
-        if is_run_dir(run_dir):
-            raise TuneDeckError(
-                f"{run_dir} already holds a run",
-                f"resume it (`tunedeck train --resume {run_dir}`) or choose a new folder",
-            )
-        ours = (LOCK, STATUS)  # what taking the lock itself writes
-        if run_dir.exists() and (not run_dir.is_dir() or any(p.name not in ours for p in run_dir.iterdir())):
-            # A run writes config.yaml, adapters/, ... there: never over someone's files.
-            raise TuneDeckError(
-                f"{run_dir} already exists and is not a run folder", "give --out a new (or empty) folder"
-            )
-
-    refuse_taken()
+    _refuse_taken(run_dir)
     s.model, s.data = _absolute(s.model), _absolute(s.data)
     s.adapter_path = _absolute(s.adapter_path) or str(run_dir / ADAPTERS)
     validate_run(s)
+    return run_dir
+
+
+def run_training(ctx, s: TrainSettings, run_dir: str | Path | None = None) -> TrainResult:
+    """Start a new run in ``run_dir`` (see ``check_new_run``) and train it here."""
+    run_dir = check_new_run(s, run_dir)
     with RunLock(run_dir):
-        refuse_taken()  # again, holding the lock: another process may have started it meanwhile
+        _refuse_taken(run_dir)  # again, holding the lock: another process may have started it meanwhile
         return _run(ctx, s, run_dir, None)
+
+
+def check_resumable(run_dir: str | Path) -> Path:
+    """A run folder that no process trains now (the deeper checks need its lock)."""
+    run_dir = Path(_absolute(str(run_dir)))
+    if not (run_dir / CONFIG).is_file() or not is_run_dir(run_dir):
+        raise TuneDeckError(
+            f"{run_dir} is not a TuneDeck run folder (a run has {CONFIG} and events.jsonl)",
+            "pass a folder from `tunedeck runs`",
+        )
+    if is_locked(run_dir):
+        raise TuneDeckError(
+            f"{run_dir} is being trained by another process{holder(run_dir)}",
+            "wait for that run to finish, or stop it where it runs; then resume it",
+        )
+    return run_dir
 
 
 def _resume_adapter_folder(run_dir: Path, stored: str, given: str | None) -> str:
@@ -314,16 +345,13 @@ def _resume_adapter_folder(run_dir: Path, stored: str, given: str | None) -> str
     return str(path)
 
 
-def resume_training(ctx, run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> dict:
+def resume_training(ctx, run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> TrainResult:
     """Continue a stopped, crashed or failed run from its latest checkpoint
     (or extend a finished one with a larger ``iters``). ``adapter_path``: a
     new adapter folder (for a copied run whose adapter folder is elsewhere)."""
     run_dir = Path(_absolute(str(run_dir)))
     if not (run_dir / CONFIG).is_file() or not is_run_dir(run_dir):
-        raise TuneDeckError(
-            f"{run_dir} is not a TuneDeck run folder (a run has {CONFIG} and events.jsonl)",
-            "pass a folder from `tunedeck runs`",
-        )
+        check_resumable(run_dir)  # says why not
     with RunLock(run_dir):  # refuses while another process trains it
         s = TrainSettings.from_dict(load_yaml(run_dir / CONFIG, deep=True))  # on the worker: mlx may be used
         if iters is not None:
@@ -352,7 +380,7 @@ def _record(log, kind: str, **data) -> None:
         pass
 
 
-def _run(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None) -> dict:
+def _run(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None) -> TrainResult:
     """Train (holding the run's lock: callers take it)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / RUN.marker).is_file():  # new, or a run from before runs had a marker
@@ -362,7 +390,11 @@ def _run(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None) -> dict:
         write_json(run_dir / MANIFEST_COPY, read_manifest(s.data))
     log = EventLog(run_dir)
     try:
-        return _train(ctx, s, run_dir, checkpoint, log)
+        ctx = LoggedContext(ctx, log)
+        with keep_awake() as kept:
+            if kept:
+                ctx.progress(kept)
+            return _train(ctx, s, run_dir, checkpoint, log)
     except Cancelled:
         _record(
             log,
@@ -382,12 +414,27 @@ def _run(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None) -> dict:
         log.close()
 
 
+class LoggedContext:
+    """The job's context, with each progress step ("loading model"…) also
+    written to the run's log: a viewer in another process reads it there."""
+
+    def __init__(self, ctx, log: EventLog):
+        self._ctx, self._log = ctx, log
+
+    def __getattr__(self, name):
+        return getattr(self._ctx, name)
+
+    def progress(self, message: str, done: float | None = None, total: float | None = None) -> None:
+        self._log.write("progress", message=message)
+        self._ctx.progress(message, done, total)
+
+
 def stop_reason(ctx) -> str:
     """Why the job was asked to stop ("SIGTERM", ...), for the stop record."""
     return ctx.state.get("cancel_reason") or "stop requested"
 
 
-def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -> dict:
+def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -> TrainResult:
     import numpy as np
     from mlx.utils import tree_flatten
     from mlx_lm.tuner.datasets import CacheDataset
@@ -417,10 +464,15 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
         if not s.lr_schedule:  # a rate lowered in config.yaml (e.g. after NaN) wins
             optimizer.learning_rate = s.learning_rate
 
+    beaten = [0.0]
+
     def emit(event, kind: str, **extra) -> None:
         # Logged first: whoever hears the event (the Runs list) reads it from the run's folder.
         data = {k: v for k, v in asdict(event).items() if k != "job_id"}
         log.write(kind, **data, **extra)
+        if kind == "train" and time.monotonic() - beaten[0] >= HEARTBEAT_SECONDS:
+            beaten[0] = time.monotonic()
+            beat(run_dir, iteration=event.iteration, iters=s.iters, heartbeat=round(time.time(), 1))
         ctx.emit(event)
 
     # As mlx_lm.lora reports them: a quantized weight counts the parameters it packs, not its uint32 words.
@@ -449,6 +501,7 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
         "trained_tokens": int(saved.get("trained_tokens", 0)),
         "best": saved.get("best_val_loss"),
         "best_iteration": saved.get("best_iteration"),
+        "saved_at": time.monotonic(),  # the wall clock of the last checkpoint (save_minutes)
     }
     tokens_before = state["trained_tokens"]
 
@@ -476,7 +529,7 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
         for old in checkpoint_dirs(run_dir)[:-KEEP_CHECKPOINTS]:
             shutil.rmtree(old, ignore_errors=True)
         save_adapter(model, adapter_file)
-        state["last_saved"] = it
+        state["last_saved"], state["saved_at"] = it, time.monotonic()
         emit(ev.CheckpointSaved(iteration=it, path=str(folder)), "checkpoint")
         return True
 
@@ -554,7 +607,10 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
             # run and evaluated ``step`` optimizer steps: a safe save point.
             it = start + step
             state["completed"] = it
-            if step and it % s.save_every == 0 and state["diverged"] is None and not save_checkpoint(it):
+            due = it % s.save_every == 0 or (
+                s.save_minutes > 0 and time.monotonic() - state["saved_at"] >= s.save_minutes * 60
+            )
+            if step and due and state["diverged"] is None and not save_checkpoint(it):
                 return
             if ctx.cancelled:
                 if step and state["last_saved"] != it and state["diverged"] is None:
@@ -631,15 +687,16 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
         **({"reason": stop_reason(ctx)} if stopped else {}),
     )
     best = run_dir / BEST
-    return {
-        "adapter_path": str(adapter_dir),
-        "iterations": iterations,
-        "stopped_early": stopped,
-        "model": s.model,
-        "data": s.data,
-        "seconds": time.perf_counter() - started,
-        "run_dir": str(run_dir),
-        "best_path": str(best) if best.is_dir() else None,
-        "best_val_loss": state["best"],
-        "start_iteration": start,
-    }
+    return TrainResult(
+        adapter_path=str(adapter_dir),
+        iterations=iterations,
+        stopped_early=stopped,
+        model=s.model,
+        data=s.data,
+        seconds=time.perf_counter() - started,
+        run_dir=str(run_dir),
+        best_path=str(best) if best.is_dir() else None,
+        best_val_loss=state["best"],
+        start_iteration=start,
+        reason=stop_reason(ctx) if stopped else "",
+    )

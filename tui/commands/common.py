@@ -143,7 +143,7 @@ def _detach_terminal(ttys: list[int]) -> None:
     os.close(devnull)
 
 
-def wait(job, last: bool = False):
+def wait(job, last: bool = False, hangup=None, leave=None):
     """The job's result; a TuneDeckError propagates.
 
     Ctrl-C, SIGTERM and SIGHUP ask the job to stop cleanly (a training run
@@ -152,7 +152,10 @@ def wait(job, last: bool = False):
     MLX thread. The handlers only note the signal; this loop acts on it.
     ``last``: the command ends after this job (training), so once a stop was
     asked for the handlers stay, and a late Ctrl-C cannot cut its closing
-    lines short.
+    lines short. ``hangup``: called instead of stopping the job when the
+    terminal hangs up (a run process trains on without it); ``leave``:
+    called instead of stopping it for every stop signal (watching a run
+    ends the watching, never the run).
     """
     if threading.current_thread() is not threading.main_thread():
         return job.result()
@@ -168,6 +171,14 @@ def wait(job, last: bool = False):
             name = signal.Signals(signum).name
             if signum == signal.SIGHUP:
                 _detach_terminal(ttys)
+            if leave is not None:
+                _stopped_by.append(signum)
+                leave()
+                continue
+            if signum == signal.SIGHUP and hangup is not None:
+                _stopped_by.append(signum)
+                hangup()
+                continue
             if handled == 1:
                 _stopped_by.append(signum)
                 job.cancel(name)

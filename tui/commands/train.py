@@ -41,6 +41,12 @@ def register(sub) -> None:
         "adapter folder is outside it a new one)",
     )
     p.add_argument(
+        "--detach",
+        action="store_true",
+        help="train in the background: print the run folder and return once training has begun "
+        "(tunedeck runs watch RUN follows it, tunedeck runs stop RUN stops it)",
+    )
+    p.add_argument(
         "--memory-check",
         action="store_true",
         help="run a few real steps at these settings and say whether they fit in memory",
@@ -67,10 +73,22 @@ def register(sub) -> None:
             p.add_argument(spec.flag, type=_flag_type(spec), help=spec.help)
     p.set_defaults(func=run)
 
-    r = sub.add_parser("runs", help="list training runs (status, iterations, validation loss)")
+    r = sub.add_parser(
+        "runs",
+        help="list training runs (status, iterations, validation loss); watch or stop one",
+        description="List training runs. `runs watch RUN` follows one in plain lines until it ends "
+        "(with its exit status); `runs stop RUN` stops it cleanly (its checkpoint is kept).",
+    )
     r.add_argument("--json", action="store_true", help="machine-readable output")
     r.add_argument("--dir", help="runs folder (default TUNEDECK_HOME/runs)")
     r.set_defaults(func=list_runs)
+    what = r.add_subparsers(dest="runs_command", metavar="{watch,stop}")
+    w = what.add_parser("watch", help="follow a run in plain lines until it ends (Ctrl-C stops watching only)")
+    w.add_argument("run", metavar="RUN", help="a run folder, or a run name from `tunedeck runs`")
+    w.set_defaults(func=watch_run)
+    t = what.add_parser("stop", help="stop a run cleanly at its next completed step, and wait for it")
+    t.add_argument("run", metavar="RUN", help="a run folder, or a run name from `tunedeck runs`")
+    t.set_defaults(func=stop_run)
 
 
 def settings_from_args(args: argparse.Namespace):
@@ -111,8 +129,9 @@ def run(args) -> int:
     engine = engine_printing()
     engine.add_listener(_extra_lines)
     if args.resume:
-        result = wait(engine.resume(args.resume, iters=args.iters, adapter_path=args.adapter_path), last=True)
-        return _finished(result)
+        return _follow_run(
+            engine, engine.resume_run(args.resume, iters=args.iters, adapter_path=args.adapter_path), args
+        )
     settings = settings_from_args(args)
     if args.save_config:
         from core.training.settings import check_settings, save_yaml
@@ -124,22 +143,123 @@ def run(args) -> int:
         report = wait(engine.memory_check(settings))
         print(f"memory check: {report.summary()}")
         return 0 if report.fits else 2
-    result = wait(engine.train(settings, args.out), last=True)
+    return _follow_run(engine, engine.start_run(settings, args.out), args)
+
+
+def _follow_run(engine, job, args) -> int:
+    """The run trains in its own process; this one prints it. Ctrl-C or
+    SIGTERM stops the run cleanly; a hang-up leaves it training."""
+    from core.runtime.errors import Cancelled
+
+    if args.detach:
+        return _detach_once_begun(engine, job)
+    try:
+        result = wait(job, last=True, hangup=engine.detach_runs)
+    except Cancelled:
+        if not job.state.get("detach"):
+            raise
+        run = job.state.get("run_dir", "")
+        print(f"the terminal hung up: the run trains on; follow it with `tunedeck runs watch {run}`", flush=True)
+        return stop_exit_code()
     return _finished(result)
 
 
-def _finished(result: dict) -> int:
-    how = "stopped" if result["stopped_early"] else "finished"
+def _detach_once_begun(engine, job) -> int:
+    import threading
+
+    from core.runtime import events as ev
+    from core.runtime.errors import Cancelled
+
+    begun = threading.Event()
+    engine.add_listener(lambda e: begun.set() if isinstance(e, ev.TrainStarted) and e.job_id == job.id else None)
+    while not begun.wait(0.1):
+        if job.done:
+            job.result()  # it failed before training began: raises what it says
+    engine.detach_runs()
+    try:
+        job.result()
+    except Cancelled:
+        pass
+    run = job.state["run_dir"]
+    print(f"training in the background: {run}")
+    print(f"  follow it: tunedeck runs watch {run}")
+    print(f"  stop it:   tunedeck runs stop {run}")
+    return 0
+
+
+def _finished(result) -> int:
+    how = "stopped" if result.stopped_early else "finished"
     print(
-        f"{how} after {result['iterations']} iterations of {result['model']} on {result['data']}; "
-        f"adapter in {result['adapter_path']}"
+        f"{how} after {result.iterations} iterations of {result.model} on {result.data}; "
+        f"adapter in {result.adapter_path}"
     )
-    if result.get("best_path"):
-        print(f"best validation loss {result['best_val_loss']:.3f}: {result['best_path']}")
-    print(f"run folder: {result['run_dir']}")
+    if result.best_path:
+        print(f"best validation loss {result.best_val_loss:.3f}: {result.best_path}")
+    print(f"run folder: {result.run_dir}")
     # Stopped by a signal: 128 + its number (Ctrl-C 130, SIGTERM 143, SIGHUP 129)
     # like any interrupted command, so `train && fuse` stops too.
-    return stop_exit_code() if result["stopped_early"] else 0
+    return stop_exit_code() if result.stopped_early else 0
+
+
+def _exit_status(result) -> int:
+    """A followed run's exit status, as its own process ended: 0 finished,
+    128 + the signal that stopped it (a stop asked by a viewer is a SIGTERM)."""
+    import signal
+
+    if not result.stopped_early:
+        return 0
+    sig = getattr(signal, result.reason, None) if result.reason.startswith("SIG") else None
+    return 128 + int(sig or signal.SIGTERM)
+
+
+def watch_run(args) -> int:
+    from core.runtime.errors import Cancelled
+    from core.training.launcher import find_run
+    from core.training.run_folders import run_info
+
+    run = find_run(args.run, args.dir)
+    info = run_info(run)
+    if info.status != "running":
+        print(f"{info.name} is not training: {info.status} at {info.iteration}/{info.iters}")
+        if info.message:
+            print(f"  {info.message}")
+        return {"finished": 0, "stopped": 130, "new": 0}.get(info.status, 1)
+    engine = engine_printing()
+    engine.add_listener(_extra_lines)
+    job = engine.attach_run(run)
+    print(f"watching {info.name} (Ctrl-C stops watching; `tunedeck runs stop {info.name}` stops the run)", flush=True)
+
+    try:
+        result = wait(job, leave=engine.detach_runs)  # Ctrl-C ends the watching, never the run
+    except Cancelled:
+        print("stopped watching; the run trains on", flush=True)
+        return stop_exit_code()
+    _finished(result)
+    return _exit_status(result)
+
+
+def stop_run(args) -> int:
+    from core.runtime.errors import Cancelled
+    from core.training.follow import session_offset
+    from core.training.launcher import find_run, request_stop
+    from core.training.run_folders import run_info
+
+    run = find_run(args.run, args.dir)
+    if not request_stop(run, "tunedeck runs stop"):
+        info = run_info(run)
+        print(f"{info.name} is not training ({info.status} at {info.iteration}/{info.iters}): nothing to stop")
+        return 1
+    print(f"stopping {run.name}: its current step finishes and is saved first…", flush=True)
+    engine = engine_printing()
+    job = engine.attach_run(run, offset=session_offset(run))
+    try:
+        result = job.result()
+    except Cancelled:  # it stopped before its first step
+        print(f"stopped {run.name} before its first step; nothing new was saved")
+        return 0
+    _finished(result)
+    print(f"resume it with `tunedeck train --resume {result.run_dir}`")
+    return 0
 
 
 def list_runs(args) -> int:
@@ -157,4 +277,6 @@ def list_runs(args) -> int:
         val = f"{r.last_val_loss:.3f}" if r.last_val_loss is not None else "-"
         data = Path(r.data).name if r.data else "-"
         print(f"{r.name[:32]:<32} {r.status:<9} {f'{r.iteration}/{r.iters}':>11} {val:>8} {data[:16]}")
+    if any(r.status == "running" for r in runs):
+        print("follow a running one: tunedeck runs watch RUN · stop it: tunedeck runs stop RUN")
     return 0

@@ -1,0 +1,139 @@
+"""Start, find and stop run processes (``core.training.run_process``).
+
+A run started from the TUI or ``tunedeck train`` trains in a process of
+its own, detached from the terminal, so it outlives the SSH link, the
+terminal window and the app. Everything a user can get wrong is checked
+here first, in the caller's process (the same checks the trainer makes), so
+a mistake is said at once, in the caller's words, before anything is
+written; the run process then takes the run's lock and trains.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from core.runtime import paths
+from core.runtime.atomic import write_json
+from core.runtime.errors import TuneDeckError
+from core.training.run_folders import (
+    EVENTS,
+    PROCESS_LOG,
+    STOP_REQUEST,
+    RunInfo,
+    is_locked,
+    list_runs,
+    status,
+)
+from core.training.settings import TrainSettings
+from core.training.trainer import check_new_run, check_resumable
+
+MODULE = "core.training.run_process"
+
+
+@dataclass
+class Launched:
+    """A run process just started: where its run lives, the process, and
+    where this session's records begin in events.jsonl."""
+
+    run_dir: Path
+    process: subprocess.Popen
+    offset: int
+
+
+def complete_size(path: Path) -> int:
+    """The bytes of ``path`` up to its last newline: a torn last line (a
+    killed writer's) is cut by the next writer, so records start there."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - 65536))
+            tail = fh.read()
+    except OSError:
+        return 0
+    cut = tail.rfind(b"\n")
+    return size - len(tail) + cut + 1 if cut >= 0 else max(0, size - len(tail))
+
+
+def _spawn(run_dir: Path, request: dict) -> Launched:
+    offset = complete_size(run_dir / EVENTS)
+    try:
+        (run_dir / STOP_REQUEST).unlink(missing_ok=True)  # an old stop's reason must not name this one
+    except OSError:
+        pass
+    with open(run_dir / PROCESS_LOG, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", MODULE, json.dumps(request)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # no controlling terminal: a hang-up never reaches it
+            close_fds=True,
+            cwd=str(run_dir),
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    return Launched(run_dir, process, offset)
+
+
+def launch_new(settings: TrainSettings, run_dir: str | Path | None = None) -> Launched:
+    """Check a new run (``check_new_run``: folder and settings), make its
+    folder and start its process."""
+    run = check_new_run(settings, run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    return _spawn(run, {"mode": "new", "run_dir": str(run), "settings": asdict(settings)})
+
+
+def launch_resume(run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> Launched:
+    run = check_resumable(run_dir)
+    return _spawn(run, {"mode": "resume", "run_dir": str(run), "iters": iters, "adapter_path": adapter_path})
+
+
+def running_runs(root: str | Path | None = None) -> list[RunInfo]:
+    """Runs a live process trains now (their lock is held), newest first."""
+    return [r for r in list_runs(root) if r.status == "running"]
+
+
+def find_run(name: str, root: str | Path | None = None) -> Path:
+    """A run by its folder path, or by its name under the runs folder."""
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        under = Path(root) if root else paths.runs_dir()
+        if (under / name).is_dir():
+            path = under / name
+    if not (path / EVENTS).is_file():
+        raise TuneDeckError(f"{name} is not a TuneDeck run folder", "pass a run folder or a name from `tunedeck runs`")
+    return path.absolute()
+
+
+def request_stop(run_dir: str | Path, reason: str = "", sig: int = signal.SIGTERM) -> bool:
+    """Ask the process training ``run_dir`` to stop cleanly at its next
+    completed step (``reason`` goes into the run's stop record). False when
+    no process trains it now."""
+    run_dir = Path(run_dir)
+    if not is_locked(run_dir):
+        return False
+    info = status(run_dir)
+    pid, host = info.get("pid"), info.get("host")
+    if not isinstance(pid, int) or pid <= 0:
+        return False  # the lock is taken and run.json not written yet: asked again shortly
+    if host and host != socket.gethostname():
+        raise TuneDeckError(
+            f"{run_dir.name} trains on {host}, not on this machine",
+            f"stop it there (`tunedeck runs stop {run_dir}` on {host})",
+        )
+    write_json(run_dir / STOP_REQUEST, {"reason": reason or signal.Signals(sig).name, "pid": pid})
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError as exc:
+        raise TuneDeckError(
+            f"{run_dir.name} is trained by another user's process (pid {pid})", "stop it as that user"
+        ) from exc
+    return True
