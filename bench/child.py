@@ -13,6 +13,7 @@ import os
 import resource
 import sys
 import time
+from pathlib import Path
 
 from bench.stats import percentile, window_rate
 
@@ -58,6 +59,34 @@ def tunedeck_train(p: dict) -> dict:
         "trained_tokens": points[-1][1] if points else 0,
         "wall_s": wall,
     }
+
+
+def _record_points(run_dir) -> tuple[list, float | None]:
+    """(write time, trained tokens) of each report as the run logged it, and
+    its peak memory (bytes): the same figures whoever watched the run."""
+    from core.training.run_folders import read_events
+
+    reports = [e for e in read_events(run_dir) if e["type"] == "train"]
+    peak = max((e["peak_memory_gb"] for e in reports), default=None)
+    return [(e["time"], e["trained_tokens"]) for e in reports], peak * 1e9 if peak is not None else None
+
+
+def run_process_train(p: dict) -> dict:
+    """The run process alone, as ``tunedeck train --detach`` starts it, nobody watching."""
+    import tempfile
+
+    from core.training.launcher import launch_new
+    from core.training.settings import TrainSettings
+
+    run_dir = Path(tempfile.mkdtemp(prefix="headless-", dir=p["work"])) / "run"
+    started = time.perf_counter()
+    launched = launch_new(TrainSettings.from_dict(p["settings"]), run_dir)
+    code = launched.process.wait()
+    wall = time.perf_counter() - started
+    if code:
+        raise RuntimeError(f"the run process exited {code}: {(run_dir / 'run.log').read_text()[-2000:]}")
+    points, peak = _record_points(run_dir)
+    return {"tokens_per_second": window_rate(points), "peak_memory": peak, "wall_s": wall}
 
 
 class LagProbe:
@@ -134,6 +163,15 @@ def tui_train(p: dict) -> dict:
             app.go("train")
             await pilot.pause()
             screen = app.screen
+            shown: list[tuple[float, int]] = []  # (wall time, iteration) of each report the screen showed
+            show_report = screen.show_report
+
+            def showing(event):
+                if event is not None:
+                    shown.append((time.time(), event.iteration))
+                return show_report(event)
+
+            screen.show_report = showing
             for key in ("iters", "lr", "batch"):
                 screen.query_one(f"#{key}", Input).value = str(p[key])
             screen.set_focus(None)
@@ -151,18 +189,42 @@ def tui_train(p: dict) -> dict:
             from dataclasses import asdict
 
             settings = asdict(screen.read_form(quiet=True))  # what the run trained with
-            peak = _peak_memory(engine)
+            run_dir = screen.run_dir
         if isinstance(finished.events[0], ev.JobFailed):
             raise RuntimeError(finished.events[0].message)
+        logged, peak = _record_points(run_dir)
         return {
-            "tokens_per_second": window_rate(points),
+            "tokens_per_second": window_rate(logged),
             "peak_memory": peak,
             "wall_s": wall,
             "settings": settings,
+            **_shown_latency(run_dir, shown),
             **(probe.summary() if probe else {}),
         }
 
     return asyncio.run(drive())
+
+
+def _shown_latency(run_dir, shown: list[tuple[float, int]]) -> dict:
+    """From a report being written to the run's log to the screen showing it
+    (or a later one: the plot coalesces reports that come faster than it
+    repaints), per report."""
+    from core.training.run_folders import read_events
+
+    waits = []
+    for e in read_events(run_dir):
+        if e["type"] != "train":
+            continue
+        later = [t for t, it in shown if it >= e["iteration"] and t >= e["time"] - 0.001]
+        if later:
+            waits.append(min(later) - e["time"])
+    ms = [w * 1000 for w in waits]
+    return {
+        "report_to_screen_p50_ms": percentile(ms, 50),
+        "report_to_screen_p95_ms": percentile(ms, 95),
+        "report_to_screen_max_ms": max(ms) if ms else None,
+        "reports_shown": len(ms),
+    }
 
 
 def _messages(p: dict) -> list[dict]:
@@ -320,7 +382,9 @@ def data_check(p: dict) -> dict:
     }
 
 
-WORKLOADS = {f.__name__: f for f in (tunedeck_train, tui_train, chat, tui_chat, cold_start, data_check)}
+WORKLOADS = {
+    f.__name__: f for f in (tunedeck_train, run_process_train, tui_train, chat, tui_chat, cold_start, data_check)
+}
 
 
 def main() -> None:

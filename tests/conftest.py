@@ -6,16 +6,49 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import sys
 from dataclasses import dataclass
 
 # Tests never touch the Hugging Face hub.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Run processes outlive whoever started them, by design: this mark in their
+# environment lets each test end the ones it left (a failed test's run of
+# 100,000 iterations must not train on through the rest of the suite).
+os.environ["TUNEDECK_TEST_OWNER"] = str(os.getpid())
 
 import pytest
 
 from core.runtime import paths
+
+
+def _left_run_processes() -> list[int]:
+    mark = f"TUNEDECK_TEST_OWNER={os.environ['TUNEDECK_TEST_OWNER']}".encode()
+    found = []
+    for entry in os.listdir("/proc") if sys.platform == "linux" else ():
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                if b"core.training.run_process" not in fh.read():
+                    continue
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if mark in fh.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_run_process_left():
+    yield
+    for pid in _left_run_processes():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 @pytest.fixture(scope="session")

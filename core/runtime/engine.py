@@ -127,7 +127,7 @@ def _launch_and_follow(ctx: JobContext, unload: Callable[[], int], mode: str, *a
     launched = launch_new(*args) if mode == "new" else launch_resume(*args)
     ctx.state["run_dir"] = str(launched.run_dir)
     ctx.progress("starting the run process")
-    return follow(ctx, launched.run_dir, launched.offset, launched.process)
+    return follow(ctx, launched.run_dir, launched.offset, launched.process, launched.session)
 
 
 def _attach(ctx: JobContext, run_dir: str, offset: int | None) -> dict:

@@ -165,14 +165,17 @@ def result_of(run_dir: Path, start: dict | None, end: dict) -> TrainResult:
     )
 
 
-def follow(ctx, run_dir: str | Path, offset: int = 0, process: subprocess.Popen | None = None) -> TrainResult:
+def follow(
+    ctx, run_dir: str | Path, offset: int = 0, process: subprocess.Popen | None = None, session: str = ""
+) -> TrainResult:
     """Emit the run's records from ``offset`` on as events until it ends.
 
     ``ctx`` is the following job's: cancelling it asks the run to stop
     cleanly (and goes on following until it has); ``ctx.state["detach"]``
     set before the cancel only stops following, leaving the run to train.
-    ``process``: the run process this caller started (its exit tells an
-    early failure from a crash). Returns the trainer's ``TrainResult``; a
+    ``process``, ``session``: the run process this caller started, and the
+    session its records carry (a process that raced it to the run's lock
+    writes others); its exit tells an early failure from a crash. Returns the trainer's ``TrainResult``; a
     failed or crashed run raises ``TuneDeckError``, a run stopped before
     its first step ``Cancelled``."""
     run_dir = Path(run_dir)
@@ -184,6 +187,8 @@ def follow(ctx, run_dir: str | Path, offset: int = 0, process: subprocess.Popen 
     ended_at = None
     while True:
         for record in tail.read():
+            if session and record.get("session") != session:
+                continue
             kind = record["type"]
             if kind in TERMINAL_STATUS:
                 end = record
@@ -202,18 +207,18 @@ def follow(ctx, run_dir: str | Path, offset: int = 0, process: subprocess.Popen 
             reason = ctx.state.get("cancel_reason", "")
             # Ctrl-C forwarded as itself: the run's process ends as an interrupted command does (130).
             sig = signal.SIGINT if reason == "SIGINT" else signal.SIGTERM
-            asked_stop = request_stop(run_dir, reason, sig)
+            asked_stop = request_stop(run_dir, reason, sig, session)
         if end is not None:
             ended_at = ended_at or time.monotonic()
             # Its end is written: the process lets go of the run a moment later (the Runs list reads the lock).
-            if not is_locked(run_dir) or time.monotonic() - ended_at > UNLOCK_WAIT:
+            if not (alive if process is not None else is_locked(run_dir)) or time.monotonic() - ended_at > UNLOCK_WAIT:
                 tail.read()
                 return _ended(ctx, run_dir, start, end)
         elif not alive:
             if not drained:  # once more round: the lines it wrote just before it went
                 drained = True
                 continue
-            if process is not None and start is None and not is_locked(run_dir):
+            if process is not None and start is None:  # it never began (the lock may be another's)
                 raise _early_error(run_dir, process)
             raise _crashed(run_dir, iteration)
         time.sleep(POLL_SECONDS)

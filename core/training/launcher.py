@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from core.runtime.errors import TuneDeckError
 from core.training.run_folders import (
     EVENTS,
     PROCESS_LOG,
+    SESSION_ENV,
     STOP_REQUEST,
     RunInfo,
     is_locked,
@@ -45,6 +47,7 @@ class Launched:
     run_dir: Path
     process: subprocess.Popen
     offset: int
+    session: str  # in every record its process writes (run_folders.SESSION_ENV)
 
 
 def complete_size(path: Path) -> int:
@@ -63,6 +66,7 @@ def complete_size(path: Path) -> int:
 
 def _spawn(run_dir: Path, request: dict) -> Launched:
     offset = complete_size(run_dir / EVENTS)
+    session = uuid.uuid4().hex[:12]
     try:
         (run_dir / STOP_REQUEST).unlink(missing_ok=True)  # an old stop's reason must not name this one
     except OSError:
@@ -76,9 +80,9 @@ def _spawn(run_dir: Path, request: dict) -> Launched:
             start_new_session=True,  # no controlling terminal: a hang-up never reaches it
             close_fds=True,
             cwd=str(run_dir),
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", SESSION_ENV: session},
         )
-    return Launched(run_dir, process, offset)
+    return Launched(run_dir, process, offset, session)
 
 
 def launch_new(settings: TrainSettings, run_dir: str | Path | None = None) -> Launched:
@@ -111,10 +115,11 @@ def find_run(name: str, root: str | Path | None = None) -> Path:
     return path.absolute()
 
 
-def request_stop(run_dir: str | Path, reason: str = "", sig: int = signal.SIGTERM) -> bool:
+def request_stop(run_dir: str | Path, reason: str = "", sig: int = signal.SIGTERM, session: str = "") -> bool:
     """Ask the process training ``run_dir`` to stop cleanly at its next
     completed step (``reason`` goes into the run's stop record). False when
-    no process trains it now."""
+    no process trains it now, or (given ``session``) not the one launched
+    with it."""
     run_dir = Path(run_dir)
     if not is_locked(run_dir):
         return False
@@ -122,6 +127,8 @@ def request_stop(run_dir: str | Path, reason: str = "", sig: int = signal.SIGTER
     pid, host = info.get("pid"), info.get("host")
     if not isinstance(pid, int) or pid <= 0:
         return False  # the lock is taken and run.json not written yet: asked again shortly
+    if session and info.get("session") != session:
+        return False  # another launch trains it: this one's process has lost the race, or not begun
     if host and host != socket.gethostname():
         raise TuneDeckError(
             f"{run_dir.name} trains on {host}, not on this machine",

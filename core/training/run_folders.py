@@ -48,6 +48,7 @@ LOCK = "run.lock"
 STATUS = "run.json"
 PROCESS_LOG = "run.log"
 STOP_REQUEST = "stop.json"
+SESSION_ENV = "TUNEDECK_RUN_SESSION"  # set by the launcher for the run process it starts
 MANIFEST_COPY = "data_manifest.json"
 ADAPTERS = "adapters"
 BEST = "best"
@@ -90,10 +91,12 @@ class EventLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _cut_torn_line(self.path)  # a killed writer's half record would glue onto ours
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (open for the run; close() closes it)
+        # The launch this process serves (core.training.launcher): its viewer
+        # tells its own records from those of a process that raced it.
+        self._session = {"session": os.environ[SESSION_ENV]} if os.environ.get(SESSION_ENV) else {}
 
     def write(self, kind: str, **data) -> None:
-
-        record = {"type": kind, "time": round(time.time(), 3), **data}
+        record = {"type": kind, "time": round(time.time(), 3), **self._session, **data}
         with writing(self.path):
             self._fh.write(json.dumps(record) + "\n")
             self._fh.flush()
@@ -204,7 +207,12 @@ class RunLock:
         self._fd = fd
         write_json(
             self.run_dir / STATUS,
-            {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")},
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "session": os.environ.get(SESSION_ENV, ""),
+            },
         )
         return self
 
