@@ -64,6 +64,14 @@ def complete_size(path: Path) -> int:
     return size - len(tail) + cut + 1 if cut >= 0 else max(0, size - len(tail))
 
 
+def _import_path() -> str:
+    """PYTHONPATH for the run process: this TuneDeck first (it starts in the
+    run folder, so a checkout run without installing must still be found)."""
+    here = str(Path(__file__).resolve().parents[2])
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != here]
+    return os.pathsep.join([here, *rest])
+
+
 def _spawn(run_dir: Path, request: dict) -> Launched:
     offset = complete_size(run_dir / EVENTS)
     session = uuid.uuid4().hex[:12]
@@ -80,7 +88,7 @@ def _spawn(run_dir: Path, request: dict) -> Launched:
             start_new_session=True,  # no controlling terminal: a hang-up never reaches it
             close_fds=True,
             cwd=str(run_dir),
-            env={**os.environ, "PYTHONUNBUFFERED": "1", SESSION_ENV: session},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", SESSION_ENV: session, "PYTHONPATH": _import_path()},
         )
     return Launched(run_dir, process, offset, session)
 
@@ -95,6 +103,8 @@ def launch_new(settings: TrainSettings, run_dir: str | Path | None = None) -> La
 
 def launch_resume(run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> Launched:
     run = check_resumable(run_dir)
+    if adapter_path:  # the run process starts in the run folder: a relative path means this one's
+        adapter_path = os.path.abspath(os.path.expanduser(adapter_path))
     return _spawn(run, {"mode": "resume", "run_dir": str(run), "iters": iters, "adapter_path": adapter_path})
 
 
