@@ -2,7 +2,7 @@
 
 Each check says pass / warn / fail with one line of detail and one line of
 fix. Only a ``fail`` stops training; warnings are things a user should know
-(CPU-only MLX, an unreachable hub, an SSH session outside tmux).
+(CPU-only MLX, an unreachable hub).
 """
 
 from __future__ import annotations
@@ -307,18 +307,16 @@ def check_token(endpoint: str | None = None, verify: bool = False) -> Check:
 
 
 def check_session() -> Check:
+    """Where this terminal is. Runs train in a process of their own, so a
+    dropped SSH link never ends one: this only says what a drop costs."""
     over_ssh = bool(os.environ.get("SSH_CONNECTION"))
     in_mux = bool(os.environ.get("TMUX") or os.environ.get("STY"))
     if over_ssh and not in_mux:
-        return Check(
-            "session",
-            "Terminal session",
-            "warn",
-            "over SSH, not inside tmux or screen",
-            "a dropped connection ends a run: run `tmux new -s tunedeck`, start tunedeck in "
-            "it; after a drop, ssh back and `tmux attach -t tunedeck`",
-        )
-    where = "over SSH inside tmux/screen" if over_ssh else "local terminal"
+        where = "over SSH: a dropped link leaves a run training; start tunedeck again to see it"
+    elif over_ssh:
+        where = "over SSH inside tmux/screen: after a drop, reattach to the same view"
+    else:
+        where = "local terminal"
     return Check("session", "Terminal session", "pass", where)
 
 
