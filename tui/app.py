@@ -104,8 +104,13 @@ class TuneDeckApp(App):
     async def _attach_to_running_run(self) -> None:
         def find() -> list:
             from core.training.launcher import running_runs
+            from core.training.run_folders import read_events
 
-            return running_runs()
+            def started(info) -> float:
+                return max((e.get("time", 0) for e in read_events(info.path) if e["type"] == "start"), default=0)
+
+            # The one started last first (the runs list orders by the latest write).
+            return sorted(running_runs(), key=started, reverse=True)
 
         runs = await asyncio.to_thread(find)
         if not runs or self.stopped_by is not None or self.engine.followed_runs():
