@@ -15,7 +15,7 @@ from textual_plotext import PlotextPlot
 from core.training.run_folders import curve, list_runs, read_events, run_info
 from tui.widgets.loss_plot import draw_curves
 
-HELP = "Enter shows a run · o pins it to overlay · r resumes it · a attaches to a running one"
+HELP = "Enter shows a run · o overlays it · r resumes it · a attaches to a running one"
 LIVE_SECONDS = 2.0  # how often running rows are read again (one events.jsonl each)
 
 
