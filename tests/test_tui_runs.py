@@ -13,7 +13,7 @@ import pytest
 from textual.widgets import DataTable, Input
 from ui_helpers import at_step, record_notifications, text_of, wait_for
 
-from core.training.launcher import launch_new, request_stop, running_runs
+from core.training.launcher import launch_new, running_runs
 from core.training.run_folders import is_locked, latest_checkpoint, new_run_dir, read_events, run_info, status
 from core.training.settings import demo_settings
 from tui.app import make_app
@@ -236,7 +236,17 @@ def test_a_chat_load_while_a_run_trains_asks_first(demo_model, sample_data, no_r
             assert app.screen is screen
             await wait_for(pilot, lambda: len(screen.messages) == 4, 120)
 
+            # A run started now unloads that chat model, and the log keeps saying so.
+            app.go("train")
+            await pilot.pause()
+            train = app.screen
+            await pilot.press("x")
+            await wait_for(pilot, lambda: train.job.done, 120)
+            await pilot.press("s")
+            await wait_for(pilot, lambda: train.run_dir != str(run) and train.plot.train_pts, 120)
+            log = "\n".join(str(line) for line in train.query_one("#log").lines)
+            assert "unloaded the chat models: the run needs their memory" in log
+
     asyncio.run(chat())
-    assert is_locked(run)  # the app left it training
-    request_stop(run, "the test")
-    wait_unlocked(run)
+    assert read_events(run)[-1]["reason"] == "x in TuneDeck"
+    assert len(running_runs()) == 1  # the app left the new one training (no_run_left ends it)

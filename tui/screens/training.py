@@ -145,13 +145,22 @@ class TrainingScreen(StepScreen):
         idle = self.job is None or self.job.done
         if idle:
             self.show_subject(session.model_path, session.data_dir)
+        if idle:
+            self.choose_pair()
+        else:
+            self.form.pair = (session.model_path, session.data_dir)
+        self.runs.refresh_runs()
+
+    def choose_pair(self) -> None:
+        """The Config tab takes the session's model and data (with their
+        defaults, unless the user has edited the knobs for this same pair)."""
+        session = self.app.session
         self.form.pair = (session.model_path, session.data_dir)
-        if idle and session.model_path and session.data_dir:
+        if session.model_path and session.data_dir:
             key = (session.model_path, session.data_dir)
             if self._defaults_for != key:  # keep the user's edits for the same pair
                 self._defaults_for = key
                 self.form.fill(default_settings(session.model_path, session.data_dir, ""))
-        self.runs.refresh_runs()
 
     def read_form(self, quiet: bool = False) -> TrainSettings | None:
         """The form's settings, or None after saying (unless quiet) what is wrong."""
@@ -260,7 +269,7 @@ class TrainingScreen(StepScreen):
         if info.data:
             session.data_dir = info.data
         session.run_dir = str(run_dir)
-        self.form.pair = (session.model_path, session.data_dir)
+        self.choose_pair()
         self.trained_model = info.model
         self.resuming = False
         self.run_dir = str(run_dir)
