@@ -236,10 +236,20 @@ def test_a_chat_load_while_a_run_trains_asks_first(demo_model, sample_data, no_r
             assert app.screen is screen
             await wait_for(pilot, lambda: len(screen.messages) == 4, 120)
 
-            # A run started now unloads that chat model, and the log keeps saying so.
+            # The Judge screen asks too, before an evaluation.
             app.go("train")
             await pilot.pause()
             train = app.screen
+            await pilot.press("j")
+            await pilot.press("e")
+            assert type(app.screen).__name__ == "ConfirmDialog"
+            await pilot.press("n")
+            judge = app.screen
+            assert "not evaluated: a run is training" in "\n".join(str(x) for x in judge.query_one("#judge-log").lines)
+            await pilot.press("escape")
+            assert app.screen is train
+
+            # A run started now unloads that chat model, and the log keeps saying so.
             await pilot.press("x")
             await wait_for(pilot, lambda: train.job.done, 120)
             await pilot.press("s")

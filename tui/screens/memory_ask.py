@@ -13,16 +13,20 @@ from pathlib import Path
 
 from textual.screen import Screen
 
+from core.runtime import paths
+from core.training.run_folders import is_locked
 from tui.screens.results_dialogs import ConfirmDialog
 
 
 def training_now(app) -> list[str]:
     """The run folders trained now: those this app follows (a run just
-    started may not hold its lock yet) and any other process's."""
-    from core.training.launcher import running_runs
-
+    started may not hold its lock yet) and any other process's. Asked on
+    the UI thread, so only each run's lock is probed (``running_runs``
+    would read every run's log)."""
+    root = paths.runs_dir()
+    locked = [str(p) for p in sorted(root.iterdir()) if is_locked(p)] if root.is_dir() else []
     followed = [job.state["run_dir"] for job in app.engine.followed_runs() if job.state.get("run_dir")]
-    return list(dict.fromkeys([*followed, *(r.path for r in running_runs())]))
+    return list(dict.fromkeys([*followed, *locked]))
 
 
 def not_agreed(screen: Screen) -> list[str]:
