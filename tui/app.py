@@ -181,8 +181,9 @@ class TuneDeckApp(App):
         for job in runs:
             job.cancel(STOP_ON_QUIT)
         self.notify(
-            "Stopping the run at its next step (adapter and checkpoint kept), then quitting… "
-            "ctrl+q again quits at once and leaves it to finish stopping.",
+            f"Stopping {'the run' if len(runs) == 1 else f'the {len(runs)} runs'} at the next step "
+            "(adapter and checkpoint kept), then quitting… ctrl+q again quits at once and leaves "
+            "the stop to finish.",
             title="Stopping…",
             timeout=120,
         )
