@@ -17,6 +17,8 @@ from tui import keymap
 from tui.session import Session
 from tui.themes import FALLBACK, load_themes
 
+STOP_ON_QUIT = "ctrl+q in TuneDeck"  # what a run stopped on quitting says in its stop record
+
 if TYPE_CHECKING:
     from core.runtime.engine import Engine
 
@@ -89,6 +91,46 @@ class TuneDeckApp(App):
             )
         if self.config.get("keymap"):
             self.call_after_refresh(self._check_keymap)
+        self.call_after_refresh(self._look_for_running_runs)
+
+    # -- runs that train without this app --------------------------------
+    # A run trains in a process of its own and outlives the app that started
+    # it: opening TuneDeck while one trains shows it, live, on the Train
+    # screen. Found after the first paint and off the UI thread (reading the
+    # runs folder takes time the first screen must not wait for).
+    def _look_for_running_runs(self) -> None:
+        self.run_worker(self._attach_to_running_run(), group="find-runs", exit_on_error=False)
+
+    async def _attach_to_running_run(self) -> None:
+        def find() -> list:
+            from core.training.launcher import running_runs
+            from core.training.run_folders import read_events
+
+            def started(info) -> float:
+                return max((e.get("time", 0) for e in read_events(info.path) if e["type"] == "start"), default=0)
+
+            # The one started last first (the runs list orders by the latest write).
+            return sorted(running_runs(), key=started, reverse=True)
+
+        runs = await asyncio.to_thread(find)
+        if not runs or self.stopped_by is not None or self.engine.followed_runs():
+            return  # nothing trains, the app is leaving, or it follows a run already
+        newest = runs[0]
+        await self.switch_mode("train")
+        if not self.screen.attach(newest.path):
+            return
+        others = len(runs) - 1
+        more = (
+            f"\n{others} other run{'s' if others > 1 else ''} training too: Runs tab (ctrl+p), a attaches."
+            if others
+            else ""
+        )
+        self.notify(
+            f"{newest.name} is training (iter {newest.iteration}/{newest.iters}): this is its live view. "
+            f"x stops it; quitting leaves it training.{more}",
+            title="Attached to a running run",
+            timeout=12,
+        )
 
     def _check_keymap(self) -> None:
         self.keymap, problems = keymap.check(self.config.get("keymap"), str(paths.config_file()))
@@ -109,21 +151,58 @@ class TuneDeckApp(App):
         self.config = app_config.update(theme=self.theme)
 
     async def action_quit(self) -> None:
-        # A running job stops first (a training run saves its adapter), which
-        # can take seconds: say so, and wait off the event loop so it repaints.
+        # A followed run trains on after the app: ask once whether to leave it
+        # training (the default) or stop it first. ctrl+q again in that
+        # question is its default answer.
+        from tui.screens.quit_dialog import LEAVE, STOP, QuitWhileTraining
+
+        if isinstance(self.screen, QuitWhileTraining):
+            self.screen.dismiss(LEAVE)
+            return
+        runs = [job for job in self.engine.followed_runs() if not job.cancel_event.is_set()]
+        if not runs:
+            await self._quit()
+            return
+
+        async def answered(answer: str | None) -> None:
+            if answer == STOP:
+                await self._stop_runs_and_quit(runs)
+            elif answer == LEAVE:
+                await self._quit()
+
+        names = [job.state.get("run_dir", "the run") for job in runs]
+        self.push_screen(QuitWhileTraining(names), answered)
+
+    async def _stop_runs_and_quit(self, runs: list) -> None:
+        """Stop each run cleanly (adapter and a checkpoint of its last step
+        kept), with a visible notice while it finishes its step, then quit."""
+        from concurrent.futures import wait
+
+        for job in runs:
+            job.cancel(STOP_ON_QUIT)
+        self.notify(
+            f"Stopping {'the run' if len(runs) == 1 else f'the {len(runs)} runs'} at the next step "
+            "(adapter and checkpoint kept), then quitting… ctrl+q again quits at once and leaves "
+            "the stop to finish.",
+            title="Stopping…",
+            timeout=120,
+        )
+        await asyncio.to_thread(wait, [job.future for job in runs])
+        await self._quit()
+
+    async def _quit(self) -> None:
+        # A job of this process (a memory check, a chat answer, a fuse…) stops
+        # first, which can take seconds: say so, and wait off the event loop
+        # so it repaints. Runs are only left: they train on.
         if self.engine.busy:
-            self.notify(
-                "Stopping the running job before quitting (a training run saves its adapter)…",
-                title="Quitting",
-                timeout=30,
-            )
+            self.notify("Stopping the running job before quitting…", title="Quitting", timeout=30)
             await asyncio.to_thread(self.engine.shutdown, 10.0, "quit")
         self.exit()
 
     # A hang-up (the SSH link dropped, the tmux session killed) or a SIGTERM:
-    # stop what runs cleanly (a training run saves a checkpoint of its last
-    # step, resumable with r) and leave. The handler only notes the signal;
-    # the event loop does the rest.
+    # leave. A run trains on in its own process (the next tunedeck shows it);
+    # a job of this process (a memory check, a chat answer) stops cleanly
+    # first. The handler only notes the signal; the event loop does the rest.
     def _catch_stop_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only be set there
@@ -142,7 +221,7 @@ class TuneDeckApp(App):
     async def _leave_after_stop(self, reason: str) -> None:
         await asyncio.to_thread(self.engine.shutdown, None, reason)
         code = 128 + (self.stopped_by or 0)
-        # Everything is saved now. With the terminal gone Textual may never
+        # Nothing of ours runs now. With the terminal gone Textual may never
         # finish exiting (seen after a killed tmux session: the app stayed up,
         # spinning on the dead tty), so the process ends itself shortly after.
         # Not headless (tests): there is no terminal to hang on, and the
@@ -154,7 +233,7 @@ class TuneDeckApp(App):
         self.exit(return_code=code)
 
     def on_unmount(self) -> None:
-        # Any other way out (tests, signals): stop what still runs.
+        # Any other way out (tests, signals): stop this process's jobs; runs train on.
         for sig, handler in self._previous_handlers.items():
             signal.signal(sig, handler)
         self.engine.shutdown(reason="the app closed")

@@ -124,6 +124,7 @@ def _launch_and_follow(ctx: JobContext, unload: Callable[[], int], mode: str, *a
 
     if unload():  # on a Mac memory is shared: the run gets what the chat models held
         ctx.progress("unloaded the chat models: the run needs their memory")
+    ctx.check_cancelled()  # stopped (or left) while it waited: no process is started
     launched = launch_new(*args) if mode == "new" else launch_resume(*args)
     ctx.state["run_dir"] = str(launched.run_dir)
     ctx.progress("starting the run process")
@@ -204,8 +205,12 @@ class Engine:
     def detach_runs(self) -> None:
         """Stop following every run; they train on."""
         for _, job in self._followers:
-            job.state["detach"] = True
-            job.cancel_event.set()
+            self.detach_run(job)
+
+    def detach_run(self, job: Job) -> None:
+        """Stop following one run (a job of ``start_run``/``resume_run``/``attach_run``); it trains on."""
+        job.state["detach"] = True
+        job.cancel_event.set()
 
     def _follow(self, mode: str, *args) -> Job:
         return self._follower_job(_launch_and_follow, self._unload_tuned, mode, *args)

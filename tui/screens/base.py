@@ -92,6 +92,10 @@ class StepScreen(Screen):
         self._jobs.add(job.id)
         return job
 
+    def untrack(self, job) -> None:
+        """Hear no more of ``job`` (its end, too: a run left training has not ended)."""
+        self._jobs.discard(job.id)
+
     def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
         if event.job_id not in self._jobs:

@@ -18,6 +18,7 @@ from core.runtime import events as ev
 from core.runtime.errors import TuneDeckError
 from tui.screens.base import StepScreen
 from tui.screens.chat_dialogs import ChatSettings, ModelChoice, ModelPicker, SettingsDialog
+from tui.screens.memory_ask import ask_before_loading, not_agreed
 from tui.widgets.answer import AnswerView
 from tui.widgets.chat.model_line import NO_MODEL, ModelLine, comparing, model_label, talking_to
 from tui.widgets.chat.transcript import ChatTranscript
@@ -139,13 +140,23 @@ class ChatScreen(StepScreen):
             headline = talking_to(self.describe_choice())
         self.query_one(ModelLine).show(headline, self.model_state, self.sampling, self.system)
 
-    def preload(self) -> None:
-        """Load the chosen model now, on the worker, so switching shows."""
+    def preload(self, asked: bool = False) -> None:
+        """Load the chosen model now, on the worker, so switching shows.
+        While a run trains it loads only after asking (``asked``: the user
+        chose a model, so ask now; else wait for the first question)."""
         model, adapter = self.current_model()
         if not model:
             return
-        self.model_state = "loading…"
-        self.load_job = self.track(self.app.engine.load_chat_model(model, adapter))
+
+        def load() -> None:
+            self.model_state = "loading…"
+            self.load_job = self.track(self.app.engine.load_chat_model(model, adapter))
+            self.update_model_line()
+
+        if not asked and not_agreed(self):
+            self.model_state = "loads at your first question (a run is training)"
+            return
+        ask_before_loading(self, model_label(model, adapter), load)
 
     def action_pick_model(self) -> None:
         s = self.app.session
@@ -157,7 +168,7 @@ class ChatScreen(StepScreen):
             if self.compare and not self.compare_pair():
                 self.compare = False
                 self.notify("Compare mode is off: that choice is the base model itself.")
-            self.preload()
+            self.preload(asked=True)
             self.update_model_line()
 
         self.app.push_screen(ModelPicker(s.model_path, s.adapter_path, self.choice), chosen)
@@ -212,9 +223,21 @@ class ChatScreen(StepScreen):
         if self.busy:
             self.notify("Still answering: Esc stops it.", severity="warning")
             return
-        sent = self.send_compare(text) if self.compare else self.send_chat(text)
-        if sent:
-            event.prompt_area.accept()
+        prompt_area = event.prompt_area
+
+        def send() -> None:
+            sent = self.send_compare(text) if self.compare else self.send_chat(text)
+            if sent:
+                prompt_area.accept()
+
+        if self.compare and (pair := self.compare_pair()):
+            what = f"the base and the tuned model ({model_label(*pair[0])}, {model_label(*pair[1])})"
+        else:
+            what = model_label(*self.current_model()) if self.current_model()[0] else ""
+        if not what:
+            send()  # no model: send_chat says so
+            return
+        ask_before_loading(self, what, send)
 
     def _take_reference(self, text: str) -> str | None:
         question, reference = self._reference or ("", None)

@@ -30,6 +30,7 @@ from core.shipping.lmstudio import default_name, lmstudio_root
 from core.shipping.provenance import adapter_iteration, describe_adapter, same_adapter
 from tui.screens.base import StepScreen
 from tui.screens.gguf_dialog import GGUFDialog
+from tui.screens.memory_ask import ask_before_loading
 from tui.screens.results_dialogs import ConfirmDialog, LMStudioFolderDialog
 from tui.widgets.judge.artefacts import Artefacts, ArtefactsPanel, fused_dir, other_choice, short
 from tui.widgets.judge.table import JudgeTable
@@ -198,13 +199,18 @@ class ResultsScreen(StepScreen):
             self.notify(f"No {self.choice} adapter in this run yet; a switches back.", severity="warning")
             return
         settings = EvalSettings(model=session.model_path, data=session.data_dir, adapter=adapter, task_examples=n)
-        self.show_rows([])
         scope = "all" if n is None else n
         tuned = f"base and tuned ({self.choice} adapter {describe_adapter(adapter)})" if adapter else ""
-        self.start(
-            self.app.engine.evaluate(settings),
-            f"evaluating {tuned or 'the base model'} (task score on {scope} examples)",
-        )
+
+        def go() -> None:
+            self.show_rows([])
+            self.start(
+                self.app.engine.evaluate(settings),
+                f"evaluating {tuned or 'the base model'} (task score on {scope} examples)",
+            )
+
+        what = f"{Path(session.model_path).name} for an evaluation" + (" (base, then tuned)" if adapter else "")
+        ask_before_loading(self, what, go, no=lambda: self.log_line("not evaluated: a run is training"))
 
     def action_toggle_adapter(self) -> None:
         if self.busy():
@@ -287,10 +293,15 @@ class ResultsScreen(StepScreen):
 
     def _start_fuse(self, adapter: str, out: Path, overwrite: bool) -> None:
         session = self.app.session
-        self.start(
-            self.app.engine.fuse(session.model_path, adapter, str(out), data=session.data_dir, overwrite=overwrite),
-            f"{'fusing again' if overwrite else 'fusing'} the {self.choice} adapter into {out}",
-        )
+
+        def go() -> None:
+            self.start(
+                self.app.engine.fuse(session.model_path, adapter, str(out), data=session.data_dir, overwrite=overwrite),
+                f"{'fusing again' if overwrite else 'fusing'} the {self.choice} adapter into {out}",
+            )
+
+        what = f"{Path(session.model_path).name} to fuse the {self.choice} adapter into it"
+        ask_before_loading(self, what, go, no=lambda: self.log_line("not fused: a run is training"))
 
     def _export_source(self) -> Path | None:
         out = self.fused()

@@ -2,12 +2,16 @@
 
 * Run: the live loss plot (train + validation), speed/memory/ETA line,
   progress bar and an event log. s starts, x stops (adapter kept), r resumes.
+  A run trains in a process of its own (core.training.run_process) and this
+  tab follows its folder, so it outlives the app: a later TuneDeck attaches
+  to it (``attach``) and x stops it from there just the same.
 * Config: the knobs (type, rank, layers, lr + schedule, batch, iters with
   the epochs they mean, max length, prompt masking, grad checkpointing,
   accumulation, report/eval/save steps, seed, presets), checked as typed,
   and YAML load/save (the file ``mlx_lm.lora -c`` also reads).
-* Runs: past runs from their folders; Enter shows a curve, o pins one to
-  overlay, r resumes the highlighted run.
+* Runs: past runs from their folders, running ones live; Enter shows a
+  curve, o pins one to overlay, r resumes the highlighted run, a attaches
+  the Run tab to a running one.
 
 m runs the memory check (a few real steps at these settings) from any tab;
 ctrl+n / ctrl+p switch tabs; Enter or Esc leaves a knob so the keys work.
@@ -15,6 +19,7 @@ ctrl+n / ctrl+p switch tabs; Enter or Esc leaves a knob so the keys work.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from textual import on
@@ -35,6 +40,7 @@ from tui.widgets.status_line import Status, StatusLine
 from tui.widgets.train_form import NO_PAIR, TrainForm
 
 TABS = ("tab-run", "tab-config", "tab-runs")
+STOP_REASON = "x in TuneDeck"  # what the run's stop record says
 
 
 class TrainingScreen(StepScreen):
@@ -52,6 +58,7 @@ class TrainingScreen(StepScreen):
         Binding("r", "resume", "Resume", id="resume-training"),
         Binding("m", "memory_check", "Memory", id="memory-check"),
         Binding("o", "overlay", "Overlay", id="overlay-run", show=False),
+        Binding("a", "attach_highlighted", "Attach", id="attach-run", show=False),
         Binding("ctrl+s", "save_config", "Save YAML", id="save-config", show=False),
         Binding("ctrl+o", "load_config", "Load YAML", id="load-config", show=False),
         Binding("j", "judge", "Judge", id="judge-ship"),
@@ -138,13 +145,22 @@ class TrainingScreen(StepScreen):
         idle = self.job is None or self.job.done
         if idle:
             self.show_subject(session.model_path, session.data_dir)
+        if idle:
+            self.choose_pair()
+        else:
+            self.form.pair = (session.model_path, session.data_dir)
+        self.runs.refresh_runs()
+
+    def choose_pair(self) -> None:
+        """The Config tab takes the session's model and data (with their
+        defaults, unless the user has edited the knobs for this same pair)."""
+        session = self.app.session
         self.form.pair = (session.model_path, session.data_dir)
-        if idle and session.model_path and session.data_dir:
+        if session.model_path and session.data_dir:
             key = (session.model_path, session.data_dir)
             if self._defaults_for != key:  # keep the user's edits for the same pair
                 self._defaults_for = key
                 self.form.fill(default_settings(session.model_path, session.data_dir, ""))
-        self.runs.refresh_runs()
 
     def read_form(self, quiet: bool = False) -> TrainSettings | None:
         """The form's settings, or None after saying (unless quiet) what is wrong."""
@@ -209,7 +225,7 @@ class TrainingScreen(StepScreen):
         self.trained_model = settings.model
         self.resuming = False
         self.progress.span(settings.iters)
-        self.job = self.track(self.app.engine.train(settings, run_dir))
+        self.job = self.track(self.app.engine.start_run(settings, run_dir))
         self._watch_run()
 
     def action_resume(self) -> None:
@@ -237,8 +253,58 @@ class TrainingScreen(StepScreen):
         self.trained_model = info.model
         self.resuming = True
         self.log_line(f"resuming {info.name}" + (f", continuing to {iters} iterations" if iters else ""))
-        self.job = self.track(self.app.engine.resume(path, iters))
+        self.job = self.track(self.app.engine.resume_run(path, iters))
         self._watch_run()
+
+    def attach(self, run_dir: str) -> bool:
+        """Follow a run another process trains (started by an earlier TuneDeck
+        or a shell): the Run tab shows it live and x stops it, as if it had
+        been started here; the walkthrough takes its model and data."""
+        if self._busy():
+            return False
+        info = run_info(run_dir)
+        session = self.app.session
+        if info.model:
+            session.model_path, session.model_label = info.model, Path(info.model).name
+        if info.data:
+            session.data_dir = info.data
+        session.run_dir = str(run_dir)
+        self.choose_pair()
+        self.trained_model = info.model
+        self.resuming = False
+        self.run_dir = str(run_dir)
+        self.log_line(f"attached to {info.name}, training in its own process")
+        self.job = self.track(self.app.engine.attach_run(run_dir))
+        self._watch_run()
+        # Its clock started with its session, not now: the rate and ETA count from there.
+        starts = [e["time"] for e in read_events(run_dir) if e["type"] == "start" and "time" in e]
+        if starts:
+            self.progress.started -= max(0.0, time.time() - starts[-1])
+        self.refresh_stepbar()
+        return True
+
+    def action_attach_highlighted(self) -> None:
+        path = self.runs.highlighted()
+        if path is None:
+            self.notify("No run here to attach to.", severity="warning")
+            return
+        info = run_info(path)
+        if info.status != "running":
+            self.notify(f"{info.name} is not training now ({info.status}): r resumes it.", severity="warning")
+            return
+        following = self.job is not None and not self.job.done and self.job.name == "train"
+        if following and self.run_dir == path:
+            self.query_one("#tabs", TabbedContent).active = "tab-run"
+            return
+        if following and not self.job.cancel_event.is_set():
+            # Stop following the run shown now (it trains on), untracked first:
+            # its follower's end is no end of that run.
+            self.untrack(self.job)
+            self.app.engine.detach_run(self.job)
+            self.log_line(f"left {Path(self.run_dir or '').name} training")
+            self.job = None
+        if self.attach(path):
+            self.notify(f"Attached to {info.name}. x stops it; leaving TuneDeck leaves it training.", timeout=8)
 
     def _watch_run(self) -> None:
         self.live = True
@@ -249,7 +315,7 @@ class TrainingScreen(StepScreen):
     def action_stop(self) -> None:
         for job in (self.job, self.mem_job):
             if job is not None and not job.done:
-                job.cancel()
+                job.cancel(STOP_REASON)
                 self.log_line("stopping after the current step…")
 
     def action_memory_check(self) -> None:
@@ -276,6 +342,8 @@ class TrainingScreen(StepScreen):
             self.handle_end(event)
         elif isinstance(event, ev.Progress):
             self.stats.show(f"{event.message}…", "working")
+            if event.message.startswith("unloaded"):  # the next message replaces the stats line: keep it
+                self.log_line(event.message)
         elif isinstance(event, ev.TrainStarted):
             self.on_train_started(event)
         elif isinstance(event, ev.ValReport):

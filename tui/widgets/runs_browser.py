@@ -1,5 +1,6 @@
 """The past runs, read from their folders: a table, a line about the
-highlighted run, and its curve (with one pinned run overlaid to compare)."""
+highlighted run, and its curve (with one pinned run overlaid to compare).
+Rows of running runs (any process's) are read again every few seconds."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from textual_plotext import PlotextPlot
 from core.training.run_folders import curve, list_runs, read_events, run_info
 from tui.widgets.loss_plot import draw_curves
 
-HELP = "Enter shows a run · o pins it to overlay · r resumes it"
+HELP = "Enter shows a run · o overlays it · r resumes it · a attaches to a running one"
+LIVE_SECONDS = 2.0  # how often running rows are read again (one events.jsonl each)
 
 
 def shown_path(path: str) -> str:
@@ -46,6 +48,7 @@ class RunsBrowser(Vertical):
         table = self.query_one(DataTable)
         for label, key in (("run", "run"), ("status", "status"), ("iters", "iters"), ("val loss", "val")):
             table.add_column(label, key=key)
+        self._live = self.set_interval(LIVE_SECONDS, self.refresh_running, pause=True)
 
     def focus_table(self) -> None:
         self.query_one(DataTable).focus()
@@ -55,12 +58,33 @@ class RunsBrowser(Vertical):
         table = self.query_one(DataTable)
         keep = table.cursor_row
         table.clear()
+        running = False
         for r in list_runs(self.root):
             val = f"{r.last_val_loss:.3f}" if r.last_val_loss is not None else "-"
             mark = "◆ " if r.path == self.overlay_path else ""
             table.add_row(mark + r.name[-34:], r.status, f"{r.iteration}/{r.iters}", val, key=r.path)
+            running = running or r.status == "running"
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
+        self._follow_live(running)
+
+    def _follow_live(self, running: bool) -> None:
+        self._live.resume() if running else self._live.pause()
+
+    def refresh_running(self) -> None:
+        """Read the running rows again: a run trained by any process moves on here."""
+        table = self.query_one(DataTable)
+        running = False
+        for key in list(table.rows):
+            if str(table.get_cell(key, "status")) != "running":
+                continue
+            r = run_info(key.value)
+            table.update_cell(key, "status", r.status)
+            table.update_cell(key, "iters", f"{r.iteration}/{r.iters}")
+            if r.last_val_loss is not None:
+                table.update_cell(key, "val", f"{r.last_val_loss:.3f}")
+            running = running or r.status == "running"
+        self._follow_live(running)
 
     def show_running(self, run_dir: str | None, iteration: int, total: int, val: float | None) -> None:
         """The running run's row, from its events (the list is read from disk
