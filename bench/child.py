@@ -151,7 +151,7 @@ def tui_train(p: dict) -> dict:
 
     def on_event(event):
         record(event)
-        if isinstance(event, (ev.TrainFinished, ev.JobFailed)):
+        if isinstance(event, ev.TERMINAL) and event.name == "train":
             finished.set(event)
 
     async def drive() -> dict:
@@ -190,8 +190,8 @@ def tui_train(p: dict) -> dict:
 
             settings = asdict(screen.read_form(quiet=True))  # what the run trained with
             run_dir = screen.run_dir
-        if isinstance(finished.events[0], ev.JobFailed):
-            raise RuntimeError(finished.events[0].message)
+        if not isinstance(finished.events[0], ev.JobFinished):
+            raise RuntimeError(getattr(finished.events[0], "message", "the run did not finish"))
         logged, peak = _record_points(run_dir)
         return {
             "tokens_per_second": window_rate(logged),

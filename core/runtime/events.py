@@ -65,15 +65,6 @@ class CheckpointSaved(Event):
 
 
 @dataclass(kw_only=True)
-class TrainFinished(Event):
-    adapter_path: str
-    iterations: int
-    stopped_early: bool
-    model: str = ""
-    data: str = ""
-
-
-@dataclass(kw_only=True)
 class ModelLoaded(Event):
     model: str
     adapter: str | None
@@ -97,6 +88,9 @@ class GenerationFinished(Event):
 
 @dataclass(kw_only=True)
 class JobFinished(Event):
+    """A job's one end when it succeeded; ``result`` is what it returned (a
+    training job's ``core.training.result.TrainResult``, a fuse's ``FuseResult``…)."""
+
     name: str
     result: Any = None
 

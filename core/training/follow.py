@@ -213,7 +213,7 @@ def follow(
             # Its end is written: the process lets go of the run a moment later (the Runs list reads the lock).
             if not (alive if process is not None else is_locked(run_dir)) or time.monotonic() - ended_at > UNLOCK_WAIT:
                 tail.read()
-                return _ended(ctx, run_dir, start, end)
+                return _ended(run_dir, start, end)
         elif not alive:
             if not drained:  # once more round: the lines it wrote just before it went
                 drained = True
@@ -224,19 +224,9 @@ def follow(
         time.sleep(POLL_SECONDS)
 
 
-def _ended(ctx, run_dir: Path, start: dict | None, end: dict) -> TrainResult:
+def _ended(run_dir: Path, start: dict | None, end: dict) -> TrainResult:
     if end["type"] == "failed":
         raise TuneDeckError(end.get("message", "the run failed"), end.get("hint", ""))
     if "adapter_path" not in end:  # stopped before the first step: nothing new was saved
         raise Cancelled()
-    result = result_of(run_dir, start, end)
-    ctx.emit(
-        ev.TrainFinished(
-            adapter_path=result.adapter_path,
-            iterations=result.iterations,
-            stopped_early=result.stopped_early,
-            model=result.model,
-            data=result.data,
-        )
-    )
-    return result
+    return result_of(run_dir, start, end)

@@ -62,8 +62,9 @@ def _print_event(event) -> None:
         _say(f"training {event.model} on {event.data}, iterations {event.start_iteration}..{event.iters}")
     elif isinstance(event, ev.CheckpointSaved):
         _say(f"iter {event.iteration}: checkpoint {event.path}")
-    elif isinstance(event, ev.TrainFinished):
-        _say(f"{'stopped' if event.stopped_early else 'finished'} at iter {event.iterations}")
+    elif isinstance(event, ev.JobFinished) and event.name == "train":
+        result = event.result
+        _say(f"{'stopped' if result.stopped_early else 'finished'} at iter {result.iterations}")
 
 
 def _report_failure(exc: BaseException) -> None:

@@ -677,12 +677,14 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
     tmp_final.replace(adapter_file)  # rename: atomic
     if not stopped and state["last_saved"] != iterations:
         save_checkpoint(iterations)  # lets a finished run be extended later
-    kind = "stopped" if stopped else "finished"
-    emit(
-        ev.TrainFinished(
-            adapter_path=str(adapter_dir), iterations=iterations, stopped_early=stopped, model=s.model, data=s.data
-        ),
-        kind,
+    # The end record (the job's own end, JobFinished, carries the same facts as its result).
+    log.write(
+        "stopped" if stopped else "finished",
+        adapter_path=str(adapter_dir),
+        iterations=iterations,
+        stopped_early=stopped,
+        model=s.model,
+        data=s.data,
         iteration=iterations,
         **({"reason": stop_reason(ctx)} if stopped else {}),
     )

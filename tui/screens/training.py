@@ -29,6 +29,7 @@ from textual.widgets import Input, Static, TabbedContent, TabPane
 
 from core.runtime import events as ev
 from core.runtime.eta import clock
+from core.training.result import TrainResult
 from core.training.run_folders import curve, new_run_dir, read_events, run_info
 from core.training.settings import TrainSettings, default_settings
 from tui.screens.base import StepScreen
@@ -336,7 +337,7 @@ class TrainingScreen(StepScreen):
     def handle_event(self, event: ev.Event) -> None:
         if self.mem_job is not None and event.job_id == self.mem_job.id:
             self.handle_memory_event(event)
-        elif isinstance(event, (*ev.TERMINAL, ev.TrainFinished)):
+        elif isinstance(event, ev.TERMINAL):
             self.show_report(self.plot.flush())  # so a pending repaint cannot cover the final message
             self.live = False
             self.handle_end(event)
@@ -359,8 +360,8 @@ class TrainingScreen(StepScreen):
     def handle_end(self, event: ev.Event) -> None:
         session = self.app.session
         self.show_subject(session.model_path, session.data_dir)  # what s would train next
-        if isinstance(event, ev.TrainFinished):
-            self.on_finished(event)
+        if isinstance(event, ev.JobFinished):
+            self.on_finished(event.result)
         elif isinstance(event, ev.JobCancelled):
             again = "Press r to resume the run." if self.resuming else "Press s to start again."
             self.stats.show(f"Stopped before the first step; nothing new was saved. {again}")
@@ -426,7 +427,7 @@ class TrainingScreen(StepScreen):
             f"{event.trained_tokens:,} tok · {clock(self.progress.elapsed)} · ETA {clock(self.progress.eta())}"
         )
 
-    def on_finished(self, event: ev.TrainFinished) -> None:
+    def on_finished(self, result: TrainResult) -> None:
         session = self.app.session
         if self.trained_model and not session.model_path:
             # A past run resumed before any model was chosen (e.g. after a
@@ -435,24 +436,24 @@ class TrainingScreen(StepScreen):
         # Chat pairs session.model_path with this adapter: only if they match.
         paired = bool(self.trained_model) and self.trained_model == session.model_path
         if paired:
-            session.adapter_path = event.adapter_path
+            session.adapter_path = result.adapter_path
             session.run_dir = self.run_dir
-        self.progress.advance(event.iterations)
-        how = "stopped" if event.stopped_early else "finished"
+        self.progress.advance(result.iterations)
+        how = "stopped" if result.stopped_early else "finished"
         self.log_line(
-            f"{how} at iter {event.iterations} ({Path(event.model).name} on {Path(event.data).name}); "
-            f"adapter: {event.adapter_path}"
+            f"{how} at iter {result.iterations} ({Path(result.model).name} on {Path(result.data).name}); "
+            f"adapter: {result.adapter_path}"
         )
         train_pts = self.plot.train_pts
         change = f" Loss {train_pts[0][1]:.2f} → {train_pts[-1][1]:.2f}." if train_pts else ""
-        more = " r resumes." if event.stopped_early else ""
+        more = " r resumes." if result.stopped_early else ""
         after = (
             "Press j to judge & ship, or n to chat."
             if paired
             else f"It trained {Path(self.trained_model or '?').name}, not the chosen model: pick that model "
             "in step 2 to chat with it."
         )
-        self.stats.show(f"Training {how} after {event.iterations} iterations.{change}{more} {after}", "ok")
+        self.stats.show(f"Training {how} after {result.iterations} iterations.{change}{more} {after}", "ok")
         self.refresh_stepbar()
 
     def can_leave(self) -> str | None:
