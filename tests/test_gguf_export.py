@@ -175,9 +175,9 @@ def test_fused_demo_exports_and_reads_back(engine, fused_demo, sample_data, tmp_
 
     out = tmp_path / f"demo-{gguf_type}.gguf"
     result = engine.export_gguf(str(fused_demo), str(out), gguf_type).result(timeout=300)
-    assert result["path"] == str(out) and all(c["ok"] for c in result["checks"]) and len(result["checks"]) == 7
+    assert result.path == str(out) and all(c.ok for c in result.checks) and len(result.checks) == 7
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temp file left
-    assert result["runtime"]["ran"] is False and "pip install llama-cpp-python" in result["runtime"]["how"]
+    assert result.runtime.ran is False and "pip install llama-cpp-python" in result.runtime.how
     prompts = runtime_prompts(fused_demo)  # what llama.cpp would be compared on: the adapter's test prompts
     assert (
         len(prompts) == 3
@@ -223,7 +223,7 @@ def test_qwen2_split_rules_are_identified_and_others_refused(engine, qwen2_model
 
     out = tmp_path / "q.gguf"
     result = engine.export_gguf(qwen2_model, str(out), "q4_0").result(timeout=300)
-    assert all(c["ok"] for c in result["checks"]) and result["pre_tokenizer"] == "qwen2"
+    assert all(c.ok for c in result.checks) and result.pre_tokenizer == "qwen2"
     reader, meta = _reader(out)
     names = {t.name: t.tensor_type.name for t in reader.tensors}
     assert names["output.weight"] == "Q8_0" and names["blk.0.attn_q.weight"] == "Q4_0"  # untied head kept
@@ -325,8 +325,8 @@ def test_quantized_base_is_dequantized_and_the_user_told(engine, demo_model, tmp
 
     engine.worker.call(quantize)
     result = engine.export_gguf(str(tmp_path / "q4"), str(tmp_path / "q4.gguf"), "bf16").result(timeout=300)
-    assert result["dequantized"] and "dequantized to full precision" in result["notes"][0]
-    assert all(c["ok"] for c in result["checks"])
+    assert result.dequantized and "dequantized to full precision" in result.notes[0]
+    assert all(c.ok for c in result.checks)
     reader, _ = _reader(tmp_path / "q4.gguf")
     assert {t.tensor_type.name for t in reader.tensors} == {"BF16", "F32"}
     assert not [t.name for t in reader.tensors if "scales" in t.name or "biases" in t.name]
@@ -337,10 +337,10 @@ def test_llama_cpp_runs_the_file_like_mlx(engine, fused_demo, tmp_path):
     ~20 minutes on 2 cores, so it is not a default dependency)."""
     pytest.importorskip("llama_cpp")
     result = engine.export_gguf(str(fused_demo), str(tmp_path / "d.gguf")).result(timeout=600)
-    runtime = result["runtime"]
-    assert runtime["ran"] and len(runtime["prompts"]) == 3
-    assert all(p["same_tokens"] for p in runtime["prompts"]), runtime  # llama.cpp's tokenizer = HF's
-    assert runtime["all_match"], runtime  # greedy text from the f16 file = MLX's
+    runtime = result.runtime
+    assert runtime.ran and len(runtime.prompts) == 3
+    assert all(p.same_tokens for p in runtime.prompts), runtime  # llama.cpp's tokenizer = HF's
+    assert runtime.all_match, runtime  # greedy text from the f16 file = MLX's
 
 
 def test_mistral_is_written_as_llama_with_permuted_q_and_k(engine, demo_model, tmp_path):
@@ -371,7 +371,7 @@ def test_mistral_is_written_as_llama_with_permuted_q_and_k(engine, demo_model, t
 
     config, source = engine.worker.call(build)
     result = engine.export_gguf(str(tmp_path / "mistral"), str(tmp_path / "m.gguf")).result(timeout=120)
-    assert result["architecture"] == "llama" and all(c["ok"] for c in result["checks"])
+    assert result.architecture == "llama" and all(c.ok for c in result.checks)
     reader, meta = _reader(tmp_path / "m.gguf")
     assert meta["general.architecture"] == "llama" and meta["llama.rope.dimension_count"] == 64 // 4
     tensors = {t.name: gguf.quants.dequantize(t.data, t.tensor_type) for t in reader.tensors}
