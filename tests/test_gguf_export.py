@@ -1,7 +1,8 @@
 """GGUF export (core.shipping.gguf): a fused demo Qwen2 and a Qwen2 whose
 tokenizer has Qwen2's exact split rules, written and read back; refusals
 (architecture, tokenizer, existing file), a full disk, a bad path, cancel;
-and the llama.cpp runtime comparison where llama_cpp is installed."""
+and the llama.cpp runtime comparison where llama_cpp is installed (and how
+its summary reads)."""
 
 from __future__ import annotations
 
@@ -387,3 +388,38 @@ def test_mistral_is_written_as_llama_with_permuted_q_and_k(engine, demo_model, t
         )
     v = source["model.layers.0.self_attn.v_proj.weight"]
     assert np.allclose(tensors["blk.0.attn_v.weight"].reshape(v.shape), v, atol=1e-3)
+
+
+def test_summary_says_where_llama_cpp_and_mlx_differ():
+    """The llama.cpp comparison as the user reads it (the runtime itself is
+    optional, so its report is built here)."""
+    from core.shipping.gguf import GgufResult, summary_lines
+    from core.shipping.gguf.verify import Check, PromptParity, RuntimeParity
+
+    runtime = RuntimeParity(
+        ran=True,
+        prompts=[
+            PromptParity(prompt="a", same_tokens=True, match=True, mlx="SELECT 1", llama_cpp="SELECT 1"),
+            PromptParity(prompt="b", same_tokens=False, match=False, mlx="SELECT 2", llama_cpp="SELECT 3"),
+        ],
+    )
+    assert not runtime.all_match and RuntimeParity(ran=True, prompts=runtime.prompts[:1]).all_match
+    result = GgufResult(
+        path="m.gguf",
+        bytes=2048,
+        type="f16",
+        architecture="qwen2",
+        model_type="qwen2",
+        pre_tokenizer="qwen2",
+        pre_tokenizer_how="split rules",
+        tensors=3,
+        dequantized=False,
+        checks=[Check("the tensor table", True)],
+        runtime=runtime,
+    )
+    assert summary_lines(result) == [
+        "wrote m.gguf (2,048 bytes, f16, qwen2, 3 tensors; pre-tokenizer 'qwen2', known by its split rules)",
+        "checked: the tensor table",
+        "llama.cpp vs MLX, prompt 1: match ('SELECT 1')",
+        "llama.cpp vs MLX, prompt 2: DIFFERS (prompt tokens DIFFER) - MLX 'SELECT 2', llama.cpp 'SELECT 3'",
+    ]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.evaluation.judge import EVAL_FILE, EvalSettings, load_results, results_dir
+from core.evaluation.judge import EVAL_FILE, EvalSettings, JudgeResult, load_results, results_dir
 from core.runtime import events as ev
 from core.runtime.errors import Cancelled, TuneDeckError
 
@@ -76,6 +76,54 @@ def test_eval_matches_mlx_lm_lora_test(engine, demo_model, sample_data, tuned, r
     # Saved in the run folder (it holds events.jsonl), readable later.
     assert Path(result.saved_to) == Path(tuned).parent / EVAL_FILE
     assert load_results(tuned) == {"kind": "eval", **json.loads(json.dumps(result.as_record()))}
+
+
+def test_eval_record_keeps_its_layout():
+    """eval.json's layout is the one older TuneDeck versions wrote (and read):
+    the typed result's record has exactly those keys, in that order."""
+    row = ev.EvalResult(
+        job_id=7, label="tuned", model="m", adapter="a", test_loss=1.5, test_ppl=4.48, loss_examples=9, task=None
+    )
+    result = JudgeResult(
+        created="2026-01-01 00:00:00",
+        model="m",
+        adapter="a",
+        adapter_choice="last",
+        adapter_iteration=20,
+        adapter_record={"path": "a"},
+        data="d",
+        batch_size=4,
+        test_batches=-1,
+        task_examples=0,
+        rows=[row],
+        saved_to="a/eval.json",
+    )
+    record = result.as_record()
+    assert list(record) == [
+        "created",
+        "model",
+        "adapter",
+        "adapter_choice",
+        "adapter_iteration",
+        "adapter_record",
+        "data",
+        "batch_size",
+        "test_batches",
+        "task_examples",
+        "rows",
+    ]
+    assert record["rows"] == [
+        {
+            "label": "tuned",
+            "model": "m",
+            "adapter": "a",
+            "test_loss": 1.5,
+            "test_ppl": 4.48,
+            "loss_examples": 9,
+            "task": None,
+        }
+    ]
+    assert list(record["rows"][0]) == ["label", "model", "adapter", "test_loss", "test_ppl", "loss_examples", "task"]
 
 
 def test_eval_results_go_beside_a_bare_adapter(tmp_path):
