@@ -86,9 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         result = export_gguf(ctx, str(model), str(work / f"qwen05-{gguf_type}.gguf"), gguf_type, replace=True)
         print(
-            f"{gguf_type}: {time.perf_counter() - start:.1f} s, {result['bytes']:,} bytes, pre-tokenizer "
-            f"{result['pre_tokenizer']!r} by {result['pre_tokenizer_how']}, "
-            f"{sum(c['ok'] for c in result['checks'])}/{len(result['checks'])} checks",
+            f"{gguf_type}: {time.perf_counter() - start:.1f} s, {result.bytes:,} bytes, pre-tokenizer "
+            f"{result.pre_tokenizer!r} by {result.pre_tokenizer_how}, "
+            f"{sum(c.ok for c in result.checks)}/{len(result.checks)} checks",
             flush=True,
         )
     return 0

@@ -1,7 +1,8 @@
 """GGUF export (core.shipping.gguf): a fused demo Qwen2 and a Qwen2 whose
 tokenizer has Qwen2's exact split rules, written and read back; refusals
 (architecture, tokenizer, existing file), a full disk, a bad path, cancel;
-and the llama.cpp runtime comparison where llama_cpp is installed."""
+and the llama.cpp runtime comparison where llama_cpp is installed (and how
+its summary reads)."""
 
 from __future__ import annotations
 
@@ -175,9 +176,9 @@ def test_fused_demo_exports_and_reads_back(engine, fused_demo, sample_data, tmp_
 
     out = tmp_path / f"demo-{gguf_type}.gguf"
     result = engine.export_gguf(str(fused_demo), str(out), gguf_type).result(timeout=300)
-    assert result["path"] == str(out) and all(c["ok"] for c in result["checks"]) and len(result["checks"]) == 7
+    assert result.path == str(out) and all(c.ok for c in result.checks) and len(result.checks) == 7
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temp file left
-    assert result["runtime"]["ran"] is False and "pip install llama-cpp-python" in result["runtime"]["how"]
+    assert result.runtime.ran is False and "pip install llama-cpp-python" in result.runtime.how
     prompts = runtime_prompts(fused_demo)  # what llama.cpp would be compared on: the adapter's test prompts
     assert (
         len(prompts) == 3
@@ -223,7 +224,7 @@ def test_qwen2_split_rules_are_identified_and_others_refused(engine, qwen2_model
 
     out = tmp_path / "q.gguf"
     result = engine.export_gguf(qwen2_model, str(out), "q4_0").result(timeout=300)
-    assert all(c["ok"] for c in result["checks"]) and result["pre_tokenizer"] == "qwen2"
+    assert all(c.ok for c in result.checks) and result.pre_tokenizer == "qwen2"
     reader, meta = _reader(out)
     names = {t.name: t.tensor_type.name for t in reader.tensors}
     assert names["output.weight"] == "Q8_0" and names["blk.0.attn_q.weight"] == "Q4_0"  # untied head kept
@@ -325,8 +326,8 @@ def test_quantized_base_is_dequantized_and_the_user_told(engine, demo_model, tmp
 
     engine.worker.call(quantize)
     result = engine.export_gguf(str(tmp_path / "q4"), str(tmp_path / "q4.gguf"), "bf16").result(timeout=300)
-    assert result["dequantized"] and "dequantized to full precision" in result["notes"][0]
-    assert all(c["ok"] for c in result["checks"])
+    assert result.dequantized and "dequantized to full precision" in result.notes[0]
+    assert all(c.ok for c in result.checks)
     reader, _ = _reader(tmp_path / "q4.gguf")
     assert {t.tensor_type.name for t in reader.tensors} == {"BF16", "F32"}
     assert not [t.name for t in reader.tensors if "scales" in t.name or "biases" in t.name]
@@ -337,10 +338,10 @@ def test_llama_cpp_runs_the_file_like_mlx(engine, fused_demo, tmp_path):
     ~20 minutes on 2 cores, so it is not a default dependency)."""
     pytest.importorskip("llama_cpp")
     result = engine.export_gguf(str(fused_demo), str(tmp_path / "d.gguf")).result(timeout=600)
-    runtime = result["runtime"]
-    assert runtime["ran"] and len(runtime["prompts"]) == 3
-    assert all(p["same_tokens"] for p in runtime["prompts"]), runtime  # llama.cpp's tokenizer = HF's
-    assert runtime["all_match"], runtime  # greedy text from the f16 file = MLX's
+    runtime = result.runtime
+    assert runtime.ran and len(runtime.prompts) == 3
+    assert all(p.same_tokens for p in runtime.prompts), runtime  # llama.cpp's tokenizer = HF's
+    assert runtime.all_match, runtime  # greedy text from the f16 file = MLX's
 
 
 def test_mistral_is_written_as_llama_with_permuted_q_and_k(engine, demo_model, tmp_path):
@@ -371,7 +372,7 @@ def test_mistral_is_written_as_llama_with_permuted_q_and_k(engine, demo_model, t
 
     config, source = engine.worker.call(build)
     result = engine.export_gguf(str(tmp_path / "mistral"), str(tmp_path / "m.gguf")).result(timeout=120)
-    assert result["architecture"] == "llama" and all(c["ok"] for c in result["checks"])
+    assert result.architecture == "llama" and all(c.ok for c in result.checks)
     reader, meta = _reader(tmp_path / "m.gguf")
     assert meta["general.architecture"] == "llama" and meta["llama.rope.dimension_count"] == 64 // 4
     tensors = {t.name: gguf.quants.dequantize(t.data, t.tensor_type) for t in reader.tensors}
@@ -387,3 +388,38 @@ def test_mistral_is_written_as_llama_with_permuted_q_and_k(engine, demo_model, t
         )
     v = source["model.layers.0.self_attn.v_proj.weight"]
     assert np.allclose(tensors["blk.0.attn_v.weight"].reshape(v.shape), v, atol=1e-3)
+
+
+def test_summary_says_where_llama_cpp_and_mlx_differ():
+    """The llama.cpp comparison as the user reads it (the runtime itself is
+    optional, so its report is built here)."""
+    from core.shipping.gguf import GgufResult, summary_lines
+    from core.shipping.gguf.verify import Check, PromptParity, RuntimeParity
+
+    runtime = RuntimeParity(
+        ran=True,
+        prompts=[
+            PromptParity(prompt="a", same_tokens=True, match=True, mlx="SELECT 1", llama_cpp="SELECT 1"),
+            PromptParity(prompt="b", same_tokens=False, match=False, mlx="SELECT 2", llama_cpp="SELECT 3"),
+        ],
+    )
+    assert not runtime.all_match and RuntimeParity(ran=True, prompts=runtime.prompts[:1]).all_match
+    result = GgufResult(
+        path="m.gguf",
+        bytes=2048,
+        type="f16",
+        architecture="qwen2",
+        model_type="qwen2",
+        pre_tokenizer="qwen2",
+        pre_tokenizer_how="split rules",
+        tensors=3,
+        dequantized=False,
+        checks=[Check("the tensor table", True)],
+        runtime=runtime,
+    )
+    assert summary_lines(result) == [
+        "wrote m.gguf (2,048 bytes, f16, qwen2, 3 tensors; pre-tokenizer 'qwen2', known by its split rules)",
+        "checked: the tensor table",
+        "llama.cpp vs MLX, prompt 1: match ('SELECT 1')",
+        "llama.cpp vs MLX, prompt 2: DIFFERS (prompt tokens DIFFER) - MLX 'SELECT 2', llama.cpp 'SELECT 3'",
+    ]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.evaluation.judge import EVAL_FILE, EvalSettings, load_results, results_dir
+from core.evaluation.judge import EVAL_FILE, EvalSettings, JudgeResult, load_results, results_dir
 from core.runtime import events as ev
 from core.runtime.errors import Cancelled, TuneDeckError
 
@@ -61,21 +61,69 @@ def _mlx_lm_test(model, data, adapter):
 def test_eval_matches_mlx_lm_lora_test(engine, demo_model, sample_data, tuned, recorder):
     job = engine.evaluate(EvalSettings(model=demo_model, data=sample_data, adapter=tuned, task_examples=3))
     result = job.result(timeout=300)
-    rows = {r["label"]: r for r in result["rows"]}
+    rows = {r.label: r for r in result.rows}
     assert [e.label for e in recorder.of(ev.EvalResult, job)] == ["base", "tuned"]
     for label, adapter in (("base", ""), ("tuned", tuned)):
         loss, ppl = _mlx_lm_test(demo_model, sample_data, adapter)
-        assert (f"{rows[label]['test_loss']:.3f}", f"{rows[label]['test_ppl']:.3f}") == (loss, ppl), label
-    assert rows["tuned"]["test_loss"] < rows["base"]["test_loss"]  # 20 iterations already help
-    assert rows["base"]["loss_examples"] == 100
-    task = rows["tuned"]["task"]
+        assert (f"{rows[label].test_loss:.3f}", f"{rows[label].test_ppl:.3f}") == (loss, ppl), label
+    assert rows["tuned"].test_loss < rows["base"].test_loss  # 20 iterations already help
+    assert rows["base"].loss_examples == 100
+    task = rows["tuned"].task
     assert task["n"] == 3 and task["sql_n"] == 3 and len(task["answers"]) == 3
     # Progress with done/total for the loss batches (25 of 4 examples).
     loss_steps = [p for p in recorder.of(ev.Progress, job) if p.message == "tuned: test loss"]
     assert loss_steps[-1].done == loss_steps[-1].total == 25
     # Saved in the run folder (it holds events.jsonl), readable later.
-    assert Path(result["saved_to"]) == Path(tuned).parent / EVAL_FILE
-    assert load_results(tuned)["rows"] == json.loads(json.dumps(result["rows"]))
+    assert Path(result.saved_to) == Path(tuned).parent / EVAL_FILE
+    assert load_results(tuned) == {"kind": "eval", **json.loads(json.dumps(result.as_record()))}
+
+
+def test_eval_record_keeps_its_layout():
+    """eval.json's layout is the one older TuneDeck versions wrote (and read):
+    the typed result's record has exactly those keys, in that order."""
+    row = ev.EvalResult(
+        job_id=7, label="tuned", model="m", adapter="a", test_loss=1.5, test_ppl=4.48, loss_examples=9, task=None
+    )
+    result = JudgeResult(
+        created="2026-01-01 00:00:00",
+        model="m",
+        adapter="a",
+        adapter_choice="last",
+        adapter_iteration=20,
+        adapter_record={"path": "a"},
+        data="d",
+        batch_size=4,
+        test_batches=-1,
+        task_examples=0,
+        rows=[row],
+        saved_to="a/eval.json",
+    )
+    record = result.as_record()
+    assert list(record) == [
+        "created",
+        "model",
+        "adapter",
+        "adapter_choice",
+        "adapter_iteration",
+        "adapter_record",
+        "data",
+        "batch_size",
+        "test_batches",
+        "task_examples",
+        "rows",
+    ]
+    assert record["rows"] == [
+        {
+            "label": "tuned",
+            "model": "m",
+            "adapter": "a",
+            "test_loss": 1.5,
+            "test_ppl": 4.48,
+            "loss_examples": 9,
+            "task": None,
+        }
+    ]
+    assert list(record["rows"][0]) == ["label", "model", "adapter", "test_loss", "test_ppl", "loss_examples", "task"]
 
 
 def test_eval_results_go_beside_a_bare_adapter(tmp_path):
@@ -107,8 +155,8 @@ def test_eval_cancel_and_missing_test_split(engine, demo_model, sample_data, tun
 
 def test_fuse_verifies_and_loads_with_mlx_lm(engine, fused, recorder):
     out, result = fused
-    assert result["verified"] and result["all_match"], result["checks"]
-    assert len(result["checks"]) == 3 and all(c["expected"] for c in result["checks"])
+    assert result.verified and result.all_match, result.checks
+    assert len(result.checks) == 3 and all(c.expected for c in result.checks)
 
     def load_fused():
         from mlx.utils import tree_flatten
@@ -151,7 +199,8 @@ def test_lmstudio_export_layout(engine, fused, tuned, tmp_path, monkeypatch):
     monkeypatch.setenv("LMSTUDIO_MODELS_DIR", str(tmp_path / "lms"))
     result = engine.export_lmstudio(out, name="sql-demo").result(timeout=60)
     target = tmp_path / "lms" / "tunedeck" / "sql-demo"
-    assert result["path"] == str(target)
+    assert result.path == str(target)
+    assert result.files == len([p for p in Path(out).iterdir() if p.is_file() and not p.name.startswith(".")])
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
         assert (target / name).is_file()
     assert list(target.glob("*.safetensors"))
@@ -185,8 +234,8 @@ def _llama_folder(demo_model: str, dst: Path) -> str:
 def test_gguf_for_a_llama_model(engine, demo_model, tmp_path):
     folder = engine.worker.call(_llama_folder, demo_model, tmp_path / "llama")
     result = engine.export_gguf(folder, str(tmp_path / "out.gguf")).result(timeout=120)
-    assert result["bytes"] > 0 and all(c["ok"] for c in result["checks"])
-    assert result["pre_tokenizer"] == "gpt-2"  # the demo tokenizer's own split rules, loaded as-is for llama
+    assert result.bytes > 0 and all(c.ok for c in result.checks)
+    assert result.pre_tokenizer == "gpt-2"  # the demo tokenizer's own split rules, loaded as-is for llama
 
     def read():
         import mlx.core as mx
@@ -257,10 +306,10 @@ def test_fuse_on_a_quantized_base_reports_honestly(engine, demo_model, sample_da
         demo_settings(str(tmp_path / "q4"), sample_data, adapters, iters=5, steps_per_eval=100, save_every=100)
     ).result(timeout=300)
     plain = engine.fuse(str(tmp_path / "q4"), adapters, str(tmp_path / "fused")).result(timeout=300)
-    assert plain["quantized_base"] and "re-quantized" in plain["note"]
-    assert len(plain["checks"]) == 3  # match or not, each prompt is reported
+    assert plain.quantized_base and "re-quantized" in plain.note
+    assert len(plain.checks) == 3  # match or not, each prompt is reported
     exact = engine.fuse(str(tmp_path / "q4"), adapters, str(tmp_path / "fused-dq"), dequantize=True).result(timeout=300)
-    assert exact["all_match"] and exact["note"] == ""
+    assert exact.all_match and exact.note == ""
     config = json.loads((tmp_path / "fused-dq" / "config.json").read_text())
     assert "quantization" not in config and "quantization_config" not in config
 

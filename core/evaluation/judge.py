@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from core.evaluation.loss import load_test_split, test_loss
@@ -41,6 +41,48 @@ class EvalSettings:
     test_batches: int = -1  # -1: all
     max_seq_length: int = 2048
     include_base: bool = True
+
+
+def row_record(row: ev.EvalResult) -> dict:
+    """One row as eval.json holds it (the event's fields, without its job id)."""
+    return {k: v for k, v in asdict(row).items() if k != "job_id"}
+
+
+@dataclass(frozen=True)
+class JudgeResult:
+    """What an evaluation job returns; ``as_record()`` is what eval.json holds."""
+
+    created: str
+    model: str
+    adapter: str | None
+    adapter_choice: str | None  # last | best (None: no adapter, or not a run's)
+    adapter_iteration: int | None
+    adapter_record: dict | None  # core.shipping.provenance.adapter_record
+    data: str
+    batch_size: int
+    test_batches: int
+    task_examples: int  # how many examples the task score read (0: none)
+    rows: list[ev.EvalResult] = field(default_factory=list)  # base, then tuned
+    saved_to: str | None = None  # eval.json (None: no adapter, nothing saved)
+
+    def as_record(self) -> dict:
+        record = {k: getattr(self, k) for k in _RECORD_KEYS}
+        record["rows"] = [row_record(r) for r in self.rows]
+        return record
+
+
+_RECORD_KEYS = (
+    "created",
+    "model",
+    "adapter",
+    "adapter_choice",
+    "adapter_iteration",
+    "adapter_record",
+    "data",
+    "batch_size",
+    "test_batches",
+    "task_examples",
+)
 
 
 def results_dir(adapter: str | Path) -> Path:
@@ -84,23 +126,23 @@ def check_adapter(adapter: str | Path) -> None:
         )
 
 
-def _row(ctx, label, model, tokenizer, test_set, examples, s: EvalSettings, adapter) -> dict:
+def _row(ctx, label, model, tokenizer, test_set, examples, s: EvalSettings, adapter) -> ev.EvalResult:
     loss = test_loss(ctx, model, test_set, label, s.batch_size, s.test_batches, s.max_seq_length)
     task = score_model(ctx, model, tokenizer, examples, label).to_dict() if examples else None
-    row = {
-        "label": label,
-        "model": s.model,
-        "adapter": adapter,
-        "test_loss": loss.test_loss,
-        "test_ppl": loss.test_ppl,
-        "loss_examples": loss.examples,
-        "task": task,
-    }
-    ctx.emit(ev.EvalResult(**row))
+    row = ev.EvalResult(
+        label=label,
+        model=s.model,
+        adapter=adapter,
+        test_loss=loss.test_loss,
+        test_ppl=loss.test_ppl,
+        loss_examples=loss.examples,
+        task=task,
+    )
+    ctx.emit(row)
     return row
 
 
-def run_eval(ctx, s: EvalSettings) -> dict:
+def run_eval(ctx, s: EvalSettings) -> JudgeResult:
     from mlx_lm.tuner.utils import load_adapters
 
     if s.batch_size < 1:
@@ -151,26 +193,22 @@ def run_eval(ctx, s: EvalSettings) -> dict:
             ) from exc
         model.eval()
         rows.append(_row(ctx, "tuned", model, tokenizer, test_set, examples, s, s.adapter))
-    result = {
-        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "model": s.model,
-        "adapter": s.adapter,
-        "adapter_choice": judged["choice"] if judged else None,
-        "adapter_iteration": judged["iteration"] if judged else None,
-        "adapter_record": judged,
-        "data": s.data,
-        "batch_size": s.batch_size,
-        "test_batches": s.test_batches,
-        "task_examples": len(examples),
-        "rows": rows,
-    }
-    if s.adapter:
-        path = results_path(s.adapter)
-        write_file(
-            path,
-            EVAL_RECORD,
-            json.dumps({"kind": EVAL_RECORD.name, **result}, indent=2, ensure_ascii=False) + "\n",
-            overwrite=True,
-        )
-        result["saved_to"] = str(path)
-    return result
+    result = JudgeResult(
+        created=time.strftime("%Y-%m-%d %H:%M:%S"),
+        model=s.model,
+        adapter=s.adapter,
+        adapter_choice=judged["choice"] if judged else None,
+        adapter_iteration=judged["iteration"] if judged else None,
+        adapter_record=judged,
+        data=s.data,
+        batch_size=s.batch_size,
+        test_batches=s.test_batches,
+        task_examples=len(examples),
+        rows=rows,
+    )
+    if not s.adapter:
+        return result
+    path = results_path(s.adapter)
+    record = {"kind": EVAL_RECORD.name, **result.as_record()}
+    write_file(path, EVAL_RECORD, json.dumps(record, indent=2, ensure_ascii=False) + "\n", overwrite=True)
+    return replace(result, saved_to=str(path))

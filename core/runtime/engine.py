@@ -35,7 +35,7 @@ def _write_sample(ctx: JobContext, out_dir: str, seed: int, overwrite: bool = Fa
     return sample_data.write_sample(out_dir, seed=seed, overwrite=overwrite)
 
 
-def _train(ctx: JobContext, settings, run_dir=None) -> dict:
+def _train(ctx: JobContext, settings, run_dir=None):
     from core.training.trainer import run_training
 
     return run_training(ctx, settings, run_dir)
@@ -58,19 +58,19 @@ def _download(ctx: JobContext, repo_id: str, endpoint: str | None, cache_dir: st
 
 
 # -- judge and ship job functions ----------------------------------
-def _evaluate(ctx: JobContext, settings) -> dict:
+def _evaluate(ctx: JobContext, settings):
     from core.evaluation.judge import run_eval
 
     return run_eval(ctx, settings)
 
 
-def _fuse(ctx: JobContext, model, adapter, out, dequantize, verify, data, overwrite=False) -> dict:
+def _fuse(ctx: JobContext, model, adapter, out, dequantize, verify, data, overwrite=False):
     from core.shipping.fuse import run_fuse
 
     return run_fuse(ctx, model, adapter, out, dequantize=dequantize, verify=verify, data=data, overwrite=overwrite)
 
 
-def _export_lmstudio(ctx: JobContext, fused, root, publisher, name, allow_stale=False, overwrite=False) -> dict:
+def _export_lmstudio(ctx: JobContext, fused, root, publisher, name, allow_stale=False, overwrite=False):
     from core.shipping.lmstudio import export_lmstudio
 
     return export_lmstudio(
@@ -78,7 +78,7 @@ def _export_lmstudio(ctx: JobContext, fused, root, publisher, name, allow_stale=
     )
 
 
-def _export_gguf(ctx: JobContext, fused, out, gguf_type, replace, allow_stale) -> dict:
+def _export_gguf(ctx: JobContext, fused, out, gguf_type, replace, allow_stale):
     from core.shipping.gguf import export_gguf
 
     return export_gguf(ctx, fused, out, gguf_type=gguf_type, replace=replace, allow_stale=allow_stale)
@@ -118,7 +118,7 @@ def _data_tokens(ctx: JobContext, folder, model, max_seq_length, mask_prompt, li
     )
 
 
-def _launch_and_follow(ctx: JobContext, unload: Callable[[], int], mode: str, *args) -> dict:
+def _launch_and_follow(ctx: JobContext, unload: Callable[[], int], mode: str, *args):
     from core.training.follow import follow
     from core.training.launcher import launch_new, launch_resume
 
@@ -131,7 +131,7 @@ def _launch_and_follow(ctx: JobContext, unload: Callable[[], int], mode: str, *a
     return follow(ctx, launched.run_dir, launched.offset, launched.process, launched.session)
 
 
-def _attach(ctx: JobContext, run_dir: str, offset: int | None) -> dict:
+def _attach(ctx: JobContext, run_dir: str, offset: int | None):
     from core.training.follow import follow, session_offset
 
     ctx.state["run_dir"] = run_dir
@@ -177,7 +177,7 @@ class Engine:
         # A new adapter makes any cached tuned model stale.
         return self.worker.submit("train", self._train_and_forget, settings, run_dir)
 
-    def _train_and_forget(self, ctx: JobContext, settings, run_dir=None) -> dict:
+    def _train_and_forget(self, ctx: JobContext, settings, run_dir=None):
         self._chat_models = {k: v for k, v in self._chat_models.items() if k[1] is None}
         return _train(ctx, settings, run_dir)
 
@@ -244,7 +244,7 @@ class Engine:
     def resume(self, run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> Job:
         return self.worker.submit("train", self._resume, str(run_dir), iters, adapter_path)
 
-    def _resume(self, ctx: JobContext, run_dir: str, iters: int | None, adapter_path: str | None = None) -> dict:
+    def _resume(self, ctx: JobContext, run_dir: str, iters: int | None, adapter_path: str | None = None):
         from core.training.trainer import resume_training
 
         self._chat_models = {k: v for k, v in self._chat_models.items() if k[1] is None}

@@ -20,6 +20,7 @@ Runs on the MLX worker thread only.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.evaluation.judge import check_adapter
@@ -40,6 +41,27 @@ FALLBACK_PROMPTS = [
     [{"role": "user", "content": "How many albums were released in 1999?"}],
     [{"role": "user", "content": "Name the city with the largest population."}],
 ]
+
+
+@dataclass(frozen=True)
+class FuseResult:
+    out: str  # the fused model folder
+    dequantized: bool
+    quantized_base: bool
+    adapter: str  # the adapter fused in, as its provenance record names it
+    adapter_choice: str | None  # last | best (None: not a run's adapter)
+    adapter_iteration: int | None
+    checks: list[ev.FuseVerified] = field(default_factory=list)  # empty: not verified
+    note: str = ""  # what the user should know about the fused weights
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.checks)
+
+    @property
+    def all_match(self) -> bool | None:
+        """Every fused answer equals the adapter-on-base one (None: not verified)."""
+        return all(c.match for c in self.checks) if self.checks else None
 
 
 def verify_prompts(adapter: str, data: str | None = None, n: int = 3) -> list[list[dict]]:
@@ -89,7 +111,7 @@ def run_fuse(
     verify: bool = True,
     data: str | None = None,
     overwrite: bool = False,
-) -> dict:
+) -> FuseResult:
     from mlx.utils import tree_unflatten
     from mlx_lm.utils import dequantize_model, save
 
@@ -132,22 +154,20 @@ def run_fuse(
                 index=i, prompt=messages[-1]["content"], expected=want, got=have, match=want == have
             )
             ctx.emit(event)
-            checks.append({"prompt": event.prompt, "expected": want, "got": have, "match": event.match})
+            checks.append(event)
     note = ""
     if quantized and not dequantize:
         note = (
             "the base is quantized: the adapter was folded into re-quantized weights, which can "
             "change outputs slightly (fuse with --dequantize for an exact, larger model)"
         )
-    return {
-        "out": str(out_dir),
-        "dequantized": dequantize,
-        "quantized_base": quantized,
-        "adapter": record["adapter"]["path"],
-        "adapter_choice": record["adapter"]["choice"],
-        "adapter_iteration": record["adapter"]["iteration"],
-        "verified": bool(checks),
-        "all_match": all(c["match"] for c in checks) if checks else None,
-        "checks": checks,
-        "note": note,
-    }
+    return FuseResult(
+        out=str(out_dir),
+        dequantized=dequantize,
+        quantized_base=quantized,
+        adapter=record["adapter"]["path"],
+        adapter_choice=record["adapter"]["choice"],
+        adapter_iteration=record["adapter"]["iteration"],
+        checks=checks,
+        note=note,
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.models.model_folder import check_model_folder
@@ -27,6 +28,12 @@ from core.training.run_folders import is_run_dir
 
 DEFAULT_PUBLISHER = "tunedeck"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: str  # the model's folder in LM Studio's models folder
+    files: int  # how many files were copied
 
 
 def lmstudio_root(root: str | Path | None = None) -> Path:
@@ -122,7 +129,7 @@ def export_lmstudio(
     name: str | None = None,
     allow_stale: bool = False,
     overwrite: bool = False,
-) -> dict:
+) -> ExportResult:
     source = check_export_source(fused, allow_stale)
     target = lmstudio_target(source, root, publisher, name)
     claim(target, LMSTUDIO_EXPORT, overwrite)  # new, or (overwrite) an earlier export of ours
@@ -133,4 +140,4 @@ def export_lmstudio(
             ctx.check_cancelled()
             shutil.copy2(path, draft.path / path.name)
     ctx.progress("copied", len(files), len(files))
-    return {"path": str(target), "files": len(files)}
+    return ExportResult(path=str(target), files=len(files))

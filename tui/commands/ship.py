@@ -151,7 +151,7 @@ def _engine():
                 last[0] = event.message
                 print(f"... {event.message}", flush=True)
         elif isinstance(event, ev.EvalResult):
-            print(f"{event.label}: {format_row(event.__dict__)}", flush=True)
+            print(f"{event.label}: {format_row(event)}", flush=True)
         elif isinstance(event, ev.FuseVerified):
             if event.match:
                 print(f"verify {event.index + 1}: match", flush=True)
@@ -168,9 +168,10 @@ def _pct(value) -> str:
     return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
-def format_row(row: dict) -> str:
-    text = f"test loss {row['test_loss']:.3f}, test ppl {row['test_ppl']:.3f}"
-    task = row.get("task")
+def format_row(row) -> str:
+    """One ``EvalResult`` row (its ``task`` is the score's record, a dict)."""
+    text = f"test loss {row.test_loss:.3f}, test ppl {row.test_ppl:.3f}"
+    task = row.task
     if task:
         text += f", exact {_pct(task['exact_match'])}"
         if task["sql_n"]:
@@ -201,15 +202,15 @@ def run_eval(args) -> int:
         include_base=not args.no_base,
     )
     result = wait(_engine().evaluate(settings))
-    rows = {r["label"]: r for r in result["rows"]}
+    rows = {r.label: r for r in result.rows}
     if "base" in rows and "tuned" in rows:
         b, t = rows["base"], rows["tuned"]
         print(
-            f"test loss {b['test_loss']:.3f} -> {t['test_loss']:.3f} "
-            f"({'better' if t['test_loss'] < b['test_loss'] else 'not better'})"
+            f"test loss {b.test_loss:.3f} -> {t.test_loss:.3f} "
+            f"({'better' if t.test_loss < b.test_loss else 'not better'})"
         )
-    if result.get("saved_to"):
-        print(f"saved {result['saved_to']}")
+    if result.saved_to:
+        print(f"saved {result.saved_to}")
     return 0
 
 
@@ -236,18 +237,18 @@ def run_fuse(args) -> int:
             overwrite=args.overwrite,
         )
     )
-    print(f"fused model in {result['out']}")
-    if result["note"]:
-        print(f"note: {result['note']}")
-    if result["verified"]:
-        differ = sum(not c["match"] for c in result["checks"])
+    print(f"fused model in {result.out}")
+    if result.note:
+        print(f"note: {result.note}")
+    if result.verified:
+        differ = sum(not c.match for c in result.checks)
         if differ:
             print(
-                f"warning: {differ} of {len(result['checks'])} verification answers differ "
+                f"warning: {differ} of {len(result.checks)} verification answers differ "
                 "from the adapter-on-base answers"
             )
         else:
-            print(f"verified: all {len(result['checks'])} answers match the adapter-on-base answers")
+            print(f"verified: all {len(result.checks)} answers match the adapter-on-base answers")
     return 0
 
 
@@ -286,7 +287,7 @@ def run_export(args) -> int:
                 overwrite=args.overwrite,
             )
         )
-        print(f"exported {result['files']} files to {result['path']}")
+        print(f"exported {result.files} files to {result.path}")
         print("LM Studio lists it under My Models (restart LM Studio if it is open)")
         if not args.with_gguf:
             return 0

@@ -22,10 +22,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import ProgressBar
 
-from core.evaluation.judge import EvalSettings, load_results
+from core.evaluation.judge import EvalSettings, load_results, row_record
 from core.runtime import app_config
 from core.runtime import events as ev
-from core.shipping.gguf import converter_steps, lmstudio_gguf_path, summary_lines, unsupported
+from core.shipping.gguf import GgufResult, converter_steps, lmstudio_gguf_path, summary_lines, unsupported
 from core.shipping.lmstudio import default_name, lmstudio_root
 from core.shipping.provenance import adapter_iteration, describe_adapter, same_adapter
 from tui.screens.base import StepScreen
@@ -357,7 +357,7 @@ class ResultsScreen(StepScreen):
             status = f"{event.message}" + (f" {int(event.done)}/{int(event.total)}" if event.total else "")
             self.table.show_status(status)
         elif isinstance(event, ev.EvalResult):
-            self.table.add_row({k: v for k, v in event.__dict__.items() if k != "job_id"})
+            self.table.add_row(row_record(event))
         elif isinstance(event, ev.FuseVerified):
             if event.match:
                 self.log_line(f"verify {event.index + 1}: fused = adapter-on-base ✓")
@@ -383,19 +383,19 @@ class ResultsScreen(StepScreen):
 
     def finished(self, name: str, result) -> None:
         if name == "evaluate":
-            self.show_rows(result["rows"])
-            if result.get("saved_to"):
-                self.log_line(f"saved {result['saved_to']}")
+            self.show_rows([row_record(r) for r in result.rows])
+            if result.saved_to:
+                self.log_line(f"saved {result.saved_to}")
         elif name == "fuse":
-            self.log_line(f"fused model in {result['out']}")
-            if result["note"]:
-                self.log_line(f"note: {result['note']}")
-            if result["all_match"]:
-                self.log_line(f"verified: all {len(result['checks'])} answers match. l/g to export.")
-            elif result["verified"]:
+            self.log_line(f"fused model in {result.out}")
+            if result.note:
+                self.log_line(f"note: {result.note}")
+            if result.all_match:
+                self.log_line(f"verified: all {len(result.checks)} answers match. l/g to export.")
+            elif result.verified:
                 self.log_line("warning: some fused answers differ from the adapter-on-base ones (above)")
-        elif name == "export" and "checks" in result:  # a GGUF file: what was checked
+        elif name == "export" and isinstance(result, GgufResult):  # a GGUF file: what was checked
             for line in summary_lines(result):
                 self.log_line(line)
         elif name == "export":
-            self.log_line(f"exported to {result['path']}")
+            self.log_line(f"exported to {result.path}")

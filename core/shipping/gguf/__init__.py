@@ -15,6 +15,7 @@ leave no ``.gguf`` behind. Runs on the MLX worker thread.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.runtime.errors import TuneDeckError
@@ -30,6 +31,22 @@ from core.shipping.provenance import check_fused
 
 TYPES = ("f16", "bf16", "q8_0", "q4_0")  # tensor types a file can be written in
 DEFAULT_TYPE = "f16"
+
+
+@dataclass(frozen=True)
+class GgufResult:
+    path: str
+    bytes: int
+    type: str  # one of TYPES
+    architecture: str  # as GGUF names it (mistral is written as llama)
+    model_type: str  # the model's own (config.json)
+    pre_tokenizer: str
+    pre_tokenizer_how: str  # how the pre-tokenizer was known ("llama.cpp hash", ...)
+    tensors: int
+    dequantized: bool  # the fused model was MLX-quantized
+    checks: list[verify.Check]  # the read-back
+    runtime: verify.RuntimeParity  # llama.cpp vs MLX, when llama_cpp is installed
+    notes: list[str] = field(default_factory=list)
 
 
 def converter_steps(fused: str | Path, out: str | Path) -> list[str]:
@@ -111,7 +128,7 @@ def _write_error(exc: OSError, out: Path) -> TuneDeckError:
 
 def export_gguf(
     ctx, fused: str, out: str, gguf_type: str = DEFAULT_TYPE, replace: bool = False, allow_stale: bool = False
-) -> dict:
+) -> GgufResult:
     source = check_export_source(fused, allow_stale)
     out_path = Path(out).expanduser()
     _check_request(out_path, gguf_type, replace)
@@ -157,40 +174,40 @@ def export_gguf(
             f"the fused model has MLX-quantized weights: they were dequantized to full precision "
             f"before writing {gguf_type} (GGUF cannot hold MLX's quantization)"
         )
-    return {
-        "path": str(out_path),
-        "bytes": out_path.stat().st_size,
-        "type": gguf_type,
-        "architecture": arch.ARCHITECTURES[config["model_type"]],
-        "model_type": config["model_type"],
-        "pre_tokenizer": vocab.pre.name,
-        "pre_tokenizer_how": vocab.pre.how,
-        "tensors": len(written),
-        "dequantized": dequantized,
-        "checks": [c.__dict__ for c in checks],
-        "runtime": runtime,
-        "notes": notes,
-    }
+    return GgufResult(
+        path=str(out_path),
+        bytes=out_path.stat().st_size,
+        type=gguf_type,
+        architecture=arch.ARCHITECTURES[config["model_type"]],
+        model_type=config["model_type"],
+        pre_tokenizer=vocab.pre.name,
+        pre_tokenizer_how=vocab.pre.how,
+        tensors=len(written),
+        dequantized=dequantized,
+        checks=checks,
+        runtime=runtime,
+        notes=notes,
+    )
 
 
-def summary_lines(result: dict) -> list[str]:
+def summary_lines(result: GgufResult) -> list[str]:
     """What an export did and how the file was checked, as plain lines."""
-    how = "llama.cpp's hash table" if result["pre_tokenizer_how"] == "llama.cpp hash" else "its split rules"
+    how = "llama.cpp's hash table" if result.pre_tokenizer_how == "llama.cpp hash" else "its split rules"
     lines = [
-        f"wrote {result['path']} ({result['bytes']:,} bytes, {result['type']}, {result['architecture']}, "
-        f"{result['tensors']} tensors; pre-tokenizer {result['pre_tokenizer']!r}, known by {how})"
+        f"wrote {result.path} ({result.bytes:,} bytes, {result.type}, {result.architecture}, "
+        f"{result.tensors} tensors; pre-tokenizer {result.pre_tokenizer!r}, known by {how})"
     ]
-    lines += [f"checked: {c['what']}" for c in result["checks"]]
-    runtime = result["runtime"]
-    if not runtime["ran"]:
-        lines.append(f"llama.cpp runtime check skipped: {runtime['why']}; to enable it: {runtime['how']}")
-    for i, r in enumerate(runtime["prompts"]):
-        if r["match"] and r["same_tokens"]:
-            lines.append(f"llama.cpp vs MLX, prompt {i + 1}: match ({r['mlx']!r})")
+    lines += [f"checked: {c.what}" for c in result.checks]
+    runtime = result.runtime
+    if not runtime.ran:
+        lines.append(f"llama.cpp runtime check skipped: {runtime.why}; to enable it: {runtime.how}")
+    for i, r in enumerate(runtime.prompts):
+        if r.match and r.same_tokens:
+            lines.append(f"llama.cpp vs MLX, prompt {i + 1}: match ({r.mlx!r})")
         else:
-            what = "same prompt tokens" if r["same_tokens"] else "prompt tokens DIFFER"
+            what = "same prompt tokens" if r.same_tokens else "prompt tokens DIFFER"
             lines.append(
-                f"llama.cpp vs MLX, prompt {i + 1}: DIFFERS ({what}) - MLX {r['mlx']!r}, llama.cpp {r['llama_cpp']!r}"
+                f"llama.cpp vs MLX, prompt {i + 1}: DIFFERS ({what}) - MLX {r.mlx!r}, llama.cpp {r.llama_cpp!r}"
             )
-    lines += [f"note: {n}" for n in result["notes"]]
+    lines += [f"note: {n}" for n in result.notes]
     return lines

@@ -50,6 +50,29 @@ class Check:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class PromptParity:
+    """One chat prompt: llama.cpp's greedy continuation vs MLX's."""
+
+    prompt: str
+    same_tokens: bool  # llama.cpp tokenized the prompt as the HF tokenizer did
+    match: bool
+    mlx: str
+    llama_cpp: str
+
+
+@dataclass(frozen=True)
+class RuntimeParity:
+    ran: bool  # False: llama_cpp is not installed (``why``, ``how``)
+    prompts: list[PromptParity]
+    why: str = ""
+    how: str = ""
+
+    @property
+    def all_match(self) -> bool:
+        return all(p.match and p.same_tokens for p in self.prompts)
+
+
 def _value(reader, key: str):
     field = reader.get_field(key)
     return None if field is None else field.contents()
@@ -258,10 +281,12 @@ def llama_cpp_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
-def runtime_parity(ctx, path: Path, model, hf_tokenizer, prompts: list[list[dict]], max_tokens: int = 16) -> dict:
+def runtime_parity(
+    ctx, path: Path, model, hf_tokenizer, prompts: list[list[dict]], max_tokens: int = 16
+) -> RuntimeParity:
     """Greedy continuations from llama.cpp and from MLX, prompt by prompt."""
     if not llama_cpp_available():
-        return {"ran": False, "why": "llama_cpp is not installed", "how": RUNTIME_HINT, "prompts": []}
+        return RuntimeParity(ran=False, prompts=[], why="llama_cpp is not installed", how=RUNTIME_HINT)
     import llama_cpp
     import mlx.core as mx
     from mlx_lm.generate import generate_step
@@ -289,12 +314,12 @@ def runtime_parity(ctx, path: Path, model, hf_tokenizer, prompts: list[list[dict
                 break
             llama_out.append(token)
         results.append(
-            {
-                "prompt": messages[-1]["content"],
-                "same_tokens": llama_ids == ids,
-                "match": llama_out == mlx_out,
-                "mlx": hf_tokenizer.decode(mlx_out),
-                "llama_cpp": llm.detokenize(llama_out).decode("utf-8", "replace"),
-            }
+            PromptParity(
+                prompt=messages[-1]["content"],
+                same_tokens=llama_ids == ids,
+                match=llama_out == mlx_out,
+                mlx=hf_tokenizer.decode(mlx_out),
+                llama_cpp=llm.detokenize(llama_out).decode("utf-8", "replace"),
+            )
         )
-    return {"ran": True, "prompts": results, "all_match": all(r["match"] and r["same_tokens"] for r in results)}
+    return RuntimeParity(ran=True, prompts=results)
