@@ -14,6 +14,8 @@ Runs on the MLX worker thread only.
 
 from __future__ import annotations
 
+from core.runtime.errors import TuneDeckError
+
 # Imported where used, not at module level (import cost, 2 cores): mlx (runs on the worker)
 
 
@@ -57,6 +59,13 @@ class Group:
 
         def shared(tree):
             flat = tree_flatten(tree)
+            # Every rank must enter the same sums in the same order, or all wait forever: check first.
+            (differs,) = self.any(self.from_writer(len(flat)) != len(flat))
+            if differs:
+                raise TuneDeckError(
+                    "the run's processes hold differently shaped training state; they cannot train together",
+                    "give every host the same TuneDeck, mlx and mlx-lm (`tunedeck doctor --hostfile FILE`)",
+                )
             out = []
             for name, value in flat:
                 mine = value if self.writer else mx.zeros_like(value)
@@ -65,9 +74,24 @@ class Group:
             return tree_unflatten(out)
 
         model.update(shared(model.trainable_parameters()))
-        if not optimizer.state:
-            optimizer.init(model.trainable_parameters())
+        optimizer.init(model.trainable_parameters())  # rank 0's is restored already: init keeps what is there
         optimizer.state = shared(optimizer.state)
+
+    def weights_agree(self, model) -> bool:
+        """Whether every rank holds the same trainable weights now: three
+        sums of each array, gathered and compared exactly (identical weights
+        sum identically; a rank a step ahead or behind does not)."""
+        if self.size == 1:
+            return True
+        import mlx.core as mx
+        from mlx.utils import tree_flatten
+
+        sums = []
+        for _, value in tree_flatten(model.trainable_parameters()):
+            flat = value.astype(mx.float32).reshape(-1)
+            sums += [mx.sum(flat), mx.sum(flat * flat), mx.sum(flat * mx.arange(flat.size, dtype=mx.float32))]
+        every = mx.distributed.all_gather(mx.stack(sums)[None], group=self.world, stream=mx.cpu)
+        return bool(mx.all(every == every[0]).item())
 
     def describe(self) -> str:
         return f"rank {self.rank} of {self.size}"

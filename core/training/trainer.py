@@ -785,6 +785,13 @@ def _train(
     if not stopped and state["last_saved"] != iterations:
         save_checkpoint(iterations)  # lets a finished run be extended later
     kind = "stopped" if stopped else "finished"
+    if group.size > 1:  # every rank at the same step with the same weights, as data parallelism means
+        agree = group.weights_agree(model)
+        extra = {"ranks_agree": agree}
+        if not agree:
+            ctx.progress(f"warning: the {group.size} processes ended with different weights (rank 0's were saved)")
+    else:
+        extra = {}
     emit(
         ev.TrainFinished(
             adapter_path=str(adapter_dir), iterations=iterations, stopped_early=stopped, model=s.model, data=s.data
@@ -792,6 +799,7 @@ def _train(
         kind,
         iteration=iterations,
         **({"reason": stop_reason(ctx)} if stopped else {}),
+        **extra,
     )
     best = run_dir / BEST
     return TrainResult(
