@@ -58,7 +58,7 @@ class GroupSpec:
 def read_hostfile(path: str | Path) -> dict:
     """mlx.launch's hostfile, checked: {"backend", "envs", "hosts": [{"ssh", "ips"}]}."""
     path = Path(path).expanduser()
-    fix = "write it as mlx.distributed_config does: {\"hosts\": [{\"ssh\": \"mac1\", \"ips\": [\"10.0.0.1\"]}, ...]}"
+    fix = 'write it as mlx.distributed_config does: {"hosts": [{"ssh": "mac1", "ips": ["10.0.0.1"]}, ...]}'
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -70,7 +70,7 @@ def read_hostfile(path: str | Path) -> dict:
         raise TuneDeckError(f"the hostfile {path} lists no hosts", fix)
     for i, h in enumerate(hosts):
         if not isinstance(h, dict) or not isinstance(h.get("ssh"), str) or not h["ssh"]:
-            raise TuneDeckError(f"host {i + 1} in {path} has no \"ssh\" name", fix)
+            raise TuneDeckError(f'host {i + 1} in {path} has no "ssh" name', fix)
     return {
         "backend": data.get("backend", "") if isinstance(data, dict) else "",
         "hosts": hosts,
@@ -102,8 +102,8 @@ def group_spec(
             for h in found["hosts"]:
                 if not h.get("ips"):
                     raise TuneDeckError(
-                        f"{h['ssh']} has no \"ips\" in {hostfile}: the ring backend connects by IP address",
-                        f"add its address (\"ips\": [\"10.0.0.2\"]), or write the file with "
+                        f'{h["ssh"]} has no "ips" in {hostfile}: the ring backend connects by IP address',
+                        'add its address ("ips": ["10.0.0.2"]), or write the file with '
                         "`mlx.distributed_config --over thunderbolt --hosts ...`",
                     )
         _check_first_host(found["hosts"][0]["ssh"], found["hosts"][0].get("ips") or [], f"the first host in {hostfile}")

@@ -52,9 +52,7 @@ def register(sub) -> None:
     )
     g.add_argument("--processes", type=count(1), metavar="N", help="train in N processes (on one machine, or per host)")
     g.add_argument("--hosts", metavar="IP,IP", help="train on these hosts, one process each (the first: this Mac)")
-    g.add_argument(
-        "--hostfile", metavar="FILE", help="mlx.launch's hostfile (as `mlx.distributed_config` writes it)"
-    )
+    g.add_argument("--hostfile", metavar="FILE", help="mlx.launch's hostfile (as `mlx.distributed_config` writes it)")
     g.add_argument("--backend", choices=["ring", "mpi", "jaccl"], help="mlx.launch's backend (default ring)")
     p.add_argument(
         "--memory-check",
