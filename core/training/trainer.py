@@ -37,7 +37,7 @@ from core.runtime.errors import Cancelled, TuneDeckError, writing
 from core.runtime.targets import ADAPTER, RUN, check_name, inspect, read_marker, refusal
 from core.training.batching import length_grouped_batches
 from core.training.group import Group, join_group
-from core.training.group_launch import check_batch_for_group
+from core.training.group_launch import check_batch_for_group, launched_rank
 from core.training.result import TrainResult
 from core.training.run_folders import (
     ADAPTERS,
@@ -404,8 +404,9 @@ def resume_training(
     new adapter folder (for a copied run whose adapter folder is elsewhere).
     Under ``mlx.launch`` the other ranks train with ``peer_settings`` (their
     machine has no run folder) from rank 0's checkpoint."""
-    group = join_group()
-    if not group.writer:
+    # The rank mlx.launch gave (no MLX needed yet): rank 0 takes the run's lock before anything slow.
+    if launched_rank() != 0:
+        group = join_group()
         if peer_settings is None:
             raise TuneDeckError(
                 "this process of a group run was given no settings to resume with",
@@ -416,6 +417,7 @@ def resume_training(
     if not (run_dir / CONFIG).is_file() or not is_run_dir(run_dir):
         check_resumable(run_dir)  # says why not
     with RunLock(run_dir):  # refuses while another process trains it
+        group = join_group()
         s = TrainSettings.from_dict(load_yaml(run_dir / CONFIG, deep=True))  # on the worker: mlx may be used
         if iters is not None:
             s.iters = iters
