@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.runtime.errors import TuneDeckError
+from core.training.group_doctor import _folder, check_all_reduce, check_hosts
 from core.training.group_launch import GroupSpec, check_batch_for_group, group_spec, launch_command
 from core.training.group_process import culprit, verdict
 from core.training.run_folders import read_events, run_info
@@ -165,14 +166,23 @@ def test_a_killed_rank_fails_the_run_at_once_and_its_checkpoint_resumes(demo_mod
     assert run_info(run).status == "finished"
 
 
-def test_a_batch_the_processes_cannot_share_is_refused_before_anything_starts(demo_model, sample_data, tmp_path):
+def test_a_batch_the_processes_cannot_share_is_refused_before_anything_starts(cli, demo_model, sample_data, tmp_path):
     run = tmp_path / "odd"
-    proc = tunedeck(
-        "train", "--model", demo_model, "--data", sample_data, "--out", str(run), "--batch-size", "3",
-        "--processes", "2", timeout=120,
-    )  # fmt: skip
-    assert proc.returncode != 0
-    said = proc.stdout + proc.stderr
+    got = cli(
+        "train",
+        "--model",
+        demo_model,
+        "--data",
+        sample_data,
+        "--out",
+        str(run),
+        "--batch-size",
+        "3",
+        "--processes",
+        "2",
+    )
+    said = got.stdout + got.stderr
+    assert got.returncode != 0
     assert "batch size 3 does not split over 2 processes" in said and "--batch-size 2 or 4" in said, said
     assert "Traceback" not in said and not run.exists()
 
@@ -220,3 +230,27 @@ def test_the_verdict_names_the_rank_that_failed_first(tmp_path):
     assert verdict(spec, tmp_path, [(0, 1), (1, None)], {}, own) is None  # rank 0 said why itself
     assert verdict(spec, tmp_path, [(0, 0), (1, 0)], {}, [*started, {"type": "finished"}]) is None
     assert "ended before the run did" in verdict(spec, tmp_path, [], {}, started)["message"]
+
+
+def test_preflight_names_the_host_and_the_fix(demo_model, tmp_path):
+    hostfile = tmp_path / "hosts.json"
+    hosts = [{"ssh": "localhost", "ips": ["127.0.0.1"]}, {"ssh": "no-such-mac.invalid", "ips": ["192.0.2.9"]}]
+    hostfile.write_text(json.dumps({"hosts": hosts}))
+    started = time.monotonic()
+    checks = check_hosts(group_spec(hostfile=str(hostfile)), [demo_model, str(tmp_path / "no-data")])
+    assert time.monotonic() - started < 20  # an unknown name is said at once, never after a long wait
+    failed = {c.name: c for c in checks if c.status == "fail"}
+    assert "is not a folder on this machine" in failed["no-data"].detail
+    ssh = failed["no-such-mac.invalid: ssh"]
+    assert ssh.detail == "no machine of that name answers" and "no-such-mac.invalid" in ssh.fix
+    assert "not tried" in failed["all-reduce"].detail
+    missing = _folder("mac2", demo_model, [3, 100], None)
+    assert missing.status == "fail" and missing.fix == f"copy it: `rsync -a --mkpath {demo_model}/ mac2:{demo_model}/`"
+    assert "differs there" in _folder("mac2", demo_model, [3, 100], [3, 99]).detail
+    assert _folder("mac2", demo_model, [3, 100], [3, 100]).status == "pass"
+
+
+@pytest.mark.slow
+def test_preflight_all_reduce_over_loopback_measures_a_bandwidth():
+    check = check_all_reduce(group_spec(processes=2), megabytes=4)
+    assert check.status == "pass" and "over 2 processes (ring)" in check.detail and "Gbit/s" in check.detail, check

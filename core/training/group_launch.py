@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import shutil
 import socket
 import sys
@@ -23,6 +24,7 @@ from core.runtime.errors import TuneDeckError
 
 BACKENDS = ("ring", "mpi", "jaccl")
 LOCAL = "127.0.0.1"  # what mlx.launch runs without ssh
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the colours of mlx.launch's own lines
 
 
 @dataclass

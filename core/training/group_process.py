@@ -27,14 +27,13 @@ from pathlib import Path
 
 from core.runtime.errors import TuneDeckError
 from core.training.follow import Tail
-from core.training.group_launch import GroupSpec, launch_command
+from core.training.group_launch import ANSI, GroupSpec, launch_command
 from core.training.launcher import MODULE, complete_size, request_stop
 from core.training.run_folders import EVENTS, TERMINAL_STATUS, EventLog, RunLock, latest_checkpoint
 from core.training.run_process import ERROR_MARK
 
 # mlx.launch's own lines (mlx 0.32): "[WARN] Node with rank 1 exited with code -9", "... was killed".
 RANK_EXIT = re.compile(r"Node with rank (\d+) (?:exited with code (-?\d+)|(was killed))")
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # A rank that ended because the run stopped, or because mlx.launch stopped it after another failed.
 STOP_CODES = {0, 128 + signal.SIGINT, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM}
 
