@@ -81,9 +81,15 @@ def _spawn(run_dir: Path, request: dict, group: GroupSpec | None = None) -> Laun
             start_new_session=True,  # no controlling terminal: a hang-up never reaches it
             close_fds=True,
             cwd=str(run_dir),
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=_run_env(),
         )
     return Launched(run_dir, process, offset)
+
+
+def _run_env() -> dict:
+    # A group's place comes from mlx.launch alone: one left in this environment would pull the run into it.
+    env = {k: v for k, v in os.environ.items() if k not in ("MLX_RANK", "MLX_HOSTFILE")}
+    return {**env, "PYTHONUNBUFFERED": "1"}
 
 
 def launch_new(settings: TrainSettings, run_dir: str | Path | None = None, group: GroupSpec | None = None) -> Launched:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from tui.commands.common import count, engine_printing, stop_exit_code, wait
@@ -135,8 +136,14 @@ def _extra_lines(event) -> None:
 
 def run(args) -> int:
     from core.runtime.errors import TuneDeckError
-    from core.training.group_launch import group_spec
+    from core.training.group_launch import group_spec, launched_rank
 
+    if launched_rank() or "MLX_HOSTFILE" in os.environ:
+        # Each rank would start a run process (and a run) of its own.
+        raise TuneDeckError(
+            "tunedeck train is not to be started by mlx.launch: it starts mlx.launch itself",
+            "run `tunedeck train ... --processes N` (or --hosts/--hostfile) without mlx.launch",
+        )
     group = group_spec(args.processes, args.hosts, args.hostfile, args.backend)
     engine = engine_printing()
     engine.add_listener(_extra_lines)
