@@ -191,7 +191,7 @@ def check_all_reduce(spec: GroupSpec, megabytes: float = PROBE_MEGABYTES) -> Che
                 "all-reduce",
                 "all-reduce",
                 "pass",
-                f"{got['bytes'] / 1e6:.0f} MB over {got['processes']} processes ({spec.backend}): "
+                f"{got['bytes'] / 1e6:.1f} MB over {got['processes']} processes ({spec.backend}): "
                 f"{got['seconds'] * 1000:.1f} ms, {got['gbps']:.2f} Gbit/s",
             )
     said = next((ln for ln in reversed(text.splitlines()) if ln.strip()), "no output")
