@@ -26,13 +26,15 @@ def run(args) -> int:
     from core.runtime.doctor import as_json, ready, run_checks
     from core.training.group_launch import group_spec
 
-    group = group_spec(args.processes, args.hosts, args.hostfile, args.backend)
+    # The screens call this with only the flags they have.
+    flags = [getattr(args, name, None) for name in ("processes", "hosts", "hostfile", "backend")]
+    group = group_spec(*flags)
     checks = run_checks(network=not args.offline, model_path=args.model)
     if group is not None:
         from core.training.group_doctor import check_hosts
 
         print(f"checking {group.describe()}…", flush=True)
-        checks += check_hosts(group, [args.model, args.data])
+        checks += check_hosts(group, [args.model, getattr(args, "data", None)])
     if args.json:
         print(json.dumps(as_json(checks), indent=2))
     else:
