@@ -435,6 +435,64 @@ def bench_blas(cfg: Config) -> dict:
     }
 
 
+def _run_rate(run: Path) -> dict:
+    """tokens/s and seconds per step between a run's first and last train reports."""
+    from core.training.run_folders import read_events
+
+    events = read_events(run)
+    reports = [e for e in events if e["type"] == "train"]
+    first, last = reports[0], reports[-1]
+    seconds = last["time"] - first["time"]
+    start = next(e for e in events if e["type"] == "start")
+    return {
+        "tokens_per_second": (last["trained_tokens"] - first["trained_tokens"]) / seconds if seconds > 0 else None,
+        "seconds_per_step": seconds / (last["iteration"] - first["iteration"]),
+        "trainable_parameters": start["trainable_parameters"],
+        "final_train_loss": last["train_loss"],
+    }
+
+
+def bench_group(cfg: Config) -> dict:
+    """The same run (same global batch) in 1 process and in 2 through
+    mlx.launch (ring, loopback), both as `tunedeck train` runs; the bytes
+    all-reduced per step; a timed all-reduce of that size."""
+    from core.training.group_doctor import check_all_reduce
+    from core.training.group_launch import group_spec
+
+    result = {}
+    for size in cfg.sizes:
+        iters = _train_iters(cfg, size)
+        figures = {}
+        for processes in (1, 2):
+            s = _settings(cfg, size, f"group{processes}", iters=iters, steps_per_report=_report_every(cfg, size))
+            run = Path(s["adapter_path"]).parent / "run"
+            cmd = [sys.executable, "-m", "tui", "train", "--model", s["model"], "--data", s["data"], "--out", str(run)]
+            cmd += [
+                "--iters",
+                str(iters),
+                "--steps-per-report",
+                str(s["steps_per_report"]),
+                "--steps-per-eval",
+                "100000",
+            ]
+            cmd += ["--processes", str(processes)] if processes > 1 else []
+            cfg.log(f"  group {size}: {processes} process(es)")
+            env = {**cfg.env, "TUNEDECK_HOME": str(cfg.work / "home")}
+            subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, timeout=1800)
+            figures[processes] = _run_rate(run)
+        grad_bytes = figures[1]["trainable_parameters"] * 4  # LoRA weights and their gradients: float32
+        probe = check_all_reduce(group_spec(processes=2), megabytes=max(grad_bytes / 1e6, 0.1))
+        result[size] = {
+            "iters": iters,
+            "one_process": figures[1],
+            "two_processes": figures[2],
+            "speedup": ratio(figures[2]["tokens_per_second"], figures[1]["tokens_per_second"]),
+            "gradient_bytes_per_step": grad_bytes,
+            "all_reduce_check": probe.detail,
+        }
+    return result
+
+
 BENCHMARKS = {
     "padding": bench_padding,
     "train": bench_train,
@@ -443,6 +501,7 @@ BENCHMARKS = {
     "coldstart": bench_coldstart,
     "datacheck": bench_datacheck,
     "blas": bench_blas,
+    "group": bench_group,
 }
 TARGETS = {  # (path in results, op, target) for the summary table
     "training throughput": ("train.{size}.throughput_ratio", ">=", 0.98),
@@ -453,6 +512,7 @@ TARGETS = {  # (path in results, op, target) for the summary table
     "chat throughput": ("chat.{size}.throughput_ratio", ">=", 0.98),
     "chat time to first token (ratio)": ("chat.{size}.ttft_ratio", "report", None),
     "UI lag p99 while training (ms)": ("tui.training_lag_p99_ms", "<=", 50),
+    "2 processes vs 1, tokens/s (ratio)": ("group.{size}.speedup", "report", None),
     "UI lag p99 while generating (ms)": ("tui.chat_lag_p99_ms", "<=", 50),
     "cold start to first paint (s)": ("coldstart.first_paint_s", "<=", 0.5),
     "import tui.app (s)": ("coldstart.import_tui_app_s", "<=", 0.15),

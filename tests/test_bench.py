@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-EXPECTED = {"padding", "train", "tui", "chat", "coldstart", "datacheck", "blas"}
+EXPECTED = {"padding", "train", "tui", "chat", "coldstart", "datacheck", "blas", "group"}
 
 
 @pytest.mark.slow
@@ -35,3 +35,5 @@ def test_bench_quick_completes_and_writes_json(tmp_path):
     sample = results["padding"]["sample"]
     assert sample["tunedeck_padding_bs4"] < sample["mlx_lm_padding_bs4"]
     assert "speedup" in results["blas"] or "skipped" in results["blas"]
+    group = results["group"]["tiny"]
+    assert group["speedup"] > 0 and group["gradient_bytes_per_step"] == group["one_process"]["trainable_parameters"] * 4

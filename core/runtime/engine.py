@@ -35,10 +35,10 @@ def _write_sample(ctx: JobContext, out_dir: str, seed: int, overwrite: bool = Fa
     return sample_data.write_sample(out_dir, seed=seed, overwrite=overwrite)
 
 
-def _train(ctx: JobContext, settings, run_dir=None):
+def _train(ctx: JobContext, settings, run_dir=None, hosts=None):
     from core.training.trainer import run_training
 
-    return run_training(ctx, settings, run_dir)
+    return run_training(ctx, settings, run_dir, hosts)
 
 
 def _memory_check(ctx: JobContext, settings):
@@ -126,6 +126,8 @@ def _launch_and_follow(ctx: JobContext, unload: Callable[[], int], mode: str, *a
         ctx.progress("unloaded the chat models: the run needs their memory")
     ctx.check_cancelled()  # stopped (or left) while it waited: no process is started
     launched = launch_new(*args) if mode == "new" else launch_resume(*args)
+    if args[-1] is not None:
+        ctx.progress(f"starting {args[-1].describe()} through mlx.launch")
     ctx.state["run_dir"] = str(launched.run_dir)
     ctx.progress("starting the run process")
     return follow(ctx, launched.run_dir, launched.offset, launched.process, launched.session)
@@ -173,13 +175,15 @@ class Engine:
         return self.worker.submit("sample-data", _write_sample, out, seed, overwrite)
 
     # -- training ----------------------------------------------------------
-    def train(self, settings, run_dir: str | Path | None = None) -> Job:
+    def train(self, settings, run_dir: str | Path | None = None, hosts: list | None = None) -> Job:
+        """Train here, on the MLX thread (what the run process does); under
+        mlx.launch, this process's share (``hosts``: where each rank runs)."""
         # A new adapter makes any cached tuned model stale.
-        return self.worker.submit("train", self._train_and_forget, settings, run_dir)
+        return self.worker.submit("train", self._train_and_forget, settings, run_dir, hosts)
 
-    def _train_and_forget(self, ctx: JobContext, settings, run_dir=None):
+    def _train_and_forget(self, ctx: JobContext, settings, run_dir=None, hosts=None):
         self._chat_models = {k: v for k, v in self._chat_models.items() if k[1] is None}
-        return _train(ctx, settings, run_dir)
+        return _train(ctx, settings, run_dir, hosts)
 
     # -- runs in a process of their own -------------------------------------
     # What the TUI and the CLI start: the run trains in core.training.run_process,
@@ -187,12 +191,16 @@ class Engine:
     # thread of its own (core.training.follow), emitting the trainer's events.
     # Cancelling the job asks the run to stop cleanly; ``detach_runs`` (and
     # ``shutdown``) only stop following, and the run trains on.
-    def start_run(self, settings, run_dir: str | Path | None = None) -> Job:
-        """A new run in its own process (checked here first: a mistake is said before anything is written)."""
-        return self._follow("new", settings, run_dir)
+    def start_run(self, settings, run_dir: str | Path | None = None, group=None) -> Job:
+        """A new run in its own process (checked here first: a mistake is
+        said before anything is written); ``group``: a ``GroupSpec``, to
+        train it in several processes through mlx.launch."""
+        return self._follow("new", settings, run_dir, group)
 
-    def resume_run(self, run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> Job:
-        return self._follow("resume", str(run_dir), iters, adapter_path)
+    def resume_run(
+        self, run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None, group=None
+    ) -> Job:
+        return self._follow("resume", str(run_dir), iters, adapter_path, group)
 
     def attach_run(self, run_dir: str | Path, offset: int | None = None) -> Job:
         """Follow a run another process trains, from its current session's start (or ``offset``)."""
@@ -241,14 +249,24 @@ class Engine:
         return self.worker.call(drop) if self.worker.started else 0
 
     # -- run lifecycle: resume and memory check -----------------
-    def resume(self, run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> Job:
-        return self.worker.submit("train", self._resume, str(run_dir), iters, adapter_path)
+    def resume(
+        self,
+        run_dir: str | Path,
+        iters: int | None = None,
+        adapter_path: str | None = None,
+        peer_settings=None,
+        hosts: list | None = None,
+    ) -> Job:
+        """Resume here, on the MLX thread; ``peer_settings``/``hosts``: see ``resume_training``."""
+        return self.worker.submit("train", self._resume, str(run_dir), iters, adapter_path, peer_settings, hosts)
 
-    def _resume(self, ctx: JobContext, run_dir: str, iters: int | None, adapter_path: str | None = None):
+    def _resume(
+        self, ctx: JobContext, run_dir: str, iters: int | None, adapter_path=None, peer_settings=None, hosts=None
+    ):
         from core.training.trainer import resume_training
 
         self._chat_models = {k: v for k, v in self._chat_models.items() if k[1] is None}
-        return resume_training(ctx, run_dir, iters, adapter_path)
+        return resume_training(ctx, run_dir, iters, adapter_path, peer_settings, hosts)
 
     def memory_check(self, settings) -> Job:
         return self.worker.submit("memory-check", _memory_check, settings)

@@ -6,7 +6,7 @@ the CLI prints them. Every event carries the id of the job that made it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -39,6 +39,9 @@ class TrainStarted(Event):
     train_examples: int
     model: str = ""  # the base model folder and the data folder this run trains on
     data: str = ""
+    # Under mlx.launch: how many processes train it together, and where rank r runs (hosts[r]).
+    processes: int = 1
+    hosts: list = field(default_factory=list)
 
 
 @dataclass(kw_only=True)

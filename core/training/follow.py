@@ -210,9 +210,12 @@ def follow(
             asked_stop = request_stop(run_dir, reason, sig, session)
         if end is not None:
             ended_at = ended_at or time.monotonic()
-            # Its end is written: the process lets go of the run a moment later (the Runs list reads the lock).
-            if not (alive if process is not None else is_locked(run_dir)) or time.monotonic() - ended_at > UNLOCK_WAIT:
-                tail.read()
+            # Its end is written: the process lets go of the run a moment later (the Runs list reads the lock);
+            # a group run's own process may then add why one of its ranks failed.
+            gone = not is_locked(run_dir) and (process is None or process.poll() is not None)
+            if gone or time.monotonic() - ended_at > UNLOCK_WAIT:
+                last = [r for r in tail.read() if not session or r.get("session") == session]
+                end = next((r for r in reversed(last) if r["type"] in TERMINAL_STATUS), end)
                 return _ended(run_dir, start, end)
         elif not alive:
             if not drained:  # once more round: the lines it wrote just before it went

@@ -23,7 +23,9 @@ from pathlib import Path
 from core.runtime import paths
 from core.runtime.atomic import write_json
 from core.runtime.errors import TuneDeckError
+from core.training.group_launch import GroupSpec, check_batch_for_group
 from core.training.run_folders import (
+    CONFIG,
     EVENTS,
     PROCESS_LOG,
     SESSION_ENV,
@@ -33,10 +35,11 @@ from core.training.run_folders import (
     list_runs,
     status,
 )
-from core.training.settings import TrainSettings
+from core.training.settings import TrainSettings, load_yaml
 from core.training.trainer import check_new_run, check_resumable
 
 MODULE = "core.training.run_process"
+GROUP_MODULE = "core.training.group_process"  # a group run's: mlx.launch starting MODULE once per rank
 
 
 @dataclass
@@ -72,40 +75,60 @@ def _import_path() -> str:
     return os.pathsep.join([here, *rest])
 
 
-def _spawn(run_dir: Path, request: dict) -> Launched:
+def _spawn(run_dir: Path, request: dict, group: GroupSpec | None = None) -> Launched:
     offset = complete_size(run_dir / EVENTS)
     session = uuid.uuid4().hex[:12]
     try:
         (run_dir / STOP_REQUEST).unlink(missing_ok=True)  # an old stop's reason must not name this one
     except OSError:
         pass
+    # In the request too: under mlx.launch (over ssh) rank 0 may not inherit this environment.
+    request = {**request, "session": session}
+    if group is not None:
+        request = {**request, "group": group.as_dict()}
     with open(run_dir / PROCESS_LOG, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", MODULE, json.dumps(request)],
+            [sys.executable, "-m", GROUP_MODULE if group is not None else MODULE, json.dumps(request)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # no controlling terminal: a hang-up never reaches it
             close_fds=True,
             cwd=str(run_dir),
-            env={**os.environ, "PYTHONUNBUFFERED": "1", SESSION_ENV: session, "PYTHONPATH": _import_path()},
+            env={**_run_env(), SESSION_ENV: session, "PYTHONPATH": _import_path()},
         )
     return Launched(run_dir, process, offset, session)
 
 
-def launch_new(settings: TrainSettings, run_dir: str | Path | None = None) -> Launched:
+def _run_env() -> dict:
+    # A group's place comes from mlx.launch alone: one left in this environment would pull the run into it.
+    env = {k: v for k, v in os.environ.items() if k not in ("MLX_RANK", "MLX_HOSTFILE")}
+    return {**env, "PYTHONUNBUFFERED": "1"}
+
+
+def launch_new(settings: TrainSettings, run_dir: str | Path | None = None, group: GroupSpec | None = None) -> Launched:
     """Check a new run (``check_new_run``: folder and settings), make its
-    folder and start its process."""
-    run = check_new_run(settings, run_dir)
+    folder and start its process; ``group``: its processes, through mlx.launch."""
+    run = check_new_run(settings, run_dir, group.processes if group else 1)
     run.mkdir(parents=True, exist_ok=True)
-    return _spawn(run, {"mode": "new", "run_dir": str(run), "settings": asdict(settings)})
+    return _spawn(run, {"mode": "new", "run_dir": str(run), "settings": asdict(settings)}, group)
 
 
-def launch_resume(run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> Launched:
+def launch_resume(
+    run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None, group: GroupSpec | None = None
+) -> Launched:
     run = check_resumable(run_dir)
     if adapter_path:  # the run process starts in the run folder: a relative path means this one's
         adapter_path = os.path.abspath(os.path.expanduser(adapter_path))
-    return _spawn(run, {"mode": "resume", "run_dir": str(run), "iters": iters, "adapter_path": adapter_path})
+    request = {"mode": "resume", "run_dir": str(run), "iters": iters, "adapter_path": adapter_path}
+    if group is not None:
+        # The other ranks' machines have no run folder: they get its settings (rank 0 checks them again).
+        peer = TrainSettings.from_dict(load_yaml(run / CONFIG))
+        if iters is not None:
+            peer.iters = iters
+        check_batch_for_group(peer.batch_size, group.processes)
+        request["peer_settings"] = asdict(peer)
+    return _spawn(run, request, group)
 
 
 def running_runs(root: str | Path | None = None) -> list[RunInfo]:

@@ -15,7 +15,11 @@ terminal to lose. Exit status: 0 finished, 1 failed, 128 + the signal when
 stopped.
 
 REQUEST is JSON: {"mode": "new", "run_dir", "settings"} or
-{"mode": "resume", "run_dir", "iters", "adapter_path"}.
+{"mode": "resume", "run_dir", "iters", "adapter_path"}; a group run's
+(``core.training.group_process`` starts one of these per rank through
+mlx.launch) adds "group" (``GroupSpec``) and, to resume, "peer_settings"
+for the ranks whose machine has no run folder. Ranks other than 0 print
+nothing but an error of their own.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from core.runtime.blas import maybe_preload
 from core.runtime.engine import Engine
 from core.runtime.errors import Cancelled, TuneDeckError, explain
 from core.runtime.log import log_exception
-from core.training.run_folders import STOP_REQUEST
+from core.training.group_launch import launched_rank
+from core.training.run_folders import SESSION_ENV, STOP_REQUEST
 from core.training.settings import TrainSettings
 
 ERROR_MARK = "tunedeck-run-error "  # the line that tells a launcher why the process ended before its run began
@@ -67,7 +72,7 @@ def _print_event(event) -> None:
         _say(f"{'stopped' if result.stopped_early else 'finished'} at iter {result.iterations}")
 
 
-def _report_failure(exc: BaseException) -> None:
+def _report_failure(exc: BaseException, rank: int = 0) -> None:
     if isinstance(exc, TuneDeckError):
         known = exc
     else:
@@ -75,32 +80,41 @@ def _report_failure(exc: BaseException) -> None:
         if known is None:
             path = log_exception("the run process failed")
             known = TuneDeckError(f"{type(exc).__name__}: {exc}", f"details are in {path or 'no log'}")
-    _say(f"error: {known}")
-    _say(ERROR_MARK + json.dumps({"message": known.message, "hint": known.hint, "where": known.where}))
+    _say(f"{f'rank {rank}: ' if rank else ''}error: {known}")
+    said = {"message": known.message, "hint": known.hint, "where": known.where}
+    _say(ERROR_MARK + json.dumps({**said, "rank": rank} if rank else said))
 
 
 def main(argv: list[str] | None = None) -> int:
     request = json.loads((argv if argv is not None else sys.argv[1:])[0])
     run_dir = Path(request["run_dir"])
+    if request.get("session"):  # the launch this process serves: its records and run.json carry it
+        os.environ[SESSION_ENV] = request["session"]
     maybe_preload()  # before mlx loads
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     received: list[int] = []
     for sig in STOP_SIGNALS:
         signal.signal(sig, lambda signum, _frame: received.append(signum))
 
-    engine = Engine(_print_event)
-    _say(f"run process {os.getpid()} for {run_dir}")
+    rank = launched_rank()
+    engine = Engine(_print_event if rank == 0 else None)
+    if rank == 0:
+        _say(f"run process {os.getpid()} for {run_dir}")
+    hosts = (request.get("group") or {}).get("hosts")
     if request["mode"] == "new":
-        job = engine.train(TrainSettings.from_dict(request["settings"]), run_dir)
+        job = engine.train(TrainSettings.from_dict(request["settings"]), run_dir, hosts)
     else:
-        job = engine.resume(run_dir, request.get("iters"), request.get("adapter_path"))
+        peer = request.get("peer_settings")
+        peer = TrainSettings.from_dict(peer) if peer else None
+        job = engine.resume(run_dir, request.get("iters"), request.get("adapter_path"), peer, hosts)
     handled = 0
     while True:
         while handled < len(received):
             signum, handled = received[handled], handled + 1
             if handled == 1:
                 reason = stop_reason(run_dir, signum)
-                _say(f"stopping ({reason}): the current step finishes and is saved first")
+                if rank == 0:
+                    _say(f"stopping ({reason}): the current step finishes and is saved first")
                 job.cancel(reason)
         stopped = 128 + (received[0] if received else signal.SIGTERM)
         try:
@@ -110,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         except Cancelled:
             return stopped
         except BaseException as exc:
-            _report_failure(exc)
+            _report_failure(exc, rank)
             return 1
         return stopped if result.stopped_early else 0
 

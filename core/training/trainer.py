@@ -36,6 +36,8 @@ from core.runtime.awake import keep_awake
 from core.runtime.errors import Cancelled, TuneDeckError, writing
 from core.runtime.targets import ADAPTER, RUN, check_name, inspect, read_marker, refusal
 from core.training.batching import length_grouped_batches
+from core.training.group import Group, join_group
+from core.training.group_launch import check_batch_for_group, launched_rank
 from core.training.result import TrainResult
 from core.training.run_folders import (
     ADAPTERS,
@@ -68,9 +70,11 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 HEARTBEAT_SECONDS = 2.0  # at most this often run.json gets the latest iteration (display only)
 
 
-def validate_run(s: TrainSettings, resuming: bool = False) -> None:
-    """Every check a run makes before it writes anything (the memory probe makes them too)."""
+def validate_run(s: TrainSettings, resuming: bool = False, processes: int = 1) -> None:
+    """Every check a run makes before it writes anything (the memory probe
+    makes them too); ``processes``: how many train it together."""
     check_settings(s, deep=True)
+    check_batch_for_group(s.batch_size, processes)
     check_model_folder(s.model)
     if not resuming:
         _check_new_adapter_folder(s.adapter_path)
@@ -281,7 +285,7 @@ def _refuse_taken(run_dir: Path) -> None:
         raise TuneDeckError(f"{run_dir} already exists and is not a run folder", "give --out a new (or empty) folder")
 
 
-def check_new_run(s: TrainSettings, run_dir: str | Path | None = None) -> Path:
+def check_new_run(s: TrainSettings, run_dir: str | Path | None = None, processes: int = 1) -> Path:
     """Every refusal of a new run, before anything is written: its folder
     (default: a new one under the runs folder) and its settings, made
     absolute in place (the adapter goes to ``s.adapter_path``, default
@@ -291,16 +295,58 @@ def check_new_run(s: TrainSettings, run_dir: str | Path | None = None) -> Path:
     _refuse_taken(run_dir)
     s.model, s.data = _absolute(s.model), _absolute(s.data)
     s.adapter_path = _absolute(s.adapter_path) or str(run_dir / ADAPTERS)
-    validate_run(s)
+    validate_run(s, processes=processes)
     return run_dir
 
 
-def run_training(ctx, s: TrainSettings, run_dir: str | Path | None = None) -> TrainResult:
-    """Start a new run in ``run_dir`` (see ``check_new_run``) and train it here."""
-    run_dir = check_new_run(s, run_dir)
+def run_training(ctx, s: TrainSettings, run_dir: str | Path | None = None, hosts: list | None = None) -> TrainResult:
+    """Start a new run in ``run_dir`` (see ``check_new_run``) and train it
+    here; under ``mlx.launch``, this process's share of it (``hosts``: where
+    each rank runs, for the start record)."""
+    group = join_group()
+    if not group.writer:
+        return _train_peer(ctx, s, run_dir, group)
+    if group.size > 1 and not run_dir:
+        raise _no_run_dir()
+    run_dir = check_new_run(s, run_dir, group.size)
     with RunLock(run_dir):
         _refuse_taken(run_dir)  # again, holding the lock: another process may have started it meanwhile
-        return _run(ctx, s, run_dir, None)
+        return _run(ctx, s, run_dir, None, group, hosts)
+
+
+def _no_run_dir() -> TuneDeckError:
+    # Each process would make a run folder of its own.
+    return TuneDeckError(
+        "a run of several processes needs its run folder named",
+        "start it with `tunedeck train --processes N` (or --hosts/--hostfile), or pass --out RUN_DIR",
+    )
+
+
+class QuietContext:
+    """The job's context for a rank other than 0: it reports nothing (rank 0 does)."""
+
+    def __init__(self, ctx):
+        self._ctx = ctx
+
+    def __getattr__(self, name):
+        return getattr(self._ctx, name)
+
+    def progress(self, message: str, done: float | None = None, total: float | None = None) -> None:
+        pass
+
+    def emit(self, event) -> None:
+        pass
+
+
+def _train_peer(ctx, s: TrainSettings, run_dir, group: Group) -> TrainResult:
+    """Rank 1.. of a group run: the same training on its share of every
+    batch, from rank 0's checkpoint when resuming; it writes nothing (rank 0
+    alone validates the data and owns the run folder)."""
+    if not run_dir:
+        raise _no_run_dir()
+    check_batch_for_group(s.batch_size, group.size)
+    with keep_awake():  # a Mac that sleeps drops out of the group
+        return _train(QuietContext(ctx), s, Path(run_dir), None, None, group)
 
 
 def check_resumable(run_dir: str | Path) -> Path:
@@ -345,31 +391,50 @@ def _resume_adapter_folder(run_dir: Path, stored: str, given: str | None) -> str
     return str(path)
 
 
-def resume_training(ctx, run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None) -> TrainResult:
+def resume_training(
+    ctx,
+    run_dir: str | Path,
+    iters: int | None = None,
+    adapter_path: str | None = None,
+    peer_settings: TrainSettings | None = None,
+    hosts: list | None = None,
+) -> TrainResult:
     """Continue a stopped, crashed or failed run from its latest checkpoint
     (or extend a finished one with a larger ``iters``). ``adapter_path``: a
-    new adapter folder (for a copied run whose adapter folder is elsewhere)."""
+    new adapter folder (for a copied run whose adapter folder is elsewhere).
+    Under ``mlx.launch`` the other ranks train with ``peer_settings`` (their
+    machine has no run folder) from rank 0's checkpoint."""
+    # The rank mlx.launch gave (no MLX needed yet): rank 0 takes the run's lock before anything slow.
+    if launched_rank() != 0:
+        group = join_group()
+        if peer_settings is None:
+            raise TuneDeckError(
+                "this process of a group run was given no settings to resume with",
+                f"resume group runs with `tunedeck train --resume {run_dir} --processes N` (or --hosts/--hostfile)",
+            )
+        return _train_peer(ctx, peer_settings, run_dir, group)
     run_dir = Path(_absolute(str(run_dir)))
     if not (run_dir / CONFIG).is_file() or not is_run_dir(run_dir):
         check_resumable(run_dir)  # says why not
     with RunLock(run_dir):  # refuses while another process trains it
+        group = join_group()
         s = TrainSettings.from_dict(load_yaml(run_dir / CONFIG, deep=True))  # on the worker: mlx may be used
         if iters is not None:
             s.iters = iters
         s.adapter_path = _resume_adapter_folder(run_dir, s.adapter_path, adapter_path)
-        validate_run(s, resuming=True)
+        validate_run(s, resuming=True, processes=group.size)
         sweep_leftovers(run_dir, s.adapter_path)  # what a killed writer left half-written
         ckpt = latest_checkpoint(run_dir)
         if ckpt is None:  # it ended before its first save: nothing to keep, so start it over
             ctx.progress("no checkpoint yet: starting again from iteration 0")
-            return _run(ctx, s, run_dir, None)
+            return _run(ctx, s, run_dir, None, group, hosts)
         done = int(ckpt.name)
         if done >= s.iters:
             raise TuneDeckError(
                 f"{run_dir.name} already completed {done} of {s.iters} iterations",
                 f"pass a larger iteration count to train longer (e.g. --iters {done * 2})",
             )
-        return _run(ctx, s, run_dir, ckpt)
+        return _run(ctx, s, run_dir, ckpt, group, hosts)
 
 
 def _record(log, kind: str, **data) -> None:
@@ -380,8 +445,10 @@ def _record(log, kind: str, **data) -> None:
         pass
 
 
-def _run(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None) -> TrainResult:
-    """Train (holding the run's lock: callers take it)."""
+def _run(
+    ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, group: Group, hosts: list | None = None
+) -> TrainResult:
+    """Train (holding the run's lock: callers take it); rank 0 of ``group``."""
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / RUN.marker).is_file():  # new, or a run from before runs had a marker
         write_json(run_dir / RUN.marker, {"kind": RUN.name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
@@ -394,7 +461,12 @@ def _run(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None) -> Train
         with keep_awake() as kept:
             if kept:
                 ctx.progress(kept)
-            return _train(ctx, s, run_dir, checkpoint, log)
+            try:
+                return _train(ctx, s, run_dir, checkpoint, log, group, hosts)
+            except RuntimeError as exc:
+                if group.size == 1:
+                    raise
+                raise _group_broke(exc, run_dir) from exc
     except Cancelled:
         _record(
             log,
@@ -412,6 +484,16 @@ def _run(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None) -> Train
         raise
     finally:
         log.close()
+
+
+def _group_broke(exc: RuntimeError, run_dir: Path) -> TuneDeckError:
+    """MLX's own words when a collective fails ("[ring] connection to a peer
+    was lost"): another process of the run ended or its machine dropped out."""
+    return TuneDeckError(
+        f"another process of this run stopped answering ({exc}); rank 0 stopped too",
+        f"its output is in {run_dir / PROCESS_LOG}; resume from the last checkpoint with "
+        f"`tunedeck train --resume {run_dir}` and the same --processes/--hosts/--hostfile",
+    )
 
 
 class LoggedContext:
@@ -434,7 +516,10 @@ def stop_reason(ctx) -> str:
     return ctx.state.get("cancel_reason") or "stop requested"
 
 
-def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -> TrainResult:
+def _train(
+    ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log, group: Group, hosts: list | None = None
+) -> TrainResult:
+    """One rank's training; only rank 0 (``group.writer``) writes and reports."""
     import numpy as np
     from mlx.utils import tree_flatten
     from mlx_lm.tuner.datasets import CacheDataset
@@ -442,16 +527,19 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
     from mlx_lm.utils import get_total_parameters
 
     quiet_mlx_lm_console()
+    writer = group.writer
     adapter_dir = Path(s.adapter_path)
-    adapter_dir.mkdir(parents=True, exist_ok=True)
+    if writer:
+        adapter_dir.mkdir(parents=True, exist_ok=True)
     adapter_file = adapter_dir / ADAPTER_FILE
     model, _, train_set, valid_set = prepare_model(ctx, s)
     config = portable(s, run_dir).mlx_lm_config()
-    write_json(adapter_dir / "adapter_config.json", config)
-    try:
-        adapter_dir.relative_to(run_dir)
-    except ValueError:  # an adapter folder of its own: it records whose it is (see _resume_adapter_folder)
-        write_json(adapter_dir / ADAPTER.marker, {"kind": ADAPTER.name, "run": str(run_dir)})
+    if writer:
+        write_json(adapter_dir / "adapter_config.json", config)
+        try:
+            adapter_dir.relative_to(run_dir)
+        except ValueError:  # an adapter folder of its own: it records whose it is (see _resume_adapter_folder)
+            write_json(adapter_dir / ADAPTER.marker, {"kind": ADAPTER.name, "run": str(run_dir)})
     optimizer = build_optimizer(s)
 
     start, saved = 0, {}
@@ -463,12 +551,21 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
         _restore_optimizer(optimizer, model, checkpoint / OPTIMIZER_FILE)
         if not s.lr_schedule:  # a rate lowered in config.yaml (e.g. after NaN) wins
             optimizer.learning_rate = s.learning_rate
+    # Only rank 0's machine holds the run folder: the others take its position and state.
+    start = group.from_writer(start)
+    if start:
+        group.share_state(model, optimizer)
 
     beaten = [0.0]
 
     def emit(event, kind: str, **extra) -> None:
+        if not writer:
+            return
         # Logged first: whoever hears the event (the Runs list) reads it from the run's folder.
         data = {k: v for k, v in asdict(event).items() if k != "job_id"}
+        if group.size == 1:  # a one-process run's records stay as they always were
+            data.pop("processes", None)
+            data.pop("hosts", None)
         log.write(kind, **data, **extra)
         if kind == "train" and time.monotonic() - beaten[0] >= HEARTBEAT_SECONDS:
             beaten[0] = time.monotonic()
@@ -488,6 +585,8 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
             train_examples=len(train_set),
             model=s.model,
             data=s.data,
+            processes=group.size,
+            hosts=list(hosts or []),
         ),
         "start",
         adapter_path=str(adapter_dir),
@@ -509,6 +608,9 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
         if not _all_finite(model):  # never keep a NaN checkpoint
             state["diverged"] = it
             return False
+        if not writer:
+            state["last_saved"], state["saved_at"] = it, time.monotonic()
+            return True
         folder = run_dir / CHECKPOINTS / f"{it:07d}"
         _write_adapter_folder(
             model,
@@ -581,7 +683,8 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
         # Iteration 0 is the untouched base: not a result.
         if it > 0 and (state["best"] is None or loss < state["best"]):
             state["best"], state["best_iteration"] = loss, it
-            _write_adapter_folder(model, run_dir / BEST, config)
+            if writer:
+                _write_adapter_folder(model, run_dir / BEST, config)
             emit(ev.BestAdapterSaved(iteration=it, val_loss=loss, path=str(run_dir / BEST)), "best")
 
     def batches(dataset, batch_size, max_seq_length, loop=False, seed=None, comm_group=None):
@@ -607,12 +710,15 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
             # run and evaluated ``step`` optimizer steps: a safe save point.
             it = start + step
             state["completed"] = it
-            due = it % s.save_every == 0 or (
-                s.save_minutes > 0 and time.monotonic() - state["saved_at"] >= s.save_minutes * 60
+            # Decided by the whole group (one sum per step): a stop asked of
+            # rank 0 stops every rank here, and a wall-time save is taken by all.
+            stop, clock_due = group.any(
+                ctx.cancelled, s.save_minutes > 0 and time.monotonic() - state["saved_at"] >= s.save_minutes * 60
             )
+            due = it % s.save_every == 0 or clock_due
             if step and due and state["diverged"] is None and not save_checkpoint(it):
                 return
-            if ctx.cancelled:
+            if stop:
                 if step and state["last_saved"] != it and state["diverged"] is None:
                     save_checkpoint(it)  # a clean stop: resumable from exactly here
                 state["stopped_at"] = it
@@ -659,7 +765,8 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
     if state["diverged"] is None and not _all_finite(model):
         state["diverged"] = state["completed"] or s.iters
     if state["diverged"] is not None:
-        tmp_final.unlink(missing_ok=True)
+        if writer:
+            tmp_final.unlink(missing_ok=True)
         kept = (
             f"the adapter from iteration {state['last_saved']} is kept; resume from there with a lower rate"
             if state["last_saved"]
@@ -670,24 +777,34 @@ def _train(ctx, s: TrainSettings, run_dir: Path, checkpoint: Path | None, log) -
             f"lower the learning rate (now {s.learning_rate:g}; try {s.learning_rate / 10:g})",
         )
     if state["stopped_at"] == start:  # stopped before this session's first step
-        tmp_final.unlink(missing_ok=True)
+        if writer:
+            tmp_final.unlink(missing_ok=True)
         raise Cancelled()
     stopped = state["stopped_at"] is not None
     iterations = state["stopped_at"] if stopped else s.iters
-    tmp_final.replace(adapter_file)  # rename: atomic
+    if writer:  # mlx-lm's trainer saves on rank 0 only
+        tmp_final.replace(adapter_file)  # rename: atomic
     if not stopped and state["last_saved"] != iterations:
         save_checkpoint(iterations)  # lets a finished run be extended later
-    # The end record (the job's own end, JobFinished, carries the same facts as its result).
-    log.write(
-        "stopped" if stopped else "finished",
-        adapter_path=str(adapter_dir),
-        iterations=iterations,
-        stopped_early=stopped,
-        model=s.model,
-        data=s.data,
-        iteration=iterations,
-        **({"reason": stop_reason(ctx)} if stopped else {}),
-    )
+    if group.size > 1:  # every rank at the same step with the same weights, as data parallelism means
+        agree = group.weights_agree(model)
+        extra = {"ranks_agree": agree}
+        if not agree:
+            ctx.progress(f"warning: the {group.size} processes ended with different weights (rank 0's were saved)")
+    else:
+        extra = {}
+    if writer:  # the end record (the job's own end, JobFinished, carries the same facts as its result)
+        log.write(
+            "stopped" if stopped else "finished",
+            adapter_path=str(adapter_dir),
+            iterations=iterations,
+            stopped_early=stopped,
+            model=s.model,
+            data=s.data,
+            iteration=iterations,
+            **({"reason": stop_reason(ctx)} if stopped else {}),
+            **extra,
+        )
     best = run_dir / BEST
     return TrainResult(
         adapter_path=str(adapter_dir),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from tui.commands.common import count, engine_printing, stop_exit_code, wait
@@ -46,6 +47,14 @@ def register(sub) -> None:
         help="train in the background: print the run folder and return once training has begun "
         "(tunedeck runs watch RUN follows it, tunedeck runs stop RUN stops it)",
     )
+    g = p.add_argument_group(
+        "several processes or Macs (through mlx.launch; docs/multi-mac.md)",
+        "each process trains its share of every batch; the run folder lives with the first",
+    )
+    g.add_argument("--processes", type=count(1), metavar="N", help="train in N processes (on one machine, or per host)")
+    g.add_argument("--hosts", metavar="IP,IP", help="train on these hosts, one process each (the first: this Mac)")
+    g.add_argument("--hostfile", metavar="FILE", help="mlx.launch's hostfile (as `mlx.distributed_config` writes it)")
+    g.add_argument("--backend", choices=["ring", "mpi", "jaccl"], help="mlx.launch's backend (default ring)")
     p.add_argument(
         "--memory-check",
         action="store_true",
@@ -126,11 +135,23 @@ def _extra_lines(event) -> None:
 
 
 def run(args) -> int:
+    from core.runtime.errors import TuneDeckError
+    from core.training.group_launch import group_spec, launched_rank
+
+    if launched_rank() or "MLX_HOSTFILE" in os.environ:
+        # Each rank would start a run process (and a run) of its own.
+        raise TuneDeckError(
+            "tunedeck train is not to be started by mlx.launch: it starts mlx.launch itself",
+            "run `tunedeck train ... --processes N` (or --hosts/--hostfile) without mlx.launch",
+        )
+    group = group_spec(args.processes, args.hosts, args.hostfile, args.backend)
     engine = engine_printing()
     engine.add_listener(_extra_lines)
     if args.resume:
         return _follow_run(
-            engine, engine.resume_run(args.resume, iters=args.iters, adapter_path=args.adapter_path), args
+            engine,
+            engine.resume_run(args.resume, iters=args.iters, adapter_path=args.adapter_path, group=group),
+            args,
         )
     settings = settings_from_args(args)
     if args.save_config:
@@ -140,10 +161,14 @@ def run(args) -> int:
         print(f"wrote {save_yaml(settings, args.save_config, overwrite=args.overwrite)}")
         return 0
     if args.memory_check:
+        if group is not None:
+            raise TuneDeckError(
+                "--memory-check measures one process", "leave out --processes/--hosts/--hostfile to check memory"
+            )
         report = wait(engine.memory_check(settings))
         print(f"memory check: {report.summary()}")
         return 0 if report.fits else 2
-    return _follow_run(engine, engine.start_run(settings, args.out), args)
+    return _follow_run(engine, engine.start_run(settings, args.out, group), args)
 
 
 def _follow_run(engine, job, args) -> int:
