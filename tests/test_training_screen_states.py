@@ -59,3 +59,26 @@ def test_runs_row_follows_the_run_and_a_stopped_resume_offers_r(demo_model, samp
             assert "Press r to resume the run" in stats and "Press s" not in stats
 
     asyncio.run(run())
+
+
+def test_a_run_of_several_processes_says_how_many_and_where(tmp_path):
+    from ui_helpers import at_step
+
+    from core.runtime import events as ev
+
+    async def run():
+        async with at_step("train") as (app, pilot, notes):
+            screen = app.screen
+            start = dict(run_dir=str(tmp_path / "run"), iters=100, start_iteration=0, trainable_parameters=1)
+            start.update(total_parameters=2, train_examples=10, model="/m/tunedeck-demo", data=str(tmp_path / "d"))
+            screen.on_train_started(ev.TrainStarted(**start, processes=2, hosts=["mac1", "mac2"]))
+            await pilot.pause()
+            subject = text_of(screen, "#subject")
+            assert subject.startswith("training tunedeck-demo on ") and subject.endswith(" · 2 processes on 2 hosts")
+            log = "\n".join(line.text for line in screen.query_one("#log").lines)
+            assert "2 processes on 2 hosts: mac1, mac2" in log
+            screen.on_train_started(ev.TrainStarted(**start))  # one process: nothing added
+            await pilot.pause()
+            assert "processes" not in text_of(screen, "#subject")
+
+    asyncio.run(run())

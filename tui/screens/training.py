@@ -130,16 +130,19 @@ class TrainingScreen(StepScreen):
         # PlotextPlot follows the theme itself; redraw so our colours follow too.
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.redraw_all())
 
-    def show_subject(self, model: str | None, data: str | None, running: bool = False) -> None:
-        """One line naming what a run trains: this run's pair while one runs,
-        else the pair s would start with (the session's choices)."""
+    def show_subject(self, model: str | None, data: str | None, running: bool = False, group: str = "") -> None:
+        """One line naming what a run trains: this run's pair while one runs
+        (with its processes and hosts when several train it), else the pair
+        s would start with (the session's choices)."""
         line = self.query_one("#subject", Static)
         if not (model and data):
             line.update(NO_PAIR)
             return
         lead = "training" if running else "s trains"
+        tail = f" · {group}" if group else ""
         text = f"{lead} {Path(model).name} on {shown_path(data)}"
-        line.update(text if len(text) <= 78 else text[:40] + "…" + text[-37:])
+        room = 78 - len(tail)
+        line.update((text if len(text) <= room else text[: room // 2] + "…" + text[-(room - room // 2 - 1) :]) + tail)
 
     def on_screen_resume(self) -> None:
         session = self.app.session
@@ -385,7 +388,12 @@ class TrainingScreen(StepScreen):
             self.log_line(f"memory check failed: {event.message}" + (f" (fix: {event.hint})" if event.hint else ""))
 
     def on_train_started(self, event: ev.TrainStarted) -> None:
-        self.show_subject(event.model, event.data, running=True)
+        group = ""
+        if event.processes > 1:  # a run across several processes or Macs (mlx.launch)
+            hosts = list(dict.fromkeys(event.hosts))
+            group = f"{event.processes} processes on {len(hosts) or 1} host{'s' if len(hosts) > 1 else ''}"
+            self.log_line(f"{group}: {', '.join(hosts)}" if hosts else group)
+        self.show_subject(event.model, event.data, running=True, group=group)
         self.run_dir = event.run_dir
         self.app.session.run_dir = event.run_dir
         self.total_iters = event.iters
