@@ -2,8 +2,8 @@
 
 import asyncio
 
-from textual.app import App
 from textual.widgets import Static
+from ui_helpers import Alone
 
 from core.chat.generation import Sampling
 from tui.widgets.answer import AnswerView
@@ -11,19 +11,10 @@ from tui.widgets.chat.model_line import NO_MODEL, ModelLine, comparing, model_la
 from tui.widgets.chat.transcript import ChatTranscript
 
 
-class One(App):
-    def __init__(self, widget) -> None:
-        super().__init__()
-        self.widget = widget
-
-    def compose(self):
-        yield self.widget
-
-
 def test_model_line_shows_state_sampling_and_a_schema_cut_to_its_width():
     async def run():
         line = ModelLine()
-        async with One(line).run_test(size=(60, 10)) as pilot:
+        async with Alone(line).run_test(size=(60, 10)) as pilot:
             system = "SCHEMA: CREATE TABLE " + ", ".join(f"c{i} INT" for i in range(30))
             line.show(talking_to("demo · base model"), "✗ out of memory", Sampling(max_tokens=7), system)
             await pilot.pause()
@@ -55,7 +46,7 @@ def test_model_labels_and_the_compare_headline():
 def test_transcript_chat_turn_streams_into_its_answer_and_follows_to_the_end():
     async def run():
         transcript = ChatTranscript()
-        async with One(transcript).run_test(size=(60, 12)) as pilot:
+        async with Alone(transcript).run_test(size=(60, 12)) as pilot:
             view = AnswerView("model")
             transcript.add_chat_turn("how many?", view, "SELECT 1")
             await pilot.pause()
@@ -75,7 +66,7 @@ def test_transcript_chat_turn_streams_into_its_answer_and_follows_to_the_end():
 def test_compare_turn_side_by_side_follows_the_answer_until_scrolled_away():
     async def run():
         transcript = ChatTranscript()
-        async with One(transcript).run_test(size=(80, 12)) as pilot:
+        async with Alone(transcript).run_test(size=(80, 12)) as pilot:
             transcript.mount_turn(*[Static(f"earlier {i}", classes="turn") for i in range(10)])
             views = [AnswerView("base", "magenta"), AnswerView("tuned")]
             transcript.add_compare_turn("q?", views, None)

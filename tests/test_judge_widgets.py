@@ -3,21 +3,12 @@
 import asyncio
 
 import pytest
-from textual.app import App
 from textual.widgets import DataTable
+from ui_helpers import Alone
 
 from tui.session import Session
 from tui.widgets.judge.artefacts import Artefacts, ArtefactsPanel, fused_dir, short
 from tui.widgets.judge.table import JudgeTable
-
-
-class One(App):
-    def __init__(self, widget) -> None:
-        super().__init__()
-        self.widget = widget
-
-    def compose(self):
-        yield self.widget
 
 
 def _row(label, loss, exact=None):
@@ -30,7 +21,7 @@ def _row(label, loss, exact=None):
 def test_judge_table_fills_row_by_row_and_gives_its_verdict():
     async def run():
         table = JudgeTable()
-        async with One(table).run_test(size=(80, 10)) as pilot:
+        async with Alone(table).run_test(size=(80, 10)) as pilot:
             verdict = table.query_one("#verdict")
             table.add_row(_row("base", 2.0, 0.25))
             await pilot.pause()
@@ -63,7 +54,7 @@ def test_artefacts_panel_names_the_adapter_the_fused_folder_and_lm_studio(tmp_pa
 
     async def run_app():
         panel = ArtefactsPanel()
-        async with One(panel).run_test(size=(80, 10)) as pilot:
+        async with Alone(panel).run_test(size=(80, 10)) as pilot:
             panel.show(Artefacts(Session()))
             await pilot.pause()
             assert str(panel.content).splitlines()[1:3] == [
@@ -94,7 +85,7 @@ def test_task_count_reads_a_count_blank_for_all_and_refuses_the_rest():
 
     async def run():
         row = TaskCount()
-        async with One(row).run_test(size=(80, 3)):
+        async with Alone(row).run_test(size=(80, 3)):
             box = row.query_one("#task-n", Input)
             assert row.count() == 20
             for typed, n in (("0", 0), ("", None), (" all ", None), ("7", 7)):

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from textual.app import App
+from ui_helpers import Alone
 
 from core.runtime import events as ev
 from core.runtime.errors import TuneDeckError
@@ -20,14 +20,12 @@ from tui.widgets.status_line import Status, StatusLine, render_status
 from tui.widgets.train_form import NO_PAIR, TrainForm
 
 
-class One(App):
-    def __init__(self, widget) -> None:
-        super().__init__()
-        self.widget = widget
-        self.messages: list = []
+class One(Alone):
+    """The widget alone, with the messages it posts."""
 
-    def compose(self):
-        yield self.widget
+    def __init__(self, widget) -> None:
+        super().__init__(widget)
+        self.messages: list = []
 
     def on_loss_plot_painted(self, message) -> None:
         self.messages.append(message)

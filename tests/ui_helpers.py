@@ -9,9 +9,21 @@ import time
 from dataclasses import dataclass
 
 from rich.cells import cell_len
+from textual.app import App
 from textual.widgets import Static
 
 from tui.app import make_app
+
+
+class Alone(App):
+    """One widget mounted alone in a tiny app, for its unit tests."""
+
+    def __init__(self, widget) -> None:
+        super().__init__()
+        self.widget = widget
+
+    def compose(self):
+        yield self.widget
 
 
 async def wait_for(pilot, predicate, timeout: float = 120.0, step: float = 0.1):

@@ -11,7 +11,6 @@ kernel drops the lock of a killed process at once) and none was written.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -30,9 +29,10 @@ from core.training.run_folders import (
     TERMINAL_STATUS,
     is_locked,
     latest_checkpoint,
+    parse_record,
     read_events,
 )
-from core.training.run_process import ERROR_MARK
+from core.training.run_process import error_said
 
 POLL_SECONDS = 0.1  # how often the log is looked at: a report reaches the screen this much later at most
 UNLOCK_WAIT = 10.0  # after its end record, the process closes and lets go of the run within this
@@ -68,10 +68,7 @@ def session_offset(run_dir: str | Path) -> int:
             for line in fh:
                 if not line.endswith(b"\n"):
                     break
-                try:
-                    kind = json.loads(line).get("type")
-                except (ValueError, AttributeError):
-                    kind = None
+                kind = (parse_record(line) or {}).get("type")
                 if kind == "start":
                     offset = at
                 at += len(line)
@@ -95,21 +92,13 @@ class Tail:
             return []
         if size == self.size:
             return []
-        out = []
         with open(self.path, "rb") as fh:
             fh.seek(self.offset)
             data = fh.read()
         end = data.rfind(b"\n") + 1  # an unfinished last line waits for its newline
         self.offset += end
         self.size = size if end == len(data) else -1
-        for line in data[:end].splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and "type" in record:
-                out.append(record)
-        return out
+        return [r for r in map(parse_record, data[:end].splitlines()) if r is not None]
 
 
 def _early_error(run_dir: Path, process: subprocess.Popen) -> TuneDeckError:
@@ -120,12 +109,9 @@ def _early_error(run_dir: Path, process: subprocess.Popen) -> TuneDeckError:
     except OSError:
         lines = []
     for line in reversed(lines):
-        if line.startswith(ERROR_MARK):
-            try:
-                said = json.loads(line[len(ERROR_MARK) :])
-                return TuneDeckError(said["message"], said.get("hint", ""), where=said.get("where", ""))
-            except (ValueError, KeyError, TypeError):
-                break
+        said = error_said(line)
+        if said is not None:
+            return TuneDeckError(said["message"], said.get("hint", ""), where=said.get("where", ""))
     return TuneDeckError(
         f"the run process ended (exit status {code}) before training began",
         f"its output is in {run_dir / PROCESS_LOG}",

@@ -30,7 +30,7 @@ from core.training.follow import Tail
 from core.training.group_launch import ANSI, GroupSpec, launch_command
 from core.training.launcher import MODULE, complete_size, request_stop
 from core.training.run_folders import EVENTS, TERMINAL_STATUS, EventLog, RunLock, latest_checkpoint
-from core.training.run_process import ERROR_MARK
+from core.training.run_process import ERROR_MARK, error_said
 
 # mlx.launch's own lines (mlx 0.32): "[WARN] Node with rank 1 exited with code -9", "... was killed".
 RANK_EXIT = re.compile(r"Node with rank (\d+) (?:exited with code (-?\d+)|(was killed))")
@@ -119,12 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         found = RANK_EXIT.search(plain)
         if found:
             exits.append((int(found[1]), None if found[3] else int(found[2])))
-        elif plain.startswith(ERROR_MARK):
-            try:
-                said = json.loads(plain[len(ERROR_MARK) :])
-                errors[int(said.get("rank", 0))] = str(said["message"])
-            except (ValueError, KeyError, TypeError):
-                pass
+        elif (said := error_said(plain)) is not None:
+            errors[int(said.get("rank", 0))] = str(said["message"])
     proc.wait()
 
     records = Tail(run_dir / EVENTS, offset).read()

@@ -126,21 +126,22 @@ def _cut_torn_line(path: Path) -> None:
         pass
 
 
+def parse_record(line: str | bytes) -> dict | None:
+    """One line of events.jsonl as its record; None for a torn or garbled one."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and "type" in record else None
+
+
 def read_events(run_dir: str | Path) -> list[dict]:
     """Every complete record; torn or garbled lines are skipped."""
-    out = []
     try:
         with open(Path(run_dir) / EVENTS, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict) and "type" in record:
-                    out.append(record)
+            return [r for r in map(parse_record, fh) if r is not None]
     except OSError:
-        pass
-    return out
+        return []
 
 
 @dataclass

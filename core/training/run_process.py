@@ -44,6 +44,17 @@ ERROR_MARK = "tunedeck-run-error "  # the line that tells a launcher why the pro
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def error_said(line: str) -> dict | None:
+    """What an ERROR_MARK line of a run process says ({message, hint, where[, rank]}); None for any other line."""
+    if not line.startswith(ERROR_MARK):
+        return None
+    try:
+        said = json.loads(line[len(ERROR_MARK) :])
+    except ValueError:
+        return None
+    return said if isinstance(said, dict) and "message" in said else None
+
+
 def stop_reason(run_dir: Path, signum: int) -> str:
     """The reason a viewer wrote for this process, or the signal's name."""
     try:
