@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from standin_ssh import install, two_macs
 
 from core.runtime.errors import TuneDeckError
 from core.training.group_doctor import _folder, check_all_reduce, check_hosts
@@ -155,7 +156,8 @@ def test_a_killed_rank_fails_the_run_at_once_and_its_checkpoint_resumes(demo_mod
             proc.kill()
     assert proc.returncode == 1, out[-2000:]
     assert "error: rank 1 of 2 (on 127.0.0.1) was killed (SIGKILL)" in out, out[-2000:]
-    assert "resume from its checkpoint at iteration" in out
+    assert "fix: resume it from its checkpoint at iteration" in out, out[-2000:]
+    assert f"on the same hosts: `tunedeck train --resume {run} --processes 2`" in out, out[-2000:]
     assert took < 15, took  # seconds, never a hang
     assert run_info(run).status == "failed" and not rank_pids(run)
 
@@ -248,6 +250,25 @@ def test_preflight_names_the_host_and_the_fix(demo_model, tmp_path):
     assert missing.status == "fail" and missing.fix == f"copy it: `rsync -a --mkpath {demo_model}/ mac2:{demo_model}/`"
     assert "differs there" in _folder("mac2", demo_model, [3, 100], [3, 99]).detail
     assert _folder("mac2", demo_model, [3, 100], [3, 100]).status == "pass"
+
+
+def test_preflight_compares_each_hosts_versions_with_this_machines(tmp_path, monkeypatch, demo_model):
+    from importlib import metadata
+
+    spec = group_spec(hostfile=str(two_macs(tmp_path)))
+    install(tmp_path / "bin", monkeypatch)
+    same = {c.name: c for c in check_hosts(spec, [demo_model], probe=False)}
+    assert [c.status for c in same.values()] == ["pass"] * 3, same
+    assert same["mac2: versions"].detail == f"Python {sys.version.split()[0]}, same packages"
+    # mac2 with an older mlx: a package that Python finds there first.
+    old = tmp_path / "old-mlx" / "mlx-0.1.0.dist-info"
+    old.mkdir(parents=True)
+    (old / "METADATA").write_text("Metadata-Version: 2.1\nName: mlx\nVersion: 0.1.0\n")
+    install(tmp_path / "bin", monkeypatch, env={"PYTHONPATH": str(old.parent)})
+    (wrong,) = [c for c in check_hosts(spec, [demo_model], probe=False) if c.status == "fail"]
+    here = metadata.version("mlx")
+    assert wrong.name == "mac2: versions" and wrong.detail == f"mlx 0.1.0 (here {here})"
+    assert f"ssh mac2 {sys.executable} -m pip install mlx=={here} mlx-lm==" in wrong.fix
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from ui_helpers import Alone
+from ui_helpers import Alone, wait_for
 
 from core.runtime import events as ev
 from core.runtime.errors import TuneDeckError
@@ -90,6 +90,24 @@ def test_event_log_stamps_each_line():
         await pilot.pause()
         (line,) = [s.text.rstrip() for s in app.widget.lines]
         assert line.endswith(" saved checkpoint at iter 5") and line[2] == ":" and line[5] == ":"
+
+    mounted(EventLog(), check)
+
+
+def test_lines_written_while_the_log_is_not_shown_wrap_at_its_width_once_it_is():
+    # A log on a tab not shown has no width: its lines were wrapped at Rich's narrowest (20).
+    line = "pre-flight passed: 16.0 MB over 2 processes: 4.44 Gbit/s"
+
+    async def check(app, pilot):
+        log = app.widget
+        log.display = False  # as on a tab not shown now
+        await pilot.pause()
+        log.add(line)
+        await pilot.pause()
+        log.display = True
+        await wait_for(pilot, lambda: log.lines, 5)
+        (shown,) = [s.text.rstrip() for s in log.lines]
+        assert shown.endswith(line)
 
     mounted(EventLog(), check)
 

@@ -1,5 +1,6 @@
 """The app's small persistent settings (first-run flag, theme, endpoint,
-LM Studio's models folder as chosen on the Judge screen, the user's keymap:
+LM Studio's models folder as chosen on the Judge screen, where runs train
+as the Train screen's hosts setting last started one, the user's keymap:
 binding id -> keys, edited by hand)."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ DEFAULTS = {
     "theme": "tunedeck-dark",
     "hf_endpoint": None,
     "lmstudio_models_dir": None,
+    "hosts": None,  # {"hosts": "", "per_host": 1, "backend": None}: the Config tab's hosts row
     "keymap": {},
 }
 

@@ -133,6 +133,12 @@ def _launch_and_follow(ctx: JobContext, unload: Callable[[], int], mode: str, *a
     return follow(ctx, launched.run_dir, launched.offset, launched.process, launched.session)
 
 
+def _preflight(ctx: JobContext, group, folders: list[str]):
+    from core.training.group_doctor import preflight
+
+    return preflight(group, folders, progress=ctx.progress)
+
+
 def _attach(ctx: JobContext, run_dir: str, offset: int | None):
     from core.training.follow import follow, session_offset
 
@@ -201,6 +207,12 @@ class Engine:
         self, run_dir: str | Path, iters: int | None = None, adapter_path: str | None = None, group=None
     ) -> Job:
         return self._follow("resume", str(run_dir), iters, adapter_path, group)
+
+    def preflight(self, group, folders: list[str]) -> Job:
+        """The checks before a run on several Macs (``GroupSpec`` ``group``;
+        ``folders``: the model and data every host needs), on the I/O queue:
+        ssh and subprocesses, no MLX here. Result: a ``HostsReport``."""
+        return self.downloads.submit("preflight", _preflight, group, [str(f) for f in folders if f])
 
     def attach_run(self, run_dir: str | Path, offset: int | None = None) -> Job:
         """Follow a run another process trains, from its current session's start (or ``offset``)."""

@@ -64,7 +64,7 @@ class Group:
             if differs:
                 raise TuneDeckError(
                     "the run's processes hold differently shaped training state; they cannot train together",
-                    "give every host the same TuneDeck, mlx and mlx-lm (`tunedeck doctor --hostfile FILE`)",
+                    "give every host the same TuneDeck, mlx and mlx-lm (the pre-flight compares them)",
                 )
             out = []
             for name, value in flat:

@@ -16,6 +16,8 @@ import json
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.runtime.doctor import Check
@@ -30,6 +32,7 @@ DISTS = ("tunedeck", "mlx", "mlx-lm")
 # What each host runs (its own Python): versions, and what it has at the given paths.
 REPORT = """
 import json, sys, os
+from importlib import metadata
 def v(d):
     try: return metadata.version(d)
     except Exception: return None
@@ -101,9 +104,39 @@ def _ask(host: str, paths: list[str]) -> tuple[dict | None, Check | None]:
         )
 
 
-def check_hosts(spec: GroupSpec, folders: list[str], probe: bool = True) -> list[Check]:
+@dataclass
+class HostsReport:
+    """The pre-flight of one group for one model and dataset."""
+
+    group: GroupSpec
+    folders: list[str]
+    checks: list[Check]
+
+    @property
+    def ready(self) -> bool:
+        return all(c.status != "fail" for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.status == "fail"]
+
+    def bandwidth(self) -> str:
+        """What the all-reduce measured, when it passed."""
+        return next((c.detail for c in self.checks if c.id == "all-reduce" and c.status == "pass"), "")
+
+
+def preflight(spec: GroupSpec, folders: list[str], progress: Callable[[str], None] = lambda _m: None) -> HostsReport:
+    """``check_hosts`` as one report, saying each step as it goes."""
+    folders = [str(Path(f).expanduser().absolute()) for f in folders if f]
+    return HostsReport(spec, folders, check_hosts(spec, folders, progress=progress))
+
+
+def check_hosts(
+    spec: GroupSpec, folders: list[str], probe: bool = True, progress: Callable[[str], None] = lambda _m: None
+) -> list[Check]:
     """Every check of ``spec``'s hosts, ``folders`` (model, data) at the same paths on each."""
     folders = [str(Path(f).expanduser().absolute()) for f in folders if f]
+    progress("checking this machine")
     here = _mine(folders)
     checks: list[Check] = [
         Check(f"folder:{f}", Path(f).name, "fail", f"{f} is not a folder on this machine", "give an existing folder")
@@ -114,6 +147,7 @@ def check_hosts(spec: GroupSpec, folders: list[str], probe: bool = True) -> list
     for host in spec.machines:
         if is_this_machine(host, [host]):
             continue
+        progress(f"asking {host} over ssh")
         report, problem = _ask(host, folders)
         if problem is not None:
             checks.append(problem)
@@ -123,6 +157,8 @@ def check_hosts(spec: GroupSpec, folders: list[str], probe: bool = True) -> list
         checks.append(_versions(host, here, report))
         checks += [_folder(host, f, here["folders"].get(f), report["folders"].get(f)) for f in folders]
     if probe:
+        if reachable:
+            progress(f"timing an all-reduce through {spec.backend}")
         checks.append(
             check_all_reduce(spec)
             if reachable

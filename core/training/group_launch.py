@@ -57,14 +57,33 @@ class GroupSpec:
         return f"{self.processes} processes on {where} ({self.backend})"
 
 
-def read_hostfile(path: str | Path) -> dict:
+@dataclass(frozen=True)
+class Controls:
+    """How an interface names its group controls, so that a message says
+    what to change where the user is: the CLI's flags, or the TUI's fields."""
+
+    hosts: str = "--hosts"  # the host list
+    hostfile: str = "--hostfile"
+    processes: str = "--processes"
+    give_hostfile: str = "give --hostfile an existing file"
+    give_processes: str = "pass --processes 2 to train in two processes"
+    drop_processes: str = "leave --processes out"
+    list_hosts: str = "list hosts as --hosts 10.0.0.1,10.0.0.2"
+    give_ips: str = "give --hosts IP addresses, or a --hostfile with each host's ssh name and IPs"
+    batch: str = "--batch-size {options}"
+
+
+CLI = Controls()
+
+
+def read_hostfile(path: str | Path, say: Controls = CLI) -> dict:
     """mlx.launch's hostfile, checked: {"backend", "envs", "hosts": [{"ssh", "ips"}]}."""
     path = Path(path).expanduser()
     fix = 'write it as mlx.distributed_config does: {"hosts": [{"ssh": "mac1", "ips": ["10.0.0.1"]}, ...]}'
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise TuneDeckError(f"the hostfile {path} does not exist", "give --hostfile an existing file") from None
+        raise TuneDeckError(f"the hostfile {path} does not exist", say.give_hostfile) from None
     except (OSError, ValueError) as exc:
         raise TuneDeckError(f"the hostfile {path} is not readable JSON ({exc})", fix) from None
     hosts = data.get("hosts") if isinstance(data, dict) else data
@@ -81,19 +100,23 @@ def read_hostfile(path: str | Path) -> dict:
 
 
 def group_spec(
-    processes: int | None = None, hosts: str | None = None, hostfile: str | None = None, backend: str | None = None
+    processes: int | None = None,
+    hosts: str | None = None,
+    hostfile: str | None = None,
+    backend: str | None = None,
+    say: Controls = CLI,
 ) -> GroupSpec | None:
-    """The group the user asked for, or None for a plain one-process run.
-    Messages name the CLI flags; the TUI names its own fields around them."""
-    given = [name for name, v in (("--hosts", hosts), ("--hostfile", hostfile)) if v]
+    """The group the user asked for, or None for a plain one-process run;
+    messages name the controls as ``say`` does."""
+    given = [name for name, v in ((say.hosts, hosts), (say.hostfile, hostfile)) if v]
     if len(given) > 1:
-        raise TuneDeckError("give --hosts or --hostfile, not both", "a hostfile already lists its hosts")
+        raise TuneDeckError(f"give {say.hosts} or {say.hostfile}, not both", "a hostfile already lists its hosts")
     if backend is not None and backend not in BACKENDS:
         raise TuneDeckError(f"unknown backend {backend!r}", f"use one of {', '.join(BACKENDS)}")
     if processes is not None and processes < 1:
-        raise TuneDeckError("--processes must be 1 or more", "pass --processes 2 to train in two processes")
+        raise TuneDeckError(f"{say.processes} must be 1 or more", say.give_processes)
     if hostfile:
-        found = read_hostfile(hostfile)
+        found = read_hostfile(hostfile, say)
         names = [h["ssh"] for h in found["hosts"]]
         if found["backend"] and found["backend"] not in BACKENDS:
             raise TuneDeckError(
@@ -111,14 +134,14 @@ def group_spec(
         _check_first_host(found["hosts"][0]["ssh"], found["hosts"][0].get("ips") or [], f"the first host in {hostfile}")
         if processes is not None and processes != len(names):
             raise TuneDeckError(
-                f"--processes {processes} but {hostfile} lists {len(names)} hosts",
-                "leave --processes out: a hostfile runs one process per host entry (list a host twice for two)",
+                f"{say.processes} {processes} but {hostfile} lists {len(names)} hosts",
+                f"{say.drop_processes}: a hostfile runs one process per host entry (list a host twice for two)",
             )
         return GroupSpec(names, chosen, found["path"], 1)
     if hosts:
         names = [h.strip() for h in hosts.split(",")]
         if any(not n for n in names):
-            raise TuneDeckError(f"--hosts {hosts!r} has an empty name", "list hosts as --hosts 10.0.0.1,10.0.0.2")
+            raise TuneDeckError(f"{say.hosts} {hosts!r} has an empty name", say.list_hosts)
         chosen = backend or "ring"
         if chosen == "ring":
             for n in names:
@@ -126,10 +149,9 @@ def group_spec(
                     ipaddress.ip_address(n)
                 except ValueError:
                     raise TuneDeckError(
-                        f"--hosts names {n!r}: the ring backend connects by IP address",
-                        "give --hosts IP addresses, or a --hostfile with each host's ssh name and IPs",
+                        f"{say.hosts} names {n!r}: the ring backend connects by IP address", say.give_ips
                     ) from None
-        _check_first_host(names[0], [names[0]], "the first of --hosts")
+        _check_first_host(names[0], [names[0]], f"the first of {say.hosts}")
         per = processes or 1
         return GroupSpec([n for n in names for _ in range(per)], chosen, "", per)
     if processes and processes > 1:
@@ -171,7 +193,7 @@ def _check_first_host(name: str, ips: list[str], what: str) -> None:
         )
 
 
-def check_batch_for_group(batch_size: int, processes: int) -> None:
+def check_batch_for_group(batch_size: int, processes: int, say: Controls = CLI) -> None:
     """Each process trains its share of every batch: the batch must split evenly."""
     if processes > 1 and batch_size % processes:
         lower = batch_size - batch_size % processes
@@ -179,7 +201,7 @@ def check_batch_for_group(batch_size: int, processes: int) -> None:
         raise TuneDeckError(
             f"batch size {batch_size} does not split over {processes} processes "
             "(each process trains an equal share of every batch)",
-            f"use a batch size that {processes} divides (--batch-size {' or '.join(options)}), "
+            f"use a batch size that {processes} divides ({say.batch.format(options=' or '.join(options))}), "
             f"or a number of processes that divides {batch_size}",
         )
 

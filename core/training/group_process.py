@@ -77,8 +77,7 @@ def verdict(spec: GroupSpec, run_dir: Path, exits, errors: dict, records: list[d
     iteration = max((int(r.get("iteration", 0)) for r in records if r["type"] in ("train", "checkpoint")), default=0)
     ckpt = latest_checkpoint(run_dir)
     hint = (
-        f"resume from its checkpoint at iteration {int(ckpt.name)}: `tunedeck train --resume {run_dir}` "
-        "with the same --processes/--hosts/--hostfile"
+        f"resume it from its checkpoint at iteration {int(ckpt.name)}, on the same hosts"
         if ckpt
         else "start it again: it ended before its first checkpoint"
     )
@@ -131,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             host = spec.hosts[rank] if rank < len(spec.hosts) else "?"
             known = TuneDeckError(
                 f"rank {rank} (on {host}) {how_it_ended(code)} before training began",
-                f"check that host with `tunedeck doctor --hostfile ...`; the output is above, in {run_dir / 'run.log'}",
+                f"check that host with the pre-flight; what it said is in {run_dir / 'run.log'}",
             )
             _say(ERROR_MARK + json.dumps({"message": known.message, "hint": known.hint, "where": ""}))
         return 1

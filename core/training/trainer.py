@@ -491,8 +491,7 @@ def _group_broke(exc: RuntimeError, run_dir: Path) -> TuneDeckError:
     was lost"): another process of the run ended or its machine dropped out."""
     return TuneDeckError(
         f"another process of this run stopped answering ({exc}); rank 0 stopped too",
-        f"its output is in {run_dir / PROCESS_LOG}; resume from the last checkpoint with "
-        f"`tunedeck train --resume {run_dir}` and the same --processes/--hosts/--hostfile",
+        f"its output is in {run_dir / PROCESS_LOG}; resume the run from its last checkpoint, on the same hosts",
     )
 
 

@@ -174,7 +174,7 @@ def run(args) -> int:
 def _follow_run(engine, job, args) -> int:
     """The run trains in its own process; this one prints it. Ctrl-C or
     SIGTERM stops the run cleanly; a hang-up leaves it training."""
-    from core.runtime.errors import Cancelled
+    from core.runtime.errors import Cancelled, TuneDeckError
 
     if args.detach:
         return _detach_once_begun(engine, job)
@@ -186,7 +186,23 @@ def _follow_run(engine, job, args) -> int:
         run = job.state.get("run_dir", "")
         print(f"the terminal hung up: the run trains on; follow it with `tunedeck runs watch {run}`", flush=True)
         return stop_exit_code()
+    except TuneDeckError as exc:
+        flags = _group_flags(args)
+        run = job.state.get("run_dir")
+        if not flags or not run or "on the same hosts" not in exc.hint:
+            raise
+        # A group run's failure says "resume it ... on the same hosts": here, the command that does.
+        raise TuneDeckError(exc.message, f"{exc.hint}: `tunedeck train --resume {run} {flags}`", exc.where) from None
     return _finished(result)
+
+
+def _group_flags(args) -> str:
+    """The group flags this command was given, to say again in a resume."""
+    import shlex
+
+    given = [(f, getattr(args, a, None)) for f, a in (("--hostfile", "hostfile"), ("--hosts", "hosts"))]
+    given += [("--processes", args.processes), ("--backend", args.backend)]
+    return " ".join(f"{flag} {shlex.quote(str(value))}" for flag, value in given if value)
 
 
 def _detach_once_begun(engine, job) -> int:

@@ -8,7 +8,9 @@
 * Config: the knobs (type, rank, layers, lr + schedule, batch, iters with
   the epochs they mean, max length, prompt masking, grad checkpointing,
   accumulation, report/eval/save steps, seed, presets), checked as typed,
-  and YAML load/save (the file ``mlx_lm.lora -c`` also reads).
+  and YAML load/save (the file ``mlx_lm.lora -c`` also reads); where the
+  run trains (hosts: this Mac, several processes, or several Macs through
+  mlx.launch), with the pre-flight p (s runs it first for other Macs).
 * Runs: past runs from their folders, running ones live; Enter shows a
   curve, o pins one to overlay, r resumes the highlighted run, a attaches
   the Run tab to a running one.
@@ -27,13 +29,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static, TabbedContent, TabPane
 
+from core.runtime import app_config
 from core.runtime import events as ev
+from core.runtime.errors import TuneDeckError
 from core.runtime.eta import clock
+from core.training.group_doctor import HostsReport
+from core.training.group_launch import GroupSpec, check_batch_for_group
 from core.training.result import TrainResult
-from core.training.run_folders import curve, new_run_dir, read_events, run_info
-from core.training.settings import TrainSettings, default_settings
+from core.training.run_folders import CONFIG, curve, new_run_dir, read_events, run_info
+from core.training.settings import TrainSettings, default_settings, load_yaml
 from tui.screens.base import StepScreen
 from tui.widgets.event_log import EventLog
+from tui.widgets.hosts_form import TUI_CONTROLS, HostsForm, remote
 from tui.widgets.job_progress import JobProgress
 from tui.widgets.loss_plot import LossPlot
 from tui.widgets.runs_browser import RunsBrowser, shown_path
@@ -51,13 +58,14 @@ class TrainingScreen(StepScreen):
     BACK = "data"
     GUIDE = (
         "Step 4: training. s starts, x stops (adapter kept), r resumes, m checks memory. "
-        "ctrl+n/ctrl+p switch tabs: Config (knobs, YAML), Runs (past runs). Train loss should fall."
+        "ctrl+n/ctrl+p switch tabs: Config (knobs, YAML, hosts), Runs (past runs). Train loss should fall."
     )
     BINDINGS = [
         Binding("s", "start", "Start", id="start-training"),
         Binding("x", "stop", "Stop", id="stop-training"),
         Binding("r", "resume", "Resume", id="resume-training"),
         Binding("m", "memory_check", "Memory", id="memory-check"),
+        Binding("p", "preflight", "Pre-flight", id="preflight-hosts", show=False),
         Binding("o", "overlay", "Overlay", id="overlay-run", show=False),
         Binding("a", "attach_highlighted", "Attach", id="attach-run", show=False),
         Binding("ctrl+s", "save_config", "Save YAML", id="save-config", show=False),
@@ -88,6 +96,8 @@ class TrainingScreen(StepScreen):
         self.trained_model: str | None = None  # the base model of the run in progress
         self.resuming = False  # the job in hand continues a run (r), rather than starting one (s)
         self.live = False  # a run's reports may still change the Run tab (not after its end)
+        self.preflight_job = None
+        self.after_preflight = None  # the start or resume waiting for the pre-flight to pass
         self._defaults_for: tuple | None = None
 
     def compose(self) -> ComposeResult:
@@ -101,6 +111,7 @@ class TrainingScreen(StepScreen):
                 yield EventLog(id="log")
             with TabPane("Config", id="tab-config"):
                 yield TrainForm(id="train-form")
+                yield HostsForm(id="hosts-form")
                 yield StatusLine(id="mem-info")
             with TabPane("Runs", id="tab-runs"):
                 yield RunsBrowser(id="runs")
@@ -113,6 +124,10 @@ class TrainingScreen(StepScreen):
     @property
     def form(self) -> TrainForm:
         return self.query_one(TrainForm)
+
+    @property
+    def hosts(self) -> HostsForm:
+        return self.query_one(HostsForm)
 
     @property
     def runs(self) -> RunsBrowser:
@@ -129,6 +144,7 @@ class TrainingScreen(StepScreen):
     def on_mount(self) -> None:
         # PlotextPlot follows the theme itself; redraw so our colours follow too.
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.redraw_all())
+        self.hosts.fill(self.app.config.get("hosts"))
 
     def show_subject(self, model: str | None, data: str | None, running: bool = False, group: str = "") -> None:
         """One line naming what a run trains: this run's pair while one runs
@@ -211,7 +227,8 @@ class TrainingScreen(StepScreen):
         self.set_focus(None)
 
     def _busy(self) -> bool:
-        if (self.job is not None and not self.job.done) or (self.mem_job is not None and not self.mem_job.done):
+        jobs = (self.job, self.mem_job, self.preflight_job)
+        if any(job is not None and not job.done for job in jobs):
             self.notify("A training job is running; x stops it.", severity="warning")
             return True
         return False
@@ -222,6 +239,11 @@ class TrainingScreen(StepScreen):
         settings = self.read_form()
         if settings is None:
             return
+        group = self.group_for(settings.batch_size)
+        if group is not False:
+            self.when_checked(group, settings.model, settings.data, lambda: self.start(settings, group))
+
+    def start(self, settings: TrainSettings, group: GroupSpec | None) -> None:
         run_dir = new_run_dir(settings.model)
         settings.adapter_path = str(run_dir / "adapters")
         self.plot.reset()
@@ -229,7 +251,7 @@ class TrainingScreen(StepScreen):
         self.trained_model = settings.model
         self.resuming = False
         self.progress.span(settings.iters)
-        self.job = self.track(self.app.engine.start_run(settings, run_dir))
+        self.job = self.track(self.app.engine.start_run(settings, run_dir, group))
         self._watch_run()
 
     def action_resume(self) -> None:
@@ -254,11 +276,92 @@ class TrainingScreen(StepScreen):
                 )
                 return
             iters = int(wanted)
+        try:
+            batch = TrainSettings.from_dict(load_yaml(Path(path) / CONFIG)).batch_size
+        except (TuneDeckError, OSError):
+            batch = 0  # the resume itself says what is wrong with the run's config
+        group = self.group_for(batch)
+        if group is not False:
+            self.when_checked(group, info.model, info.data, lambda: self.resume(path, info, iters, group))
+
+    def resume(self, path: str, info, iters: int | None, group: GroupSpec | None) -> None:
         self.trained_model = info.model
         self.resuming = True
         self.log_line(f"resuming {info.name}" + (f", continuing to {iters} iterations" if iters else ""))
-        self.job = self.track(self.app.engine.resume_run(path, iters))
+        self.job = self.track(self.app.engine.resume_run(path, iters, group=group))
         self._watch_run()
+
+    # -- where it trains: the hosts row and its pre-flight ------------------------
+    def group_for(self, batch_size: int) -> GroupSpec | None | bool:
+        """The group the hosts row asks for (None: this Mac alone), remembered
+        for next time; False after saying on the Config tab what is wrong."""
+        try:
+            group = self.hosts.spec()
+            if group is not None and batch_size:
+                check_batch_for_group(batch_size, group.processes, TUI_CONTROLS)
+        except TuneDeckError as exc:
+            self.hosts.info.failed(exc)
+            self.query_one("#tabs", TabbedContent).active = "tab-config"
+            self.notify(f"Not started: {exc.message}", severity="error", timeout=8)
+            return False
+        if self.app.config.get("hosts") != self.hosts.values():
+            self.app.config = app_config.update(hosts=self.hosts.values())
+        return group
+
+    def when_checked(self, group: GroupSpec | None, model: str, data: str, go) -> None:
+        """``go`` now, unless the run goes to other Macs without a passed
+        pre-flight for this group, model and data: then after it passes."""
+        if group is None or not remote(group) or self.hosts.passed(group, [model, data]):
+            go()
+            return
+        self.after_preflight = go
+        self.preflight(group, [model, data])
+
+    def action_preflight(self) -> None:
+        if self._busy():
+            return
+        group = self.group_for(0)
+        if group is False:
+            return
+        if group is None:
+            self.query_one("#tabs", TabbedContent).active = "tab-config"
+            self.hosts.info.show(
+                "hosts: one process on this Mac, nothing to check: type IP,IP or a hostfile first", "warning"
+            )
+            return
+        self.after_preflight = None
+        session = self.app.session
+        self.preflight(group, [session.model_path, session.data_dir])
+
+    def preflight(self, group: GroupSpec, folders: list) -> None:
+        self.query_one("#tabs", TabbedContent).active = "tab-config"
+        self.set_focus(None)
+        self.hosts.show_checking(f"checking {group.describe()}")
+        self.log_line(f"pre-flight: checking {group.describe()}")
+        self.preflight_job = self.track(self.app.engine.preflight(group, folders))
+
+    def handle_preflight_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Progress):
+            self.hosts.show_checking(event.message)
+            return
+        if not isinstance(event, ev.TERMINAL):
+            return
+        go, self.after_preflight = self.after_preflight, None
+        if isinstance(event, ev.JobFinished):
+            report: HostsReport = event.result
+            self.hosts.show_report(report)
+            for c in report.failures:
+                self.log_line(f"pre-flight: {c.name}: {c.detail}" + (f" (fix: {c.fix})" if c.fix else ""))
+            if report.ready:
+                self.log_line(f"pre-flight passed: {report.bandwidth() or report.group.describe()}")
+                if go is not None:
+                    go()
+            elif go is not None:
+                self.notify("Not started: the pre-flight found problems (Config tab).", severity="error", timeout=8)
+        elif isinstance(event, ev.JobFailed):
+            self.hosts.info.failed(event, "pre-flight: ")
+        elif isinstance(event, ev.JobCancelled):
+            self.hosts.info.show("pre-flight stopped; nothing was started.")
 
     def attach(self, run_dir: str) -> bool:
         """Follow a run another process trains (started by an earlier TuneDeck
@@ -317,6 +420,9 @@ class TrainingScreen(StepScreen):
         self.set_focus(None)  # keys go to the screen (s/x/n), not the inputs
 
     def action_stop(self) -> None:
+        if self.preflight_job is not None and not self.preflight_job.done:
+            self.after_preflight = None  # the run it was for is not started
+            self.preflight_job.cancel(STOP_REASON)
         for job in (self.job, self.mem_job):
             if job is not None and not job.done:
                 job.cancel(STOP_REASON)
@@ -338,7 +444,9 @@ class TrainingScreen(StepScreen):
 
     # -- engine events ------------------------------------------------------------
     def handle_event(self, event: ev.Event) -> None:
-        if self.mem_job is not None and event.job_id == self.mem_job.id:
+        if self.preflight_job is not None and event.job_id == self.preflight_job.id:
+            self.handle_preflight_event(event)
+        elif self.mem_job is not None and event.job_id == self.mem_job.id:
             self.handle_memory_event(event)
         elif isinstance(event, ev.TERMINAL):
             self.show_report(self.plot.flush())  # so a pending repaint cannot cover the final message

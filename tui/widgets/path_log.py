@@ -34,10 +34,24 @@ def wrap_at_names(text: str, width: int) -> list[str]:
 
 
 class PathLog(RichLog):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        # Lines written before the log has a width (e.g. on a tab not shown
+        # yet): wrapped when it has one, not at Rich's narrow fallback.
+        self._unwrapped: list[str] = []
+
     def write_line(self, text: str) -> None:
+        self._unwrapped.append(text)
+        self._flush()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._flush)
+
+    def _flush(self) -> None:
         width = self.scrollable_content_region.width
-        if width < 10:  # not laid out yet: Rich's own wrapping, at the width it gets
-            self.write(text)
+        if width < 10:
             return
-        for line in wrap_at_names(text, width):
-            self.write(line)
+        lines, self._unwrapped = self._unwrapped, []
+        for text in lines:
+            for line in wrap_at_names(text, width):
+                self.write(line)
