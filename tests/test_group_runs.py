@@ -80,6 +80,7 @@ def test_two_processes_train_one_run_as_one_process_does(engine, demo_model, sam
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "finished after 8 iterations" in proc.stdout
+    assert "in 2 processes on 127.0.0.1\n" in proc.stdout
 
     events = read_events(run)
     iterations = [e["iteration"] for e in events if e["type"] == "train"]

@@ -10,11 +10,15 @@ import asyncio
 import pytest
 from standin_ssh import install, two_macs
 from textual.widgets import Input
-from ui_helpers import at_step, record_notifications, wait_for
+from ui_helpers import Alone, at_step, record_notifications, wait_for
 
 from core.runtime import paths
+from core.runtime.doctor import Check
+from core.training.group_doctor import HostsReport
+from core.training.group_launch import GroupSpec
 from core.training.run_folders import read_events
 from tui.app import make_app
+from tui.widgets.hosts_form import HostsForm
 
 
 def runs_made() -> list:
@@ -66,6 +70,30 @@ def test_the_hosts_row_says_what_it_means_in_the_tabs_words(tmp_path, demo_model
     asyncio.run(body())
 
 
+def test_a_preflight_lists_what_fits_under_the_row_and_passes_for_its_group_only():
+    group = GroupSpec(["127.0.0.1", "10.0.0.2", "10.0.0.3"])
+    bad = [Check(f"ssh:{h}", f"{h}: ssh", "fail", "no machine of that name answers", f"check {h}") for h in "abc"]
+    bad.append(Check("all-reduce", "all-reduce", "fail", "not tried: a host is not reachable", "fix the ssh lines"))
+
+    async def body():
+        form = HostsForm()
+        async with Alone(form).run_test(size=(80, 24)) as pilot:
+            form.show_report(HostsReport(group, ["/m", "/d"], bad))
+            await pilot.pause()
+            shown = form.info.status.message
+            assert shown.startswith("pre-flight: 3 to fix before a run there\na: ssh: no machine")
+            assert "b: ssh" in shown and "c: ssh" not in shown and "all-reduce" not in shown
+            assert shown.endswith("and 1 more: the Run tab's log lists them all")
+            assert not form.passed(group, ["/m", "/d"])
+            good = Check("all-reduce", "all-reduce", "pass", "16.0 MB over 3 processes (ring): 9 ms, 14.9 Gbit/s")
+            form.show_report(HostsReport(group, ["/m", "/d"], [good]))
+            assert form.passed(group, ["/m", "/d"]) and not form.passed(group, ["/m", "/other"])
+            assert not form.passed(GroupSpec(["127.0.0.1", "10.0.0.2"]), ["/m", "/d"])
+            assert form.info.status.message == f"pre-flight passed on 3 hosts: all-reduce {good.detail}"
+
+    asyncio.run(body())
+
+
 def test_a_run_for_another_mac_that_fails_its_preflight_is_not_started(tmp_path, monkeypatch, demo_model, sample_data):
     async def body():
         install(tmp_path / "bin", monkeypatch, deny=("mac2",))
@@ -80,12 +108,16 @@ def test_a_run_for_another_mac_that_fails_its_preflight_is_not_started(tmp_path,
             await wait_for(pilot, lambda: screen.preflight_job is not None and screen.preflight_job.done, 60)
             await pilot.pause()
             shown = screen.hosts.info.status
-            assert shown.kind == "error" and shown.message.startswith("pre-flight: 2 to fix before a run there")
+            assert shown.kind == "error" and shown.message.startswith("pre-flight: 1 to fix before a run there")
             assert "mac2: ssh: cannot log in without a password" in shown.message
             assert "fix: turn on Remote Login on mac2, then `ssh-copy-id mac2`" in shown.message
-            assert "all-reduce: not tried: a host is not reachable" in shown.message
-            assert screen.job is None and runs_made() == []
+            assert "all-reduce" not in shown.message  # not tried for want of mac2: its own line says why
             assert screen.query_one("#tabs").active == "tab-config"
+            screen.query_one("#tabs").active = "tab-run"  # the log has every line
+            await pilot.pause(0.3)
+            log = " ".join(line.text for line in screen.query_one("#log").lines)
+            assert "pre-flight: all-reduce: not tried" in log, log
+            assert screen.job is None and runs_made() == []
             assert any("the pre-flight found problems" in n.message for n in notes)
 
     asyncio.run(body())

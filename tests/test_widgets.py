@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from ui_helpers import Alone, wait_for
+from ui_helpers import Alone, screen_text, wait_for
 
 from core.runtime import events as ev
 from core.runtime.errors import TuneDeckError
@@ -123,6 +123,22 @@ def report(iteration: int, loss: float) -> ev.TrainReport:
         trained_tokens=iteration * 100,
         peak_memory_gb=0.1,
     )
+
+
+def test_the_loss_plot_counts_whole_iterations():
+    # plotext's own ticks for a run at iteration 35 were 0.0 8.8 17.5 26.2 35.0.
+    async def check(app, pilot):
+        plot = app.widget
+        for i in range(1, 36):
+            plot.add_report(report(i, 3.0 - i / 20))
+        plot.flush()
+        await pilot.pause()
+        shown = screen_text(app)
+        assert [line.split() for line in shown.splitlines() if line.split()[:1] == ["0"]] == [
+            ["0", "10", "20", "30"]
+        ], shown
+
+    mounted(LossPlot(), check)
 
 
 def test_loss_plot_keeps_every_point_and_paints_at_most_every_interval():

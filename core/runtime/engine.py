@@ -126,10 +126,9 @@ def _launch_and_follow(ctx: JobContext, unload: Callable[[], int], mode: str, *a
         ctx.progress("unloaded the chat models: the run needs their memory")
     ctx.check_cancelled()  # stopped (or left) while it waited: no process is started
     launched = launch_new(*args) if mode == "new" else launch_resume(*args)
-    if args[-1] is not None:
-        ctx.progress(f"starting {args[-1].describe()} through mlx.launch")
     ctx.state["run_dir"] = str(launched.run_dir)
-    ctx.progress("starting the run process")
+    group = args[-1]
+    ctx.progress(f"starting {group.describe()} through mlx.launch" if group is not None else "starting the run process")
     return follow(ctx, launched.run_dir, launched.offset, launched.process, launched.session)
 
 

@@ -102,6 +102,9 @@ def engine_printing():
             print(f"... {event.message}", flush=True)
         elif isinstance(event, ev.TrainStarted):
             print(f"training {event.model} on {event.data}", flush=True)
+            if event.processes > 1:
+                hosts = ", ".join(dict.fromkeys(event.hosts))
+                print(f"in {event.processes} processes" + (f" on {hosts}" if hosts else ""), flush=True)
             print(
                 f"training {event.trainable_parameters:,}/{event.total_parameters:,} parameters, "
                 f"{event.train_examples} examples, {event.iters} iterations",

@@ -33,6 +33,7 @@ TUI_CONTROLS = Controls(
 )
 ALONE = "one process on this Mac · type IP,IP or hosts.json to train across Macs"
 AUTO = "auto"  # the hostfile's own backend, else ring
+SHOWN = 2  # failures listed under the row at 80x24 (the Run tab's log lists every one)
 
 
 def is_hostfile(text: str) -> bool:
@@ -153,5 +154,10 @@ class HostsForm(Vertical):
             )
             return
         self._passed = None
-        lines = [f"{c.name}: {c.detail}" + (f"\n  fix: {c.fix}" if c.fix else "") for c in report.failures]
-        self.info.show(f"pre-flight: {len(lines)} to fix before a run there\n" + "\n".join(lines), "error")
+        # An all-reduce "not tried" for want of a host follows from that host's line: room for the fixes.
+        causes = [c for c in report.failures if not (c.id == "all-reduce" and c.detail.startswith("not tried"))]
+        causes = causes or report.failures
+        lines = [f"{c.name}: {c.detail}" + (f"\n  fix: {c.fix}" if c.fix else "") for c in causes[:SHOWN]]
+        if len(causes) > SHOWN:  # the rest below the screen's edge: the log has room
+            lines.append(f"and {len(causes) - SHOWN} more: the Run tab's log lists them all")
+        self.info.show(f"pre-flight: {len(causes)} to fix before a run there\n" + "\n".join(lines), "error")

@@ -13,6 +13,17 @@ from core.runtime import events as ev
 Points = list[tuple[int, float]]
 
 
+def whole_ticks(last: int, intervals: int = 5) -> list[int]:
+    """0 to ``last`` in round whole steps (1, 2, 5, 10, 20, 25, 50, ...):
+    plotext's own ticks fall between iterations (8.8, 17.5, 26.2)."""
+    scale = 1
+    while True:
+        for step in (scale, 2 * scale, (5 * scale) // 2 if scale >= 10 else 0, 5 * scale):
+            if step and last <= step * intervals:
+                return list(range(0, last + 1, step))
+        scale *= 10
+
+
 def draw_curves(plot: PlotextPlot, series: list[tuple[str, Points, Points]], planned: int = 0) -> None:
     """Paint ``(name, train, val)`` curves on ``plot``."""
     plt = plot.plt
@@ -21,7 +32,9 @@ def draw_curves(plot: PlotextPlot, series: list[tuple[str, Points, Points]], pla
     # validation loss at 0) on -1..1, so the axis runs to the last point,
     # or to the planned total before there is one.
     last = max((x for _, train, val in series for x, _ in (*train, *val)), default=0)
-    plt.xlim(0, last or planned or 1)
+    end = last or planned or 1
+    plt.xlim(0, end)
+    plt.xticks(whole_ticks(int(end)))
     for name, train, val in series:
         prefix = f"{name} " if name else ""
         if train:
