@@ -272,6 +272,20 @@ def test_preflight_compares_each_hosts_versions_with_this_machines(tmp_path, mon
     assert f"ssh mac2 {sys.executable} -m pip install mlx=={here} mlx-lm==" in wrong.fix
 
 
+def test_the_engines_preflight_reports_and_stops_between_checks_when_asked(engine, tmp_path, monkeypatch, demo_model):
+    from core.runtime.errors import Cancelled
+
+    install(tmp_path / "bin", monkeypatch, deny=("mac2",))
+    group = group_spec(hostfile=str(two_macs(tmp_path)))
+    report = engine.preflight(group, [demo_model]).result(timeout=60)
+    assert not report.ready and [c.name for c in report.failures] == ["mac2: ssh", "all-reduce"]
+    assert report.folders == [demo_model] and report.group == group
+    stopped = engine.preflight(group, [demo_model])
+    stopped.cancel("x in TuneDeck")
+    with pytest.raises(Cancelled):
+        stopped.result(timeout=60)
+
+
 @pytest.mark.slow
 def test_preflight_all_reduce_over_loopback_measures_a_bandwidth():
     check = check_all_reduce(group_spec(processes=2), megabytes=4)

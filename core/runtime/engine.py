@@ -135,7 +135,11 @@ def _launch_and_follow(ctx: JobContext, unload: Callable[[], int], mode: str, *a
 def _preflight(ctx: JobContext, group, folders: list[str]):
     from core.training.group_doctor import preflight
 
-    return preflight(group, folders, progress=ctx.progress)
+    def step(message: str) -> None:
+        ctx.check_cancelled()  # x stops it between one host's checks and the next
+        ctx.progress(message)
+
+    return preflight(group, folders, progress=step)
 
 
 def _attach(ctx: JobContext, run_dir: str, offset: int | None):

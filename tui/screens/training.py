@@ -227,8 +227,10 @@ class TrainingScreen(StepScreen):
         self.set_focus(None)
 
     def _busy(self) -> bool:
-        jobs = (self.job, self.mem_job, self.preflight_job)
-        if any(job is not None and not job.done for job in jobs):
+        if self.preflight_job is not None and not self.preflight_job.done:
+            self.notify("The pre-flight is checking the hosts; x stops it after the current check.", severity="warning")
+            return True
+        if (self.job is not None and not self.job.done) or (self.mem_job is not None and not self.mem_job.done):
             self.notify("A training job is running; x stops it.", severity="warning")
             return True
         return False
