@@ -8,10 +8,14 @@ import asyncio
 import hub_standin
 from hub_standin import REPO
 from textual.widgets import DataTable, Input, ProgressBar, Static
-from ui_helpers import at_step, text_of, wait_for
+from ui_helpers import at_step, screen_text, text_of, wait_for
 
 from core.runtime import app_config
+from core.runtime.doctor import Check
 from tui.app import make_app
+from tui.screens.environment import verdict
+from tui.widgets.download_progress import DownloadProgressRow
+from tui.widgets.status_line import StatusLine
 
 hub = hub_standin.hub  # the stand-in hub fixture, served on 127.0.0.1
 
@@ -55,7 +59,7 @@ def test_model_picker_lists_local_and_curated_and_downloads_with_progress(hub, d
             hub.state.delay = 0.01
             await pilot.press("enter")  # again: resumes and completes
             await wait_for(pilot, lambda: app.session.model_path, 30)
-            bar = screen.query_one("#dl-bar", ProgressBar)
+            bar = screen.query_one("#download", DownloadProgressRow).query_one(ProgressBar)
             assert bar.total and bar.progress == bar.total
             assert (
                 "kB/" in screen.download_line and "/s" in screen.download_line and "7/7 files" in screen.download_line
@@ -128,3 +132,60 @@ def test_model_screen_folder_box_refuses_a_file_keeps_the_choice_and_esc_leaves(
             assert not [n for n in toasts if n.severity == "error"]  # no toast over it
 
     asyncio.run(run())
+
+
+def test_model_screen_a_missing_folder_fails_through_the_status_line(tmp_path):
+    gone = tmp_path / "no-such-model"
+
+    async def run():
+        async with at_step("model") as (app, pilot, _):
+            screen = app.screen
+            await pilot.press("f")
+            screen.query_one("#folder", Input).value = str(gone)
+            await pilot.press("enter")
+            status = screen.query_one("#status", StatusLine).status
+            assert status.kind == "error" and status.message == f"model folder not found: {gone}"
+            assert status.hint.startswith("check the path")
+            shown = screen_text(app)
+            assert "✗ model folder not found: " in shown and "fix: check the path" in shown
+            assert app.session.model_path is None
+
+    asyncio.run(run())
+
+
+FAILING = [
+    Check("python", "Python", "pass", "3.11.7"),
+    Check("packages", "Packages", "fail", "mlx-lm missing", "pip install mlx-lm"),
+    Check("device", "MLX device", "pass", "cpu"),
+]
+
+
+def test_environment_screen_a_failed_check_fails_through_the_status_line(monkeypatch):
+    import core.runtime.doctor as doctor
+    import tui.screens.environment as environment
+
+    monkeypatch.setattr(environment, "run_checks", lambda **_: FAILING)
+    monkeypatch.setattr(doctor, "check_mlx_device", lambda: FAILING[2])
+
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: getattr(screen, "checks", None), 30)
+            await pilot.pause()
+            status = screen.query_one("#verdict", StatusLine).status
+            assert (status.kind, status.hint) == ("error", "pip install mlx-lm")
+            shown = screen_text(app)
+            assert "✗ 1 problem(s) stop training: Packages." in shown and "fix: pip install mlx-lm" in shown
+            assert screen.can_leave()
+
+    asyncio.run(run())
+
+
+def test_the_environment_verdict_kinds():
+    passed = [FAILING[0]]
+    warned = [*passed, Check("hub", "Hugging Face hub", "warn", "unreachable", "switch the endpoint")]
+    assert verdict(passed).kind == "ok" and verdict(warned).kind == "warning"
+    two = verdict([*FAILING, Check("disk", "Disk", "fail", "full", "free some space")])
+    assert two.kind == "error" and "Packages, Disk" in two.message
+    assert two.hint == "Packages: pip install mlx-lm (1 more: select each ✗ row for its fix)"

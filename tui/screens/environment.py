@@ -15,14 +15,38 @@ from core.runtime import app_config
 from core.runtime.doctor import Check, ready, run_checks
 from core.runtime.errors import TuneDeckError
 from tui.screens.base import StepScreen
+from tui.widgets.status_line import MARKS, STYLES, Status, StatusLine, render_status
 
-ICONS = {"pass": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red")}
+KIND = {"pass": "ok", "warn": "warning", "fail": "error"}  # a check's mark is its status kind's
 
 
 class ChecksReady(Message):
     def __init__(self, checks, model_path: str | None) -> None:
         super().__init__()
         self.checks, self.model_path = checks, model_path
+
+
+def verdict(checks: list[Check]) -> Status:
+    """Ready (ok), ready with warnings (warning), or what stops training and
+    the first fix (error); every row's fix shows when it is selected."""
+    warns = [c for c in checks if c.status == "warn"]
+    fails = [c for c in checks if c.status == "fail"]
+    if not fails and not warns:
+        return Status("ok", "Ready to train.  Press n to pick a model.")
+    if not fails:
+        return Status(
+            "warning", f"Ready to train ({len(warns)} warning(s): select a row for the fix).  Press n to pick a model."
+        )
+    first, more = fails[0], len(fails) - 1
+    hint = fix_of(first) or f"select the {first.name} row for what to do"
+    if more:
+        hint = f"{first.name}: {hint} ({more} more: select each ✗ row for its fix)"
+    return Status("error", f"{len(fails)} problem(s) stop training: {', '.join(c.name for c in fails)}.", hint)
+
+
+def fix_of(check: Check) -> str:
+    # core's fix names no interface; here the endpoint is switched with e.
+    return check.fix + (" (e switches it here)" if check.fix and check.id == "hub" else "")
 
 
 class EnvironmentScreen(StepScreen):
@@ -46,7 +70,7 @@ class EnvironmentScreen(StepScreen):
         yield DataTable(id="checks", cursor_type="row", zebra_stripes=True)
         yield Static("", id="fix", classes="detail")
         yield Input(placeholder="hub endpoint, e.g. https://hf-mirror.com (empty: default); Enter saves", id="endpoint")
-        yield Static("checking…", id="verdict", classes="status")
+        yield StatusLine(Status("working", "checking…"), id="verdict", classes="status")
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
@@ -64,7 +88,7 @@ class EnvironmentScreen(StepScreen):
             self.action_recheck()
 
     def action_recheck(self) -> None:
-        self.query_one("#verdict", Static).update("checking…")
+        self.query_one("#verdict", StatusLine).show("checking…", "working")
         self.run_checks(self.app.session.model_path)
 
     @work(thread=True, exclusive=True, exit_on_error=False)
@@ -95,20 +119,10 @@ class EnvironmentScreen(StepScreen):
         table = self.query_one(DataTable)
         table.clear()
         for check in self.checks:
-            icon, color = ICONS[check.status]
-            table.add_row(Text(icon, style=f"bold {color}"), check.name, check.detail, key=check.id)
-        fails = sum(c.status == "fail" for c in self.checks)
-        warns = sum(c.status == "warn" for c in self.checks)
-        verdict = self.query_one("#verdict", Static)
-        if ready(self.checks):
-            verdict.update(
-                Text(
-                    f"✓ Ready to train ({warns} warning(s): select a row for the fix).  Press n to pick a model.",
-                    style="bold green",
-                )
-            )
-        else:
-            verdict.update(Text(f"✗ {fails} problem(s) stop training: select a row for the fix.", style="bold red"))
+            kind = KIND[check.status]
+            mark = Text(MARKS.get(kind, "").strip(), style=STYLES.get(kind, ""))
+            table.add_row(mark, check.name, check.detail, key=check.id)
+        self.query_one("#verdict", StatusLine).status = verdict(self.checks)
         row = next((i for i, c in enumerate(self.checks) if c.id == self._select_after_check), 0)
         self._select_after_check = None
         table.move_cursor(row=row)
@@ -123,8 +137,7 @@ class EnvironmentScreen(StepScreen):
             check = checks[row]
             text = f"{check.name}: {check.detail}"
             if check.fix:
-                # core's fix names no interface; here the endpoint is switched with e.
-                text += f"\nfix: {check.fix}" + (" (e switches it here)" if check.id == "hub" else "")
+                text += f"\nfix: {fix_of(check)}"
             self.query_one("#fix", Static).update(text)
 
     # -- switching the Hugging Face endpoint -----------------------------------------
@@ -153,7 +166,7 @@ class EnvironmentScreen(StepScreen):
         try:
             url = save_endpoint(event.value)
         except TuneDeckError as exc:
-            self.query_one("#fix", Static).update(Text(f"✗ {exc.message}\nfix: {exc.hint}", style="red"))
+            self.query_one("#fix", Static).update(render_status(Status.failed(exc)))
             return
         self.app.config = app_config.load()
         self.action_close_endpoint()

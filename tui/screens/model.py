@@ -3,15 +3,15 @@ hub search result, downloaded with progress (cancellable, resumable)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import DataTable, Input, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from core.models.curated import CURATED, Curated
@@ -25,8 +25,9 @@ from core.runtime.errors import TuneDeckError
 from core.runtime.memory import FITS, TIGHT, total_memory
 from core.runtime.targets import DEMO_MODEL
 from tui.screens.base import StepScreen
-from tui.screens.confirm import refusal_text, write_checked
-from tui.widgets.download_progress import download_text
+from tui.screens.confirm import write_checked
+from tui.widgets.download_progress import DownloadProgressRow
+from tui.widgets.status_line import Status, StatusLine
 
 DEMO, FOLDER = "demo", "folder"
 FIT_STYLE = {FITS: "green", TIGHT: "yellow"}
@@ -95,10 +96,6 @@ class ModelScreen(StepScreen):
     ModelScreen DataTable { height: 1fr; }
     ModelScreen Input#search { margin: 0 1; }
     ModelScreen #about { height: auto; max-height: 2; }
-    ModelScreen #download { height: 1; padding: 0 1; }
-    ModelScreen #download ProgressBar { width: 22; }
-    ModelScreen #download Bar { width: 16; }
-    ModelScreen #dl-line { width: 1fr; }
     """
 
     def __init__(self) -> None:
@@ -121,15 +118,12 @@ class ModelScreen(StepScreen):
                 yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="about", classes="detail")
         yield Input(placeholder="path/to/model-folder (config.json + *.safetensors + tokenizer); Enter", id="folder")
-        with Horizontal(id="download"):
-            yield ProgressBar(id="dl-bar", show_eta=False)
-            yield Static("", id="dl-line")
-        yield Static("No model chosen yet.", id="status", classes="status")
+        yield DownloadProgressRow(id="download")
+        yield StatusLine("No model chosen yet.", id="status", classes="status")
         yield from self.compose_bottom()
 
     def on_mount(self) -> None:
         self.query_one("#folder", Input).display = False
-        self.query_one("#download").display = False
         local = self.query_one("#local-table", DataTable)
         self._fill_local([])  # the demo and folder rows at once; the cache scan fills in
         curated = self.query_one("#curated-table", DataTable)
@@ -266,10 +260,12 @@ class ModelScreen(StepScreen):
 
     def choose(self, key: str) -> None:
         if self.download_job is not None:
-            self.set_status(f"Downloading {self.download_repo}: wait for it, or press x to cancel it.")
+            self.set_status(f"Downloading {self.download_repo}: wait for it, or press x to cancel it.", "warning")
             return
         if self.app.engine.busy:
-            self.set_status("A job (training or chat) is running: wait for it, or stop it, before changing the model.")
+            self.set_status(
+                "A job (training or chat) is running: wait for it, or stop it, before changing the model.", "warning"
+            )
             return
         if key == DEMO:
             target = paths.demo_model_dir()
@@ -278,10 +274,10 @@ class ModelScreen(StepScreen):
             else:
 
                 def build(overwrite: bool) -> None:
-                    self.set_status("Building the demo model…")
+                    self.set_status("Building the demo model…", "working")
                     self.track(self.app.engine.build_demo_model(target, overwrite=overwrite))
 
-                write_checked(self, target, DEMO_MODEL, build, lambda exc: self.set_status(refusal_text(exc)))
+                write_checked(self, target, DEMO_MODEL, build, self.status_line.failed)
         elif key == FOLDER:
             self.action_folder()
         elif key.startswith("local:"):
@@ -289,7 +285,7 @@ class ModelScreen(StepScreen):
             if not m.complete and m.repo_id:
                 self.start_download(m.repo_id)  # finishes an interrupted download
             elif m.problem:
-                self.set_status(Text(f"✗ {m.name}: {m.problem}", style="red"))
+                self.set_status(f"{m.name}: {m.problem}", "error")
             else:
                 self.use_model(m, m.name)
         elif key.startswith("hub:"):
@@ -304,8 +300,12 @@ class ModelScreen(StepScreen):
         """The complete local copy of a hub model, if the cache has one."""
         return next((m for m in self.local.values() if m.repo_id == repo_id and m.complete), None)
 
-    def set_status(self, text) -> None:
-        self.query_one("#status", Static).update(text)
+    @property
+    def status_line(self) -> StatusLine:
+        return self.query_one("#status", StatusLine)
+
+    def set_status(self, message: str, kind: str, hint: str = "") -> None:
+        self.status_line.show(message, kind, hint)
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
@@ -347,40 +347,46 @@ class ModelScreen(StepScreen):
         endpoint = resolve_endpoint(self.app.config)[0]
         if text and self.app.session.hub_reachable is False:
             self.set_status(
-                Text(
-                    f"✗ {endpoint} was unreachable at the environment check. Switch the "
-                    "endpoint (e on the Environment screen, then r), or use a local model.",
-                    style="red",
-                )
+                f"{endpoint} was unreachable at the environment check.",
+                "error",
+                "switch the endpoint (e on the Environment screen, then r), or use a local model",
             )
         elif text:
-            self.set_status(f"Searching {endpoint} for {text!r}…")
+            self.set_status(f"Searching {endpoint} for {text!r}…", "working")
             self.search(text, endpoint)
 
     @on(Input.Submitted, "#folder")
     def folder_submitted(self, event: Input.Submitted) -> None:
         if not event.value.strip():
-            self.set_status("Type the path of a model folder first (Esc: back to the list).")
+            self.set_status("Type the path of a model folder first (Esc: back to the list).", "warning")
             return
         path = Path(event.value.strip()).expanduser().resolve()
         try:
             check_model_folder(path)  # first, and cheap: a typed "/" must not be sized
         except TuneDeckError as exc:
-            self._refuse_folder(f"{exc.message}\nfix: {exc.hint}")
+            self._refuse_folder(Status.failed(exc))
             return
         info = inspect_folder(path)
         if not info.supported:
             self._refuse_folder(
-                f"{path}: mlx-lm cannot load model type {info.model_type!r}\n"
-                "fix: pick a model of an architecture mlx-lm supports (see the mlx column)"
+                Status(
+                    "error",
+                    f"mlx-lm cannot load model type {info.model_type!r}",
+                    "pick a model of an architecture mlx-lm supports (see the mlx column)",
+                    where=str(path),
+                )
             )
         else:
             self.use_model(info, path.name)
 
-    def _refuse_folder(self, why: str) -> None:
+    def _refuse_folder(self, refusal: Status) -> None:
+        """The refusal, then (after its fix) the model that stays chosen."""
         chosen = self.app.session.model_label
-        still = f"\n(still using {chosen})" if chosen else ""
-        self.set_status(Text(f"✗ {why}{still}", style="red"))
+        if chosen and refusal.hint:
+            refusal = replace(refusal, hint=f"{refusal.hint}\n(still using {chosen})")
+        elif chosen:
+            refusal = replace(refusal, message=f"{refusal.message} (still using {chosen})")
+        self.status_line.status = refusal
 
     # -- search ------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
@@ -398,7 +404,7 @@ class ModelScreen(StepScreen):
 
     def on_search_done(self, message: SearchDone) -> None:
         if message.error:
-            self.set_status(Text(f"✗ {message.error.message}\nfix: {message.error.hint}", style="red"))
+            self.status_line.failed(message.error)
             return
         table = self.query_one("#results-table", DataTable)
         table.clear()
@@ -415,7 +421,8 @@ class ModelScreen(StepScreen):
         n = len(message.results)
         self.set_status(
             f"{n} model(s) mlx-lm can load match {message.text!r}."
-            + (" Enter downloads the highlighted one." if n else "")
+            + (" Enter downloads the highlighted one." if n else ""),
+            "ok" if n else "warning",
         )
         if n:
             table.focus()
@@ -425,46 +432,37 @@ class ModelScreen(StepScreen):
         endpoint, _ = resolve_endpoint(self.app.config)
         if self.app.session.hub_reachable is False:
             self.set_status(
-                Text(
-                    f"✗ {endpoint} was unreachable at the environment check, so {repo_id} "
-                    "cannot be downloaded. Use the offline demo, or switch the endpoint "
-                    "(e on the Environment screen, then r).",
-                    style="red",
-                )
+                f"{endpoint} was unreachable at the environment check, so {repo_id} cannot be downloaded.",
+                "error",
+                "use the offline demo, or switch the endpoint (e on the Environment screen, then r)",
             )
             return
         self.download_repo = repo_id
         self.download_job = self.track(self.app.engine.download_model(repo_id, endpoint=endpoint))
-        self.query_one("#download").display = True
-        self.query_one("#dl-bar", ProgressBar).update(total=None, progress=0)
-        self.query_one("#dl-line", Static).update("starting…")
-        self.set_status(f"Downloading {repo_id} from {endpoint}… (x cancels; finished files are kept)")
+        self.query_one("#download", DownloadProgressRow).start()
+        self.set_status(f"Downloading {repo_id} from {endpoint}… (x cancels; finished files are kept)", "working")
 
     def action_cancel_download(self) -> None:
         if self.download_job is None:
             return
         self.download_job.cancel()
-        self.set_status(f"Cancelling the download of {self.download_repo}…")
+        self.set_status(f"Cancelling the download of {self.download_repo}…", "working")
 
     def _show_progress(self, event: ev.DownloadProgress) -> None:
         # (the job's first Progress line replaced this; the bytes have started now)
-        self.set_status(f"Downloading {self.download_repo}… x cancels; finished files are kept.")
-        bar = self.query_one("#dl-bar", ProgressBar)
-        if event.total:
-            bar.update(total=event.total, progress=event.done or 0)
-        self.download_line = download_text(event)
-        self.query_one("#dl-line", Static).update(self.download_line)
+        self.set_status(f"Downloading {self.download_repo}… x cancels; finished files are kept.", "working")
+        self.download_line = self.query_one("#download", DownloadProgressRow).show(event)
 
     def _download_over(self) -> None:
         self.download_job = None
-        self.query_one("#download").display = False
+        self.query_one("#download", DownloadProgressRow).stop()
         self.scan_local()
 
     def handle_event(self, event: ev.Event) -> None:
         if isinstance(event, ev.DownloadProgress):
             self._show_progress(event)
         elif isinstance(event, ev.Progress):
-            self.set_status(f"{event.message}…")
+            self.set_status(f"{event.message}…", "working")
         elif isinstance(event, ev.JobFinished) and event.name == "demo-model":
             self.use_model(inspect_folder(event.result, "demo"), "offline demo model")
             self.scan_local()
@@ -475,13 +473,14 @@ class ModelScreen(StepScreen):
         elif isinstance(event, ev.JobCancelled) and event.name == "download":
             self._download_over()
             self.set_status(
-                f"Download of {self.download_repo} cancelled. Files fetched so far are kept: Enter on it again resumes."
+                f"Download of {self.download_repo} cancelled. Files fetched so far are kept: "
+                "Enter on it again resumes.",
+                "idle",
             )
         elif isinstance(event, ev.JobFailed):
             if event.name == "download":
                 self._download_over()
-            hint = f"\nfix: {event.hint}" if event.hint else ""
-            self.set_status(Text(f"✗ {event.located}{hint}", style="red"))
+            self.status_line.failed(event)
 
     def use_model(self, info: ModelInfo, label: str) -> None:
         session = self.app.session
@@ -490,7 +489,7 @@ class ModelScreen(StepScreen):
         session.model_path, session.model_label, session.model_info = info.path, label, info
         est = info.estimate(self.memory)
         fit = f"LoRA training needs ~{est.need_gb:.1f} GB here: {est.verdict}.  " if est else ""
-        self.set_status(f"✓ Using {label}: {describe(info)}\n{fit}Press n for the dataset.")
+        self.set_status(f"Using {label}: {describe(info)}\n{fit}Press n for the dataset.", "ok")
         self.refresh_stepbar()
 
     def can_leave(self) -> str | None:
