@@ -70,5 +70,6 @@ def check(name: str, screen: str, readme_path: Path = README) -> None:
         return
     raise AssertionError(
         f"The README's {name} capture is not what the screen shows now:\n{diff}\n"
-        f"If the screen is right, update the README's captures with: {UPDATE_COMMAND}"
+        f"If the screen is right, update the README's captures with: {UPDATE_COMMAND} "
+        "(add --snapshot-update when its pictures changed too)"
     )
