@@ -90,11 +90,16 @@ _SVG_TEXT = re.compile(
 
 def screen_text(app) -> str:
     """The screen as plain text, as a terminal would show it: read back from
-    the public ``export_screenshot`` SVG, where each run of text sits at its
-    column times the cell width."""
-    width, height = app.size
+    the public ``export_screenshot`` SVG."""
+    return svg_text(app.export_screenshot(), app.size)
+
+
+def svg_text(svg: str, size: tuple[int, int]) -> str:
+    """The text of an ``export_screenshot`` SVG of a ``size`` (columns, rows)
+    screen, where each run of text sits at its column times the cell width."""
+    width, height = size
     rows = [[" "] * width for _ in range(height)]
-    for x, length, row, escaped in _SVG_TEXT.findall(app.export_screenshot()):
+    for x, length, row, escaped in _SVG_TEXT.findall(svg):
         text = html.unescape(escaped).replace("\xa0", " ")
         if not text:
             continue

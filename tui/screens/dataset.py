@@ -36,6 +36,7 @@ from tui.widgets.data.note import Note
 from tui.widgets.data.source_tab import HUB, SAMPLE, SAMPLE_ROWS, SourceTab
 from tui.widgets.data.split_tab import SplitTab
 from tui.widgets.download_progress import DownloadProgressRow
+from tui.widgets.runs_browser import shown_path
 
 TABS = ("tab-source", "tab-map", "tab-split", "tab-check")
 JOB_NAMES = {
@@ -347,7 +348,7 @@ class DatasetScreen(ChoiceScreen):
         else:
             self.app.session.data_dir = message.folder
             status = Text(f"✓ {report.summary()}\n", style="bold green")
-            status.append(f"{message.folder}   n: train · ctrl+g: token lengths", style="")
+            status.append(f"{shown_path(message.folder)}   n: train · ctrl+g: token lengths", style="")
             self.set_status(status)
             self.query_one(CheckTab).show_passed(report, message.example)
         self.refresh_stepbar()

@@ -517,8 +517,8 @@ class TrainingScreen(StepScreen):
             self.log_line(f"resumed at iter {event.start_iteration} of {event.iters}")
         self.plot.draw()
         self.progress.span(event.iters, event.start_iteration)
-        self.log_line(f"run folder: {event.run_dir}")
-        self.log_line(f"model {event.model}; data {event.data}")
+        self.log_line(f"run folder: {shown_path(event.run_dir)}")
+        self.log_line(f"model {shown_path(event.model)}; data {shown_path(event.data)}")
         self.log_line(
             f"training {event.trainable_parameters:,} of {event.total_parameters:,} "
             f"parameters on {event.train_examples} examples"
@@ -560,7 +560,7 @@ class TrainingScreen(StepScreen):
         how = "stopped" if result.stopped_early else "finished"
         self.log_line(
             f"{how} at iter {result.iterations} ({Path(result.model).name} on {Path(result.data).name}); "
-            f"adapter: {result.adapter_path}"
+            f"adapter: {shown_path(result.adapter_path)}"
         )
         train_pts = self.plot.train_pts
         change = f" Loss {train_pts[0][1]:.2f} → {train_pts[-1][1]:.2f}." if train_pts else ""
