@@ -75,6 +75,24 @@ def app(snap_home, monkeypatch):
     return make_app()
 
 
+@pytest.fixture
+def snap_compare(snap_compare):
+    """The plugin's, with every text cursor held steady: a blinking one is
+    pictured lit or not by chance (the chat prompt's made flaky pictures)."""
+
+    def compare(app, run_before=None, **options):
+        async def steady(pilot):
+            if run_before is not None:
+                await run_before(pilot)
+            for widget in pilot.app.screen.query("Input, TextArea"):
+                widget.cursor_blink = False
+            await pilot.pause()
+
+        return snap_compare(app, run_before=steady, **options)
+
+    return compare
+
+
 class Shots:
     """The pictures ``snap_compare`` takes of an app, kept for their text."""
 
