@@ -17,7 +17,7 @@ from core.data.sources import open_source
 from tui.widgets.data.check_tab import CheckTab
 from tui.widgets.data.map_tab import CUSTOM, MapTab
 from tui.widgets.data.note import Note
-from tui.widgets.data.source_tab import SourceTab
+from tui.widgets.data.source_tab import LOOKUP_DELAY, SourceTab
 from tui.widgets.data.split_tab import SPLIT_INFO, SplitTab
 
 POSTED = (
@@ -110,9 +110,10 @@ def test_source_tab_lists_the_hubs_configs_and_splits():
     async def body(app, pilot):
         tab = app.tab
         app.query_one("#hub-id", Input).value = "acme/sql"
+        await pilot.pause()  # typed: its lookup waits for the typing to pause
         tab.lookup_hub("hard")
-        await pilot.pause()
-        ask = app.last(SourceTab.LookupRequested)
+        await pilot.pause(LOOKUP_DELAY + 0.2)  # the typing's own lookup would have come by now
+        (ask,) = [m for m in app.posted if isinstance(m, SourceTab.LookupRequested)]
         assert (ask.hub_id, ask.config) == ("acme/sql", "hard")
         assert tab.show_choices(Choices("other/id", ["a"], "a", ["train"])) is None  # stale: the id changed
         said = tab.show_choices(Choices("acme/sql", ["easy", "hard"], "hard", ["test", "train"], {"train": 120}))

@@ -200,6 +200,9 @@ class SourceTab(DataTab):
         self._lookup_timer = self.set_timer(LOOKUP_DELAY, self.lookup_hub)
 
     def lookup_hub(self, config: str | None = None, focus_splits: bool = False) -> None:
+        if self._lookup_timer is not None:  # this lookup answers for the typing too: none comes after it
+            self._lookup_timer.stop()
+            self._lookup_timer = None
         hub_id = self.query_one("#hub-id", Input).value.strip().strip("/")
         if len(hub_id) < 3 or not REPO_ID.match(hub_id):
             return
