@@ -181,6 +181,49 @@ def test_runs_browser_lists_pins_and_shows_a_running_row(tmp_path):
     mounted(RunsBrowser(root=tmp_path), check)
 
 
+def test_runs_browser_reads_running_rows_again_off_the_ui_thread(tmp_path, monkeypatch):
+    import threading
+
+    import tui.widgets.runs_browser as browser
+    from core.training.run_folders import RunLock
+
+    run = tmp_path / "20261201-120000-live"
+    log = run / "events.jsonl"
+    lock = RunLock(run).acquire()  # as its run process holds it: the row reads "running"
+    log.write_text(json.dumps({"type": "start", "time": time.time(), "iters": 50, "model": "/m", "data": "/d"}) + "\n")
+    readers = []
+
+    def recorded(path):
+        readers.append(threading.current_thread() is threading.main_thread())
+        return browser.run_info.__wrapped__(path)
+
+    recorded.__wrapped__ = browser.run_info
+    monkeypatch.setattr(browser, "run_info", recorded)
+
+    async def check(app, pilot):
+        runs = app.widget
+        runs.refresh_runs()
+        table = runs.query_one("#runs-table")
+        assert str(table.get_cell(str(run), "status")) == "running"
+        with log.open("a") as fh:
+            fh.write(json.dumps({"type": "train", "iteration": 12, "train_loss": 1.0}) + "\n")
+            fh.write(json.dumps({"type": "val", "iteration": 12, "val_loss": 0.75}) + "\n")
+        await pilot.pause()
+        readers.clear()  # (highlighting the row read it once, as the user moved there)
+        runs.refresh_running()
+        await wait_for(pilot, lambda: str(table.get_cell(str(run), "iters")) == "12/50", 10)
+        assert str(table.get_cell(str(run), "val")) == "0.750"
+        lock.release()  # its process ended
+        runs.refresh_running()
+        await wait_for(pilot, lambda: str(table.get_cell(str(run), "status")) != "running", 10)
+
+    try:
+        mounted(RunsBrowser(root=tmp_path), check)
+    finally:
+        lock.release()
+    assert readers and not any(readers)  # each timed read of the running rows was made on a worker thread
+
+
 def test_train_form_reads_back_what_it_was_filled_with(tmp_path):
     (tmp_path / "train.jsonl").write_text('{"text": "a"}\n' * 4)
 

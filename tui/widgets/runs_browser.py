@@ -1,18 +1,20 @@
 """The past runs, read from their folders: a table, a line about the
 highlighted run, and its curve (with one pinned run overlaid to compare).
-Rows of running runs (any process's) are read again every few seconds."""
+Rows of running runs (any process's) are read again every few seconds, on
+a thread: an hour-long run's events.jsonl takes a while to read."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
-from core.training.run_folders import curve, list_runs, read_events, run_info
+from core.training.run_folders import RunInfo, curve, list_runs, read_events, run_info
 from tui.widgets.loss_plot import draw_curves
 
 HELP = "Enter shows a run · o overlays it · r resumes it · a attaches to a running one"
@@ -71,20 +73,38 @@ class RunsBrowser(Vertical):
     def _follow_live(self, running: bool) -> None:
         self._live.resume() if running else self._live.pause()
 
+    class RunningRead(Message):
+        """The running rows' runs, as read again from their folders."""
+
+        def __init__(self, infos: list[RunInfo]) -> None:
+            super().__init__()
+            self.infos = infos
+
     def refresh_running(self) -> None:
-        """Read the running rows again: a run trained by any process moves on here."""
+        """Read the running rows again (off the UI thread): a run trained by any process moves on here."""
         table = self.query_one(DataTable)
-        running = False
-        for key in list(table.rows):
-            if str(table.get_cell(key, "status")) != "running":
+        running = [key.value for key in table.rows if str(table.get_cell(key, "status")) == "running"]
+        if running:
+            self._read_running(running)
+        else:
+            self._follow_live(False)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs-live")
+    def _read_running(self, paths: list[str]) -> None:
+        self.post_message(self.RunningRead([run_info(p) for p in paths]))  # post_message: thread-safe
+
+    @on(RunningRead)
+    def _running_read(self, message: RunningRead) -> None:
+        table = self.query_one(DataTable)
+        for r in message.infos:
+            key = str(r.path)
+            if key not in table.rows:  # the list was read again meanwhile
                 continue
-            r = run_info(key.value)
             table.update_cell(key, "status", r.status)
             table.update_cell(key, "iters", f"{r.iteration}/{r.iters}")
             if r.last_val_loss is not None:
                 table.update_cell(key, "val", f"{r.last_val_loss:.3f}")
-            running = running or r.status == "running"
-        self._follow_live(running)
+        self._follow_live(any(r.status == "running" for r in message.infos))
 
     def show_running(self, run_dir: str | None, iteration: int, total: int, val: float | None) -> None:
         """The running run's row, from its events (the list is read from disk
