@@ -68,8 +68,16 @@ class CheckReport:
 
     def summary(self) -> str:
         counts = ", ".join(f"{s.name} {s.rows}" for s in self.splits.values())
-        verdict = "ready to train" if self.ok else "training would fail"
-        return f"{counts or 'no splits'}; {self.errors} error(s), {self.warnings} warning(s): {verdict}"
+        return f"{counts or 'no splits'}; {self.verdict()}"
+
+    def verdict(self) -> str:
+        """The counts of problems and what they mean for training."""
+        return f"{self.errors} error(s), {self.warnings} warning(s): " + (
+            "ready to train" if self.ok else "training would fail"
+        )
+
+    def first_error(self) -> Problem | None:
+        return next((p for p in self.problems if p.severity == "error"), None)
 
 
 def _short(value, width: int = 40) -> str:
