@@ -94,7 +94,7 @@ def test_a_broken_folder_lists_file_and_line(tmp_path):
     d = tmp_path / "broken"
     d.mkdir()
     good = json.dumps({"text": "fine"})
-    (d / "train.jsonl").write_text(f"{good}\n{{oops\n{good}\n")
+    (d / "train.jsonl").write_text(f"{good}\n{{oops\n{good}\n[]\n")
     (d / "valid.jsonl").write_text(f"{good}\n")
 
     async def run():
@@ -108,11 +108,14 @@ def test_a_broken_folder_lists_file_and_line(tmp_path):
             # The first bad line leads the status, through the one renderer: file:line, what, fix.
             status = line.status
             assert status.where == "broken/train.jsonl:2" and status.message.startswith("invalid JSON")
-            assert "training would fail" in status.message
+            assert status.message.endswith(" (the first of 2 errors)")
             assert status.hint.startswith("each line must be one complete JSON object")
             shown = screen_text(app)
             assert "✗ broken/train.jsonl:2: invalid JSON" in shown
-            assert "fix: each line must be one complete JSON object" in shown and "No dataset is chosen" in shown
+            assert (
+                "fix: each line must be one complete JSON object" in shown
+                and "No dataset is chosen: training would fail." in shown
+            )
             assert "broken/train.jsonl:2: error: invalid JSON" in text_of(screen, "#preview")
             assert app.session.data_dir is None
             await pilot.press("n")

@@ -68,13 +68,8 @@ class CheckReport:
 
     def summary(self) -> str:
         counts = ", ".join(f"{s.name} {s.rows}" for s in self.splits.values())
-        return f"{counts or 'no splits'}; {self.verdict()}"
-
-    def verdict(self) -> str:
-        """The counts of problems and what they mean for training."""
-        return f"{self.errors} error(s), {self.warnings} warning(s): " + (
-            "ready to train" if self.ok else "training would fail"
-        )
+        verdict = "ready to train" if self.ok else "training would fail"
+        return f"{counts or 'no splits'}; {self.errors} error(s), {self.warnings} warning(s): {verdict}"
 
     def first_error(self) -> Problem | None:
         return next((p for p in self.problems if p.severity == "error"), None)

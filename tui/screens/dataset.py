@@ -367,26 +367,26 @@ class DatasetScreen(ChoiceScreen):
     def show_check_failed(self, message: Checked) -> None:
         """The status says why, and that no dataset is chosen now."""
         self.app.session.data_dir = None
+        earlier = getattr(self, "_replaced", None)
+        either = f" (not {Path(earlier).name} either)" if earlier else ""
         report = message.report
         if report is None:
-            failure = Status.failed(message.error)
             self.query_one(CheckTab).show_nothing()
-        else:
-            # The first bad line leads (the Check tab lists the rest), then the counts.
-            first = report.first_error()
-            failure = (
-                Status("error", f"{first.message} ({report.verdict()})", first.fix, first.where)
-                if first
-                else Status("error", report.summary())
+            self.fail(
+                Status.failed(message.error),
+                f"No dataset is chosen{either}: fix this one and load it again, or choose another.",
             )
-            self.query_one(CheckTab).show_problems(report, message.folder)
-        earlier = getattr(self, "_replaced", None)
-        self.fail(
-            failure,
-            "No dataset is chosen"
-            + (f" (not {Path(earlier).name} either)" if earlier else "")
-            + ": fix this one and load it again, or choose another.",
-        )
+            return
+        self.query_one(CheckTab).show_problems(report, message.folder)
+        # The first bad line leads (the Check tab lists the rest): a long one and
+        # its fix take two lines each at 80 columns, so what follows stays short.
+        first = report.first_error()
+        if first is None:  # only warnings were stored: the counts say it
+            failure = Status("error", report.summary())
+        else:
+            more = f" (the first of {report.errors} errors)" if report.errors > 1 else ""
+            failure = Status("error", first.message + more, first.fix, first.where)
+        self.fail(failure, f"No dataset is chosen{either}: training would fail.")
 
     # -- tokens ----------------------------------------------------------
     @on(CheckTab.TokensRequested)
