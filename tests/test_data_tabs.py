@@ -19,6 +19,7 @@ from tui.widgets.data.map_tab import CUSTOM, MapTab
 from tui.widgets.data.note import Note
 from tui.widgets.data.source_tab import LOOKUP_DELAY, SourceTab
 from tui.widgets.data.split_tab import SPLIT_INFO, SplitTab
+from tui.widgets.status_line import Status, StatusLine
 
 POSTED = (
     Note,
@@ -90,13 +91,13 @@ def test_source_tab_sends_a_path_to_load_or_an_mlx_folder_to_check(tmp_path):
 
     async def body(app, pilot):
         await submit(pilot, app, "#folder", "")
-        assert app.last(Note).text == "Type the path of a data file or folder first."
+        assert app.last(Note).status == Status("warning", "Type the path of a data file or folder first.")
         await submit(pilot, app, "#folder", str(tmp_path / "ready"))
         assert app.last(SourceTab.CheckRequested).folder == str(tmp_path / "ready")
         await submit(pilot, app, "#folder", str(tmp_path / "rows.csv"))
         assert app.last(SourceTab.LoadRequested).spec == str(tmp_path / "rows.csv")
         await submit(pilot, app, "#hub-id", "")
-        assert "Type a dataset id" in app.last(Note).text
+        assert "Type a dataset id" in app.last(Note).status.message
         app.query_one("#hub-config", Input).value = "hard"
         await submit(pilot, app, "#hub-id", "acme/sql")
         load = app.last(SourceTab.LoadRequested)
@@ -117,7 +118,7 @@ def test_source_tab_lists_the_hubs_configs_and_splits():
         assert (ask.hub_id, ask.config) == ("acme/sql", "hard")
         assert tab.show_choices(Choices("other/id", ["a"], "a", ["train"])) is None  # stale: the id changed
         said = tab.show_choices(Choices("acme/sql", ["easy", "hard"], "hard", ["test", "train"], {"train": 120}))
-        assert "✓ acme/sql (2 configs), config hard: splits test, train" in str(said)
+        assert said.kind == "ok" and "acme/sql (2 configs), config hard: splits test, train" in said.message
         configs, splits = app.query_one("#hub-configs", OptionList), app.query_one("#hub-splits", OptionList)
         assert configs.highlighted == 1 and splits.highlighted == 1
         assert "(120 rows)" in str(splits.get_option_at_index(1).prompt)
@@ -139,7 +140,8 @@ def test_source_tab_says_why_it_cannot_list_an_unreachable_hub():
         app.query_one("#hub-id", Input).value = "acme/sql"
         app.tab.lookup_hub()
         await pilot.pause()
-        assert "unreachable at the environment check" in app.last(Note).text
+        note = app.last(Note).status
+        assert note.kind == "warning" and "unreachable at the environment check" in note.message
         assert not any(isinstance(m, SourceTab.LookupRequested) for m in app.posted)
 
     run_in(SourceTab(), body, hub_reachable=False)
@@ -172,7 +174,7 @@ def test_map_tab_renders_the_templates_live_and_moves_on(tmp_path):
         app.query_one("#tpl-user", Input).value = "Q: {question}"
         app.query_one("#tpl-assistant", Input).value = "{nope}"
         await pilot.pause()
-        assert "✗" in str(app.query_one("#rendered").render())
+        assert "✗" in str(app.query_one("#rendered").render()) and "\nfix: " in str(app.query_one("#rendered").render())
         app.query_one("#tpl-assistant", Input).value = "{answer}"
         await pilot.pause()
         rendered = str(app.query_one("#rendered").render())
@@ -192,7 +194,9 @@ def test_split_tab_says_a_bad_count_or_seed_as_it_is_typed():
         assert (tab.sample, tab.seed, tab.split) == (None, 0, "80%,10%,10%")
         app.query_one("#sample", Input).value = "lots"
         await pilot.pause()
-        assert "sample rows: 'lots' is not a count" in str(app.query_one("#split-info").render())
+        info = app.query_one("#split-info", StatusLine)
+        assert info.status.kind == "error" and info.status.message == "sample rows: 'lots' is not a count"
+        assert "\nfix: type a whole number of at least 1" in str(info.render())
         app.query_one("#sample", Input).value = "all"
         app.query_one("#seed", Input).value = "-4"
         await pilot.pause()
@@ -200,13 +204,13 @@ def test_split_tab_says_a_bad_count_or_seed_as_it_is_typed():
         app.query_one("#seed", Input).value = "7"
         app.query_one("#sample", Input).value = "50"
         await pilot.pause()
-        assert str(app.query_one("#split-info").render()) == SPLIT_INFO and tab.problem() is None
+        assert info.status == Status("idle", SPLIT_INFO) and tab.problem() is None
         assert (tab.sample, tab.seed) == (50, 7)
         tab.out = "/tmp/out"
         await submit(pilot, app, "#out", "/tmp/out")
         assert tab.out == "/tmp/out" and any(isinstance(m, SplitTab.BuildRequested) for m in app.posted)
         tab.show_build_failed()
-        assert "nothing was written" in str(app.query_one("#split-info").render())
+        assert info.status.kind == "error" and "nothing was written" in str(info.render())
 
     run_in(SplitTab(), body)
 

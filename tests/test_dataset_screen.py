@@ -5,7 +5,9 @@ import csv
 import json
 
 from textual.widgets import DataTable, Input, Select, Static
-from ui_helpers import at_step, text_of, wait_for
+from ui_helpers import at_step, screen_text, text_of, wait_for
+
+from tui.widgets.status_line import StatusLine
 
 
 def write_csv(path, n=150):
@@ -92,7 +94,7 @@ def test_a_broken_folder_lists_file_and_line(tmp_path):
     d = tmp_path / "broken"
     d.mkdir()
     good = json.dumps({"text": "fine"})
-    (d / "train.jsonl").write_text(f"{good}\n{{oops\n{good}\n")
+    (d / "train.jsonl").write_text(f"{good}\n{{oops\n{good}\n[]\n")
     (d / "valid.jsonl").write_text(f"{good}\n")
 
     async def run():
@@ -101,8 +103,19 @@ def test_a_broken_folder_lists_file_and_line(tmp_path):
             await pilot.press("down", "enter")
             screen.query_one("#folder", Input).value = str(d)
             await pilot.press("enter")
-            await wait_for(pilot, lambda: "error" in text_of(screen, "#status"))
-            assert "training would fail" in text_of(screen, "#status")
+            line = screen.query_one("#status", StatusLine)
+            await wait_for(pilot, lambda: line.status.kind == "error")
+            # The first bad line leads the status, through the one renderer: file:line, what, fix.
+            status = line.status
+            assert status.where == "broken/train.jsonl:2" and status.message.startswith("invalid JSON")
+            assert status.message.endswith(" (the first of 2 errors)")
+            assert status.hint.startswith("each line must be one complete JSON object")
+            shown = screen_text(app)
+            assert "✗ broken/train.jsonl:2: invalid JSON" in shown
+            assert (
+                "fix: each line must be one complete JSON object" in shown
+                and "No dataset is chosen: training would fail." in shown
+            )
             assert "broken/train.jsonl:2: error: invalid JSON" in text_of(screen, "#preview")
             assert app.session.data_dir is None
             await pilot.press("n")

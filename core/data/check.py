@@ -71,6 +71,9 @@ class CheckReport:
         verdict = "ready to train" if self.ok else "training would fail"
         return f"{counts or 'no splits'}; {self.errors} error(s), {self.warnings} warning(s): {verdict}"
 
+    def first_error(self) -> Problem | None:
+        return next((p for p in self.problems if p.severity == "error"), None)
+
 
 def _short(value, width: int = 40) -> str:
     """A value for a message: its repr, cut (a 1 MB role must not fill the screen)."""

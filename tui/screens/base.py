@@ -162,8 +162,5 @@ class ChoiceScreen(StepScreen):
         folder.display = True
         folder.focus()
 
-    def set_status(self, text) -> None:
-        self.query_one("#status", Static).update(text)
-
     def choose(self, which: str) -> None:
         raise NotImplementedError

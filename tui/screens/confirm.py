@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -47,13 +46,6 @@ class ConfirmReplace(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
-
-
-def refusal_text(exc: TuneDeckError) -> Text:
-    text = Text(f"✗ {exc.message}", style="bold red")
-    if exc.hint:
-        text.append(f"\n  fix: {exc.hint}", style="")
-    return text
 
 
 def write_checked(

@@ -12,14 +12,14 @@ live), keeps the session's chosen dataset, and owns the status line.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import Input, Static, TabbedContent
+from textual.widgets import Input, TabbedContent
 
 from core.data.check import CheckReport, check_folder
 from core.data.folder import read_manifest, read_rows
@@ -29,7 +29,7 @@ from core.runtime import paths
 from core.runtime.errors import TuneDeckError
 from core.runtime.targets import DATASET
 from tui.screens.base import ChoiceScreen
-from tui.screens.confirm import refusal_text, write_checked
+from tui.screens.confirm import write_checked
 from tui.widgets.data.check_tab import CheckTab
 from tui.widgets.data.map_tab import MapTab
 from tui.widgets.data.note import Note
@@ -37,6 +37,7 @@ from tui.widgets.data.source_tab import HUB, SAMPLE, SAMPLE_ROWS, SourceTab
 from tui.widgets.data.split_tab import SplitTab
 from tui.widgets.download_progress import DownloadProgressRow
 from tui.widgets.runs_browser import shown_path
+from tui.widgets.status_line import Status, StatusLine
 
 TABS = ("tab-source", "tab-map", "tab-split", "tab-check")
 JOB_NAMES = {
@@ -74,7 +75,6 @@ class DatasetScreen(ChoiceScreen):
     ]
     DEFAULT_CSS = """
     DatasetScreen TabbedContent { height: 1fr; }
-    DatasetScreen #status { max-height: 4; }
     """
 
     def __init__(self) -> None:
@@ -92,7 +92,7 @@ class DatasetScreen(ChoiceScreen):
             yield SplitTab()
             yield CheckTab()
         yield DownloadProgressRow(id="build-progress")  # downloads and build steps, on any tab
-        yield Static("No dataset chosen yet.", id="status", classes="status")
+        yield StatusLine("No dataset chosen yet.", id="status", classes="status")
         yield from self.compose_bottom()
 
     @property
@@ -102,7 +102,22 @@ class DatasetScreen(ChoiceScreen):
 
     @on(Note)
     def note(self, message: Note) -> None:
-        self.set_status(message.text)
+        self.status_line.status = message.status
+
+    @property
+    def status_line(self) -> StatusLine:
+        return self.query_one("#status", StatusLine)
+
+    def set_status(self, message: str, kind: str, hint: str = "") -> None:
+        self.status_line.show(message, kind, hint)
+
+    def fail(self, failure: Status, after: str) -> None:
+        """Show ``failure`` with ``after`` (what it leaves chosen) below its fix."""
+        if failure.hint:
+            failure = replace(failure, hint=f"{failure.hint}\n{after}")
+        else:
+            failure = replace(failure, message=f"{failure.message}\n{after}")
+        self.status_line.status = failure
 
     # -- tabs ------------------------------------------------------------
     def show_tab(self, tab: str) -> None:
@@ -128,10 +143,10 @@ class DatasetScreen(ChoiceScreen):
             else:
 
                 def write(overwrite: bool) -> None:
-                    self.set_status("Writing the sample dataset…")
+                    self.set_status("Writing the sample dataset…", "working")
                     self.track(self.app.engine.write_sample_data(target, overwrite=overwrite))
 
-                write_checked(self, target, DATASET, write, lambda exc: self.set_status(refusal_text(exc)))
+                write_checked(self, target, DATASET, write, self.status_line.failed)
         elif which == SAMPLE_ROWS:
             self.load_source("sample")
         elif which == HUB:
@@ -152,17 +167,17 @@ class DatasetScreen(ChoiceScreen):
         endpoint = message.hub.get("endpoint")
         if endpoint:
             self.query_one("#build-progress", DownloadProgressRow).start(f"asking {endpoint}…")
-            self.set_status(f"Opening {message.spec} from {endpoint}… (escape or x cancels)")
+            self.set_status(f"Opening {message.spec} from {endpoint}… (escape or x cancels)", "working")
 
     @on(SourceTab.LookupRequested)
     def lookup_requested(self, message: SourceTab.LookupRequested) -> None:
-        self.set_status(f"Asking {message.endpoint} for the configs and splits of {message.hub_id}…")
+        self.set_status(f"Asking {message.endpoint} for the configs and splits of {message.hub_id}…", "working")
         self._lookup_job = self.track(
             self.app.engine.hub_dataset_choices(message.hub_id, message.config, message.endpoint)
         )
 
     def load_source(self, spec: str, config: str | None = None, split: str | None = None, **hub) -> None:
-        self.set_status(f"Opening {spec}…")
+        self.set_status(f"Opening {spec}…", "working")
         self._job = self.track(self.app.engine.open_data_source(spec, config, split, **hub))
 
     def action_hub_lists(self) -> None:
@@ -173,9 +188,9 @@ class DatasetScreen(ChoiceScreen):
         self.query_one(SourceTab).show_rows(source)
         suggested = suggest_preset(source.columns)
         self.set_status(
-            Text(f"✓ {source.describe()}\n", style="bold green").append(
-                f"Preset: {suggested or 'none fits, write templates'}. Enter in a template: split & write.", style=""
-            )
+            f"{source.describe()}\n"
+            f"Preset: {suggested or 'none fits, write templates'}. Enter in a template: split & write.",
+            "ok",
         )
         self.query_one(MapTab).show_source(source, suggested)
         stem = Path(source.spec.rstrip("/")).stem.replace("/", "-") or "data"
@@ -234,15 +249,15 @@ class DatasetScreen(ChoiceScreen):
             spec.overwrite = overwrite
             form.show_info()  # an earlier build's failure no longer applies
             self.query_one("#build-progress", DownloadProgressRow).start()
-            self.set_status(f"Building {spec.out}… (escape cancels)")
+            self.set_status(f"Building {spec.out}… (escape cancels)", "working")
             self._job = self.track(self.app.engine.build_dataset(spec, self.source))
 
-        write_checked(self, spec.out, DATASET, build, lambda exc: self.set_status(refusal_text(exc)))
+        write_checked(self, spec.out, DATASET, build, self.status_line.failed)
 
     def action_cancel_job(self) -> None:
         if self._job is not None and not self._job.done:
             self._job.cancel()
-            self.set_status("Cancelling…")
+            self.set_status("Cancelling…", "working")
         elif isinstance(self.focused, Input):
             # Nothing to cancel: Esc leaves the box, for the tab's list (or its tab bar).
             tabs = self.query_one("#tabs", TabbedContent)
@@ -253,17 +268,17 @@ class DatasetScreen(ChoiceScreen):
         progress = self.query_one("#build-progress", DownloadProgressRow)
         if isinstance(event, ev.DownloadProgress):
             progress.show(event)
-            self.set_status(f"Downloading {event.repo_id}… escape or x cancels; finished files are kept.")
+            self.set_status(f"Downloading {event.repo_id}… escape or x cancels; finished files are kept.", "working")
         elif isinstance(event, ev.Progress):
             if event.job_id != getattr(self._lookup_job, "id", None):  # a lookup's steps stay off the status
-                self.set_status(f"… {event.message}")
+                self.set_status(f"… {event.message}", "working")
             if event.total:
                 progress.show(event)
         elif isinstance(event, ev.JobFinished):
             if event.name == "hub-choices":
                 said = self.query_one(SourceTab).show_choices(event.result)
                 if said is not None:
-                    self.set_status(said)
+                    self.status_line.status = said
             elif event.name == "sample-data":
                 self.check(str(paths.sample_data_dir()))
             elif event.name == "open-data":
@@ -280,18 +295,17 @@ class DatasetScreen(ChoiceScreen):
                     return  # for an id typed before: a newer lookup answers
                 self.query_one(SourceTab).lookup_failed()
                 if "was not found" in event.message:  # most likely typing is not done: no alarm
-                    self.set_status(Text(f"{event.message}: keep typing (→ takes the completion shown)", style="dim"))
+                    self.set_status(f"{event.message}: keep typing (→ takes the completion shown)", "idle")
                     return
             else:
                 progress.stop()
             if event.name == "open-data":
                 self.forget_source()
-            status = Text(f"✗ {event.located}", style="bold red")
-            if event.hint:
-                status.append(f"\n  fix: {event.hint}", style="")
-            if self.app.session.data_dir:  # say which dataset n would go on with
-                status.append(f"\nStill chosen: {self.app.session.data_dir}", style="")
-            self.set_status(status)
+            chosen = self.app.session.data_dir
+            if chosen:  # say which dataset n would go on with
+                self.fail(Status.failed(event), f"Still chosen: {chosen}")
+            else:
+                self.status_line.failed(event)
             if event.name == "build-data":
                 self.query_one(SplitTab).show_build_failed()
         elif isinstance(event, ev.JobCancelled) and event.name != "hub-choices":
@@ -302,7 +316,7 @@ class DatasetScreen(ChoiceScreen):
                 "open-data": " Nothing half-downloaded was kept; files that finished are in the Hugging Face "
                 "cache, so Enter loads again from there.",
             }.get(event.name, "")
-            self.set_status(f"Stopped {what}.{more}")
+            self.set_status(f"Stopped {what}.{more}", "idle")
 
     # -- checking --------------------------------------------------------
     def check(self, folder: str) -> None:
@@ -314,7 +328,7 @@ class DatasetScreen(ChoiceScreen):
         self._checking = folder
         self.show_tab("tab-check")
         self.query_one(CheckTab).clear()
-        self.set_status(f"Checking every line of {folder}…")
+        self.set_status(f"Checking every line of {folder}…", "working")
         self.run_check(folder)
 
     @work(thread=True, exclusive=True, exit_on_error=False)
@@ -347,34 +361,35 @@ class DatasetScreen(ChoiceScreen):
             self.show_check_failed(message)
         else:
             self.app.session.data_dir = message.folder
-            status = Text(f"✓ {report.summary()}\n", style="bold green")
-            status.append(f"{shown_path(message.folder)}   n: train · ctrl+g: token lengths", style="")
-            self.set_status(status)
+            self.set_status(
+                f"{report.summary()}\n{shown_path(message.folder)}   n: train · ctrl+g: token lengths", "ok"
+            )
             self.query_one(CheckTab).show_passed(report, message.example)
         self.refresh_stepbar()
 
     def show_check_failed(self, message: Checked) -> None:
         """The status says why, and that no dataset is chosen now."""
         self.app.session.data_dir = None
-        report, status = message.report, Text()
-        if report is None:
-            status.append(
-                f"✗ {message.error.where + ': ' if message.error.where else ''}{message.error.message}",
-                style="bold red",
-            )
-            if message.error.hint:
-                status.append(f"\n  fix: {message.error.hint}")
-            self.query_one(CheckTab).show_nothing()
-        else:
-            status.append(f"✗ {report.summary()}", style="bold red")
-            self.query_one(CheckTab).show_problems(report, message.folder)
         earlier = getattr(self, "_replaced", None)
-        status.append(
-            "\nNo dataset is chosen"
-            + (f" (not {Path(earlier).name} either)" if earlier else "")
-            + ": fix this one and load it again, or choose another."
-        )
-        self.set_status(status)
+        either = f" (not {Path(earlier).name} either)" if earlier else ""
+        report = message.report
+        if report is None:
+            self.query_one(CheckTab).show_nothing()
+            self.fail(
+                Status.failed(message.error),
+                f"No dataset is chosen{either}: fix this one and load it again, or choose another.",
+            )
+            return
+        self.query_one(CheckTab).show_problems(report, message.folder)
+        # The first bad line leads (the Check tab lists the rest): a long one and
+        # its fix take two lines each at 80 columns, so what follows stays short.
+        first = report.first_error()
+        if first is None:  # only warnings were stored: the counts say it
+            failure = Status("error", report.summary())
+        else:
+            more = f" (the first of {report.errors} errors)" if report.errors > 1 else ""
+            failure = Status("error", first.message + more, first.fix, first.where)
+        self.fail(failure, f"No dataset is chosen{either}: training would fail.")
 
     # -- tokens ----------------------------------------------------------
     @on(CheckTab.TokensRequested)
@@ -395,7 +410,7 @@ class DatasetScreen(ChoiceScreen):
             self.notify("max_seq_length must be a whole number", severity="error")
             return
         self.show_tab("tab-check")
-        self.set_status(f"Tokenizing {folder} with {Path(model).name}… (escape cancels)")
+        self.set_status(f"Tokenizing {folder} with {Path(model).name}… (escape cancels)", "working")
         self._job = self.track(self.app.engine.data_tokens(folder, model, max_seq, panel.mask_prompt, limit=20000))
 
     def show_tokens(self, report) -> None:
@@ -406,12 +421,7 @@ class DatasetScreen(ChoiceScreen):
             if report.truncated
             else f"every example fits in {report.max_seq_length} tokens"
         )
-        self.set_status(
-            Text(
-                ("⚠ " if report.truncated else "✓ ") + verdict,
-                style="bold yellow" if report.truncated else "bold green",
-            )
-        )
+        self.set_status(verdict, "warning" if report.truncated else "ok")
 
     def can_leave(self) -> str | None:
         return None if self.app.session.data_dir else "Build or choose a dataset, and check it, first."

@@ -18,6 +18,7 @@ from core.data.presets import FORMATS, PRESETS, check_columns, custom_preset
 from core.runtime.errors import TuneDeckError
 from tui.widgets.data.examples import render_example
 from tui.widgets.data.tab import DataTab
+from tui.widgets.status_line import Status, render_status
 
 CUSTOM = "custom"
 KEEP = "keep"  # format option: the rows' own (preset as-is)
@@ -130,7 +131,7 @@ class MapTab(DataTab):
             check_columns(preset, self.source.columns)
             rows = render_rows(self.source, preset, self.output_format() or "", range(min(3, len(self.source))))
         except TuneDeckError as exc:
-            out.update(Text(f"✗ {exc.message}\n{exc.hint}", style="bold red"))
+            out.update(render_status(Status.failed(exc)))
             return
         text = Text()
         for i, record, problem in rows:

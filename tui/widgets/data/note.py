@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.message import Message
+
+from tui.widgets.status_line import Status
 
 
 class Note(Message):
-    """Say ``text`` on the screen's status line (the screen owns that line)."""
+    """Show ``status`` on the screen's status line (the screen owns that line)."""
 
-    def __init__(self, text: str | Text) -> None:
+    def __init__(self, status: Status) -> None:
         super().__init__()
-        self.text = text
+        self.status = status

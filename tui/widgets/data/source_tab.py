@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -23,6 +22,7 @@ from textual.widgets.option_list import Option
 from core.models.hub import REPO_ID, resolve_endpoint
 from tui.widgets.data.note import Note
 from tui.widgets.data.tab import DataTab
+from tui.widgets.status_line import Status
 
 SAMPLE, SAMPLE_ROWS, FOLDER, HUB = "sample", "sample-rows", "folder", "hub"
 LOOKUP_DELAY = 0.6  # seconds after the last keystroke in the id before the hub is asked for its configs
@@ -152,7 +152,12 @@ class SourceTab(DataTab):
         self.query_one("#hub-row").display = True
         self.query_one("#hub-id", Input).focus()
         self.post_message(
-            Note("Type a hub dataset id (owner/name): its configs and splits are listed below it; Enter loads.")
+            Note(
+                Status(
+                    "idle",
+                    "Type a hub dataset id (owner/name): its configs and splits are listed below it; Enter loads.",
+                )
+            )
         )
 
     # -- Enter in a box --------------------------------------------------
@@ -160,7 +165,7 @@ class SourceTab(DataTab):
     def folder_submitted(self, event: Input.Submitted) -> None:
         value = event.value.strip()
         if not value:
-            self.post_message(Note("Type the path of a data file or folder first."))
+            self.post_message(Note(Status("warning", "Type the path of a data file or folder first.")))
             return
         path = Path(value).expanduser().resolve()
         if path.is_dir() and (path / "train.jsonl").is_file():
@@ -175,7 +180,7 @@ class SourceTab(DataTab):
     def load_hub(self) -> None:
         hub_id = self.query_one("#hub-id", Input).value.strip()
         if not hub_id:
-            self.post_message(Note("Type a dataset id such as b-mc2/sql-create-context."))
+            self.post_message(Note(Status("warning", "Type a dataset id such as b-mc2/sql-create-context.")))
             return
         if self._lookup_timer is not None:
             self._lookup_timer.stop()
@@ -209,9 +214,12 @@ class SourceTab(DataTab):
         if self.app.session.hub_reachable is False:  # each lookup would wait for a time-out
             self.post_message(
                 Note(
-                    f"{self.endpoint()} was unreachable at the environment check, so configs and "
-                    "splits cannot be listed. Enter loads (a copy prepared earlier works offline); "
-                    "e on the Environment screen switches the endpoint."
+                    Status(
+                        "warning",
+                        f"{self.endpoint()} was unreachable at the environment check, so configs and "
+                        "splits cannot be listed. Enter loads (a copy prepared earlier works offline); "
+                        "e on the Environment screen switches the endpoint.",
+                    )
                 )
             )
             return
@@ -221,7 +229,7 @@ class SourceTab(DataTab):
     def lookup_failed(self) -> None:
         self.query_one("#hub-lists").display = False
 
-    def show_choices(self, choices) -> Text | None:
+    def show_choices(self, choices) -> Status | None:
         """List what the hub answered; returns what to say of it (None: the answer is stale)."""
         if choices.repo_id != self.query_one("#hub-id", Input).value.strip().strip("/"):
             return None  # the id was changed since: a newer answer is on its way
@@ -244,17 +252,18 @@ class SourceTab(DataTab):
         self.query_one("#hub-config", Input).placeholder = choices.config or "config"
         self.query_one("#hub-lists").display = True
         if choices.config is None:
-            note = Text(
+            note = Status(
+                "warning",
                 f"{choices.repo_id} has {len(choices.configs)} configs and no default: ↓ and Enter choose one.",
-                style="yellow",
             )
         else:
             where = f"config {choices.config}: splits {', '.join(choices.splits) or '?'}"
-            note = Text(
-                f"✓ {choices.repo_id} ({len(choices.configs)} config"
-                f"{'s' if len(choices.configs) != 1 else ''}), {where}.\n",
-                style="green",
-            ).append("Enter loads; ↓ chooses another config or split (Enter on a split loads it).", style="")
+            note = Status(
+                "ok",
+                f"{choices.repo_id} ({len(choices.configs)} config"
+                f"{'s' if len(choices.configs) != 1 else ''}), {where}.\n"
+                "Enter loads; ↓ chooses another config or split (Enter on a split loads it).",
+            )
         if self._focus_splits and choices.splits:
             splits.focus()
         return note

@@ -6,14 +6,14 @@ boxes as it is typed; Enter in any box posts ``BuildRequested``.
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Label
 
 from tui.widgets.data.tab import DataTab
+from tui.widgets.status_line import Status, StatusLine
 
 ALL_ROWS = ("", "all")  # what the sample rows box takes for every row (its placeholder says all)
 DEFAULT_SPLIT = "80%,10%,10%"
@@ -48,7 +48,7 @@ class SplitTab(DataTab):
         with Horizontal(classes="row"):
             yield Label("folder")
             yield Input(placeholder="output folder", id="out")
-        yield Static(SPLIT_INFO, id="split-info")
+        yield StatusLine(SPLIT_INFO, id="split-info")
 
     def _value(self, box: str) -> str:
         return self.query_one(f"#{box}", Input).value.strip()
@@ -61,26 +61,24 @@ class SplitTab(DataTab):
     def numbers_changed(self) -> None:
         self.show_info()  # a mistake is said by the box, and goes once it is fixed
 
-    def problem(self) -> str | None:
+    def problem(self) -> Status | None:
         """What is wrong with the sample rows or seed typed, if anything."""
         sample, seed = self._value("sample"), self._value("seed") or "0"
         if sample.lower() not in ALL_ROWS and _whole(sample) < 1:
-            return (
-                f"sample rows: {sample!r} is not a count. Type a whole number of at least 1, "
-                "or all (or leave it blank) for every row."
+            return Status(
+                "error",
+                f"sample rows: {sample!r} is not a count",
+                "type a whole number of at least 1, or all (or leave it blank) for every row",
             )
         if not 0 <= _whole(seed) < 2**32:
-            return f"seed: {seed!r} is not a seed. Type a whole number from 0 to 4294967295."
+            return Status("error", f"seed: {seed!r} is not a seed", "type a whole number from 0 to 4294967295")
         return None
 
     def show_info(self) -> None:
-        problem = self.problem()
-        self.query_one("#split-info", Static).update(Text(f"✗ {problem}", style="bold red") if problem else SPLIT_INFO)
+        self.query_one("#split-info", StatusLine).status = self.problem() or Status(message=SPLIT_INFO)
 
     def show_build_failed(self) -> None:
-        self.query_one("#split-info", Static).update(
-            Text("✗ The build stopped (below); nothing was written.", style="red")
-        )
+        self.query_one("#split-info", StatusLine).show("The build stopped (below); nothing was written.", "error")
 
     # -- what the build takes (once problem() is None) ------------------
     @property
