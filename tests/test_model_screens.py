@@ -105,6 +105,24 @@ def test_environment_screen_switches_the_endpoint(monkeypatch):
         app_config.update(hf_endpoint=None)
 
 
+def test_keys_in_one_burst_with_e_never_leave_the_environment_screen():
+    # "e" then "not…" as one read from the terminal (a paste, a slow SSH link):
+    # the box had focus only after a refresh, so "n" went to the step.
+    from textual import events
+
+    async def run():
+        app = make_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            await wait_for(pilot, lambda: getattr(screen, "checks", None))
+            for key in "enot":
+                app.post_message(events.Key(key, key))
+            await pilot.pause(0.5)
+            assert app.screen is screen and app.focused is screen.query_one("#endpoint", Input)
+
+    asyncio.run(run())
+
+
 def test_model_screen_folder_box_refuses_a_file_keeps_the_choice_and_esc_leaves(demo_model, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("not a model")

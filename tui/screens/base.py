@@ -160,7 +160,7 @@ class ChoiceScreen(StepScreen):
     def ask_for_folder(self) -> None:
         folder = self.query_one("#folder", Input)
         folder.display = True
-        folder.focus()
+        self.set_focus(folder)  # at once: keys typed with the one that opened it belong to it
 
     def choose(self, which: str) -> None:
         raise NotImplementedError

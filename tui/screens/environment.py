@@ -146,7 +146,9 @@ class EnvironmentScreen(StepScreen):
         current, source = resolve_endpoint(self.app.config)
         box.value = current
         box.display = True
-        box.focus()
+        # At once, not after a refresh as focus() does: keys typed in one burst
+        # with the e (a paste, a slow SSH link) belong to the box, not the screen.
+        self.set_focus(box)
         others = ", ".join(e for e in KNOWN_ENDPOINTS if e != current)
         self.query_one("#fix", Static).update(
             f"Hugging Face endpoint now: {current} ({source}). Type another (e.g. {others}), "

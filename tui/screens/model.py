@@ -319,7 +319,7 @@ class ModelScreen(StepScreen):
         self.action_tab("local")
         box = self.query_one("#folder", Input)
         box.display = True
-        box.focus()
+        box.focus()  # after the tab switch has focused its table
 
     def action_close_input(self) -> None:
         """Esc leaves the folder or search box for the list it belongs to."""

@@ -150,7 +150,7 @@ class SourceTab(DataTab):
 
     def open_hub(self) -> None:
         self.query_one("#hub-row").display = True
-        self.query_one("#hub-id", Input).focus()
+        self.screen.set_focus(self.query_one("#hub-id", Input))  # at once, as the Environment screen's box
         self.post_message(
             Note(
                 Status(
