@@ -97,12 +97,17 @@ def test_a_hang_up_leaves_the_run_training_and_a_new_app_attaches_to_it(demo_mod
     assert app.return_code == 129
     assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer) and t.is_alive()]
     assert is_locked(run) and run_info(run).iteration < iters  # the run trains on without the app
+    # Held while the new app opens, however long that takes on a busy machine:
+    # a run that finished first would leave it nothing to attach to.
+    pid = status(run)["pid"]
+    os.kill(pid, signal.SIGSTOP)
 
     async def second():
         app = make_app()
         notes = record_notifications(app)
         async with app.run_test(size=(80, 24)) as pilot:
             screen = await attached(pilot, app)
+            os.kill(pid, signal.SIGCONT)
             assert screen.run_dir == str(run) and app.session.run_dir == str(run)
             assert (app.session.model_path, app.session.data_dir) == (demo_model, sample_data)
             assert any(n.title == "Attached to a running run" and run.name in n.message for n in notes)
@@ -115,7 +120,13 @@ def test_a_hang_up_leaves_the_run_training_and_a_new_app_attaches_to_it(demo_mod
             assert [i for i, _ in screen.plot.train_pts] == list(range(1, iters + 1))
             assert app.session.adapter_path == str(run / "adapters")
 
-    asyncio.run(second())
+    try:
+        asyncio.run(second())
+    finally:
+        try:
+            os.kill(pid, signal.SIGCONT)  # never left held, whatever failed
+        except ProcessLookupError:
+            pass  # it has finished and gone
     wait_unlocked(run)
     kinds = [e["type"] for e in read_events(run)]
     assert kinds.count("start") == 1 and kinds[-1] == "finished"
