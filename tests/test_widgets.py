@@ -191,13 +191,12 @@ def test_runs_browser_reads_running_rows_again_off_the_ui_thread(tmp_path, monke
     log = run / "events.jsonl"
     lock = RunLock(run).acquire()  # as its run process holds it: the row reads "running"
     log.write_text(json.dumps({"type": "start", "time": time.time(), "iters": 50, "model": "/m", "data": "/d"}) + "\n")
-    readers = []
+    readers, read = [], browser.run_info
 
     def recorded(path):
         readers.append(threading.current_thread() is threading.main_thread())
-        return browser.run_info.__wrapped__(path)
+        return read(path)
 
-    recorded.__wrapped__ = browser.run_info
     monkeypatch.setattr(browser, "run_info", recorded)
 
     async def check(app, pilot):

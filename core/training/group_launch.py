@@ -25,6 +25,8 @@ from core.runtime.errors import TuneDeckError
 BACKENDS = ("ring", "mpi", "jaccl")
 LOCAL = "127.0.0.1"  # what mlx.launch runs without ssh
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the colours of mlx.launch's own lines
+# How a group run's failure hint ends when it can resume: each interface adds its own way to.
+SAME_HOSTS = "on the same hosts"
 
 
 @dataclass

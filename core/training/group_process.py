@@ -27,7 +27,7 @@ from pathlib import Path
 
 from core.runtime.errors import TuneDeckError
 from core.training.follow import Tail
-from core.training.group_launch import ANSI, GroupSpec, launch_command
+from core.training.group_launch import ANSI, SAME_HOSTS, GroupSpec, launch_command
 from core.training.launcher import MODULE, complete_size, request_stop
 from core.training.run_folders import EVENTS, TERMINAL_STATUS, EventLog, RunLock, latest_checkpoint
 from core.training.run_process import ERROR_MARK, error_said
@@ -77,7 +77,7 @@ def verdict(spec: GroupSpec, run_dir: Path, exits, errors: dict, records: list[d
     iteration = max((int(r.get("iteration", 0)) for r in records if r["type"] in ("train", "checkpoint")), default=0)
     ckpt = latest_checkpoint(run_dir)
     hint = (
-        f"resume it from its checkpoint at iteration {int(ckpt.name)}, on the same hosts"
+        f"resume it from its checkpoint at iteration {int(ckpt.name)}, {SAME_HOSTS}"
         if ckpt
         else "start it again: it ended before its first checkpoint"
     )

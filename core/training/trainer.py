@@ -37,7 +37,7 @@ from core.runtime.errors import Cancelled, TuneDeckError, writing
 from core.runtime.targets import ADAPTER, RUN, check_name, inspect, read_marker, refusal
 from core.training.batching import length_grouped_batches
 from core.training.group import Group, join_group
-from core.training.group_launch import check_batch_for_group, launched_rank
+from core.training.group_launch import SAME_HOSTS, check_batch_for_group, launched_rank
 from core.training.result import TrainResult
 from core.training.run_folders import (
     ADAPTERS,
@@ -491,7 +491,7 @@ def _group_broke(exc: RuntimeError, run_dir: Path) -> TuneDeckError:
     was lost"): another process of the run ended or its machine dropped out."""
     return TuneDeckError(
         f"another process of this run stopped answering ({exc}); rank 0 stopped too",
-        f"its output is in {run_dir / PROCESS_LOG}; resume the run from its last checkpoint, on the same hosts",
+        f"its output is in {run_dir / PROCESS_LOG}; resume the run from its last checkpoint, {SAME_HOSTS}",
     )
 
 

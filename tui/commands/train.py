@@ -175,6 +175,7 @@ def _follow_run(engine, job, args) -> int:
     """The run trains in its own process; this one prints it. Ctrl-C or
     SIGTERM stops the run cleanly; a hang-up leaves it training."""
     from core.runtime.errors import Cancelled, TuneDeckError
+    from core.training.group_launch import SAME_HOSTS
 
     if args.detach:
         return _detach_once_begun(engine, job)
@@ -189,9 +190,9 @@ def _follow_run(engine, job, args) -> int:
     except TuneDeckError as exc:
         flags = _group_flags(args)
         run = job.state.get("run_dir")
-        if not flags or not run or "on the same hosts" not in exc.hint:
+        if not flags or not run or not exc.hint.endswith(SAME_HOSTS):
             raise
-        # A group run's failure says "resume it ... on the same hosts": here, the command that does.
+        # A group run's failure that can resume says so (SAME_HOSTS): here, the command that does.
         raise TuneDeckError(exc.message, f"{exc.hint}: `tunedeck train --resume {run} {flags}`", exc.where) from None
     return _finished(result)
 
